@@ -1,0 +1,49 @@
+# One-line wrappers over the styleforge CLI; the logic lives in Python.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+SF      := $(BIN)/styleforge
+STAMP   := $(VENV)/.installed
+RUN     ?= demo/runs/student
+NAME    ?= demo
+
+.PHONY: setup test test-slow test-all lint demo export export-onnx export-tflite export-coreml clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[all,dev]"
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: setup
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+lint: setup
+	$(BIN)/ruff check styleforge train export runtime benchmarks tests
+
+demo: setup
+	$(BIN)/python -m styleforge.demo --out demo
+
+export: setup
+	$(SF) export $(RUN) --formats onnx,tflite,coreml --out dist/$(NAME)
+
+export-onnx: setup
+	$(SF) export $(RUN) --formats onnx --out dist/$(NAME)-onnx
+
+export-tflite: setup
+	$(SF) export $(RUN) --formats tflite --out dist/$(NAME)-tflite
+
+export-coreml: setup
+	$(SF) export $(RUN) --formats coreml --out dist/$(NAME)-coreml
+
+clean:
+	rm -rf build dist demo .pytest_cache

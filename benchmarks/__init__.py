@@ -1,0 +1,1 @@
+"""Benchmarks: latency, memory and fidelity per backend; style-fidelity evaluation."""

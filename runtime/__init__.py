@@ -1,0 +1,9 @@
+"""Torch-free runtime: stylize images with an exported bundle using numpy, Pillow and one interpreter.
+
+``import styleforge.runtime`` pulls in numpy and Pillow only; interpreters load when a backend
+is chosen.
+"""
+
+from styleforge.runtime.contract import Artifact, BundleError, Manifest, TensorSpec, load_manifest
+
+__all__ = ["Artifact", "BundleError", "Manifest", "TensorSpec", "load_manifest"]

@@ -1,0 +1,1 @@
+"""Runtime backends (LiteRT, ONNX Runtime, Core ML, PyTorch), each imported lazily."""

@@ -1,0 +1,3 @@
+from styleforge.cli import main
+
+raise SystemExit(main())

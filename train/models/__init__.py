@@ -1,0 +1,1 @@
+"""Model architectures: teacher/student generators, discriminators, registries, MAC counter."""
