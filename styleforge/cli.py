@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "styleforge.train.cli_data",
     "styleforge.train.cli_models",
     "styleforge.train.cli_train",
+    "styleforge.train.cli_distill",
     "styleforge.export.cli",
     "styleforge.runtime.cli",
     "styleforge.benchmarks.cli",

@@ -1,0 +1,52 @@
+"""The interface every inference backend implements.
+
+A backend wraps one interpreter around one model file and is built once. ``run`` takes and
+returns *raw tensors* exactly as the artifact's :class:`~styleforge.runtime.contract.TensorSpec`
+describes them (layout, dtype, quantization): converting images to and from that contract is
+the stylizer's job (``styleforge.runtime.io``), not the backend's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+
+class BackendError(RuntimeError):
+    """A backend that cannot be loaded or run: the message says why and what to install."""
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    threads: Optional[int] = None  # None: the runtime's default
+    delegate: Optional[str] = None  # path to an external TFLite delegate .so (Edge TPU, vendor NPU)
+    delegate_options: dict[str, str] = field(default_factory=dict)
+    providers: Optional[tuple[str, ...]] = None  # ONNX Runtime execution providers, in order
+    device: str = "cpu"  # torch: "cpu" | "cuda"; coreml: compute units ("ALL", "CPU_AND_NE", ...)
+    use_xnnpack: bool = True  # LiteRT's default CPU delegate
+
+
+class Backend:
+    """Base class. Subclasses set ``name`` and implement ``run``."""
+
+    name: str = "base"
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Run one batch: ``x`` matches the artifact's input spec; returns the raw output tensor."""
+        raise NotImplementedError
+
+    def input_details(self) -> dict[str, Any]:
+        """What the interpreter itself reports for the input: shape, dtype, quantization."""
+        return {}
+
+    def output_details(self) -> dict[str, Any]:
+        return {}
+
+    def info(self) -> dict[str, Any]:
+        """Runtime name, version, threads, delegates/providers applied (for benchmark reports)."""
+        return {"backend": self.name}
+
+    def close(self) -> None:
+        """Release the interpreter (optional)."""
