@@ -1,0 +1,164 @@
+"""Reading photos safely and faithfully: one place for EXIF, odd modes, alpha, ICC and pixel limits.
+
+Used by the training datasets and by the runtime alike. Everything returns 8-bit RGB
+(``PIL.Image`` mode ``"RGB"``) plus what must be carried over to an output (alpha, ICC, EXIF).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Optional, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+DEFAULT_MAX_PIXELS = 120_000_000  # 120 MP: above any camera in use, below a decompression bomb
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+Source = Union[str, os.PathLike, BinaryIO]
+
+
+class ImageError(ValueError):
+    """An input that is not a usable image; the message names the file and the reason."""
+
+
+@dataclass
+class LoadedImage:
+    """A decoded photo, oriented upright.
+
+    ``rgb`` is 8-bit RGB; ``alpha`` is the 8-bit alpha channel (mode ``"L"``) when the source had
+    transparency, else ``None``; ``icc_profile`` and ``exif`` are the source's raw bytes (EXIF with
+    its orientation reset, since the pixels are already upright).
+    """
+
+    rgb: Image.Image
+    alpha: Optional[Image.Image]
+    icc_profile: Optional[bytes]
+    exif: Optional[bytes]
+    source_mode: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.rgb.size
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def list_images(folder: Union[str, os.PathLike], recursive: bool = False) -> list[Path]:
+    """Image files (by suffix) in ``folder``, sorted by name."""
+    root = Path(folder)
+    pattern = root.rglob("*") if recursive else root.glob("*")
+    return sorted(p for p in pattern if is_image_file(p))
+
+
+def _name(source: Source) -> str:
+    return str(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "<stream>")
+
+
+def open_image(source: Source, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode an image file into upright 8-bit RGB (+ alpha, ICC, EXIF).
+
+    Raises :class:`ImageError` for missing, unreadable, truncated or corrupt files and for images
+    larger than ``max_pixels`` (``None`` disables the limit), before decoding the pixels.
+    """
+    name = _name(source)
+    if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
+        raise ImageError(f"{name}: no such file")
+    limit = max_pixels if max_pixels is not None else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            previous_limit = Image.MAX_IMAGE_PIXELS
+            # Our own limit below is the one that counts; lift Pillow's so an override works.
+            Image.MAX_IMAGE_PIXELS = None if limit is None else max(limit * 2, previous_limit or 0)
+            try:
+                img = Image.open(source)
+            finally:
+                Image.MAX_IMAGE_PIXELS = previous_limit
+            width, height = img.size
+            if limit is not None and width * height > limit:
+                raise ImageError(
+                    f"{name}: {width}x{height} = {width * height / 1e6:.0f} MP exceeds the pixel limit "
+                    f"of {limit / 1e6:.0f} MP (possible decompression bomb; raise the limit to allow it)"
+                )
+            img.load()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image (or a format Pillow cannot read)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise ImageError(f"{name}: truncated or corrupt image ({err})") from None
+    return _normalise(img)
+
+
+def _normalise(img: Image.Image) -> LoadedImage:
+    source_mode = img.mode
+    icc = img.info.get("icc_profile")
+    exif_bytes = None
+    try:
+        exif = img.getexif()
+        upright = ImageOps.exif_transpose(img)
+        if upright is not None:
+            img = upright
+        if exif:
+            exif[0x0112] = 1  # orientation already applied to the pixels
+            exif_bytes = exif.tobytes()
+    except Exception:  # malformed EXIF must not cost the user their photo
+        exif_bytes = None
+    rgb, alpha = to_rgb(img)
+    return LoadedImage(rgb=rgb, alpha=alpha, icc_profile=icc, exif=exif_bytes, source_mode=source_mode)
+
+
+def to_rgb(img: Image.Image) -> tuple[Image.Image, Optional[Image.Image]]:
+    """Convert any Pillow mode to 8-bit RGB, returning the alpha channel separately (or ``None``).
+
+    Handles 1, L, LA, P (with or without transparency), RGBA, CMYK, YCbCr, LAB, HSV, 16-bit and
+    32-bit integer greyscale (I;16*, I) and float (F) images.
+    """
+    alpha = None
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float32)
+        peak = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        if mode == "F" and arr.max(initial=0) <= 1.0:
+            peak = 1.0
+        arr8 = np.clip(np.rint(arr * (255.0 / peak)), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, "L").convert("RGB"), None
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        if mode in ("RGBa", "La"):
+            img = img.convert("RGBA" if mode == "RGBa" else "LA")
+        alpha = img.getchannel("A")
+        img = img.convert("RGB") if img.mode != "LA" else img.convert("L").convert("RGB")
+        return img, alpha
+    if mode == "CMYK":
+        return _cmyk_to_rgb(img), None
+    if mode != "RGB":
+        img = img.convert("RGB")
+    return img, None
+
+
+def _cmyk_to_rgb(img: Image.Image) -> Image.Image:
+    icc = img.info.get("icc_profile")
+    if icc:
+        try:
+            from PIL import ImageCms
+
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        except Exception:
+            pass  # fall back to Pillow's naive conversion below
+    return img.convert("RGB")
+
+
+def to_uint8_array(img: Image.Image) -> np.ndarray:
+    """RGB PIL image -> ``uint8`` array ``[H, W, 3]``."""
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
