@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "styleforge.export.cli",
     "styleforge.runtime.cli",
     "styleforge.benchmarks.cli",
+    "styleforge.benchmarks.cli_eval",
 )
 
 

@@ -1,0 +1,192 @@
+"""Style-fidelity benchmark: how well is each built-in look learned, against ground truth.
+
+For every look: build an unpaired dataset from the offline sample photos (content and style
+from disjoint photos), train the teacher, distill the student, export int8 TFLite, train a
+paired teacher too, then score on the held-out split against the look's ground truth, beside
+the identity and two classical baselines (Reinhard Lab mean/std transfer, histogram matching).
+Metrics as in the retouching literature (MIT-Adobe FiveK, PPR10K): PSNR, SSIM, CIEDE2000.
+
+This module orchestrates the other stages through the CLI (each stage in its own process,
+resumable); torch is only imported to score the PyTorch generators.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from styleforge.benchmarks.scoring import (
+    load_pairs,
+    markdown_table,
+    save_comparison_grid,
+    score_methods,
+    torch_method,
+)
+from styleforge.stages import Stages
+
+DEFAULT_LOOKS = ("film-warm", "noir", "teal-orange", "glow", "toon")
+TONE_LOOKS = ("film-warm", "noir", "teal-orange", "glow")
+
+
+def run_look(
+    look: str,
+    root: Path,
+    preset: str = "cpu",
+    student: str = "small",
+    export_size: int = 256,
+    steps: Optional[int] = None,
+    paired: bool = True,
+    seed: int = 0,
+) -> dict:
+    """Build, train, distill, export and score one look; returns its result dict (also saved)."""
+    stages = Stages(root)
+    data, teacher, student_run, bundle, paired_run = (
+        root / "data", root / "teacher", root / "student", root / "bundle", root / "paired",
+    )
+    step_args = ["--steps", str(steps)] if steps else []
+    stages.run("dataset", ["make-dataset", "--look", look, "--out", data, "--seed", seed], [data / "dataset.json"])
+    stages.run(
+        "teacher",
+        ["train", "--content", data / "content", "--style", data / "style", "--preset", preset,
+         "--out", teacher, "--seed", seed, *step_args],
+        [teacher],
+    )
+    stages.run(
+        "student",
+        ["distill", "--teacher", teacher, "--content", data / "content", "--student", student,
+         "--preset", preset, "--out", student_run, "--seed", seed, *step_args],
+        [student_run],
+    )
+    stages.run(
+        "export",
+        ["export", student_run, "--formats", "tflite", "--size", f"{export_size}x{export_size}",
+         "--calib", data / "content", "--out", bundle],
+        [bundle / "manifest.json"],
+    )
+    if paired:
+        stages.run(
+            "paired",
+            ["train", "--paired", data / "paired", "--preset", preset, "--out", paired_run,
+             "--seed", seed, *step_args],
+            [paired_run],
+        )
+    start = time.perf_counter()
+    scores, outputs, pairs = _score(data, teacher, student_run, bundle, paired_run if paired else None)
+    stages.record("score", time.perf_counter() - start)
+    grid = save_comparison_grid(
+        {"input": [p[1] for p in pairs], **outputs, "ground truth": [p[2] for p in pairs]},
+        root / "grid.png",
+    )
+    result = {"look": look, "scores": scores, "grid": str(grid), "stage_seconds": stages.timings}
+    (root / "scores.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _score(data: Path, teacher: Path, student_run: Path, bundle: Path, paired_run: Optional[Path]):
+    import numpy as np
+
+    from styleforge.runtime import Stylizer
+    from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
+    from styleforge.train.baselines import histogram_match, reinhard_transfer
+    from styleforge.train.checkpoint import load_generator
+
+    pairs = load_pairs(data / "test" / "input", data / "test" / "target")
+    style_images = [to_uint8_array(open_image(p).rgb) for p in list_images(data / "style")]
+    int8 = Stylizer.from_bundle(bundle, artifact="tflite_int8", backend="litert")
+    methods = {
+        "identity": lambda x: x,
+        "reinhard (Lab mean/std)": lambda x: reinhard_transfer(x, style_images),
+        "histogram match": lambda x: histogram_match(x, style_images),
+        "teacher": torch_method(load_generator(teacher)[0]),
+        "student fp32": torch_method(load_generator(student_run)[0]),
+        "student int8 (TFLite)": lambda x: np.asarray(int8.stylize(x)),
+    }
+    if paired_run is not None:
+        methods["paired teacher"] = torch_method(load_generator(paired_run)[0])
+    scores, outputs = score_methods(methods, pairs)
+    shown = {k: outputs[k] for k in ("reinhard (Lab mean/std)", "teacher", "student int8 (TFLite)")}
+    return scores, shown, pairs
+
+
+def summarise(results: Sequence[dict]) -> dict:
+    """Per look: the best classical baseline and the margins the issue targets."""
+    summary = {}
+    for r in results:
+        s = r["scores"]
+        classical = max(("reinhard (Lab mean/std)", "histogram match"), key=lambda k: s[k]["psnr"])
+        summary[r["look"]] = {
+            "best_classical": classical,
+            "int8_minus_teacher_db": s["student int8 (TFLite)"]["psnr"] - s["teacher"]["psnr"],
+            "int8_minus_best_classical_db": s["student int8 (TFLite)"]["psnr"] - s[classical]["psnr"],
+        }
+    return summary
+
+
+def environment() -> dict:
+    import os
+
+    return {
+        "machine": platform.machine(),
+        "processor": _cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run_all(
+    looks: Sequence[str], out: Path, preset: str = "cpu", student: str = "small",
+    export_size: int = 256, steps: Optional[int] = None, paired: bool = True, seed: int = 0,
+) -> dict:
+    """Evaluate every look; writes ``out/results.json`` and ``out/results.md``."""
+    out = Path(out)
+    start = time.perf_counter()
+    results = [
+        run_look(look, out / look, preset, student, export_size, steps, paired, seed) for look in looks
+    ]
+    report = {
+        "preset": preset,
+        "student": student,
+        "steps": steps,
+        "wall_seconds": time.perf_counter() - start,
+        "environment": environment(),
+        "looks": results,
+        "summary": summarise(results),
+    }
+    (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "results.md").write_text(to_markdown(report))
+    return report
+
+
+def to_markdown(report: dict) -> str:
+    env = report["environment"]
+    lines = [
+        "# Style fidelity per look (held-out photos vs the look's ground truth)",
+        "",
+        f"Preset `{report['preset']}`, student `{report['student']}`; "
+        f"{env['processor']} ({env['cores']} cores), Python {env['python']}; "
+        f"wall time {report['wall_seconds'] / 60:.1f} min.",
+        "",
+    ]
+    for r in report["looks"]:
+        lines.append(markdown_table(r["scores"], title=r["look"]))
+        summary = report["summary"][r["look"]]
+        lines.append(
+            f"int8 vs teacher: {summary['int8_minus_teacher_db']:+.2f} dB; int8 vs best classical "
+            f"({summary['best_classical']}): {summary['int8_minus_best_classical_db']:+.2f} dB\n"
+        )
+        lines.append(f"![{r['look']}]({Path(r['grid']).relative_to(Path(r['grid']).parents[1])})\n")
+    return "\n".join(lines)

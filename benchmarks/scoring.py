@@ -1,0 +1,106 @@
+"""Score image-to-image methods against ground truth on a held-out folder.
+
+A *method* is any callable ``uint8 [H, W, 3] -> uint8 [H, W, 3]``: the identity, a classical
+colour transfer, a PyTorch generator, or a runtime :class:`~styleforge.runtime.Stylizer`.
+Scores are PSNR / SSIM / CIEDE2000 (``styleforge.runtime.metrics``) averaged over the folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
+from styleforge.runtime.metrics import delta_e2000, psnr, ssim
+
+Method = Callable[[np.ndarray], np.ndarray]
+
+
+def load_pairs(input_dir: Path, target_dir: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, input, target)`` uint8 HWC triples for files with the same stem in both folders."""
+    targets = {p.stem: p for p in list_images(target_dir)}
+    pairs = []
+    for path in list_images(input_dir):
+        if path.stem in targets:
+            source = to_uint8_array(open_image(path).rgb)
+            target = to_uint8_array(open_image(targets[path.stem]).rgb)
+            pairs.append((path.stem, source, target))
+    if not pairs:
+        raise ValueError(f"no matching input/target images in {input_dir} and {target_dir}")
+    return pairs
+
+
+def score_methods(
+    methods: dict[str, Method], pairs: Sequence[tuple[str, np.ndarray, np.ndarray]]
+) -> tuple[dict[str, dict[str, float]], dict[str, list[np.ndarray]]]:
+    """Run every method on every input; returns (mean metrics per method, outputs per method)."""
+    scores: dict[str, dict[str, float]] = {}
+    outputs: dict[str, list[np.ndarray]] = {}
+    for name, method in methods.items():
+        rows, outs = [], []
+        for _, source, target in pairs:
+            out = np.asarray(method(source), dtype=np.uint8)
+            if out.shape != target.shape:
+                raise ValueError(f"method {name!r} returned {out.shape}, expected {target.shape}")
+            rows.append((psnr(out, target), ssim(out, target), delta_e2000(out, target)))
+            outs.append(out)
+        mean = np.mean(np.asarray(rows, dtype=np.float64), axis=0)
+        scores[name] = {"psnr": float(mean[0]), "ssim": float(mean[1]), "delta_e2000": float(mean[2])}
+        outputs[name] = outs
+    return scores, outputs
+
+
+def torch_method(generator, device: str = "cpu") -> Method:
+    """Wrap a PyTorch generator ([-1,1] NCHW in/out) as a uint8 HWC method, padding to its stride."""
+    import torch
+    import torch.nn.functional as F
+
+    stride = int(getattr(generator, "stride", 4))
+    generator = generator.to(device).eval()
+
+    def run(rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
+        pad_h, pad_w = (-h) % stride, (-w) % stride
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        with torch.no_grad():
+            y = generator(x.to(device))[..., :h, :w].clamp(-1, 1)
+        return ((y[0].permute(1, 2, 0).cpu().numpy() + 1.0) * 127.5).round().astype(np.uint8)
+
+    return run
+
+
+def markdown_table(scores: dict[str, dict[str, float]], title: str = "") -> str:
+    """Scores as a Markdown table (PSNR and SSIM higher is better, ΔE2000 lower is better)."""
+    lines = [f"**{title}**", ""] if title else []
+    lines += ["| method | PSNR (dB) ↑ | SSIM ↑ | ΔE2000 ↓ |", "|---|---:|---:|---:|"]
+    for name, s in scores.items():
+        lines.append(f"| {name} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['delta_e2000']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def save_comparison_grid(
+    columns: dict[str, list[np.ndarray]], path: Path, cell: int = 256, max_rows: int = 4
+) -> Path:
+    """Save a grid PNG: one row per image, one labelled column per method (inputs first)."""
+    from PIL import Image, ImageDraw
+
+    names = list(columns)
+    n_rows = min(max_rows, min(len(v) for v in columns.values()))
+    label_h = 22
+    grid = Image.new("RGB", (cell * len(names), label_h + cell * n_rows), "white")
+    draw = ImageDraw.Draw(grid)
+    for c, name in enumerate(names):
+        draw.text((c * cell + 6, 4), name, fill="black")
+        for r in range(n_rows):
+            img = Image.fromarray(columns[name][r])
+            img.thumbnail((cell, cell))
+            grid.paste(img, (c * cell + (cell - img.width) // 2, label_h + r * cell + (cell - img.height) // 2))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    grid.save(tmp)
+    tmp.replace(path)
+    return path
