@@ -5,5 +5,6 @@ is chosen.
 """
 
 from styleforge.runtime.contract import Artifact, BundleError, Manifest, TensorSpec, load_manifest
+from styleforge.runtime.stylizer import Stylizer
 
-__all__ = ["Artifact", "BundleError", "Manifest", "TensorSpec", "load_manifest"]
+__all__ = ["Artifact", "BundleError", "Manifest", "Stylizer", "TensorSpec", "load_manifest"]

@@ -1,5 +1,120 @@
-"""Subcommands of this area (argparse only; heavy imports happen inside the run functions)."""
+"""``styleforge stylize``: run a bundle over photos and folders (argparse only at import time)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+_FORMAT_SUFFIX = {"jpg": ".jpg", "jpeg": ".jpg", "png": ".png", "webp": ".webp", "tif": ".tif", "tiff": ".tif"}
 
 
 def register(subparsers) -> None:
     """Add this area's subcommands to the ``styleforge`` parser."""
+    from styleforge.runtime.backends import BACKENDS
+    from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS
+
+    p = subparsers.add_parser(
+        "stylize",
+        help="stylize photos or folders with an exported bundle (torch-free)",
+        description="Stylize photos of any size with a bundle: alpha, ICC profile and EXIF are kept, "
+        "inputs are never overwritten, outputs are written atomically.",
+    )
+    p.add_argument("bundle", help="bundle folder (with manifest.json)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
+    p.add_argument("--out", "-o", required=True, help="output folder (created if missing)")
+    p.add_argument("--strength", type=float, default=1.0, help="blend with the original, 0..1 (default 1)")
+    p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS], help="interpreter (default auto)")
+    p.add_argument("--artifact", default="auto", help="auto, a manifest key (tflite_int8, onnx, ...) or int8/fp16/fp32/torch")
+    p.add_argument("--threads", type=int, default=None, help="interpreter threads")
+    p.add_argument("--delegate", default=None, help="external TFLite delegate .so (Edge TPU, vendor NPU)")
+    p.add_argument("--providers", default=None, help="ONNX Runtime execution providers, comma-separated")
+    p.add_argument("--device", default="cpu", help="torch: cpu|cuda; coreml: compute units")
+    p.add_argument("--tile", type=int, default=None, help="tile edge for dynamic-size models (fixed-size models use their input size)")
+    p.add_argument("--tile-overlap", type=int, default=None, help="overlap between tiles in pixels (default max(16, tile/8))")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger images (decompression bombs); 0 = no limit (default {DEFAULT_MAX_PIXELS})")
+    p.add_argument("--suffix", default="", help="added to output file names, e.g. _styled")
+    p.add_argument("--format", default=None, choices=sorted(_FORMAT_SUFFIX), help="output format (default: same as the input)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    p.add_argument("--recursive", "-r", action="store_true", help="descend into sub-folders of INPUT folders")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_stylize)
+
+
+def plan_outputs(inputs: list[str], out: Path, suffix: str, fmt: str | None, recursive: bool) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: folders keep their relative layout under ``out``.
+
+    Raises ``CLIError`` when an output would overwrite an input or two inputs share an output.
+    """
+    from styleforge.runtime.imageio import list_images
+
+    from styleforge.cli import CLIError
+
+    def output_for(src: Path, rel_parent: Path) -> Path:
+        ext = _FORMAT_SUFFIX[fmt] if fmt else src.suffix
+        return out / rel_parent / f"{src.stem}{suffix}{ext}"
+
+    jobs: list[tuple[Path, Path]] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            for src in list_images(path, recursive=recursive):
+                jobs.append((src, output_for(src, src.parent.relative_to(path))))
+        else:
+            jobs.append((path, output_for(path, Path("."))))  # a missing file is reported as a failure later
+    if not jobs:
+        raise CLIError(f"no images found in {', '.join(inputs)}")
+    sources = {src.resolve() for src, _ in jobs}
+    seen: dict[Path, Path] = {}
+    for src, dst in jobs:
+        key = dst.resolve()
+        if key in sources:
+            raise CLIError(f"refusing to overwrite input {dst}: choose another --out or add a --suffix")
+        if key in seen:
+            raise CLIError(f"{seen[key]} and {src} would both be written to {dst}; use --suffix or separate runs")
+        seen[key] = src
+    return jobs
+
+
+def run_stylize(args: argparse.Namespace) -> int:
+    from styleforge.runtime.backends import BackendError
+    from styleforge.runtime.contract import BundleError
+    from styleforge.runtime.imageio import ImageError
+    from styleforge.runtime.stylizer import Stylizer
+
+    from styleforge.cli import CLIError
+    from styleforge.progress import progress
+
+    if not 0.0 <= args.strength <= 1.0:
+        raise CLIError(f"--strength must be in [0, 1], got {args.strength}")
+    out = Path(args.out)
+    jobs = plan_outputs(args.inputs, out, args.suffix, args.format, args.recursive)
+    try:
+        stylizer = Stylizer.from_bundle(
+            args.bundle,
+            artifact=args.artifact,
+            backend=args.backend,
+            threads=args.threads,
+            delegate=args.delegate,
+            providers=args.providers.split(",") if args.providers else None,
+            device=args.device,
+            tile=args.tile,
+            tile_overlap=args.tile_overlap,
+        )
+    except (BundleError, BackendError) as err:
+        raise CLIError(str(err)) from None
+    failures: list[tuple[Path, str]] = []
+    max_pixels = args.max_pixels or None
+    for src, dst in progress(jobs, total=len(jobs), desc="stylize", disable=args.quiet):
+        try:
+            stylizer.stylize_file(src, dst, strength=args.strength, max_pixels=max_pixels, quality=args.quality)
+        except (ImageError, ValueError, OSError) as err:
+            failures.append((src, str(err)))
+        except (BundleError, BackendError) as err:  # the model itself failed: no point going on
+            raise CLIError(str(err)) from None
+    done = len(jobs) - len(failures)
+    info = stylizer.info()
+    print(f"stylized {done}/{len(jobs)} image(s) into {out} ({info['artifact']} on {info['backend']})")
+    for src, reason in failures:
+        print(f"failed: {reason if str(src) in reason else f'{src}: {reason}'}", file=sys.stderr)
+    return 1 if failures else 0

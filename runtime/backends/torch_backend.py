@@ -1,0 +1,52 @@
+"""PyTorch backend for the bundle's TorchScript artifact (``model.pt``): a reference, or a GPU."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import numpy as np
+from styleforge.runtime.backends.base import Backend, BackendError, BackendOptions
+from styleforge.runtime.contract import Artifact
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def __init__(self, model_path: str | os.PathLike, artifact: Optional[Artifact], options: BackendOptions):
+        try:
+            import torch
+        except ImportError:
+            raise BackendError("PyTorch is not installed: pip install torch (or use the litert backend)") from None
+        self.torch = torch
+        self.options = options
+        self.device = torch.device(options.device or "cpu")
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise BackendError("torch backend: device 'cuda' requested but CUDA is not available")
+        if options.threads:
+            torch.set_num_threads(int(options.threads))
+        try:
+            self.module = torch.jit.load(str(model_path), map_location=self.device).eval()
+        except (RuntimeError, ValueError) as err:
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise BackendError(f"torch cannot load TorchScript {model_path}: {first_line}") from None
+        self.artifact = artifact
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        with self.torch.inference_mode():
+            y = self.module(self.torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
+        return y.float().cpu().numpy() if y.dtype != self.torch.float32 else y.cpu().numpy()
+
+    def input_details(self) -> dict[str, Any]:
+        # TorchScript does not record shapes; the manifest's spec is the contract.
+        spec = self.artifact.input if self.artifact else None
+        return {"name": spec.name if spec else "input", "shape": None, "dtype": "float32", "scale": None, "zero_point": None}
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "library": "torch",
+            "version": self.torch.__version__,
+            "threads": self.torch.get_num_threads(),
+            "device": str(self.device),
+        }

@@ -1,0 +1,279 @@
+"""The runtime API apps embed: ``Stylizer.from_bundle(path).stylize(image)``.
+
+Needs numpy, Pillow and one interpreter. Choosing what to run:
+
+- ``backend="auto"`` tries, in order, ``litert``, ``onnxruntime``, ``coreml`` (macOS), ``torch``
+  and takes the first that is installed and has an artifact in the bundle.
+- ``artifact="auto"`` takes the backend's preferred artifact. For TFLite that is
+  ``tflite_fp16`` (fp32 quality, half the file; the CPU runs it in fp32), then ``tflite_fp32``,
+  ``tflite_dynamic_int8``, ``tflite_int8``. Ask for ``"int8"`` explicitly for the smallest,
+  integer-only model (NPUs, Edge TPU delegates).
+
+Before the first image the bundle is checked against the model actually loaded: the file's
+sha256 must match the manifest, and the input/output shape and dtype the interpreter reports
+must match the artifact's :class:`~styleforge.runtime.contract.TensorSpec`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Union
+
+import numpy as np
+from PIL import Image
+from styleforge.runtime import tensors, tiling
+from styleforge.runtime.backends import (
+    Backend,
+    BackendError,
+    BackendOptions,
+    available_backends,
+    backend_formats,
+    load_backend,
+)
+from styleforge.runtime.contract import Artifact, BundleError, Manifest, load_manifest
+from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, open_image, to_rgb, to_uint8_array
+from styleforge.runtime.writer import save_image
+
+AUTO_BACKENDS = ("litert", "onnxruntime", "coreml", "torch")
+_TFLITE_ORDER = ("tflite_fp16", "tflite_fp32", "tflite_dynamic_int8", "tflite_int8")
+ARTIFACT_PREFERENCE = {
+    "litert": _TFLITE_ORDER,
+    "tflite-runtime": _TFLITE_ORDER,
+    "onnxruntime": ("onnx",),
+    "coreml": ("coreml_fp16", "coreml_fp32"),
+    "torch": ("torchscript",),
+}
+ARTIFACT_ALIASES = {
+    "int8": "tflite_int8",
+    "fp16": "tflite_fp16",
+    "fp32": "tflite_fp32",
+    "dynamic_int8": "tflite_dynamic_int8",
+    "dynamic-int8": "tflite_dynamic_int8",
+    "tflite": "tflite_fp16",
+    "coreml": "coreml_fp16",
+    "torch": "torchscript",
+}
+DEFAULT_DYNAMIC_TILE = 512  # tile edge for models without a fixed input size
+
+ImageLike = Union[Image.Image, np.ndarray]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def choose(manifest: Manifest, artifact: str = "auto", backend: str = "auto") -> tuple[Artifact, str]:
+    """Pick (artifact, backend name) from the bundle and what is installed; see the module doc."""
+    artifacts = manifest.artifacts
+    installed = available_backends()
+    if artifact != "auto":
+        key = ARTIFACT_ALIASES.get(artifact, artifact)
+        if key not in artifacts:
+            raise BundleError(f"bundle has no {key!r} artifact; it has {', '.join(artifacts) or 'none'}")
+        chosen = artifacts[key]
+        if backend != "auto":
+            if chosen.format not in backend_formats(backend):
+                raise BackendError(f"backend {backend!r} cannot run {key!r} (format {chosen.format})")
+            return chosen, backend
+        for name in AUTO_BACKENDS:
+            if name in installed and chosen.format in backend_formats(name):
+                return chosen, name
+        raise BackendError(f"no installed backend runs {key!r} (format {chosen.format}); installed: {', '.join(installed) or 'none'}")
+    candidates = [backend] if backend != "auto" else [b for b in AUTO_BACKENDS if b in installed]
+    for name in candidates:
+        for key in ARTIFACT_PREFERENCE.get(name, ()):
+            if key in artifacts:
+                return artifacts[key], name
+        for a in artifacts.values():  # an artifact under a key we do not know, in a format we run
+            if a.format in backend_formats(name):
+                return a, name
+    if backend != "auto":
+        raise BundleError(f"bundle has no artifact backend {backend!r} can run; it has {', '.join(artifacts) or 'none'}")
+    raise BackendError(
+        f"no installed backend can run this bundle's artifacts ({', '.join(artifacts) or 'none'}); "
+        f"installed: {', '.join(installed) or 'none'} (pip install ai-edge-litert)"
+    )
+
+
+class Stylizer:
+    """One loaded model plus everything needed to stylize images of any size with it."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        artifact: Artifact,
+        manifest: Manifest,
+        bundle_dir: Path,
+        tile: Optional[int] = None,
+        tile_overlap: Optional[int] = None,
+    ):
+        self.backend = backend
+        self.artifact = artifact
+        self.manifest = manifest
+        self.bundle_dir = Path(bundle_dir)
+        what = f"{self.bundle_dir}: artifact {artifact.key!r}"
+        self.input_spec = tensors.effective_spec(artifact.input, backend.input_details(), f"{what} input")
+        self.output_spec = tensors.effective_spec(artifact.output, backend.output_details(), f"{what} output")
+        self.stride = int(manifest.model.get("stride") or 1)
+        self.fixed_size = self.input_spec.height is not None and self.input_spec.width is not None
+        if self.fixed_size and tile is not None and tile not in (self.input_spec.height, self.input_spec.width):
+            raise BundleError(
+                f"{what} has a fixed {self.input_spec.height}x{self.input_spec.width} input; "
+                f"tile size {tile} is not possible (omit it)"
+            )
+        if tile is not None and not self.fixed_size:
+            tile = max(self.stride, math.ceil(tile / self.stride) * self.stride)
+        self.tile = tile
+        self.tile_overlap = tile_overlap
+
+    @classmethod
+    def from_bundle(
+        cls,
+        path: Union[str, os.PathLike],
+        artifact: str = "auto",
+        backend: str = "auto",
+        threads: Optional[int] = None,
+        delegate: Optional[str] = None,
+        providers: Optional[Iterable[str]] = None,
+        device: str = "cpu",
+        tile: Optional[int] = None,
+        tile_overlap: Optional[int] = None,
+        verify: bool = True,
+    ) -> Stylizer:
+        """Load a bundle folder. ``artifact``: ``"auto"``, a manifest key (``tflite_int8``, ``onnx``,
+        ...) or an alias (``int8``, ``fp16``, ``fp32``, ``torch``). ``backend``: ``"auto"``,
+        ``litert``, ``tflite-runtime``, ``onnxruntime``, ``coreml``, ``torch``. ``verify`` checks
+        the model file's sha256 against the manifest.
+        """
+        bundle = Path(path)
+        manifest = load_manifest(bundle)
+        chosen, backend_name = choose(manifest, artifact, backend)
+        model_path = bundle / chosen.file
+        if not model_path.exists():
+            raise BundleError(f"{bundle}: model file {chosen.file} of artifact {chosen.key!r} is missing")
+        if verify and chosen.sha256 and model_path.is_file():
+            actual = sha256_of(model_path)
+            if actual != chosen.sha256:
+                raise BundleError(
+                    f"{model_path}: sha256 {actual[:12]}... does not match the manifest's {chosen.sha256[:12]}... "
+                    "(corrupt or replaced model file)"
+                )
+        options = BackendOptions(
+            threads=threads,
+            delegate=delegate,
+            providers=tuple(providers) if providers else None,
+            device=device,
+        )
+        loaded = load_backend(backend_name, model_path, chosen, options)
+        return cls(loaded, chosen, manifest, bundle, tile=tile, tile_overlap=tile_overlap)
+
+    # -- the core: uint8 RGB in, uint8 RGB out -------------------------------------------------
+
+    def tile_shape(self, height: int, width: int) -> tuple[int, int]:
+        """Model input (height, width) used for an image of this size."""
+        if self.fixed_size:
+            return int(self.input_spec.height), int(self.input_spec.width)
+        edge = self.tile or DEFAULT_DYNAMIC_TILE
+
+        def fit(n: int) -> int:
+            return min(edge, math.ceil(n / self.stride) * self.stride)
+
+        return fit(height), fit(width)
+
+    def _run_tile(self, pixels: np.ndarray) -> np.ndarray:
+        raw = self.backend.run(tensors.to_input(pixels, self.input_spec))
+        styled = tensors.from_output(raw, self.output_spec)
+        if styled.shape != pixels.shape:
+            raise BundleError(
+                f"artifact {self.artifact.key!r} returned {styled.shape[1]}x{styled.shape[2]} for a "
+                f"{pixels.shape[1]}x{pixels.shape[2]} input; the runtime expects same-size outputs"
+            )
+        return styled
+
+    def stylize_rgb(self, rgb: np.ndarray, strength: float = 1.0, on_tile: Optional[Callable[[], None]] = None) -> np.ndarray:
+        """uint8 ``[H, W, 3]`` RGB -> uint8 ``[H, W, 3]``, any size (tiled / padded as needed)."""
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {strength}")
+        rgb = np.asarray(rgb)
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"expected a uint8 [H, W, 3] RGB array, got {rgb.dtype} {rgb.shape}")
+        if strength == 0.0:
+            return rgb.copy()
+        height, width = rgb.shape[:2]
+        return tiling.stylize_tiled(
+            rgb, self._run_tile, self.tile_shape(height, width), self.tile_overlap, strength, on_tile
+        )
+
+    # -- images of every kind --------------------------------------------------------------------
+
+    def stylize(self, image: ImageLike, strength: float = 1.0) -> ImageLike:
+        """Stylize a PIL image or a uint8 numpy array; returns the same kind, same size.
+
+        Arrays: ``[H, W, 3]`` RGB -> ``[H, W, 3]``; ``[H, W, 4]`` RGBA -> ``[H, W, 4]`` with the
+        alpha untouched; ``[H, W]`` greyscale -> ``[H, W, 3]`` (the style adds colour). PIL
+        images come back RGB, or RGBA when the input had transparency, with the input's ICC
+        profile in ``info``. ``strength`` in [0, 1] blends with the original.
+        """
+        if isinstance(image, Image.Image):
+            rgb, alpha = to_rgb(image)
+            out = Image.fromarray(self.stylize_rgb(to_uint8_array(rgb), strength), "RGB")
+            if alpha is not None:
+                out.putalpha(alpha)
+            if image.info.get("icc_profile"):
+                out.info["icc_profile"] = image.info["icc_profile"]
+            return out
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 image array, got {arr.dtype}")
+        if arr.ndim == 2:
+            return self.stylize_rgb(np.repeat(arr[:, :, None], 3, axis=2), strength)
+        if arr.ndim == 3 and arr.shape[2] == 4:
+            out = np.empty_like(arr)
+            out[:, :, :3] = self.stylize_rgb(np.ascontiguousarray(arr[:, :, :3]), strength)
+            out[:, :, 3] = arr[:, :, 3]
+            return out
+        if arr.ndim == 3 and arr.shape[2] == 3:
+            return self.stylize_rgb(arr, strength)
+        raise ValueError(f"expected an image array [H, W], [H, W, 3] or [H, W, 4], got shape {arr.shape}")
+
+    def stylize_batch(self, images: Iterable[ImageLike], strength: float = 1.0) -> list[ImageLike]:
+        """:meth:`stylize` over many images (any mix of sizes and kinds)."""
+        return [self.stylize(image, strength) for image in images]
+
+    def stylize_file(
+        self,
+        src: Union[str, os.PathLike],
+        dst: Union[str, os.PathLike],
+        strength: float = 1.0,
+        max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+        quality: int = 95,
+        on_tile: Optional[Callable[[], None]] = None,
+    ) -> Path:
+        """Read ``src`` (EXIF-upright), stylize, write ``dst`` atomically with alpha, ICC and EXIF."""
+        if Path(src).resolve() == Path(dst).resolve():
+            raise ValueError(f"{dst}: refusing to overwrite the input")
+        loaded = open_image(src, max_pixels=max_pixels)
+        styled = self.stylize_rgb(to_uint8_array(loaded.rgb), strength, on_tile)
+        return save_image(styled, dst, alpha=loaded.alpha, icc_profile=loaded.icc_profile, exif=loaded.exif, quality=quality)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "bundle": str(self.bundle_dir),
+            "artifact": self.artifact.key,
+            "format": self.artifact.format,
+            "precision": self.artifact.precision,
+            "input": self.input_spec.to_dict(),
+            "tile": self.tile,
+            "tile_overlap": self.tile_overlap,
+            **self.backend.info(),
+        }
+
+    def close(self) -> None:
+        self.backend.close()
