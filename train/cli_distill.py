@@ -1,5 +1,118 @@
-"""Subcommands of this area (argparse only; heavy imports happen inside the run functions)."""
+"""``styleforge distill``: teach a mobile student a teacher's look (argparse only; torch is imported in run)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
 
 
 def register(subparsers) -> None:
     """Add this area's subcommands to the ``styleforge`` parser."""
+    p = subparsers.add_parser(
+        "distill",
+        help="distill a teacher generator into a tiny mobile student",
+        description=(
+            "The teacher labels your photos on the fly; a MobileGenerator student learns to match it "
+            "(L1 + SSIM + GAN-Compression feature loss through 1x1 adapters, optional PatchGAN). "
+            "Writes a run folder like `styleforge train` (checkpoints, log.jsonl, loss.png, samples/) "
+            "and RUN/report.json: params/MACs at 512x512 and student-vs-teacher PSNR/SSIM/CIEDE2000 "
+            "on held-out photos."
+        ),
+    )
+    p.add_argument("--teacher", help="styleforge run/checkpoint/.safetensors, a TorchScript file, or module:factory "
+                   "(file.py:factory works too); on --resume defaults to the run's teacher")
+    p.add_argument("--teacher-weights", type=Path, help="weights for a module:factory teacher (.safetensors, .pt, .pth)")
+    p.add_argument("--teacher-range", default=None,
+                   help="value range of the teacher's input and output: -1,1 (default) or 0,1")
+    p.add_argument("--content", type=Path, help="folder of photos to distill on (on --resume defaults to the run's)")
+    p.add_argument("--out", type=Path, required=True, help="run folder to create (or continue with --resume)")
+    p.add_argument("--student", choices=("nano", "small", "medium"), help="MobileGenerator preset (default: preset's)")
+    p.add_argument("--preset", choices=("tiny", "cpu", "gpu"), default="cpu", help="config preset (default cpu)")
+    p.add_argument("--config", type=Path, help="YAML file with DistillConfig keys (optionally under 'distill:')")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--patch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--heldout", type=Path, help="held-out photos for the report (default: the dataset's test/input, "
+                   "else the sample photos not trained on)")
+    p.add_argument("--resume", action="store_true", help="continue the newest checkpoint of --out")
+    p.add_argument("--stop-at", type=int, help="stop after this step (leaving a checkpoint to --resume)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=run_distill)
+
+
+def _resolve(args: argparse.Namespace):
+    from styleforge.train.distill import (
+        DistillError,
+        config_from_dict,
+        config_to_dict,
+        read_run_config,
+        resolve_config,
+    )
+
+    shortcuts = dict(student=args.student, steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size,
+                     lr=args.lr, seed=args.seed, device=args.device)
+    saved = read_run_config(args.out) if args.resume else None
+    if saved is None:
+        return resolve_config(args.preset, args.config, tuple(args.set), **shortcuts)
+    # A resumed run keeps its own config; only what is given again on the command line changes.
+    if args.config or args.set:
+        raise DistillError("--config/--set cannot change a run being resumed; use the shortcut flags (e.g. --steps)")
+    return config_from_dict({**config_to_dict(saved), **{k: v for k, v in shortcuts.items() if v is not None}})
+
+
+def _saved_teacher(out: Path) -> dict:
+    """Teacher and content folder recorded in a run's newest checkpoint (for --resume)."""
+    from styleforge.train.checkpoint import latest_checkpoint, load_checkpoint
+
+    checkpoint = latest_checkpoint(out)
+    if checkpoint is None:
+        return {}
+    run = load_checkpoint(checkpoint)[1].get("run", {})
+    return {**(run.get("teacher") or {}), "content_dir": run.get("content_dir")}
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    import yaml
+    from styleforge.runtime.imageio import ImageError
+    from styleforge.train.checkpoint import CheckpointError
+    from styleforge.train.distill import DistillError, config_to_dict, run_distillation
+    from styleforge.train.distill_report import format_report
+    from styleforge.train.teachers import TeacherError, load_teacher
+
+    from styleforge.cli import CLIError
+
+    try:
+        cfg = _resolve(args)
+        saved = _saved_teacher(args.out) if args.resume else {}
+        teacher_spec = args.teacher or saved.get("spec")
+        weights = args.teacher_weights or (saved.get("weights") if not args.teacher else None)
+        value_range = args.teacher_range or (",".join(str(v) for v in saved["input_range"])
+                                             if saved.get("input_range") and not args.teacher else "-1,1")
+        content = args.content or (Path(saved["content_dir"]) if saved.get("content_dir") else None)
+        if not teacher_spec or content is None:
+            raise CLIError("--teacher and --content are required (on --resume they default to the run's own)")
+        if args.dry_run:
+            print(yaml.safe_dump({"teacher": str(teacher_spec), "teacher_weights": str(weights) if weights else None,
+                                  "teacher_range": value_range, "content": str(content), "out": str(args.out),
+                                  "distill": config_to_dict(cfg)}, sort_keys=False), end="")
+            return 0
+        if not Path(content).is_dir():
+            raise CLIError(f"{content}: no such content folder")
+        if args.heldout is not None and not args.heldout.is_dir():
+            raise CLIError(f"{args.heldout}: no such held-out folder")
+        teacher, teacher_info = load_teacher(teacher_spec, weights, value_range)
+        report = run_distillation(teacher, teacher_info, content, args.out, cfg, resume=args.resume,
+                                  stop_at=args.stop_at, heldout=args.heldout, show_progress=not args.no_progress)
+    except (DistillError, TeacherError, CheckpointError, ImageError) as err:
+        raise CLIError(str(err)) from None
+    if report is None:
+        print(f"stopped at step {args.stop_at}; continue with: styleforge distill --out {args.out} --resume")
+        return 0
+    print(format_report(report))
+    print(f"report: {args.out / 'report.json'}")
+    return 0
