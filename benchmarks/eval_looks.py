@@ -25,7 +25,6 @@ from styleforge.benchmarks.scoring import (
     score_methods,
     torch_method,
 )
-
 from styleforge.stages import Stages
 
 DEFAULT_LOOKS = ("film-warm", "noir", "teal-orange", "glow", "toon")
@@ -88,6 +87,7 @@ def run_look(
 
 def _score(data: Path, teacher: Path, student_run: Path, bundle: Path, paired_run: Optional[Path]):
     import numpy as np
+
     from styleforge.runtime import Stylizer
     from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
     from styleforge.train.baselines import histogram_match, reinhard_transfer

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.runtime.metrics import delta_e2000, psnr, ssim
 
