@@ -1,0 +1,106 @@
+"""Built-in looks: deterministic, shape-preserving, uint8, and each visibly its own look."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from styleforge.runtime.imageio import open_image, to_uint8_array
+from styleforge.train.looks import LOOKS, apply_look
+from styleforge.train.samples import portrait_photos
+
+
+@pytest.fixture(scope="module")
+def portrait() -> np.ndarray:
+    img = open_image(portrait_photos()[0]).rgb.resize((160, 128))  # non-square on purpose
+    return to_uint8_array(img)
+
+
+@pytest.fixture(scope="module")
+def looked(portrait) -> dict:
+    return {name: apply_look(name, portrait) for name in LOOKS}
+
+
+def test_required_looks_exist():
+    assert {"film-warm", "noir", "teal-orange", "glow", "toon"} <= set(LOOKS)
+    for look in LOOKS.values():
+        assert look.description and look.kind in ("tone", "local", "structure")
+
+
+@pytest.mark.parametrize("name", list(LOOKS))
+def test_look_is_deterministic_uint8_same_shape_and_changes_the_image(name, portrait, looked):
+    out = looked[name]
+    assert out.dtype == np.uint8 and out.shape == portrait.shape
+    np.testing.assert_array_equal(out, apply_look(name, portrait))
+    assert np.mean(np.abs(out.astype(np.int16) - portrait)) > 4.0
+    odd = apply_look(name, portrait[:37, :53])  # any size works
+    assert odd.shape == (37, 53, 3) and odd.dtype == np.uint8
+
+
+def test_looks_are_distinguishable(looked):
+    for a, b in itertools.combinations(LOOKS, 2):
+        diff = np.mean(np.abs(looked[a].astype(np.int16) - looked[b]))
+        assert diff > 3.0, (a, b, diff)
+
+
+def test_noir_is_grey(looked):
+    out = looked["noir"]
+    np.testing.assert_array_equal(out[..., 0], out[..., 1])
+    np.testing.assert_array_equal(out[..., 1], out[..., 2])
+    assert out.std() > 40  # high contrast, not a flat grey
+
+
+def test_film_warm_is_warmer_and_faded(portrait, looked):
+    def warmth(img):
+        return float(np.mean(img[..., 0].astype(np.float32) - img[..., 2]))
+
+    out = looked["film-warm"]
+    assert warmth(out) > warmth(portrait) + 5
+    assert out.min() >= 15  # lifted blacks
+
+
+def test_teal_orange_splits_shadows_and_highlights(portrait, looked):
+    lum_in = portrait.astype(np.float32) @ np.array([0.299, 0.587, 0.114])
+    out = looked["teal-orange"].astype(np.float32)
+    src = portrait.astype(np.float32)
+    shadows, highlights = lum_in < 60, lum_in > 170
+    assert shadows.sum() > 100 and highlights.sum() > 100
+    blue_minus_red = lambda img, m: float(np.mean(img[m][:, 2] - img[m][:, 0]))  # noqa: E731
+    assert blue_minus_red(out, shadows) > blue_minus_red(src, shadows) + 3  # teal shadows
+    assert blue_minus_red(out, highlights) < blue_minus_red(src, highlights) - 3  # orange highlights
+
+
+def test_glow_smooths_and_brightens(portrait, looked):
+    def texture(img):
+        g = img.astype(np.float32).mean(axis=-1)
+        return float(np.mean(np.abs(np.diff(g, axis=0))) + np.mean(np.abs(np.diff(g, axis=1))))
+
+    out = looked["glow"]
+    assert texture(out) < 0.9 * texture(portrait)
+    assert out.mean() > portrait.mean()
+
+
+def test_toon_flattens_texture_more_than_glow(looked, portrait):
+    lum = looked["toon"].astype(np.float32).mean(axis=-1)
+    # Flat regions: most neighbouring pixels are (nearly) equal after banding and smoothing.
+    flat_toon = np.mean(np.abs(np.diff(lum, axis=1)) < 1.0)
+    flat_in = np.mean(np.abs(np.diff(portrait.astype(np.float32).mean(axis=-1), axis=1)) < 1.0)
+    assert flat_toon > flat_in + 0.15
+
+
+@pytest.mark.parametrize("name", [n for n, look in LOOKS.items() if look.kind == "tone"])
+def test_tone_looks_are_pointwise(name, portrait):
+    """A pointwise look commutes with any shuffling of pixels: learnable by 1x1 convolutions."""
+    perm = np.random.default_rng(0).permutation(portrait.shape[0] * portrait.shape[1])
+    shuffled = portrait.reshape(-1, 3)[perm].reshape(portrait.shape)
+    expected = apply_look(name, portrait).reshape(-1, 3)[perm].reshape(portrait.shape)
+    np.testing.assert_array_equal(apply_look(name, shuffled), expected)
+
+
+def test_bad_inputs_are_clear_errors(portrait):
+    with pytest.raises(ValueError, match="unknown look"):
+        apply_look("sepia-nope", portrait)
+    with pytest.raises(ValueError, match="uint8"):
+        apply_look("noir", portrait.astype(np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        apply_look("noir", portrait[..., 0])
