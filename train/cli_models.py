@@ -1,5 +1,157 @@
-"""Subcommands of this area (argparse only; heavy imports happen inside the run functions)."""
+"""``styleforge info``: parameters and MACs of a registered model or a trained run.
+
+argparse only at import time; torch is imported inside :func:`run_info`.
+
+MODEL syntax: ``NAME[:ITEM,ITEM,...]`` where NAME is a registry name and each ITEM is either a
+``key=value`` constructor argument or, alone, a preset. Examples::
+
+    styleforge info resnet                       # CycleGAN ResNet-9 teacher
+    styleforge info resnet:ngf=32,n_blocks=6
+    styleforge info mobile:small --size 512x768
+    styleforge info patchgan --discriminator
+    styleforge info runs/film-warm               # a run folder, checkpoint folder or .safetensors
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
 
 
 def register(subparsers) -> None:
     """Add this area's subcommands to the ``styleforge`` parser."""
+    parser = subparsers.add_parser(
+        "info",
+        help="parameters and MACs of a model or a trained run",
+        description="Print parameters and multiply-accumulates (MACs) of a registered model "
+        "(e.g. 'mobile:small', 'resnet:ngf=32,n_blocks=6') or of the generator in a run "
+        "folder, checkpoint folder or .safetensors file.",
+    )
+    parser.add_argument("model", metavar="MODEL", help="NAME[:preset][,key=value...] or a run/checkpoint path")
+    parser.add_argument("--size", default="512", help="input size H or HxW (default 512)")
+    parser.add_argument("--preset", help="preset for models that have one (mobile: nano|small|medium)")
+    parser.add_argument("--discriminator", action="store_true", help="look NAME up among the discriminators")
+    parser.add_argument(
+        "--convention", choices=("exact", "torchprofile"), default="exact",
+        help="how transposed convs are counted: 'exact' multiply-adds, or 'torchprofile' as in "
+        "GAN Compression's tables (default: exact)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run_info)
+
+
+def parse_value(text: str) -> Any:
+    """``"32"`` -> 32, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"none"`` -> None, else the string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"resnet:ngf=32,n_blocks=6"`` -> ``("resnet", {"ngf": 32, "n_blocks": 6})``;
+    ``"mobile:small"`` -> ``("mobile", {"preset": "small"})``."""
+    from styleforge.cli import CLIError
+
+    name, _, rest = spec.partition(":")
+    kwargs: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            if "preset" in kwargs:
+                raise CLIError(f"{spec!r}: more than one preset given")
+            kwargs["preset"] = item
+        elif not key.strip():
+            raise CLIError(f"{spec!r}: empty argument name in {item!r}")
+        else:
+            kwargs[key.strip()] = parse_value(value)
+    return name.strip(), kwargs
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"512"`` -> (512, 512); ``"512x768"`` -> (512, 768) as (H, W)."""
+    from styleforge.cli import CLIError
+
+    parts = text.lower().split("x")
+    try:
+        dims = [int(p) for p in parts]
+    except ValueError:
+        raise CLIError(f"--size must be H or HxW in pixels, got {text!r}") from None
+    if len(dims) == 1:
+        dims *= 2
+    if len(dims) != 2 or min(dims) < 1:
+        raise CLIError(f"--size must be H or HxW in pixels, got {text!r}")
+    return dims[0], dims[1]
+
+
+def _build(args) -> tuple[Any, dict[str, Any]]:
+    """The model and a description of where it came from."""
+    from styleforge.cli import CLIError
+    from styleforge.train.models.registry import build_discriminator, build_generator
+
+    if Path(args.model).exists() and not args.discriminator:
+        from styleforge.train.checkpoint import load_generator
+
+        try:
+            model, info = load_generator(args.model)
+        except (ValueError, KeyError, TypeError) as err:
+            raise CLIError(str(err)) from None
+        source = {"path": str(args.model), "style": info.get("style", ""), "step": info.get("step")}
+        return model, source
+    name, kwargs = parse_model_spec(args.model)
+    if args.preset:
+        kwargs["preset"] = args.preset
+    build = build_discriminator if args.discriminator else build_generator
+    try:
+        return build(name, **kwargs), {}
+    except KeyError as err:
+        raise CLIError(err.args[0]) from None
+    except (TypeError, ValueError) as err:
+        raise CLIError(str(err)) from None
+
+
+def run_info(args) -> int:
+    from styleforge.cli import CLIError
+    from styleforge.train.models.profile import profile
+
+    size = parse_size(args.size)
+    model, source = _build(args)
+    try:
+        stats = profile(model, size, convention=args.convention)
+    except ValueError as err:  # e.g. a size that is not a multiple of the model's stride
+        raise CLIError(str(err)) from None
+    report = {
+        "arch": getattr(model, "arch_name", type(model).__name__),
+        "config": getattr(model, "config", {}),
+        **({"resolved": model.resolved} if hasattr(model, "resolved") else {}),
+        **source,
+        **stats,
+        "convention": args.convention,
+        "stride": getattr(model, "stride", None),
+        "distill_points": list(getattr(model, "distill_points", ())),
+    }
+    if getattr(model, "latent_dim", None):
+        report["size"] = None  # noise-to-image: the input is a latent vector, not an image
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    settings = ", ".join(f"{k}={v}" for k, v in report["config"].items() if v is not None)
+    at = "from a latent vector" if report["size"] is None else f"at {size[0]}x{size[1]}"
+    print(f"{report['arch']} ({settings})")
+    if source:
+        print(f"  from     {source['path']} (style {source['style'] or '-'}, step {source['step']})")
+    print(f"  params   {report['params']:,} ({report['params'] / 1e6:.3f} M)")
+    print(f"  MACs     {report['macs']:,} ({report['gmacs']:.3f} GMAC {at}, {args.convention})")
+    if report["stride"]:
+        print(f"  stride   {report['stride']} (H and W must be multiples)")
+    if report["distill_points"]:
+        print(f"  distill  {', '.join(report['distill_points'])}")
+    return 0
