@@ -1,0 +1,350 @@
+"""Benchmark matrix: artifacts x backends x threads x sizes, one fresh worker process per cell.
+
+``run_matrix`` is what ``styleforge bench`` calls. It resolves the models (bundle folders or raw
+``.tflite``/``.onnx``/``.pt`` files), plans the cells a backend can actually run, measures each
+in ``python -m styleforge.benchmarks.worker`` (or on a phone over adb), and returns one result
+dict (schema :data:`SCHEMA`) with the environment block and a list of cells.
+
+Cell keys: ``model`` (bundle or file name), ``path``, ``artifact``, ``format``, ``precision``,
+``backend``, ``threads`` (``None`` = runtime default), ``device``, ``delegate``, ``size``
+(``[H, W]`` actually run), ``status`` (``ok``/``skipped``/``error``), ``error``, ``import_ms``
+(the runtime library), ``load_ms`` (model load + interpreter init), ``first_ms``, ``latency_ms``
+(min/p10/p50/p90/p99/max/mean/std), ``runs``, ``ips`` (1000 / mean), ``rss_before_mb`` (before
+the library import), ``rss_after_import_mb``, ``rss_after_load_mb``, ``rss_peak_mb``,
+``rss_increase_mb`` (peak - before), ``artifact_bytes``,
+``macs``, ``gmacs_per_s``, ``fidelity`` (``None`` = n/a, else ``psnr`` (worst reference),
+``psnr_mean``, ``max_abs``, ``references``) and ``backend_info``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+SCHEMA = "styleforge-bench/1"
+ADB = "adb"
+RAW_FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".pt": "torchscript", ".ptl": "torchscript",
+               ".mlpackage": "coreml", ".mlmodel": "coreml"}
+DEFAULT_SIZE = (256, 256)
+
+
+class BenchError(ValueError):
+    """A benchmark request that cannot be planned (bad path, unknown backend/artifact)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One model to benchmark: a bundle folder (with its manifest) or a raw model file."""
+
+    path: Path
+    name: str
+    manifest: Any = None  # styleforge.runtime.contract.Manifest, or None for a raw file
+    raw_format: Optional[str] = None
+
+    @property
+    def references(self) -> list[list[str]]:
+        if self.manifest is None:
+            return []
+        return [[str(self.path / r["input"]), str(self.path / r["output"])] for r in self.manifest.references]
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    target: Target
+    artifact: Optional[str]  # manifest key; None for a raw file
+    fmt: str
+    precision: str
+    model_file: Path
+    backend: str
+    threads: Optional[int]
+    size: Optional[tuple[int, int]]  # None: the artifact's own (static) size
+    device: str = "cpu"
+    delegate: Optional[str] = None
+
+    def label(self) -> str:
+        size = f"{self.size[0]}x{self.size[1]}" if self.size else "static"
+        return f"{self.target.name}/{self.artifact or self.model_file.name} {self.backend} t={self.threads or 'default'} {size}"
+
+
+@dataclass
+class BenchSettings:
+    warmup: int = 3
+    runs: int = 20
+    duration_s: Optional[float] = None
+    timeout_s: float = 600.0
+    use_xnnpack: bool = True
+    adb_serial: Optional[str] = None
+    adb_binary: str = "/data/local/tmp/benchmark_model"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_target(path: str | Path) -> Target:
+    """A bundle folder (``manifest.json`` inside) or a raw model file."""
+    from styleforge.runtime.contract import BundleError, load_manifest
+
+    p = Path(path)
+    if p.is_dir() and not p.suffix == ".mlpackage":
+        try:
+            manifest = load_manifest(p)
+        except BundleError as err:
+            raise BenchError(str(err)) from None
+        return Target(path=p, name=manifest.name or p.name, manifest=manifest)
+    if not p.exists():
+        raise BenchError(f"not found: {p}")
+    fmt = RAW_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise BenchError(f"{p}: not a bundle folder or a model file ({', '.join(RAW_FORMATS)})")
+    return Target(path=p, name=p.name, raw_format=fmt)
+
+
+def backend_formats(backend: str) -> tuple[str, ...]:
+    if backend == ADB:
+        return ("tflite",)
+    from styleforge.runtime.backends import BackendError
+    from styleforge.runtime.backends import backend_formats as formats
+
+    try:
+        return formats(backend)
+    except BackendError as err:
+        raise BenchError(str(err)) from None
+
+
+def resolve_backends(names: Sequence[str]) -> list[str]:
+    """Expand ``all`` to the backends installed here (adb only when named)."""
+    from styleforge.runtime.backends import available_backends
+
+    out: list[str] = []
+    for name in names:
+        for backend in available_backends() if name == "all" else [name]:
+            backend_formats(backend)  # validates the name
+            if backend not in out:
+                out.append(backend)
+    return out
+
+
+def _static_size(artifact) -> Optional[tuple[int, int]]:
+    h, w = artifact.input.height, artifact.input.width
+    return (int(h), int(w)) if h and w else None
+
+
+def plan_cells(
+    targets: Sequence[Target],
+    backends: Sequence[str],
+    artifacts: Sequence[str] = ("all",),
+    threads: Sequence[Optional[int]] = (None,),
+    sizes: Sequence[tuple[int, int]] = (),
+    device: str = "cpu",
+    delegate: Optional[str] = None,
+) -> tuple[list[CellPlan], list[str]]:
+    """Every (artifact, backend, threads, size) a backend can run; returns (cells, notes).
+
+    Static artifacts run at their own size (listed ``sizes`` then filter them); dynamic ones
+    run once per requested size (default: the reference size, else 256x256).
+    """
+    cells, notes = [], []
+    for target in targets:
+        if target.manifest is None:
+            entries = [(None, target.raw_format, "n/a", target.path, None)]
+        else:
+            keys = list(target.manifest.artifacts) if "all" in artifacts else list(artifacts)
+            unknown = [k for k in keys if k not in target.manifest.artifacts]
+            if unknown:
+                notes.append(f"{target.name}: no artifact {', '.join(unknown)} "
+                             f"(has {', '.join(target.manifest.artifacts)})")
+            entries = [
+                (k, a.format, a.precision, target.path / a.file, _static_size(a))
+                for k, a in target.manifest.artifacts.items() if k in keys
+            ]
+        for key, fmt, precision, model_file, static in entries:
+            runners = [b for b in backends if fmt in backend_formats(b)]
+            if not runners:
+                notes.append(f"{target.name}/{key or model_file.name}: no selected backend runs {fmt}")
+            if static is not None and sizes and static not in sizes:
+                notes.append(f"{target.name}/{key}: static {static[0]}x{static[1]} not in --size; skipped")
+                continue
+            run_sizes: list[Optional[tuple[int, int]]] = [static] if static else list(sizes) or [None]
+            for backend in runners:
+                for size in run_sizes:
+                    for n in threads:
+                        cells.append(CellPlan(target, key, fmt, precision, model_file, backend, n, size,
+                                              device, delegate))
+    return cells, notes
+
+
+def _worker_spec(cell: CellPlan, settings: BenchSettings) -> dict[str, Any]:
+    artifact = None
+    if cell.artifact is not None:
+        artifact = dict(cell.target.manifest.artifacts[cell.artifact].to_dict(), key=cell.artifact)
+    return {
+        "model": str(cell.model_file),
+        "artifact": artifact,
+        "backend": cell.backend,
+        "threads": cell.threads,
+        "delegate": cell.delegate,
+        "device": cell.device,
+        "use_xnnpack": settings.use_xnnpack,
+        "size": list(cell.size) if cell.size else None,
+        "warmup": settings.warmup,
+        "runs": settings.runs,
+        "duration_s": settings.duration_s,
+        "references": cell.target.references,
+    }
+
+
+def run_worker(spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """Run one cell in a fresh ``python -m styleforge.benchmarks.worker``; returns its JSON."""
+    cmd = [sys.executable, "-m", "styleforge.benchmarks.worker", "--spec", json.dumps(spec)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "error": f"timed out after {timeout_s:.0f} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("{")]
+    if not lines:  # the worker died before answering (crash in native code, killed for memory)
+        tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        return {"status": "error", "error": f"worker exited {proc.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def _run_adb(cell: CellPlan, settings: BenchSettings, pushed: dict[Path, str]) -> dict[str, Any]:
+    from styleforge.benchmarks.adb import (
+        AdbDevice,
+        AdbError,
+        parse_benchmark_model,
+        to_cell_metrics,
+    )
+
+    device = AdbDevice(serial=settings.adb_serial, binary=settings.adb_binary, timeout_s=settings.timeout_s)
+    try:
+        if cell.model_file not in pushed:
+            pushed[cell.model_file] = device.push(cell.model_file)
+        text = device.benchmark(pushed[cell.model_file], threads=cell.threads, warmup=settings.warmup,
+                                runs=settings.runs, duration_s=settings.duration_s, delegate=cell.delegate)
+        result = to_cell_metrics(parse_benchmark_model(text))
+    except AdbError as err:
+        return {"status": "error", "error": str(err)}
+    result["status"] = "ok"
+    result["size"] = list(cell.size) if cell.size else None
+    return result
+
+
+def _macs(cell: CellPlan, size: Optional[Sequence[int]]) -> Optional[int]:
+    """The manifest's MAC count, scaled by pixel count when the cell ran at another size."""
+    if cell.target.manifest is None:
+        return None
+    model = cell.target.manifest.model
+    macs = model.get("macs")
+    if not macs or not size:
+        return int(macs) if macs else None
+    counted_at = model.get("macs_size") or model.get("size")
+    if not counted_at and cell.artifact is not None:
+        counted_at = _static_size(cell.target.manifest.artifacts[cell.artifact])
+    if counted_at:
+        macs = macs * (size[0] * size[1]) / (counted_at[0] * counted_at[1])
+    return int(macs)
+
+
+def finish_cell(cell: CellPlan, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Plan fields + measured metrics + derived numbers (artifact bytes, MACs, GMAC/s)."""
+    size = metrics.get("size") or (list(cell.size) if cell.size else None)
+    out: dict[str, Any] = {
+        "model": cell.target.name,
+        "path": str(cell.target.path),
+        "artifact": cell.artifact or cell.model_file.name,
+        "format": cell.fmt,
+        "precision": cell.precision,
+        "backend": cell.backend,
+        "threads": cell.threads,
+        "device": cell.device,
+        "delegate": cell.delegate,
+        "size": size,
+        "status": metrics.get("status", "error"),
+        "error": metrics.get("error"),
+    }
+    out.update({k: v for k, v in metrics.items() if k not in out})
+    out["artifact_bytes"] = _file_bytes(cell.model_file)
+    out["macs"] = _macs(cell, size)
+    p50 = (metrics.get("latency_ms") or {}).get("p50") or (metrics.get("latency_ms") or {}).get("mean")
+    out["gmacs_per_s"] = out["macs"] / (p50 / 1000.0) / 1e9 if out["macs"] and p50 else None
+    return out
+
+
+def _file_bytes(path: Path) -> int:
+    if path.is_dir():  # .mlpackage
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.exists() else 0
+
+
+def run_matrix(
+    cells: Sequence[CellPlan],
+    settings: BenchSettings,
+    on_cell: Optional[Callable[[int, int, dict[str, Any]], None]] = None,
+) -> list[dict[str, Any]]:
+    """Measure every planned cell in order; ``on_cell(i, n, cell)`` reports progress."""
+    results = []
+    pushed: dict[Path, str] = {}
+    for i, cell in enumerate(cells, 1):
+        if cell.backend == ADB:
+            metrics = _run_adb(cell, settings, pushed)
+        else:
+            metrics = run_worker(_worker_spec(cell, settings), settings.timeout_s)
+        result = finish_cell(cell, metrics)
+        results.append(result)
+        if on_cell:
+            on_cell(i, len(cells), result)
+    return results
+
+
+def benchmark(
+    paths: Sequence[str | Path],
+    backends: Sequence[str] = ("all",),
+    artifacts: Sequence[str] = ("all",),
+    threads: Sequence[Optional[int]] = (None,),
+    sizes: Sequence[tuple[int, int]] = (),
+    device: str = "cpu",
+    delegate: Optional[str] = None,
+    settings: Optional[BenchSettings] = None,
+    on_cell: Optional[Callable[[int, int, dict[str, Any]], None]] = None,
+    probe_environment: bool = True,
+) -> dict[str, Any]:
+    """Plan and run the whole matrix; returns the report dict (schema :data:`SCHEMA`)."""
+    from styleforge.benchmarks import environment
+
+    settings = settings or BenchSettings()
+    targets = [resolve_target(p) for p in paths]
+    cells, notes = plan_cells(targets, resolve_backends(backends), artifacts, threads, sizes, device, delegate)
+    if not cells:
+        raise BenchError("nothing to run: " + ("; ".join(notes) or "no artifact matches a selected backend"))
+    env = environment.collect(probe_runtimes=probe_environment)
+    if any(c.backend == ADB for c in cells):
+        env["adb_devices"] = _adb_device_info(settings)
+    started = time.time()
+    results = run_matrix(cells, settings, on_cell)
+    return {
+        "schema": SCHEMA,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_s": round(time.time() - started, 3),
+        "settings": {
+            "warmup": settings.warmup, "runs": settings.runs, "duration_s": settings.duration_s,
+            "backends": sorted({c.backend for c in cells}), "threads": list(threads),
+            "sizes": [list(s) for s in sizes], "device": device, "delegate": delegate,
+            "use_xnnpack": settings.use_xnnpack,
+        },
+        "notes": notes,
+        "environment": env,
+        "cells": results,
+    }
+
+
+def _adb_device_info(settings: BenchSettings) -> list[dict[str, str]]:
+    from styleforge.benchmarks.adb import AdbDevice, AdbError
+
+    try:
+        return [AdbDevice(serial=settings.adb_serial).device_info()]
+    except AdbError as err:
+        return [{"error": str(err)}]
