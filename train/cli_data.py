@@ -1,5 +1,120 @@
-"""Subcommands of this area (argparse only; heavy imports happen inside the run functions)."""
+"""Subcommands of this area (argparse only; heavy imports happen inside the run functions).
+
+``styleforge looks``: list the built-in looks (or apply one to a photo with ``--apply``).
+``styleforge make-dataset``: write a demo dataset for a look from the offline sample photos.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 
 def register(subparsers) -> None:
     """Add this area's subcommands to the ``styleforge`` parser."""
+    looks = subparsers.add_parser(
+        "looks",
+        help="list the built-in looks (demo styles and ground truth)",
+        description="List the built-in looks, or apply one to a photo.",
+    )
+    looks.add_argument("--apply", metavar="NAME", help="apply this look to --input and write --output")
+    looks.add_argument("--input", type=Path, help="photo to apply the look to")
+    looks.add_argument("--output", type=Path, help="where to write the result (PNG/JPEG by suffix)")
+    looks.set_defaults(func=run_looks)
+
+    make = subparsers.add_parser(
+        "make-dataset",
+        help="write a content/style/paired/test dataset for a look from offline sample photos",
+        description=(
+            "Build an unpaired (content/ + style/), paired (paired/A + paired/B) and held-out test "
+            "(test/input + test/target) dataset for a built-in look, from the photos that ship "
+            "with scikit-image and matplotlib. Content, style and test come from disjoint photos."
+        ),
+    )
+    make.add_argument("--look", required=True, help="built-in look (see `styleforge looks`)")
+    make.add_argument("--out", required=True, type=Path, help="output folder (created atomically)")
+    make.add_argument("--seed", type=int, default=0, help="split and crop seed (default 0)")
+    make.add_argument("--size", type=int, default=320, help="crop size in pixels (default 320)")
+    make.add_argument("--count", type=int, default=48, help="content and style crops each (default 48)")
+    make.add_argument("--test-count", type=int, default=None, help="test crops (default max(8, count/4))")
+    make.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    make.add_argument("--quiet", action="store_true", help="no progress bar")
+    make.set_defaults(func=run_make_dataset)
+
+
+def run_looks(args) -> int:
+    from styleforge.cli import CLIError
+    from styleforge.train.looks import LOOKS
+
+    if args.apply is None:
+        if args.input or args.output:
+            raise CLIError("--input/--output need --apply NAME")
+        width = max(len(name) for name in LOOKS)
+        for look in LOOKS.values():
+            print(f"{look.name:<{width}}  {look.description}")
+        return 0
+    return _apply(args)
+
+
+def _apply(args) -> int:
+    import os
+
+    from PIL import Image
+
+    from styleforge.cli import CLIError
+    from styleforge.runtime.imageio import ImageError, open_image, to_uint8_array
+    from styleforge.train.looks import apply_look, get_look
+
+    if args.input is None or args.output is None:
+        raise CLIError("--apply needs --input PHOTO and --output FILE")
+    try:
+        get_look(args.apply)
+        loaded = open_image(args.input)
+    except (ValueError, ImageError) as err:
+        raise CLIError(str(err)) from None
+    if args.output.resolve() == args.input.resolve():
+        raise CLIError("--output must differ from --input (inputs are never overwritten)")
+    result = Image.fromarray(apply_look(args.apply, to_uint8_array(loaded.rgb)))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = str(args.output.parent / f".{args.output.stem}.tmp-{os.getpid()}{args.output.suffix}")
+    try:
+        fmt = Image.registered_extensions().get(args.output.suffix.lower())
+        if fmt is None:
+            raise CLIError(f"{args.output}: unknown image suffix {args.output.suffix!r}")
+        result.save(tmp, format=fmt, **({"icc_profile": loaded.icc_profile} if loaded.icc_profile else {}))
+        os.replace(tmp, args.output)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    print(args.output)
+    return 0
+
+
+def run_make_dataset(args) -> int:
+    import json
+
+    from styleforge.cli import CLIError
+    from styleforge.runtime.imageio import ImageError
+    from styleforge.train.data import DatasetError, make_dataset
+
+    try:
+        out = make_dataset(
+            args.look,
+            args.out,
+            seed=args.seed,
+            size=args.size,
+            count=args.count,
+            test_count=args.test_count,
+            force=args.force,
+            show_progress=not args.quiet,
+        )
+    except (DatasetError, ImageError, ValueError) as err:
+        raise CLIError(str(err)) from None
+    meta = json.loads((out / "dataset.json").read_text())
+    counts = meta["counts"]
+    print(
+        f"{out}: look {meta['look']}, {counts['content']} content / {counts['style']} style / "
+        f"{counts['paired']} paired / {counts['test']} test images at {meta['size']}px"
+    )
+    for group, names in meta["sources"].items():
+        print(f"  {group:<7} from {', '.join(names)}")
+    return 0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
 from styleforge.runtime.imageio import IMAGE_SUFFIXES
 
 MIN_SHORT_SIDE = 256  # smaller files are icons or thumbnails, useless as training crops

@@ -1,0 +1,297 @@
+"""Photo folders as training data: unpaired (content + style) and paired (``A/`` + ``B/``) datasets.
+
+Images are read with :func:`styleforge.runtime.imageio.open_image` (EXIF orientation, any Pillow
+mode -> 8-bit RGB), decoded once and cached in memory, downscaled so the short side is at most
+``cache_factor * patch_size``: training never re-decodes a JPEG. Unreadable files are skipped with
+one warning (and listed in ``ds.skipped``); a missing or empty folder is a :class:`DatasetError`.
+
+``ds.get(i, rng)`` returns ``{"content": Tensor[3, P, P], "style": Tensor[3, P, P]}``, float32 RGB
+in [-1, 1], CHW. All randomness comes from ``rng`` (a ``numpy.random.Generator``) in a fixed order,
+so the same generator state gives the same sample: the trainer relies on this for exact resume.
+
+:func:`make_dataset` (``styleforge make-dataset``) lives in :mod:`styleforge.train.dataset_builder`
+and is re-exported here.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+from PIL import Image
+
+from styleforge.progress import progress
+from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, ImageError, list_images, open_image
+
+PathLike = Union[str, os.PathLike]
+
+SCALE_RANGE = (0.5, 1.0)  # crop side as a fraction of the cached image's short side
+CACHE_FACTOR = 2.0  # cached short side <= CACHE_FACTOR * patch_size
+PROGRESS_MIN_IMAGES = 64  # show a loading bar only when it is worth looking at
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used: missing or empty folder, no readable images, no pairs."""
+
+
+class DatasetWarning(UserWarning):
+    """Some files were skipped (unreadable, or without a partner in a paired dataset)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def _image_files(folder: Path, role: str) -> list[Path]:
+    if not folder.exists():
+        raise DatasetError(f"{role} folder {folder} does not exist")
+    if not folder.is_dir():
+        raise DatasetError(f"{role} folder {folder} is not a folder")
+    files = list_images(folder)
+    if not files:
+        raise DatasetError(f"{role} folder {folder} has no images (.jpg .png .webp .bmp .tif)")
+    return files
+
+
+def _open_rgb(path: Path, max_pixels: Optional[int]) -> Image.Image:
+    # Pass an open file we close ourselves: Pillow leaves its own handle open when decoding fails.
+    try:
+        with open(path, "rb") as stream:
+            return open_image(stream, max_pixels=max_pixels).rgb
+    except OSError as err:
+        raise ImageError(f"{path}: cannot read ({err.strerror or err})") from None
+
+
+def _load_cached(path: Path, max_short: int, max_pixels: Optional[int]) -> Image.Image:
+    """Decode ``path`` to upright RGB, downscaled so its short side is at most ``max_short``."""
+    rgb = _open_rgb(path, max_pixels)
+    short = min(rgb.size)
+    if short > max_short:
+        factor = max_short / short
+        size = (max(1, round(rgb.width * factor)), max(1, round(rgb.height * factor)))
+        rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return rgb
+
+
+def _load_all(
+    paths: Sequence[Path], max_short: int, max_pixels: Optional[int], desc: str
+) -> tuple[list[Path], list[Image.Image], list[tuple[Path, str]]]:
+    kept, images, skipped = [], [], []
+    for path in progress(paths, total=len(paths), desc=desc, disable=len(paths) < PROGRESS_MIN_IMAGES):
+        try:
+            images.append(_load_cached(path, max_short, max_pixels))
+            kept.append(path)
+        except ImageError as err:
+            skipped.append((path, str(err).removeprefix(f"{path}: ")))
+    return kept, images, skipped
+
+
+def _warn_skipped(skipped: list[tuple[Path, str]], where: str) -> None:
+    if not skipped:
+        return
+    shown = ", ".join(f"{p.name} ({why})" for p, why in skipped[:10])
+    more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+    warnings.warn(f"{where}: skipped {len(skipped)} file(s): {shown}{more}", DatasetWarning, stacklevel=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Augmentation: random scale-crop + horizontal flip, drawn from the caller's rng
+
+
+def _draw_crop(size: tuple[int, int], rng: np.random.Generator, scale_range: tuple[float, float], flip: bool):
+    """Square crop box ``(left, top, right, bottom)`` in pixels of an image of ``size`` (W, H), and a flip.
+
+    Exactly four draws from ``rng``, always in this order, so resumed runs replay identically.
+    """
+    width, height = size
+    short = min(width, height)
+    side = short * rng.uniform(*scale_range)
+    left = (width - side) * rng.random()
+    top = (height - side) * rng.random()
+    mirrored = bool(rng.random() < 0.5) and flip
+    return (left, top, left + side, top + side), mirrored
+
+
+def _patch(img: Image.Image, box, mirrored: bool, patch_size: int) -> np.ndarray:
+    """Crop ``box`` of ``img`` resized to ``patch_size`` squared -> float32 [3, P, P] in [-1, 1]."""
+    # Pillow resizes straight from the (fractional) box, antialiased when shrinking; small images
+    # are upscaled the same way.
+    out = img.resize((patch_size, patch_size), Image.Resampling.BICUBIC, box=box)
+    arr = np.asarray(out, dtype=np.float32)
+    if mirrored:
+        arr = arr[:, ::-1]
+    return np.ascontiguousarray(arr.transpose(2, 0, 1)) / np.float32(127.5) - np.float32(1.0)
+
+
+def _tensor(arr: np.ndarray):
+    import torch
+
+    return torch.from_numpy(arr)
+
+
+class _CroppingDataset:
+    def __init__(self, patch_size: int, scale_range: tuple[float, float], flip: bool, cache_factor: float):
+        if patch_size < 8:
+            raise ValueError(f"patch_size must be at least 8, got {patch_size}")
+        lo, hi = scale_range
+        if not 0.0 < lo <= hi <= 1.0:
+            raise ValueError(f"scale_range must satisfy 0 < lo <= hi <= 1, got {scale_range}")
+        self.patch_size = int(patch_size)
+        self.scale_range = (float(lo), float(hi))
+        self.flip = bool(flip)
+        self.max_short = max(self.patch_size, int(round(cache_factor * self.patch_size)))
+        self.skipped: list[tuple[Path, str]] = []
+
+    def _crop(self, img: Image.Image, rng: np.random.Generator) -> np.ndarray:
+        box, mirrored = _draw_crop(img.size, rng, self.scale_range, self.flip)
+        return _patch(img, box, mirrored, self.patch_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Datasets
+
+
+class UnpairedDataset(_CroppingDataset):
+    """Content photos and style photos with no correspondence (CycleGAN-style training).
+
+    ``len(ds)`` is the number of content images; ``get(i, rng)`` crops content image ``i`` and a
+    style image whose index is drawn from ``rng``. Everything is decoded up front and kept in
+    memory (about ``3 * (2 * patch_size)**2 * 4/3`` bytes per image: ~1 MB at 256).
+    """
+
+    def __init__(
+        self,
+        content_dir: PathLike,
+        style_dir: PathLike,
+        patch_size: int = 256,
+        *,
+        scale_range: tuple[float, float] = SCALE_RANGE,
+        flip: bool = True,
+        cache_factor: float = CACHE_FACTOR,
+        max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+    ):
+        super().__init__(patch_size, scale_range, flip, cache_factor)
+        self.content_dir, self.style_dir = Path(content_dir), Path(style_dir)
+        content_files = _image_files(self.content_dir, "content")
+        style_files = _image_files(self.style_dir, "style")
+        self.content_paths, self.content_images, skipped_c = _load_all(
+            content_files, self.max_short, max_pixels, "loading content"
+        )
+        self.style_paths, self.style_images, skipped_s = _load_all(
+            style_files, self.max_short, max_pixels, "loading style"
+        )
+        self.skipped = skipped_c + skipped_s
+        _warn_skipped(self.skipped, f"{self.content_dir} + {self.style_dir}")
+        for role, folder, kept in (("content", self.content_dir, self.content_paths), ("style", self.style_dir, self.style_paths)):
+            if not kept:
+                raise DatasetError(f"{role} folder {folder}: none of its images could be read")
+
+    def __len__(self) -> int:
+        return len(self.content_paths)
+
+    def get(self, i: int, rng: np.random.Generator) -> dict:
+        """Sample ``i``: ``{"content": Tensor[3,P,P], "style": Tensor[3,P,P]}`` in [-1, 1].
+
+        Draw order from ``rng``: content crop (4 draws), style index (1), style crop (4).
+        """
+        content = self._crop(self.content_images[i], rng)
+        j = int(rng.integers(len(self.style_images)))
+        style = self._crop(self.style_images[j], rng)
+        return {"content": _tensor(content), "style": _tensor(style)}
+
+
+class PairedDataset(_CroppingDataset):
+    """Before/after pairs: ``root/A/NAME.*`` (input) matches ``root/B/NAME.*`` (target) by file stem.
+
+    ``get(i, rng)`` returns the same crop and flip of both: ``"content"`` from A, ``"style"`` from B.
+    B is resized to A's size when they differ (same aspect ratio required). Names without a
+    partner, ambiguous names and unreadable files are skipped, reported once and kept in
+    ``ds.skipped``.
+    """
+
+    def __init__(
+        self,
+        root: PathLike,
+        patch_size: int = 256,
+        *,
+        scale_range: tuple[float, float] = SCALE_RANGE,
+        flip: bool = True,
+        cache_factor: float = CACHE_FACTOR,
+        max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+    ):
+        super().__init__(patch_size, scale_range, flip, cache_factor)
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DatasetError(f"paired dataset folder {self.root} does not exist")
+        by_stem_a, skipped = self._by_stem(_image_files(self.root / "A", "paired A"), "A")
+        by_stem_b, skipped_b = self._by_stem(_image_files(self.root / "B", "paired B"), "B")
+        skipped += skipped_b
+        for stem in sorted(set(by_stem_a) ^ set(by_stem_b)):
+            path, other = (by_stem_a[stem], "B") if stem in by_stem_a else (by_stem_b[stem], "A")
+            skipped.append((path, f"no partner named {stem}.* in {other}/"))
+        self.pairs: list[tuple[Path, Path]] = []
+        self.images: list[tuple[Image.Image, Image.Image]] = []
+        stems = sorted(set(by_stem_a) & set(by_stem_b))
+        for stem in progress(stems, total=len(stems), desc="loading pairs", disable=len(stems) < PROGRESS_MIN_IMAGES):
+            path_a, path_b = by_stem_a[stem], by_stem_b[stem]
+            try:
+                img_a = _load_cached(path_a, self.max_short, max_pixels)
+            except ImageError as err:
+                skipped.append((path_a, str(err).removeprefix(f"{path_a}: ")))
+                continue
+            try:
+                img_b = _open_rgb(path_b, max_pixels)
+            except ImageError as err:
+                skipped.append((path_b, str(err).removeprefix(f"{path_b}: ")))
+                continue
+            aspect_a, aspect_b = img_a.width / img_a.height, img_b.width / img_b.height
+            if abs(aspect_a / aspect_b - 1.0) > 0.02:
+                skipped.append((path_b, f"aspect ratio {img_b.width}x{img_b.height} differs from A's"))
+                continue
+            if img_b.size != img_a.size:
+                img_b = img_b.resize(img_a.size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            self.pairs.append((path_a, path_b))
+            self.images.append((img_a, img_b))
+        self.skipped = skipped
+        _warn_skipped(self.skipped, str(self.root))
+        if not self.pairs:
+            raise DatasetError(f"paired dataset {self.root}: no usable A/B pairs (matched by file name)")
+
+    @staticmethod
+    def _by_stem(files: list[Path], side: str) -> tuple[dict[str, Path], list[tuple[Path, str]]]:
+        groups: dict[str, list[Path]] = {}
+        for path in files:
+            groups.setdefault(path.stem, []).append(path)
+        unique = {stem: paths[0] for stem, paths in groups.items() if len(paths) == 1}
+        ambiguous = [
+            (p, f"ambiguous: {len(paths)} files named {stem}.* in {side}/")
+            for stem, paths in groups.items()
+            if len(paths) > 1
+            for p in paths
+        ]
+        return unique, ambiguous
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def get(self, i: int, rng: np.random.Generator) -> dict:
+        """Pair ``i``: ``{"content": A crop, "style": B crop}``, same box and flip, Tensor[3,P,P] in [-1, 1].
+
+        Draw order from ``rng``: one crop (4 draws), used for both images.
+        """
+        img_a, img_b = self.images[i]
+        box, mirrored = _draw_crop(img_a.size, rng, self.scale_range, self.flip)
+        content = _patch(img_a, box, mirrored, self.patch_size)
+        style = _patch(img_b, box, mirrored, self.patch_size)
+        return {"content": _tensor(content), "style": _tensor(style)}
+
+
+def make_dataset(look: str, out: PathLike, seed: int = 0, **kwargs) -> Path:
+    """Write a demo dataset for ``look`` from the offline sample photos; see
+    :func:`styleforge.train.dataset_builder.make_dataset`."""
+    from styleforge.train.dataset_builder import make_dataset as _make
+
+    return _make(look, out, seed=seed, **kwargs)
