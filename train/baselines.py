@@ -12,6 +12,7 @@ image paths; to transfer many images to the same style set, build a :class:`Styl
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import Sequence, Union
@@ -44,8 +45,16 @@ def _as_rgb(image: StyleImage) -> np.ndarray:
     return arr
 
 
-def style_reference(style_images: Sequence[StyleImage]) -> StyleReference:
-    """Pool the pixels of ``style_images`` (evenly subsampled to :data:`MAX_POOLED_PIXELS`)."""
+_CACHE: dict[bytes, StyleReference] = {}  # pooled-pixel digest -> reference; a few style sets
+_CACHE_SIZE = 4
+
+
+def style_reference(style_images: Union[Sequence[StyleImage], StyleReference]) -> StyleReference:
+    """Pool the pixels of ``style_images`` (evenly subsampled to :data:`MAX_POOLED_PIXELS`).
+
+    Results are cached by the pooled pixels' digest, so calling the transfer functions with the
+    same list of images for every test image costs the Lab conversion only once.
+    """
     from skimage.color import rgb2lab
 
     if isinstance(style_images, StyleReference):
@@ -55,9 +64,15 @@ def style_reference(style_images: Sequence[StyleImage]) -> StyleReference:
         raise ValueError("style_images is empty")
     total = sum(len(img) for img in images)
     stride = max(1, int(np.ceil(total / MAX_POOLED_PIXELS)))
-    pixels = np.concatenate([img[::stride] for img in images])[:, None, :]  # [N, 1, 3]
-    lab = rgb2lab(pixels).reshape(-1, 3)
-    return StyleReference(lab.mean(axis=0), lab.std(axis=0), pixels)
+    pixels = np.ascontiguousarray(np.concatenate([img[::stride] for img in images])[:, None, :])  # [N,1,3]
+    key = hashlib.blake2b(pixels.tobytes(), digest_size=16).digest()
+    if key not in _CACHE:
+        lab = rgb2lab(pixels).reshape(-1, 3)
+        pixels.setflags(write=False)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = StyleReference(lab.mean(axis=0), lab.std(axis=0), pixels)
+    return _CACHE[key]
 
 
 def _check(img: np.ndarray) -> np.ndarray:

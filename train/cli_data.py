@@ -36,6 +36,10 @@ def register(subparsers) -> None:
     make.add_argument("--size", type=int, default=320, help="crop size in pixels (default 320)")
     make.add_argument("--count", type=int, default=48, help="content and style crops each (default 48)")
     make.add_argument("--test-count", type=int, default=None, help="test crops (default max(8, count/4))")
+    make.add_argument(
+        "--photos", type=Path, default=None,
+        help="folder of your own source photos (default: the offline sample photos; needs 3+ photos)",
+    )
     make.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
     make.add_argument("--quiet", action="store_true", help="no progress bar")
     make.set_defaults(func=run_make_dataset)
@@ -93,9 +97,14 @@ def run_make_dataset(args) -> int:
     import json
 
     from styleforge.cli import CLIError
-    from styleforge.runtime.imageio import ImageError
+    from styleforge.runtime.imageio import ImageError, list_images
     from styleforge.train.data import DatasetError, make_dataset
 
+    photos = None
+    if args.photos is not None:
+        if not args.photos.is_dir():
+            raise CLIError(f"--photos {args.photos} is not a folder")
+        photos = list_images(args.photos)
     try:
         out = make_dataset(
             args.look,
@@ -104,6 +113,7 @@ def run_make_dataset(args) -> int:
             size=args.size,
             count=args.count,
             test_count=args.test_count,
+            photos=photos,
             force=args.force,
             show_progress=not args.quiet,
         )

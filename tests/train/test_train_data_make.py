@@ -10,6 +10,7 @@ from styleforge.cli import main
 from styleforge.runtime.imageio import list_images
 from styleforge.train.data import PairedDataset, UnpairedDataset
 from styleforge.train.looks import apply_look
+from styleforge.train.samples import sample_photos
 
 ARGS = ["--look", "film-warm", "--count", "6", "--test-count", "4", "--size", "64", "--quiet"]
 
@@ -85,3 +86,18 @@ def test_looks_command_lists_every_look(capsys):
     out = capsys.readouterr().out
     for name in ("film-warm", "noir", "teal-orange", "glow", "toon"):
         assert name in out
+
+
+def test_own_photos_folder(tmp_path):
+    photos = tmp_path / "mine"
+    photos.mkdir()
+    for i, path in enumerate(sample_photos()[:4]):
+        Image.open(path).convert("RGB").resize((100, 80)).save(photos / f"shot{i}.jpg")
+    out = tmp_path / "ds"
+    assert main(["make-dataset", "--out", str(out), "--photos", str(photos), *ARGS]) == 0
+    meta = json.loads((out / "dataset.json").read_text())
+    used = [name for names in meta["sources"].values() for name in names]
+    assert sorted(used) == [f"shot{i}.jpg" for i in range(4)] and len(set(used)) == 4
+    (photos / "shot3.jpg").unlink()
+    (photos / "shot2.jpg").unlink()
+    assert main(["make-dataset", "--out", str(tmp_path / "ds2"), "--photos", str(photos), *ARGS]) == 2
