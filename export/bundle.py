@@ -1,0 +1,386 @@
+"""One verified model bundle: every artifact, its I/O contract, fidelity, ops and references.
+
+Layout of a bundle folder::
+
+    NAME/
+      manifest.json            # styleforge.runtime.contract.Manifest
+      model.pt                 # TorchScript trace (runtime's torch backend)
+      model.onnx               # opset 17, simplified, checked
+      model_fp32.tflite  model_fp16.tflite  model_dynamic_int8.tflite  model_int8.tflite
+      model_fp32.mlpackage/  model_fp16.mlpackage/
+      reference/input_000.png  reference/output_000.png  ...
+
+The bundle is assembled in a hidden temporary folder next to the destination and renamed into
+place only after every artifact that can run on this OS has passed its fidelity gate: a failed
+or interrupted export leaves no half bundle, and an existing bundle is replaced only with
+``force=True`` (and then atomically: the old one is moved aside, the new one renamed in, the old
+one deleted).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import shutil
+import sys
+import time
+import uuid
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+from PIL import Image
+
+from styleforge.export import calibration as cal
+from styleforge.export import ops_report, verify
+from styleforge.runtime.contract import Artifact, Manifest, TensorSpec
+
+FORMATS = ("onnx", "tflite", "coreml")
+TFLITE_PRECISION = {
+    "tflite_fp32": "fp32",
+    "tflite_fp16": "fp16",
+    "tflite_dynamic_int8": "dynamic_int8",
+    "tflite_int8": "int8",
+}
+N_REFERENCES = 3
+
+
+class ExportError(RuntimeError):
+    """The export could not be completed; nothing was written. The message says why."""
+
+
+def export_bundle(
+    generator,
+    out_dir: str | os.PathLike,
+    *,
+    formats: Sequence[str] = FORMATS,
+    size: tuple[int, int] = (512, 512),
+    calibration_images: Optional[list[Path]] = None,
+    heldout_images: Optional[list[Path]] = None,
+    style: str = "",
+    name: Optional[str] = None,
+    provenance: Optional[dict[str, Any]] = None,
+    bounds: Optional[dict[str, float]] = None,
+    dynamic: bool = False,
+    int8_io: str = "float",
+    progress: bool = True,
+    force: bool = False,
+    tflite_variants: Optional[Sequence[str]] = None,
+    calibration_count: int = cal.MIN_CALIBRATION_CROPS,
+    coreml_quantize: str = "none",
+    coreml_image_input: bool = False,
+) -> Manifest:
+    """Export ``generator`` (an ``nn.Module``: float32 NCHW ``[1, 3, H, W]`` in ``[-1, 1]`` both
+    ways) to a bundle at ``out_dir`` and return its manifest.
+
+    ``size`` = (H, W) of the artifacts (multiples of ``generator.stride`` when it has one).
+    ``calibration_images``: photos cut into ``calibration_count`` (>= 100) random crops for full
+    int8 calibration; ``heldout_images``: photos the gate compares on (centre crops). Both default
+    to disjoint subsets of the sample photos. ``bounds``: PSNR floors in dB by artifact key or
+    precision (see :data:`styleforge.export.verify.DEFAULT_BOUNDS_DB`). ``int8_io``: I/O type of
+    ``tflite_int8`` (``float`` | ``int8`` | ``uint8``). ``tflite_variants``: subset of the four
+    TFLite keys (default all). Raises :class:`ExportError` (or
+    :class:`~styleforge.export.verify.FidelityError` for a failed gate) and writes nothing then.
+    """
+    formats = tuple(formats)
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ExportError(f"unknown format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise ExportError(f"{out_dir} already exists; pass --force to replace it")
+    size = (int(size[0]), int(size[1]))
+    stride = int(getattr(generator, "stride", 1) or 1)
+    if size[0] % stride or size[1] % stride:
+        raise ExportError(f"size {size[0]}x{size[1]} must be a multiple of the model stride {stride}")
+    if int8_io not in ("float", "int8", "uint8"):
+        raise ExportError(f"int8_io must be float, int8 or uint8, got {int8_io!r}")
+    if calibration_count < cal.MIN_CALIBRATION_CROPS:
+        raise ExportError(f"use at least {cal.MIN_CALIBRATION_CROPS} calibration crops")
+    variants = tuple(tflite_variants) if tflite_variants is not None else tuple(TFLITE_PRECISION)
+    bad = set(variants) - set(TFLITE_PRECISION)
+    if bad:
+        raise ExportError(f"unknown TFLite variant(s) {sorted(bad)}")
+    if "coreml" in formats:
+        from styleforge.export.coreml_export import coreml_available
+
+        reason = coreml_available()
+        if reason:
+            raise ExportError(f"Core ML export is not possible here: {reason}")
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        manifest = _build(
+            generator, tmp, formats=formats, size=size, calibration_images=calibration_images,
+            heldout_images=heldout_images, style=style, name=name or out_dir.name,
+            provenance=provenance or {}, bounds={**verify.DEFAULT_BOUNDS_DB, **(bounds or {})},
+            dynamic=dynamic, int8_io=int8_io, show=progress, variants=variants,
+            calibration_count=calibration_count, coreml_quantize=coreml_quantize,
+            coreml_image_input=coreml_image_input,
+        )
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if progress:
+        print(ops_report.format_table(manifest.artifacts), file=sys.stderr)
+        print(f"[export] bundle written to {out_dir}", file=sys.stderr)
+    return manifest
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst``; an existing ``dst`` is moved aside first and deleted after."""
+    if not dst.exists():
+        os.replace(src, dst)
+        return
+    trash = dst.parent / f".{dst.name}.old-{uuid.uuid4().hex[:8]}"
+    os.replace(dst, trash)
+    try:
+        os.replace(src, dst)
+    except BaseException:
+        os.replace(trash, dst)  # put the old bundle back
+        raise
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+class _Stages:
+    """Prints which stage is running and how long each took."""
+
+    def __init__(self, show: bool):
+        self.show = show
+        self.times: dict[str, float] = {}
+
+    def run(self, label: str, fn, *args, **kwargs):
+        if self.show:
+            print(f"[export] {label} ...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        result = fn(*args, **kwargs)
+        self.times[label] = round(time.perf_counter() - t0, 2)
+        return result
+
+
+def _build(generator, bundle: Path, *, formats, size, calibration_images, heldout_images, style,
+           name, provenance, bounds, dynamic, int8_io, show, variants, calibration_count,
+           coreml_quantize, coreml_image_input) -> Manifest:
+    import torch
+
+    from styleforge.export.onnx_export import (
+        INPUT_NAME,
+        OUTPUT_NAME,
+        export_onnx,
+        export_torchscript,
+        onnx_ops,
+    )
+    from styleforge.export.tflite_convert import TFLITE_FILES, TFLiteConversionError, convert_tflite
+
+    stages = _Stages(show)
+    model = generator.eval().cpu()
+    default_calib, default_heldout = cal.split_default_photos() if not (calibration_images and heldout_images) else ([], [])
+    heldout_paths = list(heldout_images or default_heldout)
+    heldout_u8 = stages.run("held-out photos", cal.heldout_crops, heldout_paths, size)
+    heldout = cal.to_model_range(heldout_u8)
+    reference = stages.run("PyTorch fp32 reference", verify.run_torch, model, heldout)
+
+    h, w = size
+    dyn = None
+    nchw_in = TensorSpec(INPUT_NAME, (1, 3, dyn if dynamic else h, dyn if dynamic else w), layout="NCHW")
+    nchw_out = TensorSpec(OUTPUT_NAME, nchw_in.shape, layout="NCHW")
+    static_in = TensorSpec(INPUT_NAME, (1, 3, h, w), layout="NCHW")
+    static_out = TensorSpec(OUTPUT_NAME, (1, 3, h, w), layout="NCHW")
+    artifacts: dict[str, Artifact] = {}
+    failures: list[str] = []
+
+    def gate(key: str, precision: str, output: np.ndarray) -> dict[str, Any]:
+        figures = verify.fidelity(reference, output)
+        try:
+            figures["bound_psnr"] = verify.check_bound(key, precision, figures, bounds)
+        except verify.FidelityError as err:
+            failures.append(str(err))
+            figures["bound_psnr"] = bounds.get(key, bounds.get(precision))
+        figures["verified"] = True
+        figures["compared_with"] = "pytorch_fp32"
+        return figures
+
+    # TorchScript: always; the runtime's torch backend loads it, Core ML converts from it.
+    traced = stages.run("TorchScript trace", export_torchscript, model, bundle / "model.pt", size)
+    ts_out = verify.run_torch(torch.jit.load(str(bundle / "model.pt")), heldout)
+    artifacts["torchscript"] = Artifact(
+        key="torchscript", file="model.pt", format="torchscript", precision="fp32",
+        input=static_in, output=static_out, fidelity=gate("torchscript", "fp32", ts_out),
+        compatibility={"torch": {"verdict": "full", "unsupported_ops": [], "notes": []}},
+    )
+
+    # ONNX (also the source for TFLite, which then needs a static graph).
+    onnx_path = None
+    if "onnx" in formats or "tflite" in formats:
+        onnx_path = bundle / "model.onnx"
+        stages.run("ONNX export + onnxsim + checker", export_onnx, model, onnx_path, size, dynamic)
+        ops = onnx_ops(onnx_path)
+        out = stages.run("ONNX Runtime check", verify.run_onnx, onnx_path, heldout)
+        artifacts["onnx"] = Artifact(
+            key="onnx", file="model.onnx", format="onnx", precision="fp32", input=nchw_in,
+            output=nchw_out, ops=ops, fidelity=gate("onnx", "fp32", out),
+            compatibility=ops_report.onnx_compatibility(ops, None),
+            extra={"opset": 17, "dynamic_hw": dynamic},
+        )
+
+    work = bundle / ".work"
+    if "tflite" in formats:
+        calib_u8 = None
+        if "tflite_int8" in variants:
+            calib_paths = list(calibration_images or default_calib or heldout_paths)
+            calib_u8 = stages.run(
+                f"calibration crops ({calibration_count})", cal.calibration_crops, calib_paths, size,
+                calibration_count, 0, show,
+            )
+        calib = cal.to_model_range(calib_u8) if calib_u8 is not None else None
+        try:
+            written = stages.run(
+                f"onnx2tf -> TFLite ({', '.join(v.split('_', 1)[1] for v in variants)})",
+                convert_tflite, onnx_path, work, calib, variants, int8_io,
+                (1, 3, h, w) if dynamic else None,
+            )
+        except TFLiteConversionError as err:
+            raise ExportError(str(err)) from None
+        int8_info = {}
+        if (work / "int8_info.json").is_file():
+            import json
+
+            int8_info = json.loads((work / "int8_info.json").read_text())
+        for key in variants:
+            path = bundle / TFLITE_FILES[key]
+            os.replace(written[key], path)
+            precision = TFLITE_PRECISION[key]
+            spec_in, spec_out = verify.tflite_specs(path)
+            out = stages.run(f"LiteRT check {key}", verify.run_tflite, path, heldout)
+            ops = ops_report.tflite_ops(path)
+            leftovers = ops_report.tflite_float_leftovers(path) if precision == "int8" else None
+            extra: dict[str, Any] = {"converter": "onnx2tf"}
+            if precision == "int8":
+                extra.update(int8_io=int8_io, calibration_crops=calibration_count,
+                             float_fallback=bool(int8_info.get("float_fallback")), float_leftovers=leftovers)
+            artifacts[key] = Artifact(
+                key=key, file=path.name, format="tflite", precision=precision, input=spec_in,
+                output=spec_out, ops=ops, fidelity=gate(key, precision, out),
+                compatibility=ops_report.tflite_compatibility(ops, precision, True, leftovers),
+                extra=extra,
+            )
+    if "onnx" not in formats and onnx_path is not None:
+        onnx_path.unlink()
+        artifacts.pop("onnx", None)
+
+    if "coreml" in formats:
+        from styleforge.export import coreml_export as cm
+
+        for precision in ("fp32", "fp16"):
+            key = f"coreml_{precision}"
+            path = bundle / f"model_{precision}.mlpackage"
+            try:
+                stages.run(f"Core ML {precision}", cm.export_coreml, traced, path, size, precision,
+                           coreml_quantize, coreml_image_input)
+            except cm.CoreMLExportError as err:
+                raise ExportError(str(err)) from None
+            if cm.can_predict():
+                fid = gate(key, precision, cm.predict_coreml(path, heldout))
+            else:
+                fid = {"verified": verify.NOT_VERIFIED_COREML, "bound_psnr": bounds.get(key, bounds.get(precision))}
+            spec_in = static_in
+            if coreml_image_input:
+                spec_in = TensorSpec(INPUT_NAME, (1, h, w, 3), dtype="uint8", layout="NHWC", value_range=(0.0, 255.0))
+            ops = cm.coreml_ops(path)
+            artifacts[key] = Artifact(
+                key=key, file=path.name, format="coreml", precision=precision, input=spec_in,
+                output=static_out, ops=ops, fidelity=fid,
+                compatibility={"coreml": {"verdict": "converted (ML program, iOS 16+)", "unsupported_ops": [],
+                                          "notes": [] if cm.can_predict() else [verify.NOT_VERIFIED_COREML]}},
+                extra={"compute_precision": precision, "quantize": coreml_quantize,
+                       "input_type": "image" if coreml_image_input else "tensor"},
+            )
+        if "onnx" in artifacts:
+            artifacts["onnx"].compatibility["coreml"] = {
+                "verdict": "converted (from the TorchScript trace)", "unsupported_ops": [], "notes": []}
+
+    if failures:
+        raise verify.FidelityError("fidelity gate failed:\n  " + "\n  ".join(failures))
+    shutil.rmtree(work, ignore_errors=True)
+
+    references = _write_references(bundle, heldout_u8, reference)
+    artifacts = {k: _with_file_facts(bundle, a) for k, a in artifacts.items()}
+    manifest = Manifest(
+        name=name,
+        style=style,
+        artifacts=artifacts,
+        references=references,
+        provenance={**provenance, "export": {"size": [h, w], "dynamic_hw": dynamic,
+                                             "stage_seconds": stages.times, "versions": _versions(),
+                                             "heldout_images": [p.name for p in heldout_paths]}},
+        model=_model_facts(model, size),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        styleforge_version=_version("styleforge"),
+    )
+    manifest.save(bundle)
+    return manifest
+
+
+def _write_references(bundle: Path, inputs_u8: np.ndarray, outputs: np.ndarray) -> list[dict[str, str]]:
+    ref_dir = bundle / "reference"
+    ref_dir.mkdir()
+    refs = []
+    outputs_u8 = cal.from_model_range(outputs)
+    for i in range(min(N_REFERENCES, len(inputs_u8))):
+        Image.fromarray(inputs_u8[i]).save(ref_dir / f"input_{i:03d}.png")
+        Image.fromarray(outputs_u8[i]).save(ref_dir / f"output_{i:03d}.png")
+        refs.append({"input": f"reference/input_{i:03d}.png", "output": f"reference/output_{i:03d}.png"})
+    return refs
+
+
+def _with_file_facts(bundle: Path, art: Artifact) -> Artifact:
+    """Fill in size_bytes and sha256 (for a .mlpackage folder: over its files, in sorted order)."""
+    path = bundle / art.file
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    total = 0
+    for f in files:
+        if path.is_dir():
+            digest.update(str(f.relative_to(path)).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        total += f.stat().st_size
+    from dataclasses import replace
+
+    return replace(art, size_bytes=total, sha256=digest.hexdigest())
+
+
+def _model_facts(model, size: tuple[int, int]) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "arch": getattr(model, "arch_name", type(model).__name__),
+        "config": dict(getattr(model, "config", {}) or {}),
+        "params": int(sum(p.numel() for p in model.parameters())),
+        "stride": int(getattr(model, "stride", 1) or 1),
+        "input_range": [-1.0, 1.0],
+    }
+    try:
+        from styleforge.train.models.profile import count_macs
+
+        facts["macs"] = int(count_macs(model, size=size))
+    except Exception:  # profile module not available, or the model has ops it cannot count
+        pass
+    return facts
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def _versions() -> dict[str, str]:
+    names = ("torch", "onnx", "onnxsim", "onnxruntime", "onnx2tf", "tensorflow-cpu", "tensorflow",
+             "ai-edge-litert", "coremltools")
+    return {n: v for n in names if (v := _version(n))}

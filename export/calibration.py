@@ -1,0 +1,143 @@
+"""Photos for int8 calibration and for the fidelity gate, cut to the model size.
+
+All images are read with :func:`styleforge.runtime.imageio.open_image` (EXIF orientation, any
+Pillow mode -> 8-bit RGB). Arrays here are uint8 ``[N, H, W, 3]`` (NHWC, sRGB);
+:func:`to_model_range` maps them to the float32 ``[-1, 1]`` the generators expect.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from styleforge.progress import progress
+from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
+
+MIN_CALIBRATION_CROPS = 100  # below ~100 samples int8 activation ranges get noticeably noisy
+
+# Colour photographs shipped inside installed packages; used until styleforge.train.samples exists.
+_FALLBACK_PHOTOS = (
+    ("skimage", "data/astronaut.png"),
+    ("skimage", "data/chelsea.png"),
+    ("skimage", "data/coffee.png"),
+    ("skimage", "data/motorcycle_left.png"),
+    ("skimage", "data/rocket.jpg"),
+    ("skimage", "data/hubble_deep_field.jpg"),
+    ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
+    ("skimage", "data/motorcycle_right.png"),
+)
+
+
+class CalibrationError(ValueError):
+    """No usable photos for calibration or for the fidelity gate."""
+
+
+def default_photos() -> list[Path]:
+    """The project's sample photos (``styleforge.train.samples.sample_photos()``), sorted."""
+    try:
+        from styleforge.train.samples import sample_photos
+    except ImportError:
+        sample_photos = None
+    if sample_photos is not None:
+        photos = list(sample_photos())
+        if photos:
+            return photos
+    import importlib.util
+
+    found = []
+    for package, rel in _FALLBACK_PHOTOS:
+        spec = importlib.util.find_spec(package)
+        if spec and spec.origin:
+            path = Path(spec.origin).parent / rel
+            if path.is_file():
+                found.append(path)
+    if not found:
+        raise CalibrationError("no sample photos found (install scikit-image); pass --calib DIR")
+    return found
+
+
+def split_default_photos() -> tuple[list[Path], list[Path]]:
+    """Default (calibration, held-out) photos: disjoint, so the gate measures unseen images."""
+    photos = default_photos()
+    if len(photos) < 2:
+        return photos, photos
+    n_heldout = max(1, min(3, len(photos) // 3))
+    return photos[:-n_heldout], photos[-n_heldout:]
+
+
+def photos_in(folder: str | Path) -> list[Path]:
+    """Image files in ``folder`` (recursively); raises :class:`CalibrationError` when none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CalibrationError(f"not a folder: {folder}")
+    photos = list_images(folder, recursive=True)
+    if not photos:
+        raise CalibrationError(f"no images in {folder}")
+    return photos
+
+
+def _load(path: Path) -> Image.Image:
+    return open_image(path).rgb
+
+
+def center_crop(img: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """Scale ``img`` to cover ``size`` = (H, W) and cut the centre: uint8 ``[H, W, 3]``."""
+    h, w = size
+    scale = max(h / img.height, w / img.width)
+    new = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
+    img = img.resize(new, Image.Resampling.LANCZOS)
+    left, top = (img.width - w) // 2, (img.height - h) // 2
+    return to_uint8_array(img.crop((left, top, left + w, top + h)))
+
+
+def heldout_crops(paths: Sequence[Path], size: tuple[int, int]) -> np.ndarray:
+    """One centre crop per photo at ``size``: uint8 ``[N, H, W, 3]``."""
+    if not paths:
+        raise CalibrationError("no held-out photos")
+    return np.stack([center_crop(_load(p), size) for p in paths])
+
+
+def calibration_crops(
+    paths: Sequence[Path],
+    size: tuple[int, int],
+    count: int = MIN_CALIBRATION_CROPS,
+    seed: int = 0,
+    show_progress: bool = True,
+) -> np.ndarray:
+    """``count`` random crops (random position and scale, 35-100 % of the short side) at ``size``.
+
+    Crops cycle through the photos so every photo contributes; deterministic for a ``seed``.
+    Returns uint8 ``[count, H, W, 3]``.
+    """
+    if not paths:
+        raise CalibrationError("no calibration photos")
+    rng = np.random.default_rng(seed)
+    images = [_load(p) for p in paths]
+    h, w = size
+    crops = []
+    for i in progress(range(count), total=count, desc="calibration crops", disable=not show_progress):
+        img = images[i % len(images)]
+        frac = rng.uniform(0.35, 1.0)
+        # Crop box with the model's aspect ratio, a fraction of the largest such box.
+        box_h = min(img.height, img.width * h / w) * frac
+        box_w = box_h * w / h
+        top = rng.uniform(0, img.height - box_h)
+        left = rng.uniform(0, img.width - box_w)
+        crop = img.resize((w, h), Image.Resampling.BILINEAR, box=(left, top, left + box_w, top + box_h))
+        if rng.random() < 0.5:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        crops.append(to_uint8_array(crop))
+    return np.stack(crops)
+
+
+def to_model_range(images_uint8: np.ndarray) -> np.ndarray:
+    """uint8 ``[..., 3]`` -> float32 in ``[-1, 1]`` (``x = pixel / 127.5 - 1``)."""
+    return images_uint8.astype(np.float32) / 127.5 - 1.0
+
+
+def from_model_range(x: np.ndarray) -> np.ndarray:
+    """float ``[-1, 1]`` -> uint8 (rounded, clipped)."""
+    return np.clip(np.rint((np.asarray(x, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)

@@ -1,0 +1,133 @@
+"""PyTorch generator -> Core ML ML program (``.mlpackage``) through coremltools.
+
+coremltools converts a *traced* TorchScript model. Input is float32 ``[1, 3, H, W]`` (NCHW) in
+``[-1, 1]`` named ``input``; with ``image_input=True`` it is a Core ML ``ImageType`` (RGB
+pixels 0-255, scaled to ``[-1, 1]`` inside the model via ``scale=1/127.5, bias=-1``) so iOS
+code can pass a ``CVPixelBuffer`` directly. Output is always a tensor ``output`` in ``[-1, 1]``.
+
+Compute precision: ``fp16`` stores weights and computes in half precision (the Neural Engine's
+native type); on some generators this visibly degrades outputs, so both are exported and fp16
+is verified like the rest on macOS. Prediction needs macOS; elsewhere the artifact is written
+and recorded as not verified.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+QUANTIZE_MODES = ("none", "int8", "palettize4", "palettize6")
+
+
+class CoreMLExportError(RuntimeError):
+    """coremltools is missing or could not convert the model; the message says why."""
+
+
+def coreml_available() -> str | None:
+    """``None`` when Core ML export can run here, else the reason it cannot."""
+    try:
+        import coremltools  # noqa: F401
+    except Exception as err:  # ImportError, or a broken native extension
+        return f"coremltools is not usable here ({type(err).__name__}: {err}); pip install coremltools"
+    return None
+
+
+def can_predict() -> bool:
+    return sys.platform == "darwin"
+
+
+def export_coreml(
+    traced_model,
+    path: Path,
+    size: tuple[int, int],
+    precision: str = "fp16",
+    quantize: str = "none",
+    image_input: bool = False,
+) -> Path:
+    """Convert a traced generator to an ML program at ``path`` (a ``.mlpackage`` folder)."""
+    reason = coreml_available()
+    if reason:
+        raise CoreMLExportError(reason)
+    if quantize not in QUANTIZE_MODES:
+        raise CoreMLExportError(f"--coreml-quantize must be one of {', '.join(QUANTIZE_MODES)}")
+    import coremltools as ct
+
+    h, w = size
+    if image_input:
+        inp = ct.ImageType(name="input", shape=(1, 3, h, w), scale=1 / 127.5, bias=[-1.0, -1.0, -1.0],
+                           color_layout=ct.colorlayout.RGB)
+    else:
+        inp = ct.TensorType(name="input", shape=(1, 3, h, w))
+    compute = ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mlmodel = ct.convert(
+                traced_model,
+                inputs=[inp],
+                outputs=[ct.TensorType(name="output")],
+                convert_to="mlprogram",
+                compute_precision=compute,
+                minimum_deployment_target=ct.target.iOS16,
+            )
+            mlmodel = _compress(ct, mlmodel, quantize)
+    except CoreMLExportError:
+        raise
+    except Exception as err:  # coremltools raises plain Exceptions/ValueErrors for unsupported ops
+        raise CoreMLExportError(f"coremltools could not convert the model: {type(err).__name__}: {err}") from err
+    if path.exists():
+        shutil.rmtree(path)
+    mlmodel.save(str(path))
+    return path
+
+
+def _compress(ct, mlmodel, quantize: str):
+    """Weight compression through ``coremltools.optimize.coreml`` (post-training, data-free)."""
+    if quantize == "none":
+        return mlmodel
+    from coremltools.optimize import coreml as cto
+
+    if quantize == "int8":
+        op_config = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8")
+        return cto.linear_quantize_weights(mlmodel, cto.OptimizationConfig(global_config=op_config))
+    nbits = 4 if quantize == "palettize4" else 6
+    op_config = cto.OpPalettizerConfig(mode="kmeans", nbits=nbits)
+    return cto.palettize_weights(mlmodel, cto.OptimizationConfig(global_config=op_config))
+
+
+def predict_coreml(path: Path, images_nhwc):
+    """macOS only: run the package on NHWC [-1, 1] float images, return NHWC [-1, 1]."""
+    import coremltools as ct
+    import numpy as np
+
+    model = ct.models.MLModel(str(path))
+    spec_input = model.get_spec().description.input[0]
+    is_image = spec_input.type.WhichOneof("Type") == "imageType"
+    outs = []
+    for img in images_nhwc:
+        if is_image:
+            from PIL import Image
+
+            pixels = np.clip(np.rint((img + 1.0) * 127.5), 0, 255).astype(np.uint8)
+            feed = {"input": Image.fromarray(pixels)}
+        else:
+            feed = {"input": img.transpose(2, 0, 1)[None].astype(np.float32)}
+        outs.append(np.asarray(model.predict(feed)["output"])[0].transpose(1, 2, 0))
+    return np.stack(outs)
+
+
+def coreml_ops(path: Path) -> dict[str, int]:
+    """MIL op type -> count in the ML program's main function."""
+    from collections import Counter
+
+    import coremltools as ct
+
+    spec = ct.utils.load_spec(str(path))
+    counts: Counter = Counter()
+    for fn in spec.mlProgram.functions.values():
+        for block in fn.block_specializations.values():
+            for op in block.operations:
+                counts[op.type] += 1
+    return dict(sorted(counts.items()))
