@@ -1,5 +1,142 @@
-"""Subcommands of this area (argparse only; heavy imports happen inside the run functions)."""
+"""``styleforge train``: learn a style with a GAN (argparse only; torch is imported on run).
+
+The same arguments serve ``torchrun --nproc_per_node=N -m styleforge.train ...`` (see
+``train/__main__.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+PRESET_NAMES = ("tiny", "cpu", "gpu")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("data (one of: --content + --style, --paired, --style + --model dcgan)")
+    data.add_argument("--content", type=Path, help="folder of photos (domain A, unpaired mode)")
+    data.add_argument("--style", type=Path, help="folder of styled images (domain B / dcgan images)")
+    data.add_argument("--paired", type=Path, help="folder with A/ and B/ of matching images (pix2pix)")
+    parser.add_argument("--model", choices=("resnet", "mobile", "dcgan"),
+                        help="generator architecture; dcgan trains noise -> image on --style")
+    parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs, samples)")
+    parser.add_argument("--preset", choices=PRESET_NAMES, default="cpu", help="starting config (default: cpu)")
+    parser.add_argument("--config", type=Path, help="YAML file overriding the preset")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set loss.gan=hinge (repeatable)")
+    parser.add_argument("--steps", type=int, help="total training steps (a resumed run trains up to this)")
+    parser.add_argument("--seed", type=int, help="random seed (data order, init, noise)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: auto (CUDA if present)")
+    parser.add_argument("--resume", action="store_true", help="continue the newest checkpoint in --out")
+    parser.add_argument("--force", action="store_true", help="start over in a run folder that has checkpoints")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config (YAML) and exit")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def register(subparsers) -> None:
-    """Add this area's subcommands to the ``styleforge`` parser."""
+    """Add ``styleforge train`` to the ``styleforge`` parser."""
+    parser = subparsers.add_parser(
+        "train", help="train a style generator (CycleGAN / pix2pix / DCGAN)",
+        description="Train a style generator. Unpaired: --content A --style B (CycleGAN); "
+                    "paired: --paired DIR with A/ and B/ (pix2pix); --style DIR --model dcgan "
+                    "(noise -> image). Under torchrun it trains with DistributedDataParallel.",
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run_train)
+
+
+def resolve_config(args: argparse.Namespace):
+    """Preset (or the run's saved config on --resume), YAML, --set, then the shortcut flags."""
+    from styleforge.train.config import (
+        ConfigError,
+        TrainConfig,
+        _apply_override,
+        config_from_dict,
+        load_config,
+        read_yaml,
+        validate,
+    )
+
+    saved = args.out / "config.yaml"
+    if args.resume and saved.is_file():
+        config = config_from_dict(read_yaml(saved), base=TrainConfig())
+        if args.config is not None:
+            config = config_from_dict(read_yaml(args.config), base=config)
+        for text in args.overrides:
+            config = _apply_override(config, text)
+    else:
+        config = load_config(args.preset, args.config, args.overrides)
+
+    mode = config.mode
+    data = {}
+    if args.model == "dcgan" or (args.style and not args.content and not args.paired and mode == "dcgan"):
+        mode = "dcgan"
+    elif args.paired:
+        mode = "paired"
+    elif args.content or (args.style and args.model != "dcgan"):
+        mode = "unpaired"
+    if args.paired:
+        data["paired_dir"] = str(args.paired.resolve())
+    if args.content:
+        data["content_dir"] = str(args.content.resolve())
+    if args.style:
+        data["style_dir"] = str(args.style.resolve())
+    patch: dict = {"mode": mode, "data": data}
+    if args.steps is not None:
+        patch["steps"] = args.steps
+    if args.seed is not None:
+        patch["seed"] = args.seed
+    if args.device is not None:
+        patch["device"] = args.device
+    if args.model is not None:
+        model = {"generator": args.model}
+        if args.model != config.model.generator:
+            model["generator_kwargs"] = {}  # the preset's kwargs belong to another architecture
+        if args.model == "dcgan":
+            model["discriminator"] = "dcgan"
+            model["discriminator_kwargs"] = {}
+        patch["model"] = model
+    try:
+        config = config_from_dict(patch, base=config)
+        validate(config)
+    except ConfigError as err:
+        raise err
+    return config
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from styleforge.cli import CLIError
+    from styleforge.train.config import ConfigError, config_to_yaml
+
+    if args.paired and (args.content or args.style):
+        raise CLIError("give either --paired DIR or --content/--style, not both")
+    try:
+        config = resolve_config(args)
+    except ConfigError as err:
+        raise CLIError(str(err)) from None
+    if args.dry_run:
+        sys.stdout.write(config_to_yaml(config))
+        return 0
+    for name in ("content_dir", "style_dir", "paired_dir"):
+        folder = getattr(config.data, name)
+        if folder and not Path(folder).is_dir():
+            raise CLIError(f"{name.replace('_dir', '')} folder not found: {folder}")
+
+    from styleforge.train.checkpoint import CheckpointError
+    from styleforge.train.trainer import TrainError, train
+
+    try:
+        summary = train(config, args.out, resume=args.resume, force=args.force, preset=args.preset,
+                        show_progress=not args.quiet)
+    except (TrainError, CheckpointError) as err:
+        raise CLIError(str(err)) from None
+    if "checkpoint" in summary:
+        print(f"checkpoint: {summary['checkpoint']}")
+        evaluation = summary.get("eval")
+        if evaluation:
+            ident = evaluation["identity"]
+            print(f"held-out PSNR {evaluation['psnr']:.2f} dB (identity baseline {ident['psnr']:.2f} dB), "
+                  f"SSIM {evaluation['ssim']:.4f} ({ident['ssim']:.4f}), "
+                  f"CIEDE2000 {evaluation['delta_e2000']:.2f} ({ident['delta_e2000']:.2f})")
+    return 0

@@ -1,0 +1,278 @@
+"""Training configuration: frozen dataclasses, three presets, YAML files and ``a.b=c`` overrides.
+
+A run is described completely by one :class:`TrainConfig`. It is resolved once (preset, then an
+optional YAML file, then ``--set`` overrides, then the command-line shortcuts), saved as
+``RUN/config.yaml`` and in every checkpoint's ``meta.json``, and read back on ``--resume``.
+
+Presets:
+
+- ``tiny``: for tests; 32 px patches, an 8-filter teacher, 20 steps, seconds on a CPU.
+- ``cpu``: a laptop; 128 px patches, a small teacher, a few minutes on 2 cores.
+- ``gpu``: one modern GPU; the CycleGAN/pix2pix reference sizes (ngf=64, 9 blocks, 256 px), AMP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Optional, Union
+
+MODES = ("unpaired", "paired", "dcgan")
+GAN_LOSSES = ("bce", "lsgan", "hinge", "wgan-gp")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that does not match :class:`TrainConfig`."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which networks to build; ``*_kwargs`` go verbatim to the model registry's builders."""
+
+    generator: str = "resnet"  # key of styleforge.train.models.registry.GENERATORS
+    generator_kwargs: dict = field(default_factory=lambda: {"ngf": 64, "n_blocks": 9})
+    discriminator: str = "patchgan"  # key of DISCRIMINATORS
+    discriminator_kwargs: dict = field(default_factory=lambda: {"ndf": 64, "n_layers": 3})
+    latent_dim: int = 100  # dcgan mode only: length of the noise vector z
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam for both players, as in DCGAN/CycleGAN: lr 2e-4, betas (0.5, 0.999)."""
+
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    # Linear decay to zero starts at this fraction of the steps (1.0 = constant learning rate).
+    decay_start: float = 1.0
+    ema_decay: float = 0.999  # EMA of generator weights (warmed up: min(decay, (1+t)/(10+t)))
+    grad_clip: float = 0.0  # max global grad norm; 0 disables
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the images come from and how batches are cut from them."""
+
+    content_dir: str = ""  # unpaired: domain A (photos)
+    style_dir: str = ""  # unpaired: domain B (styled photos); dcgan: the images to imitate
+    paired_dir: str = ""  # paired: a folder with A/ and B/
+    patch_size: int = 256  # random square crops (dcgan: images are resized to this size)
+    batch_size: int = 1  # global batch; split evenly across DDP ranks
+    num_workers: int = 0  # DataLoader workers (0 = load in the training process)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss kinds and weights (CycleGAN: cycle 10, identity 0.5 x cycle; pix2pix: L1 100)."""
+
+    gan: str = "lsgan"  # bce | lsgan | hinge | wgan-gp
+    lambda_gan: float = 1.0  # weight of the adversarial term (paired: 0 = plain L1 regression)
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5  # relative to lambda_cycle, as in CycleGAN
+    lambda_l1: float = 100.0  # paired mode
+    lambda_gp: float = 10.0  # wgan-gp only
+    r1_gamma: float = 0.0  # R1 penalty on real images; 0 disables
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """How often the loop reports, draws and saves (in steps)."""
+
+    log_every: int = 10
+    sample_every: int = 100
+    checkpoint_every: int = 500
+    keep: int = 3  # checkpoints kept on disk (the newest ones)
+    eval_max_images: int = 16  # held-out images evaluated at the end of training
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs, except the output folder."""
+
+    mode: str = "unpaired"  # unpaired | paired | dcgan
+    steps: int = 1000
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # CUDA only: bf16 autocast where supported, else fp16 + GradScaler
+    channels_last: bool = True  # CUDA only
+    compile: bool = False  # torch.compile the networks
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    "tiny": TrainConfig(
+        steps=20,
+        amp=False,
+        model=ModelConfig(
+            generator_kwargs={"ngf": 8, "n_blocks": 2},
+            discriminator_kwargs={"ndf": 8, "n_layers": 2},
+            latent_dim=16,
+        ),
+        data=DataConfig(patch_size=32, batch_size=2),
+        log=LogConfig(log_every=5, sample_every=10, checkpoint_every=10, keep=2, eval_max_images=2),
+    ),
+    "cpu": TrainConfig(
+        steps=300,
+        model=ModelConfig(
+            generator_kwargs={"ngf": 16, "n_blocks": 3},
+            discriminator_kwargs={"ndf": 16, "n_layers": 3},
+            latent_dim=64,
+        ),
+        optim=OptimConfig(decay_start=0.5),
+        data=DataConfig(patch_size=128, batch_size=2),
+        log=LogConfig(log_every=10, sample_every=50, checkpoint_every=100, eval_max_images=8),
+    ),
+    "gpu": TrainConfig(
+        steps=40000,
+        model=ModelConfig(),
+        optim=OptimConfig(decay_start=0.5),
+        data=DataConfig(patch_size=256, batch_size=8, num_workers=4),
+        log=LogConfig(log_every=50, sample_every=1000, checkpoint_every=5000, eval_max_images=32),
+    ),
+}
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """Plain nested dict (YAML/JSON-ready) of a config."""
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(data: dict[str, Any], base: Optional[TrainConfig] = None) -> TrainConfig:
+    """Apply a (possibly partial) nested dict onto ``base``; unknown keys raise :class:`ConfigError`."""
+    return _merge(base or TrainConfig(), data, prefix="")
+
+
+def _merge(obj: Any, data: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    known = {f.name: f for f in fields(obj)}
+    changes = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"unknown config key {prefix}{key!r}; known: {', '.join(known)}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            changes[key] = _merge(current, value, prefix=f"{prefix}{key}.")
+        elif isinstance(current, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{prefix}{key}: expected a mapping, got {value!r}")
+            changes[key] = dict(value)  # kwargs dicts are replaced whole, not merged
+        else:
+            changes[key] = _coerce(value, current, f"{prefix}{key}")
+    return replace(obj, **changes)
+
+
+def _coerce(value: Any, current: Any, name: str) -> Any:
+    """Give ``value`` the type of the field's current value (YAML may say 1 for 1.0)."""
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name}: expected true/false, got {value!r}")
+    if isinstance(current, (int, float)) and not isinstance(value, bool):
+        try:
+            converted = type(current)(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+        if isinstance(current, int) and converted != value:
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        return converted
+    if isinstance(current, str):
+        return "" if value is None else str(value)
+    raise ConfigError(f"{name}: cannot set to {value!r}")
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``"a.b=c"`` -> ``{"a": {"b": c}}`` with ``c`` parsed as YAML (numbers, booleans, mappings)."""
+    import yaml
+
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not of the form key.path=value")
+    path, raw = text.split("=", 1)
+    keys = [k for k in path.strip().split(".") if k]
+    if not keys:
+        raise ConfigError(f"override {text!r} has an empty key")
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    # kwargs dicts may be set key by key: model.generator_kwargs.ngf=16
+    nested: dict[str, Any] = {keys[-1]: value}
+    for key in reversed(keys[:-1]):
+        nested = {key: nested}
+    return nested
+
+
+def _apply_override(config: TrainConfig, text: str) -> TrainConfig:
+    patch = parse_override(text)
+    # A dotted path into a kwargs dict updates one entry instead of replacing the dict.
+    keys = text.split("=", 1)[0].strip().split(".")
+    if len(keys) == 3 and keys[0] == "model" and keys[1].endswith("_kwargs"):
+        merged = dict(getattr(config.model, keys[1]))
+        merged[keys[2]] = patch["model"][keys[1]][keys[2]]
+        patch = {"model": {keys[1]: merged}}
+    return config_from_dict(patch, base=config)
+
+
+def load_config(
+    preset: str = "cpu",
+    yaml_path: Union[str, Path, None] = None,
+    overrides: Optional[list[str]] = None,
+) -> TrainConfig:
+    """Resolve a config: ``PRESETS[preset]``, then the YAML file, then ``a.b=c`` overrides in order."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    config = PRESETS[preset]
+    if yaml_path is not None:
+        config = config_from_dict(read_yaml(yaml_path), base=config)
+    for text in overrides or []:
+        config = _apply_override(config, text)
+    validate(config)
+    return config
+
+
+def read_yaml(path: Union[str, Path]) -> dict[str, Any]:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def config_to_yaml(config: TrainConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
+def validate(config: TrainConfig) -> None:
+    """Reject values that cannot work, with a message that names the key."""
+    checks = [
+        (config.mode in MODES, f"mode must be one of {', '.join(MODES)}"),
+        (config.loss.gan in GAN_LOSSES, f"loss.gan must be one of {', '.join(GAN_LOSSES)}"),
+        (config.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
+        (config.steps >= 1, "steps must be >= 1"),
+        (config.data.batch_size >= 1, "data.batch_size must be >= 1"),
+        (config.data.patch_size >= 8, "data.patch_size must be >= 8"),
+        (config.data.num_workers >= 0, "data.num_workers must be >= 0"),
+        (0.0 <= config.optim.ema_decay < 1.0, "optim.ema_decay must be in [0, 1)"),
+        (0.0 <= config.optim.decay_start <= 1.0, "optim.decay_start must be in [0, 1]"),
+        (config.log.keep >= 1, "log.keep must be >= 1"),
+        (min(config.log.log_every, config.log.sample_every, config.log.checkpoint_every) >= 1,
+         "log.*_every must be >= 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)

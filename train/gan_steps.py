@@ -1,0 +1,255 @@
+"""The three training objectives: one optimisation step each, networks and losses kept apart.
+
+- :class:`UnpairedObjective` (CycleGAN, Zhu et al. 2017): G: content -> style, F: style ->
+  content, discriminators D_style / D_content; adversarial + cycle L1 + identity L1.
+- :class:`PairedObjective` (pix2pix, Isola et al. 2017): L1 to the target + an optional
+  conditional adversarial term (D sees ``concat(input, output)``).
+- :class:`DCGANObjective` (Radford et al. 2016): noise -> 64x64 image against a style folder.
+
+Each objective owns its networks (``self.networks``: raw modules, saved in checkpoints), their
+optimisers, and ``step(batch, scaler) -> {loss name: detached tensor}``. The training loop
+(``trainer.py``) decides everything else: devices, DDP, AMP, schedules, logging, checkpoints.
+
+Under DDP, ``self.forward[name]`` is the wrapped module (gradients are all-reduced when it is
+used in the loss that is back-propagated); the generator step evaluates the discriminators
+through their raw modules with gradients off, so DDP never waits for gradients it will not get.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor, nn
+
+from styleforge.train.config import TrainConfig
+from styleforge.train.losses import GANLoss, cycle_loss, gradient_penalty, identity_loss, r1_penalty
+from styleforge.train.models.registry import build_discriminator, build_generator
+
+
+def set_requires_grad(modules: list[nn.Module], flag: bool) -> None:
+    for module in modules:
+        for p in module.parameters():
+            p.requires_grad_(flag)
+
+
+def adam(params, lr: float, config: TrainConfig) -> torch.optim.Adam:
+    return torch.optim.Adam(params, lr=lr, betas=(config.optim.beta1, config.optim.beta2))
+
+
+class Objective:
+    """Shared plumbing: networks, optimisers, autocast and the backward/step with a GradScaler."""
+
+    generator_key = "generator"  # the network that is the product of the run (and gets an EMA)
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.gan = GANLoss(config.loss.gan)
+        self.networks: dict[str, nn.Module] = {}
+        self.forward: dict[str, Callable] = {}  # possibly DDP-wrapped / compiled callables
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+
+    # -- wiring, called by the trainer -------------------------------------------------------
+    def lr_groups(self) -> dict[str, float]:
+        """Base learning rate of each optimiser (the trainer scales them by the schedule)."""
+        return {name: (self.config.optim.lr_g if name == "g" else self.config.optim.lr_d)
+                for name in self.optimizers}
+
+    def _backward_step(self, loss: Tensor, optimizer_name: str, scaler) -> None:
+        optimizer = self.optimizers[optimizer_name]
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            if self.config.optim.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                self._clip(optimizer)
+            scaler.step(optimizer)
+        else:
+            loss.backward()
+            if self.config.optim.grad_clip > 0:
+                self._clip(optimizer)
+            optimizer.step()
+
+    def _clip(self, optimizer) -> None:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip)
+
+    def _d_loss(self, name: str, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Discriminator loss on real vs (detached) fake, plus the configured penalties (fp32)."""
+        with self.autocast():
+            loss = self.gan.d_loss(self.forward[name](real), self.forward[name](fake.detach()))
+        parts = {}
+        raw = self.networks[name]
+        if self.config.loss.gan == "wgan-gp" and self.config.loss.lambda_gp > 0:
+            parts["gp"] = gradient_penalty(raw, real.float(), fake.detach().float())
+            loss = loss + self.config.loss.lambda_gp * parts["gp"]
+        if self.config.loss.r1_gamma > 0:
+            parts["r1"] = r1_penalty(raw, real.float())
+            loss = loss + 0.5 * self.config.loss.r1_gamma * parts["r1"]
+        return loss, parts
+
+    def step(self, batch: dict[str, Tensor], scaler, noise: Optional[torch.Generator] = None) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample_rows(self, batch: dict[str, Tensor], generator: nn.Module) -> tuple[list[list[Tensor]], list[str]]:
+        """Rows of images for the sample grid, with column labels; ``generator`` is the EMA copy."""
+        raise NotImplementedError
+
+
+class UnpairedObjective(Objective):
+    """CycleGAN: ``batch = {"content": [N,3,P,P], "style": [N,3,P,P]}`` in [-1, 1]."""
+
+    def __init__(self, config: TrainConfig):
+        super().__init__(config)
+        m = config.model
+        self.networks = {
+            "generator": build_generator(m.generator, **m.generator_kwargs),  # G: content -> style
+            "generator_inverse": build_generator(m.generator, **m.generator_kwargs),  # F
+            "discriminator": build_discriminator(m.discriminator, **m.discriminator_kwargs),  # D_style
+            "discriminator_inverse": build_discriminator(m.discriminator, **m.discriminator_kwargs),
+        }
+        n = self.networks
+        self.optimizers = {
+            "g": adam(itertools.chain(n["generator"].parameters(), n["generator_inverse"].parameters()),
+                      config.optim.lr_g, config),
+            "d": adam(itertools.chain(n["discriminator"].parameters(), n["discriminator_inverse"].parameters()),
+                      config.optim.lr_d, config),
+        }
+
+    def step(self, batch, scaler, noise=None):
+        real_a, real_b = batch["content"], batch["style"]  # [N,3,P,P] each
+        f, n, lw = self.forward, self.networks, self.config.loss
+        discriminators = [n["discriminator"], n["discriminator_inverse"]]
+
+        set_requires_grad(discriminators, False)
+        with self.autocast():
+            fake_b = f["generator"](real_a)
+            fake_a = f["generator_inverse"](real_b)
+            rec_a = f["generator_inverse"](fake_b)
+            rec_b = f["generator"](fake_a)
+            g_gan = self.gan.g_loss(n["discriminator"](fake_b)) + self.gan.g_loss(n["discriminator_inverse"](fake_a))
+            cycle = cycle_loss(rec_a, real_a) + cycle_loss(rec_b, real_b)
+            loss_g = lw.lambda_gan * g_gan + lw.lambda_cycle * cycle
+            identity = torch.zeros((), device=real_a.device)
+            if lw.lambda_identity > 0:
+                identity = (identity_loss(f["generator"](real_b), real_b)
+                            + identity_loss(f["generator_inverse"](real_a), real_a))
+                loss_g = loss_g + lw.lambda_cycle * lw.lambda_identity * identity
+        self._backward_step(loss_g, "g", scaler)
+        set_requires_grad(discriminators, True)
+
+        d_style, parts_b = self._d_loss("discriminator", real_b, fake_b)
+        d_content, parts_a = self._d_loss("discriminator_inverse", real_a, fake_a)
+        self._backward_step(0.5 * (d_style + d_content), "d", scaler)
+        losses = {"g_gan": g_gan, "cycle": cycle, "identity": identity, "d_style": d_style, "d_content": d_content}
+        losses.update({k: parts_a[k] + parts_b[k] for k in parts_a})
+        return {k: v.detach().float() for k, v in losses.items()}
+
+    @torch.no_grad()
+    def sample_rows(self, batch, generator):
+        inverse = self.networks["generator_inverse"]
+        was_training = inverse.training
+        inverse.eval()
+        rows = []
+        for x in batch["content"]:
+            y = generator(x[None])
+            rows.append([x, y[0], inverse(y)[0]])
+        inverse.train(was_training)
+        return rows, ["input", "output", "reconstruction"]
+
+
+class PairedObjective(Objective):
+    """pix2pix: ``batch = {"content": input [N,3,P,P], "style": target [N,3,P,P]}`` in [-1, 1]."""
+
+    def __init__(self, config: TrainConfig):
+        super().__init__(config)
+        m = config.model
+        self.networks = {"generator": build_generator(m.generator, **m.generator_kwargs)}
+        self.optimizers = {"g": adam(self.networks["generator"].parameters(), config.optim.lr_g, config)}
+        if config.loss.lambda_gan > 0:
+            # Conditional discriminator: it judges (input, output) pairs, 6 channels.
+            kwargs = {**m.discriminator_kwargs, "in_channels": 6}
+            self.networks["discriminator"] = build_discriminator(m.discriminator, **kwargs)
+            self.optimizers["d"] = adam(self.networks["discriminator"].parameters(), config.optim.lr_d, config)
+
+    def step(self, batch, scaler, noise=None):
+        a, b = batch["content"], batch["style"]
+        f, n, lw = self.forward, self.networks, self.config.loss
+        adversarial = "discriminator" in n
+        if adversarial:
+            set_requires_grad([n["discriminator"]], False)
+        with self.autocast():
+            fake = f["generator"](a)
+            l1 = (fake - b).abs().mean()
+            loss_g = lw.lambda_l1 * l1
+            losses = {"l1": l1}
+            if adversarial:
+                g_gan = self.gan.g_loss(n["discriminator"](torch.cat([a, fake], 1)))
+                loss_g = loss_g + lw.lambda_gan * g_gan
+                losses["g_gan"] = g_gan
+        self._backward_step(loss_g, "g", scaler)
+        if adversarial:
+            set_requires_grad([n["discriminator"]], True)
+            d_loss, parts = self._d_loss("discriminator", torch.cat([a, b], 1), torch.cat([a, fake], 1))
+            self._backward_step(d_loss, "d", scaler)
+            losses.update(d=d_loss, **parts)
+        return {k: v.detach().float() for k, v in losses.items()}
+
+    @torch.no_grad()
+    def sample_rows(self, batch, generator):
+        rows = [[a, generator(a[None])[0], b] for a, b in zip(batch["content"], batch["style"])]
+        return rows, ["input", "output", "target"]
+
+
+class DCGANObjective(Objective):
+    """DCGAN: ``batch = {"style": real images [N,3,S,S]}``; noise comes from the step's generator."""
+
+    def __init__(self, config: TrainConfig):
+        super().__init__(config)
+        m = config.model
+        generator_kwargs = {"latent_dim": m.latent_dim, **m.generator_kwargs}
+        self.networks = {
+            "generator": build_generator(m.generator, **generator_kwargs),
+            "discriminator": build_discriminator(m.discriminator, **m.discriminator_kwargs),
+        }
+        self.latent_dim = int(getattr(self.networks["generator"], "latent_dim", m.latent_dim))
+        self.optimizers = {
+            "g": adam(self.networks["generator"].parameters(), config.optim.lr_g, config),
+            "d": adam(self.networks["discriminator"].parameters(), config.optim.lr_d, config),
+        }
+
+    def noise(self, n: int, generator: Optional[torch.Generator], device) -> Tensor:
+        """``[n, latent_dim]`` standard normal, drawn on the CPU so every device gets the same z."""
+        z = torch.randn(n, self.latent_dim, generator=generator)
+        return z.to(device)
+
+    def step(self, batch, scaler, noise=None):
+        real = batch["style"]
+        f, n = self.forward, self.networks
+        z = self.noise(real.shape[0], noise, real.device)
+        with self.autocast():
+            fake = f["generator"](z)  # [N,3,S,S]
+        d_loss, parts = self._d_loss("discriminator", real, fake)
+        self._backward_step(d_loss, "d", scaler)
+
+        set_requires_grad([n["discriminator"]], False)
+        with self.autocast():
+            g_loss = self.gan.g_loss(n["discriminator"](fake))
+        self._backward_step(g_loss, "g", scaler)
+        set_requires_grad([n["discriminator"]], True)
+        return {k: v.detach().float() for k, v in {"g": g_loss, "d": d_loss, **parts}.items()}
+
+    @torch.no_grad()
+    def sample_rows(self, batch, generator):
+        z = batch["noise"]
+        images = generator(z)
+        cols = 4
+        rows = [list(images[i:i + cols]) for i in range(0, len(images), cols)]
+        return rows, None
+
+
+OBJECTIVES = {"unpaired": UnpairedObjective, "paired": PairedObjective, "dcgan": DCGANObjective}

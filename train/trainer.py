@@ -1,0 +1,515 @@
+"""The training loop: data, devices, AMP, DDP, EMA, logging, samples, checkpoints, resume, eval.
+
+Determinism is the design constraint. Nothing in the loop uses an RNG whose state lives only in
+memory: sample ``k`` of step ``s`` is cut by ``ds.get(i, numpy.random.default_rng([seed, s,
+slot]))`` with ``slot = rank * local_batch + k`` (so the data stream does not depend on the
+world size), the torch RNG is re-seeded from ``(seed, step, rank)`` before every step (dropout,
+gradient-penalty mixing, DCGAN noise), and checkpoints hold weights, EMA weights and optimiser
+state. A run stopped at step N and resumed therefore reaches step 2N with the same weights, bit
+for bit on the CPU, as a run that was never stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
+from styleforge.train import distributed
+from styleforge.train.checkpoint import (
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
+from styleforge.train.config import TrainConfig, config_from_dict, config_to_dict, config_to_yaml
+from styleforge.train.gan_steps import OBJECTIVES, Objective
+from styleforge.train.runlog import RunLogger, plot_losses, save_image_grid
+
+SAMPLE_KEY = 2**31 - 1  # rng key of the fixed sample-grid batch (never a training step)
+
+
+class TrainError(ValueError):
+    """A user error detected before training starts (bad folders, occupied run folder...)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+class StyleFolderDataset:
+    """Whole images of one folder, centre-cropped square and resized to ``size`` (dcgan mode).
+
+    ``get(i, rng) -> {"style": Tensor[3, size, size]}`` in ``[-1, 1]``, randomly mirrored.
+    """
+
+    def __init__(self, folder: Union[str, Path], size: int = 64):
+        from PIL import Image
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise TrainError(f"style folder not found: {folder}")
+        self.skipped: list[tuple[Path, str]] = []
+        self.images: list[np.ndarray] = []
+        for path in list_images(folder):
+            try:
+                img = open_image(path).rgb
+            except ValueError as err:
+                self.skipped.append((path, str(err)))
+                continue
+            side = min(img.size)
+            left, top = (img.width - side) // 2, (img.height - side) // 2
+            img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
+            self.images.append(np.asarray(img))
+        if not self.images:
+            raise TrainError(f"no readable images in {folder}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def get(self, i: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        rgb = self.images[i]
+        if rng.random() < 0.5:
+            rgb = rgb[:, ::-1]
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 127.5 - 1.0
+        return {"style": x}
+
+
+def build_dataset(config: TrainConfig, image_size: Optional[int] = None):
+    """The dataset of a mode (H1's data module for the image-to-image modes)."""
+    d = config.data
+    if config.mode == "dcgan":
+        if not d.style_dir:
+            raise TrainError("dcgan mode needs --style DIR")
+        return StyleFolderDataset(d.style_dir, image_size or d.patch_size)
+    from styleforge.train.data import DatasetError, PairedDataset, UnpairedDataset
+
+    try:
+        if config.mode == "paired":
+            if not d.paired_dir:
+                raise TrainError("paired mode needs --paired DIR (a folder with A/ and B/)")
+            return PairedDataset(d.paired_dir, patch_size=d.patch_size)
+        if not d.content_dir or not d.style_dir:
+            raise TrainError("unpaired mode needs --content DIR and --style DIR")
+        return UnpairedDataset(d.content_dir, d.style_dir, patch_size=d.patch_size)
+    except DatasetError as err:
+        raise TrainError(str(err)) from None
+
+
+class StepSamples(torch.utils.data.Dataset):
+    """Map-style view of the training stream: item ``j`` is sample ``j % local_batch`` of step
+    ``first_step + j // local_batch`` for this rank, computed from ``(seed, step, slot)`` only."""
+
+    def __init__(self, dataset, seed: int, first_step: int, last_step: int, local_batch: int, rank: int):
+        self.dataset, self.seed, self.first_step = dataset, seed, first_step
+        self.local_batch, self.rank = local_batch, rank
+        self.length = max(0, last_step - first_step + 1) * local_batch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, j: int) -> dict[str, torch.Tensor]:
+        step = self.first_step + j // self.local_batch
+        slot = self.rank * self.local_batch + j % self.local_batch
+        rng = np.random.default_rng([self.seed, step, slot])
+        return self.dataset.get(int(rng.integers(len(self.dataset))), rng)
+
+
+def fixed_batch(dataset, seed: int, count: int) -> dict[str, torch.Tensor]:
+    """The same few samples every time (for the sample grids)."""
+    items = []
+    for slot in range(count):
+        rng = np.random.default_rng([seed, SAMPLE_KEY, slot])
+        items.append(dataset.get(int(rng.integers(len(dataset))), rng))
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0] >> 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# EMA, devices, provenance
+
+
+class EMA:
+    """Exponential moving average of a module's weights (buffers are copied).
+
+    The decay warms up as ``min(decay, (1 + t) / (10 + t))`` so short runs are not dominated by
+    the random initial weights.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        decay = min(self.decay, (1.0 + step) / (10.0 + step))
+        for ema_p, p in zip(self.model.parameters(), model.parameters()):
+            ema_p.lerp_(p.detach(), 1.0 - decay)
+        for ema_b, b in zip(self.model.buffers(), model.buffers()):
+            ema_b.copy_(b)
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainError("--device cuda was asked for but CUDA is not available")
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", local_rank)
+
+
+def git_commit() -> Optional[str]:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def style_name(config: TrainConfig) -> str:
+    """The look in ``dataset.json`` beside the data (written by make-dataset), else a folder name."""
+    d = config.data
+    data_dir = Path(d.paired_dir or d.content_dir or d.style_dir or ".")
+    for candidate in (data_dir.parent / "dataset.json", data_dir / "dataset.json"):
+        if candidate.is_file():
+            try:
+                info = json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+            if isinstance(info, dict) and (info.get("look") or info.get("style")):
+                return str(info.get("look") or info.get("style"))
+    style_dir = Path(d.style_dir or d.paired_dir)
+    return style_dir.parent.name if style_dir.name in ("style", "B", "paired") else style_dir.name
+
+
+def test_split(config: TrainConfig) -> Optional[tuple[Path, Path]]:
+    """``DATA/test/input`` and ``DATA/test/target`` when the training data came from make-dataset."""
+    source = config.data.paired_dir or config.data.content_dir
+    if config.mode == "dcgan" or not source:
+        return None
+    test = Path(source).parent / "test"
+    if (test / "input").is_dir() and (test / "target").is_dir():
+        return test / "input", test / "target"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+@torch.no_grad()
+def stylize_array(generator: nn.Module, rgb: np.ndarray, device="cpu") -> np.ndarray:
+    """Run an image generator on a uint8 ``[H, W, 3]`` array; returns uint8 ``[H, W, 3]``."""
+    x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
+    h, w = x.shape[-2:]
+    y = generator(_pad_to_multiple(x.to(device), int(getattr(generator, "stride", 4))))[..., :h, :w]
+    y = y[0].float().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0)
+    return y.cpu().numpy()
+
+
+def evaluate_on_folder(
+    generator: nn.Module,
+    input_dir: Union[str, Path],
+    target_dir: Union[str, Path],
+    device="cpu",
+    max_images: Optional[int] = None,
+) -> dict[str, Any]:
+    """Mean PSNR / SSIM / CIEDE2000 of ``generator(input)`` vs ``target`` over matching files.
+
+    Files are matched by name (then by stem). Returns ``{"psnr", "ssim", "delta_e2000",
+    "count", "identity": {...}}`` where ``identity`` is the same metrics for the input itself
+    against the target (the do-nothing baseline a style model has to beat).
+    """
+    from styleforge.runtime.metrics import all_metrics
+
+    targets = {p.stem: p for p in list_images(target_dir)}
+    pairs = [(p, targets[p.stem]) for p in list_images(input_dir) if p.stem in targets]
+    if max_images:
+        pairs = pairs[:max_images]
+    if not pairs:
+        raise TrainError(f"no matching images in {input_dir} and {target_dir}")
+    was_training = generator.training
+    generator.eval()
+    model_rows, identity_rows = [], []
+    for input_path, target_path in pairs:
+        rgb = to_uint8_array(open_image(input_path).rgb)
+        target = to_uint8_array(open_image(target_path).rgb)
+        if target.shape != rgb.shape:
+            raise TrainError(f"{target_path} is {target.shape[:2]}, {input_path} is {rgb.shape[:2]}")
+        model_rows.append(all_metrics(stylize_array(generator, rgb, device), target))
+        identity_rows.append(all_metrics(rgb, target))
+    generator.train(was_training)
+
+    def mean(rows):
+        return {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "delta_e2000")}
+
+    return {**mean(model_rows), "count": len(pairs), "identity": mean(identity_rows)}
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+
+
+def _lr_scale(config: TrainConfig, step: int) -> float:
+    """Constant, then linear decay to zero from ``decay_start * steps`` (CycleGAN's schedule)."""
+    start = config.optim.decay_start * config.steps
+    if step <= start or config.optim.decay_start >= 1.0:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / max(1.0, config.steps - start))
+
+
+def _amp(device: torch.device, enabled: bool):
+    """(autocast factory, GradScaler or None): bf16 where supported, else fp16 with a scaler."""
+    if device.type != "cuda" or not enabled:
+        return nullcontext, None
+    if torch.cuda.is_bf16_supported():
+        return (lambda: torch.autocast("cuda", dtype=torch.bfloat16)), None
+    return (lambda: torch.autocast("cuda", dtype=torch.float16)), torch.amp.GradScaler("cuda")
+
+
+def prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> Optional[Path]:
+    """Check the run folder; return the checkpoint to resume from (or None for a fresh run)."""
+    existing = latest_checkpoint(run_dir)
+    if resume:
+        if existing is None:
+            raise TrainError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}")
+        return existing
+    if existing is not None and not force:
+        raise TrainError(
+            f"{run_dir} already holds checkpoints (newest {existing.name}); "
+            "pass --resume to continue it or --force to start over"
+        )
+    return None
+
+
+def train(
+    config: TrainConfig,
+    run_dir: Union[str, Path],
+    *,
+    resume: bool = False,
+    force: bool = False,
+    preset: Optional[str] = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume) a run into ``run_dir``; returns a summary dict (also on every rank).
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) this joins the process group and trains with
+    DistributedDataParallel; only rank 0 writes files.
+    """
+    run_dir = Path(run_dir)
+    dist = distributed.init_from_env(config.device)
+    try:
+        return _train(config, run_dir, dist, resume=resume, force=force, preset=preset,
+                      show_progress=show_progress)
+    finally:
+        distributed.cleanup(dist)
+
+
+def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
+    device = resolve_device(config.device, dist.local_rank)
+    resume_from = prepare_run_dir(run_dir, resume, force)
+    if config.data.batch_size % dist.world_size:
+        raise TrainError(f"data.batch_size={config.data.batch_size} is not divisible by the "
+                         f"world size {dist.world_size}")
+    local_batch = config.data.batch_size // dist.world_size
+    distributed.barrier(dist)  # every rank has checked the folder before rank 0 writes to it
+
+    # Networks: the same seed on every rank (DDP also broadcasts rank 0's weights).
+    torch.manual_seed(config.seed)
+    objective: Objective = OBJECTIVES[config.mode](config)
+    state_dicts, meta, train_state = (None, None, None)
+    if resume_from is not None:
+        state_dicts, meta, train_state = load_checkpoint(resume_from)
+        for name, net in objective.networks.items():
+            net.load_state_dict(state_dicts[name])
+    generator = objective.networks["generator"]
+    image_size = config.data.patch_size
+    if config.mode == "dcgan":  # the dataset is resized to what the generator draws
+        with torch.no_grad():
+            image_size = int(generator.eval()(objective.noise(1, None, "cpu")).shape[-1])
+        generator.train()
+    ema = EMA(generator, config.optim.ema_decay)
+    if state_dicts is not None and "generator_ema" in state_dicts:
+        ema.model.load_state_dict(state_dicts["generator_ema"])
+
+    memory_format = torch.channels_last if (device.type == "cuda" and config.channels_last) else None
+    for net in [*objective.networks.values(), ema.model]:
+        net.to(device)
+        if memory_format is not None:
+            net.to(memory_format=memory_format)
+    objective.autocast, scaler = _amp(device, config.amp)
+    for name, opt in objective.optimizers.items():
+        if train_state is not None:
+            opt.load_state_dict(train_state["optimizers"][name])
+    if scaler is not None and train_state is not None and train_state.get("scaler"):
+        scaler.load_state_dict(train_state["scaler"])
+    for name, net in objective.networks.items():
+        wrapped = distributed.wrap(net, dist, device)
+        objective.forward[name] = torch.compile(wrapped) if config.compile else wrapped
+
+    dataset = build_dataset(config, image_size)
+    start = (meta or {}).get("step", 0) + 1
+    loader = torch.utils.data.DataLoader(
+        StepSamples(dataset, config.seed, start, config.steps, local_batch, dist.rank),
+        batch_size=local_batch, shuffle=False, num_workers=config.data.num_workers,
+        pin_memory=device.type == "cuda", drop_last=False,
+        persistent_workers=False,
+    )
+    main = dist.rank == 0
+    samples_dir = run_dir / "samples"
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_text(run_dir / "config.yaml", config_to_yaml(config))
+        if resume_from is None and force:
+            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+            shutil.rmtree(samples_dir, ignore_errors=True)
+    logger = RunLogger(run_dir, resume_from=start - 1 if resume_from is not None else None) if main else None
+    sample_batch = fixed_batch(dataset, config.seed, 4 if config.mode != "dcgan" else 1)
+    if config.mode == "dcgan":
+        sample_batch = {"noise": objective.noise(16, torch.Generator().manual_seed(config.seed), device)}
+    meta_base = _meta(config, generator, dist, preset, dataset, style_name(config))
+    lr_base = objective.lr_groups()
+
+    def save(step):
+        state = {name: net.state_dict() for name, net in objective.networks.items()}
+        state["generator_ema"] = ema.model.state_dict()
+        train_state = {
+            "optimizers": {name: opt.state_dict() for name, opt in objective.optimizers.items()},
+            "scaler": scaler.state_dict() if scaler is not None else {},
+            "torch_rng": torch.get_rng_state(),
+        }
+        return save_checkpoint(run_dir, step, state, meta_base, train_state, keep=config.log.keep)
+
+    def draw(step):
+        batch = {k: v.to(device) for k, v in sample_batch.items()}
+        rows, labels = objective.sample_rows(batch, ema.model)
+        save_image_grid(rows, samples_dir / f"step_{step:07d}.png", col_labels=labels)
+
+    totals: dict[str, torch.Tensor] = {}
+    count, t0, step = 0, time.perf_counter(), start - 1
+    bar = None
+    if main and show_progress and start <= config.steps:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.steps, initial=start - 1, desc=f"train {config.mode}", dynamic_ncols=True)
+    for step, batch in enumerate(loader, start):
+        torch.manual_seed(step_seed(config.seed, step, dist.rank))
+        noise = torch.Generator().manual_seed(step_seed(config.seed, step, dist.rank))
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        if memory_format is not None:
+            batch = {k: v.contiguous(memory_format=memory_format) for k, v in batch.items()}
+        scale = _lr_scale(config, step)
+        for name, opt in objective.optimizers.items():
+            for group in opt.param_groups:
+                group["lr"] = lr_base[name] * scale
+        losses = objective.step(batch, scaler, noise)
+        if scaler is not None:
+            scaler.update()
+        ema.update(generator, step)
+        for k, v in losses.items():
+            totals[k] = totals.get(k, 0) + v
+        count += 1
+
+        if step % config.log.log_every == 0 or step == config.steps:
+            means = {k: distributed.mean(v / count, dist).item() for k, v in sorted(totals.items())}
+            if main:
+                elapsed = time.perf_counter() - t0
+                logger.log(step, **means, lr_g=lr_base["g"] * scale, elapsed_s=elapsed)
+                if bar is not None:
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
+            totals, count = {}, 0
+        if main and (step % config.log.sample_every == 0 or step == config.steps):
+            draw(step)
+            plot_losses(logger.path, run_dir / "loss.png")
+        if main and (step % config.log.checkpoint_every == 0 or step == config.steps):
+            save(step)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    distributed.barrier(dist)
+
+    summary: dict[str, Any] = {"run": str(run_dir), "step": step, "world_size": dist.world_size,
+                               "seconds": round(time.perf_counter() - t0, 2)}
+    split = test_split(config)
+    if main and split is not None and start <= config.steps:
+        report = {"step": step, "input_dir": str(split[0]), "target_dir": str(split[1])}
+        for name, model in (("generator_ema", ema.model), ("generator", generator)):
+            report[name] = evaluate_on_folder(model, *split, device=device,
+                                              max_images=config.log.eval_max_images)
+        report.update({k: report["generator_ema"][k] for k in ("psnr", "ssim", "delta_e2000")})
+        report["identity"] = report["generator_ema"]["identity"]
+        _write_text(run_dir / "eval.json", json.dumps(report, indent=2))
+        summary["eval"] = report
+    if main and latest_checkpoint(run_dir) is not None:
+        summary["checkpoint"] = str(latest_checkpoint(run_dir))
+        summary["checkpoints"] = [p.name for p in list_checkpoints(run_dir)]
+    return summary
+
+
+def _meta(config: TrainConfig, generator: nn.Module, dist, preset, dataset, style: str) -> dict[str, Any]:
+    import styleforge
+
+    return {
+        "mode": config.mode,
+        # build_generator(arch, **config) rebuilds it (the registry's contract)
+        "generator": {"arch": generator.arch_name, "config": dict(generator.config)},
+        "style": style,
+        "input_range": [-1.0, 1.0],
+        "config": config_to_dict(config),
+        "run": {
+            "mode": config.mode,
+            "preset": preset,
+            "seed": config.seed,
+            "steps": config.steps,
+            "content_dir": config.data.content_dir,
+            "style_dir": config.data.style_dir,
+            "paired_dir": config.data.paired_dir,
+            "dataset_size": len(dataset),
+            "world_size": dist.world_size,
+            "git_commit": git_commit(),
+            "versions": {"styleforge": styleforge.__version__, "torch": torch.__version__,
+                         "numpy": np.__version__, "python": platform.python_version()},
+        },
+    }
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def resolved_config_for_resume(run_dir: Union[str, Path], base: TrainConfig) -> TrainConfig:
+    """The config saved in ``RUN/config.yaml`` (what ``--resume`` continues), else ``base``."""
+    from styleforge.train.config import read_yaml
+
+    path = Path(run_dir) / "config.yaml"
+    return config_from_dict(read_yaml(path), base=TrainConfig()) if path.is_file() else base
+
