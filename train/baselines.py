@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Sequence, Union
 
@@ -79,27 +80,66 @@ def _check(img: np.ndarray) -> np.ndarray:
     return _as_rgb(np.asarray(img))
 
 
-def reinhard_transfer(img: np.ndarray, style_images: Union[Sequence[StyleImage], StyleReference]) -> np.ndarray:
-    """Shift and scale each CIELAB channel of ``img`` to the style set's mean and std. uint8 HWC."""
+def reinhard_transfer(
+    img: np.ndarray,
+    style_images: Union[Sequence[StyleImage], StyleReference],
+    content_images: Union[Sequence[StyleImage], StyleReference, None] = None,
+) -> np.ndarray:
+    """Shift and scale each CIELAB channel of ``img`` to the style set's mean and std. uint8 HWC.
+
+    Per image (Reinhard et al.) by default: ``img``'s own statistics are mapped onto the style
+    set's, which also carries over the style photos' *content* colours (a beach set turns a portrait
+    blue). With ``content_images`` the mapping is set to set: the content set's statistics are
+    mapped onto the style set's, the same shift and scale for every image: a global grade.
+    """
     from skimage.color import lab2rgb, rgb2lab
 
     img = _check(img)
     ref = style_reference(style_images)
     lab = rgb2lab(img)
-    mean, std = lab.reshape(-1, 3).mean(axis=0), lab.reshape(-1, 3).std(axis=0)
+    if content_images is None:
+        mean, std = lab.reshape(-1, 3).mean(axis=0), lab.reshape(-1, 3).std(axis=0)
+    else:
+        source = style_reference(content_images)
+        mean, std = source.lab_mean, source.lab_std
     out = (lab - mean) * (ref.lab_std / np.maximum(std, 1e-6)) + ref.lab_mean
-    rgb = lab2rgb(out)  # float in [0, 1], out-of-gamut values clipped
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "negative Z values clipped": out of gamut, expected
+        rgb = lab2rgb(out)  # float in [0, 1]
     return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
 
 
-def histogram_match(img: np.ndarray, style_images: Union[Sequence[StyleImage], StyleReference]) -> np.ndarray:
-    """Match each RGB channel's histogram of ``img`` to the pooled style pixels. uint8 HWC."""
+def _cdf(values: np.ndarray) -> np.ndarray:
+    """Mid-point empirical CDF of uint8 ``values`` at 0..255."""
+    counts = np.bincount(values, minlength=256).astype(np.float64)
+    return (np.cumsum(counts) - 0.5 * counts) / counts.sum()
+
+
+def histogram_match(
+    img: np.ndarray,
+    style_images: Union[Sequence[StyleImage], StyleReference],
+    content_images: Union[Sequence[StyleImage], StyleReference, None] = None,
+) -> np.ndarray:
+    """Match each RGB channel's histogram to the pooled style pixels. uint8 HWC.
+
+    By default ``img``'s own histogram is matched (``skimage.exposure.match_histograms``). With
+    ``content_images`` one per-channel curve is fitted from the content set's histogram to the
+    style set's and applied to every image (a global 1D LUT per channel).
+    """
     from skimage.exposure import match_histograms
 
     img = _check(img)
     ref = style_reference(style_images)
-    out = match_histograms(img, ref.pixels, channel_axis=-1)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    if content_images is None:
+        out = match_histograms(img, ref.pixels, channel_axis=-1)
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    source = style_reference(content_images)
+    levels = np.arange(256, dtype=np.float64)
+    out = np.empty_like(img)
+    for c in range(3):
+        lut = np.interp(_cdf(source.pixels[:, 0, c]), _cdf(ref.pixels[:, 0, c]), levels)
+        out[..., c] = np.clip(np.rint(lut), 0, 255).astype(np.uint8)[img[..., c]]
+    return out
 
 
 BASELINES = {"reinhard": reinhard_transfer, "histogram": histogram_match}

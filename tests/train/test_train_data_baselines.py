@@ -64,3 +64,18 @@ def test_accepts_paths_and_a_precomputed_reference(style_set, tmp_path):
     np.testing.assert_array_equal(histogram_match(img, ref), histogram_match(img, paths))
     with pytest.raises(ValueError):
         reinhard_transfer(img.astype(np.float32), ref)
+
+
+def test_set_to_set_mapping_recovers_a_global_grade():
+    """Content set -> style set statistics (the same scenes, graded) transfer the grade itself."""
+    from styleforge.runtime.metrics import psnr
+
+    content = [_photo(i) for i in (1, 2, 3)]
+    style = [apply_look("film-warm", c) for c in content]
+    img = _photo(0)
+    truth = apply_look("film-warm", img)
+    identity = psnr(img, truth)
+    for method in (reinhard_transfer, histogram_match):
+        per_image = psnr(method(img, style), truth)
+        set_to_set = psnr(method(img, style, content_images=content), truth)
+        assert set_to_set > identity + 3.0 and set_to_set > per_image, (method.__name__, identity, per_image, set_to_set)
