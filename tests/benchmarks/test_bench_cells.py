@@ -1,0 +1,108 @@
+"""Single cells and edge paths of ``styleforge bench``: raw model files, absent CUDA, absent adb,
+user errors, and the Raspberry Pi promise (no torch / TensorFlow / matplotlib needed)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from styleforge.benchmarks.bench import BenchSettings, benchmark
+from styleforge.cli import main
+
+QUICK = BenchSettings(warmup=0, runs=3, timeout_s=300)
+HEAVY = ("torch", "tensorflow", "onnx", "onnxruntime", "matplotlib", "skimage", "tf_keras", "coremltools")
+
+
+def test_raw_model_file_has_no_fidelity(tiny_bundle):
+    result = benchmark([tiny_bundle / "model.onnx"], backends=["onnxruntime"], settings=QUICK,
+                       probe_environment=False)
+    (cell,) = result["cells"]
+    assert cell["status"] == "ok", cell
+    assert cell["artifact"] == "model.onnx" and cell["fidelity"] is None and cell["macs"] is None
+    assert cell["size"] == [64, 64]  # read from the model itself
+    assert math.isfinite(cell["latency_ms"]["p50"]) and cell["runs"] == 3
+
+
+def test_cuda_cells_skip_cleanly_without_a_gpu(tiny_bundle):
+    result = benchmark([tiny_bundle], backends=["torch", "onnxruntime"], artifacts=["torchscript", "onnx"],
+                       device="cuda", settings=QUICK, probe_environment=False)
+    assert {c["backend"] for c in result["cells"]} == {"torch", "onnxruntime"}
+    for cell in result["cells"]:
+        assert cell["device"] == "cuda"
+        if cell["status"] == "ok":  # a machine with a GPU (and onnxruntime-gpu for the ORT cell)
+            assert "cuda" in json.dumps(cell["backend_info"]).lower()
+            continue
+        assert cell["status"] == "skipped", cell
+        assert "CUDA not available" in cell["error"]
+
+
+def test_adb_without_adb_is_a_cell_error_not_a_crash(tiny_bundle, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = benchmark([tiny_bundle], backends=["adb"], artifacts=["tflite_fp32"], settings=QUICK,
+                       probe_environment=False)
+    (cell,) = result["cells"]
+    assert cell["status"] == "error" and "not found on PATH" in cell["error"]
+
+
+def test_user_errors_are_one_line_exit_2(tiny_bundle, tmp_path, capsys):
+    assert main(["bench", str(tmp_path / "missing")]) == 2
+    assert main(["bench", str(tiny_bundle), "--backend", "tensorrt"]) == 2
+    assert main(["bench", str(tiny_bundle), "--threads", "two"]) == 2
+    assert main(["bench", str(tiny_bundle), "--backend", "onnxruntime", "--artifact", "tflite_int8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 4 and all(line.startswith("styleforge bench: error:") for line in err)
+    assert "unknown backend 'tensorrt'" in err[1]
+
+
+def test_bench_modules_import_light():
+    code = textwrap.dedent(f"""
+        import sys
+        from styleforge.cli import build_parser
+        import styleforge.benchmarks.bench, styleforge.benchmarks.report, styleforge.benchmarks.adb
+        import styleforge.benchmarks.environment, styleforge.benchmarks.worker, styleforge.benchmarks.cli
+        build_parser().parse_args(["bench", "x", "--threads", "1,2"])
+        heavy = [m for m in {HEAVY!r} if m in sys.modules]
+        assert not heavy, heavy
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# Makes the heavy libraries unimportable, as on a Raspberry Pi with only numpy, Pillow and LiteRT.
+BLOCKER = f"""
+import sys
+class _Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {HEAVY!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)")
+        return None
+sys.meta_path.insert(0, _Absent())
+"""
+
+
+def test_bench_runs_with_only_numpy_pillow_and_litert(tiny_bundle, tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCKER)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
+    out = tmp_path / "pi.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "styleforge", "bench", str(tiny_bundle), "--artifact", "tflite_fp32",
+         "--runs", "3", "--warmup", "0", "--json", str(out), "--plot", str(tmp_path / "pi.png")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "needs matplotlib" in proc.stderr and not (tmp_path / "pi.png").exists()
+    result = json.loads(out.read_text())
+    assert result["settings"]["backends"] == ["litert"]  # 'all' = what is importable here
+    (cell,) = result["cells"]
+    assert cell["status"] == "ok", cell
+    assert cell["backend_info"]["library"] == "ai_edge_litert"
+    assert cell["fidelity"]["psnr"] > 35.0
+    assert result["environment"]["onnxruntime_providers"] is None
+    assert result["environment"]["torch_cuda"] is None
