@@ -1,5 +1,210 @@
-"""Subcommands of this area (argparse only; heavy imports happen inside the run functions)."""
+"""``styleforge export``: a trained run (or any generator) -> one verified model bundle.
+
+argparse only at import time; torch, onnx and friends are imported inside :func:`run_export`.
+
+Examples::
+
+    styleforge export runs/film-warm --out dist/film-warm
+    styleforge export runs/film-warm --formats onnx,tflite --size 512x512 --calib ~/photos \\
+        --int8-io uint8 --bound tflite_int8=28 --out dist/film-warm --force
+    styleforge export --model my_pkg.nets:build_generator --weights g.safetensors --out dist/mine
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from styleforge.cli import CLIError
+
+TFLITE_SHORT = ("fp32", "fp16", "dynamic_int8", "int8")
 
 
 def register(subparsers) -> None:
     """Add this area's subcommands to the ``styleforge`` parser."""
+    p = subparsers.add_parser(
+        "export",
+        help="export a generator to ONNX / TFLite / Core ML as one verified bundle",
+        description="Export a trained generator (run folder, checkpoint folder or .safetensors) or "
+        "your own (--model module:factory --weights FILE) to a bundle folder: the artifacts, "
+        "manifest.json (I/O contract, provenance, sizes, sha256, ops, fidelity, delegate "
+        "compatibility) and reference input/output pairs. Every artifact that runs on this OS is "
+        "compared with PyTorch fp32 on held-out photos; below its PSNR bound the export fails "
+        "and writes nothing.",
+    )
+    p.add_argument("source", nargs="?", metavar="CHECKPOINT_OR_RUN",
+                   help="run folder, checkpoint folder or generator .safetensors (omit with --model)")
+    p.add_argument("--model", metavar="MODULE:FACTORY",
+                   help="your own generator: FACTORY() in MODULE (dotted name or file.py) returns an nn.Module")
+    p.add_argument("--weights", metavar="FILE", help="weights for --model (.safetensors, or a .pt state dict)")
+    p.add_argument("--out", metavar="DIR", help="bundle folder (default dist/<style or run name>)")
+    p.add_argument("--formats", default="onnx,tflite,coreml", help="comma list of onnx, tflite, coreml")
+    p.add_argument("--tflite-variants", default=",".join(TFLITE_SHORT),
+                   help="comma list of fp32, fp16, dynamic_int8, int8 (default all)")
+    p.add_argument("--size", default="512x512", help="model input HxW (or one number; default 512x512)")
+    p.add_argument("--dynamic", action="store_true", help="ONNX with free H x W (TFLite/Core ML stay at --size)")
+    p.add_argument("--calib", metavar="DIR", help="photos for int8 calibration (default: the sample photos)")
+    p.add_argument("--calib-count", type=int, default=100, help="calibration crops (>= 100, default 100)")
+    p.add_argument("--heldout", metavar="DIR", help="photos for the fidelity gate (default: sample photos)")
+    p.add_argument("--int8-io", choices=("float", "int8", "uint8"), default="float",
+                   help="input/output type of the full-int8 TFLite model (default float)")
+    p.add_argument("--bound", action="append", default=[], metavar="KEY=DB",
+                   help="PSNR floor for an artifact key or precision, e.g. tflite_int8=28 or fp16=45")
+    p.add_argument("--coreml-quantize", choices=("none", "int8", "palettize4", "palettize6"), default="none",
+                   help="Core ML weight compression (coremltools.optimize)")
+    p.add_argument("--coreml-image-input", action="store_true", help="Core ML input as an RGB ImageType")
+    p.add_argument("--style", help="style name recorded in the manifest (default: from the checkpoint)")
+    p.add_argument("--name", help="bundle name (default: the --out folder name)")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator weights, not the EMA copy")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle (atomically)")
+    p.add_argument("--quiet", action="store_true", help="no stage lines or progress bars")
+    p.set_defaults(func=run_export)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(v) for v in text.lower().replace("*", "x").split("x")]
+    except ValueError:
+        raise CLIError(f"--size must be H or HxW, got {text!r}") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) <= 0:
+        raise CLIError(f"--size must be H or HxW, got {text!r}")
+    return parts[0], parts[1]
+
+
+def parse_bounds(items: list[str]) -> dict[str, float]:
+    bounds = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            bounds[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise CLIError(f"--bound must look like KEY=DB (e.g. tflite_int8=28), got {item!r}")
+    return bounds
+
+
+def _split(text: str, allowed: tuple[str, ...], option: str) -> tuple[str, ...]:
+    items = tuple(s.strip() for s in text.split(",") if s.strip())
+    bad = [s for s in items if s not in allowed]
+    if bad or not items:
+        raise CLIError(f"{option}: unknown {', '.join(bad) or '(empty)'}; choose from {', '.join(allowed)}")
+    return items
+
+
+def load_user_model(spec: str, weights: str | None):
+    """``module:factory`` (dotted module or path to a .py file) -> an nn.Module in eval mode."""
+    import importlib
+    import importlib.util
+
+    module_name, sep, factory_name = spec.rpartition(":")
+    if not sep or not module_name or not factory_name:
+        raise CLIError(f"--model must be MODULE:FACTORY, got {spec!r}")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name)
+            if not path.is_file():
+                raise CLIError(f"--model: no such file {path}")
+            mod_spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(mod_spec)
+            mod_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise CLIError(f"--model: cannot import {module_name}: {err}") from None
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        raise CLIError(f"--model: {module_name} has no callable {factory_name}")
+    model = factory()
+    if weights:
+        state = _load_state_dict(Path(weights))
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            raise CLIError(f"--weights {weights} do not fit {spec}: {str(err).splitlines()[0]}") from None
+    return model.eval()
+
+
+def _load_state_dict(path: Path) -> dict:
+    if not path.is_file():
+        raise CLIError(f"--weights: no such file {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    import torch
+
+    try:  # weights_only: never unpickle arbitrary objects from a user-supplied file
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CLIError(f"--weights {path}: not a plain state dict ({err})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return state
+
+
+def run_export(args) -> int:
+    from styleforge.export import calibration as cal
+    from styleforge.export.bundle import ExportError, export_bundle
+    from styleforge.export.verify import FidelityError
+
+    size = parse_size(args.size)
+    bounds = parse_bounds(args.bound)
+    formats = _split(args.formats, ("onnx", "tflite", "coreml"), "--formats")
+    variants = tuple(f"tflite_{v}" for v in _split(args.tflite_variants, TFLITE_SHORT, "--tflite-variants"))
+
+    if args.model:
+        if args.source:
+            raise CLIError("give either CHECKPOINT_OR_RUN or --model, not both")
+        model = load_user_model(args.model, args.weights)
+        info = {"arch": type(model).__name__, "model": args.model, "weights": args.weights}
+        default_name = args.model.rpartition(":")[2]
+    elif args.source:
+        if args.weights:
+            raise CLIError("--weights goes with --model; a checkpoint already has its weights")
+        from styleforge.train.checkpoint import load_generator
+
+        try:
+            model, info = load_generator(args.source, use_ema=not args.no_ema)
+        except (OSError, ValueError) as err:  # CheckpointError is a ValueError/OSError subclass
+            raise CLIError(str(err)) from None
+        default_name = info.get("style") or Path(args.source).resolve().name
+    else:
+        raise CLIError("nothing to export: give CHECKPOINT_OR_RUN or --model MODULE:FACTORY")
+
+    style = args.style or info.get("style", "") or ""
+    out = Path(args.out) if args.out else Path("dist") / default_name
+    try:
+        calib = cal.photos_in(args.calib) if args.calib else None
+        heldout = cal.photos_in(args.heldout) if args.heldout else None
+        if calib and not heldout:
+            _, heldout = cal.split_default_photos()
+        if heldout and not calib and "tflite_int8" in variants and "tflite" in formats:
+            calib, _ = cal.split_default_photos()
+        provenance = {"source": str(args.source or args.model), **_jsonable(info)}
+        manifest = export_bundle(
+            model, out, formats=formats, size=size, calibration_images=calib, heldout_images=heldout,
+            style=style, name=args.name, provenance=provenance, bounds=bounds, dynamic=args.dynamic,
+            int8_io=args.int8_io, progress=not args.quiet, force=args.force, tflite_variants=variants,
+            calibration_count=args.calib_count, coreml_quantize=args.coreml_quantize,
+            coreml_image_input=args.coreml_image_input,
+        )
+    except (ExportError, FidelityError, cal.CalibrationError) as err:
+        raise CLIError(str(err)) from None
+    print(f"{out}: {len(manifest.artifacts)} artifacts ({', '.join(manifest.artifacts)})")
+    return 0
+
+
+def _jsonable(d: dict) -> dict:
+    """Drop what json cannot store (paths become strings)."""
+    import json
+
+    out = {}
+    for k, v in d.items():
+        try:
+            json.dumps(v)
+            out[k] = v
+        except TypeError:
+            out[k] = str(v)
+    return out
