@@ -156,7 +156,7 @@ def _merge(obj: Any, data: dict[str, Any], prefix: str) -> Any:
     changes = {}
     for key, value in data.items():
         if key not in known:
-            raise ConfigError(f"unknown config key {prefix}{key!r}; known: {', '.join(known)}")
+            raise ConfigError(f"unknown config key '{prefix}{key}'; known: {', '.join(known)}")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             changes[key] = _merge(current, value, prefix=f"{prefix}{key}.")
