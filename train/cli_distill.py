@@ -40,7 +40,8 @@ def register(subparsers) -> None:
                    "else the sample photos not trained on)")
     p.add_argument("--resume", action="store_true", help="continue the newest checkpoint of --out")
     p.add_argument("--stop-at", type=int, help="stop after this step (leaving a checkpoint to --resume)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true", help="start over in a run folder that has checkpoints")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=run_distill)
 
@@ -78,13 +79,13 @@ def _saved_teacher(out: Path) -> dict:
 
 def run_distill(args: argparse.Namespace) -> int:
     import yaml
+
+    from styleforge.cli import CLIError
     from styleforge.runtime.imageio import ImageError
     from styleforge.train.checkpoint import CheckpointError
     from styleforge.train.distill import DistillError, config_to_dict, run_distillation
     from styleforge.train.distill_report import format_report
     from styleforge.train.teachers import TeacherError, load_teacher
-
-    from styleforge.cli import CLIError
 
     try:
         cfg = _resolve(args)
@@ -106,8 +107,8 @@ def run_distill(args: argparse.Namespace) -> int:
         if args.heldout is not None and not args.heldout.is_dir():
             raise CLIError(f"{args.heldout}: no such held-out folder")
         teacher, teacher_info = load_teacher(teacher_spec, weights, value_range)
-        report = run_distillation(teacher, teacher_info, content, args.out, cfg, resume=args.resume,
-                                  stop_at=args.stop_at, heldout=args.heldout, show_progress=not args.no_progress)
+        report = run_distillation(teacher, teacher_info, content, args.out, cfg, resume=args.resume, force=args.force,
+                                  stop_at=args.stop_at, heldout=args.heldout, show_progress=not args.quiet)
     except (DistillError, TeacherError, CheckpointError, ImageError) as err:
         raise CLIError(str(err)) from None
     if report is None:

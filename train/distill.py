@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,9 +29,10 @@ from typing import Any, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from styleforge.runtime.imageio import ImageError, list_images, open_image, to_uint8_array
 from styleforge.train.teachers import TeacherWrapper
-from torch import nn
 
 STRUCTURAL_LOSSES = ("ssim", "ms-ssim", "none")
 DEVICES = ("auto", "cpu", "cuda")
@@ -165,7 +167,10 @@ class ContentCrops:
 
     Photos are decoded once (``open_image``: EXIF orientation, any mode -> RGB) and downscaled so
     the longer side is at most ``max_side`` (and the shorter at least ``patch_size``).
-    ``get(i, rng) -> {"content": Tensor[3, P, P]}`` in [-1, 1]; the crop and flip come from ``rng``.
+    ``get(i, rng) -> {"content": Tensor[3, P, P]}`` in [-1, 1]. Half the crops are taken at the
+    photo's own scale (the scale the report and the app run at); the other half cover a larger,
+    log-uniformly drawn square resized down to ``P`` (the zoomed-out views a teacher trained on
+    ``make-dataset`` crops saw). Crop, scale and flip all come from ``rng``, in a fixed order.
     """
 
     def __init__(self, content_dir: Path, patch_size: int, max_side: int = 512):
@@ -193,9 +198,16 @@ class ContentCrops:
     def get(self, i: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         img = self.images[i]
         p = self.patch_size
-        top = int(rng.integers(0, img.shape[0] - p + 1))
-        left = int(rng.integers(0, img.shape[1] - p + 1))
-        crop = img[top:top + p, left:left + p]
+        short = min(img.shape[:2])
+        zoom_out = rng.random() < 0.5
+        side = int(round(np.exp(rng.uniform(np.log(p), np.log(short))))) if zoom_out else p
+        top = int(rng.integers(0, img.shape[0] - side + 1))
+        left = int(rng.integers(0, img.shape[1] - side + 1))
+        crop = img[top:top + side, left:left + side]
+        if side != p:
+            from PIL import Image
+
+            crop = np.asarray(Image.fromarray(crop).resize((p, p), Image.BICUBIC, reducing_gap=3.0))
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         return {"content": to_tensor(crop)}
@@ -427,15 +439,20 @@ def run_distillation(
     cfg: DistillConfig,
     *,
     resume: bool = False,
+    force: bool = False,
     stop_at: Optional[int] = None,
     heldout: Optional[list[Path]] = None,
     show_progress: bool = True,
 ) -> Optional[dict]:
     """Distill ``teacher`` into a ``cfg.student`` MobileGenerator; write the run folder ``out``.
 
-    Returns the report dict (also ``out/report.json``), or None when ``stop_at`` ended the run
-    early (a checkpoint at ``stop_at`` is left for ``resume=True``).
+    ``resume`` continues the newest checkpoint in ``out`` (a fresh start when there is none);
+    ``force`` starts over in a folder that has checkpoints. Returns the report dict (also
+    ``out/report.json``), or None when ``stop_at`` ended the run early (a checkpoint at
+    ``stop_at`` is left for ``resume=True``).
     """
+    from tqdm.auto import tqdm
+
     from styleforge.train.checkpoint import (
         latest_checkpoint,
         load_checkpoint,
@@ -443,7 +460,6 @@ def run_distillation(
         step_name,
     )
     from styleforge.train.runlog import RunLogger, plot_losses, read_log
-    from tqdm.auto import tqdm
 
     out = Path(out)
     device = resolve_device(cfg.device)
@@ -462,7 +478,13 @@ def run_distillation(
     start = 0
     checkpoint = latest_checkpoint(out) if out.exists() else None
     if checkpoint is not None and not resume:
-        raise DistillError(f"{out} already holds checkpoints; pass --resume to continue it or choose a new --out")
+        if not force:
+            raise DistillError(f"{out} already holds checkpoints (newest {checkpoint.name}); "
+                               "pass --resume to continue it or --force to start over")
+        for stale in ("checkpoints", "samples"):
+            shutil.rmtree(out / stale, ignore_errors=True)
+        (out / "report.json").unlink(missing_ok=True)
+        checkpoint = None
     if resume and checkpoint is not None:
         state_dicts, meta, train_state = load_checkpoint(checkpoint)
         parts.load_state_dicts(state_dicts)

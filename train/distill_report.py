@@ -17,8 +17,9 @@ from typing import Any, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
-from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from torch import nn
+
+from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 
 REPORT_SIZE = (512, 512)
 
