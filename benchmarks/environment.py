@@ -175,6 +175,10 @@ def collect(probe_runtimes: bool = True) -> dict[str, Any]:
         # Thread-count variables silently change what "--threads" means; record them.
         "env_vars": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS") if k in os.environ},
     }
+    try:  # a busy machine makes every latency worse; say how busy it was
+        env["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        env["load_avg_1m"] = None
     if probe_runtimes:
         env["onnxruntime_providers"] = onnxruntime_providers()
         env["torch_cuda"] = torch_cuda()
@@ -191,6 +195,7 @@ def summary_lines(env: dict[str, Any]) -> list[str]:
         f"CPU features: {', '.join(cpu.get('features') or []) or 'none detected'}",
         f"Memory: {total / 1024:.1f} GiB" if total else "Memory: ?",
         f"OS: {env.get('platform')}; Python {env.get('python')}",
+        f"Load average (1 min) at start: {env.get('load_avg_1m')}",
         "Runtimes: " + (", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()) or "none"),
     ]
     if env.get("onnxruntime_providers") is not None:

@@ -59,7 +59,7 @@ COLUMNS = (
     ("p99", lambda c: _lat(c, "p99")),
     ("mean±std", lambda c: f"{_lat(c, 'mean')}±{_lat(c, 'std')}"),
     ("img/s", lambda c: _num(c.get("ips"), "{:.1f}")),
-    ("peak RSS MB (+load)", _rss),
+    ("peak RSS MB (+runtime)", _rss),
     ("file MB", lambda c: _num((c.get("artifact_bytes") or 0) / 1e6, "{:.2f}")),
     ("GMAC/s", lambda c: _num(c.get("gmacs_per_s"), "{:.1f}")),
     ("PSNR dB", _psnr),
@@ -105,7 +105,7 @@ def to_markdown(result: dict[str, Any]) -> str:
             + f", XNNPACK {'on' if settings.get('use_xnnpack', True) else 'off'}",
             "- latencies in ms per image (batch 1), one fresh process per cell; import = the runtime"
             " library's import, load = model load and interpreter init, first = first inference; peak RSS is that process's"
-            " maximum, (+load) the increase over the RSS before the runtime was imported;"
+            " maximum, (+runtime) its increase over the RSS before the runtime library was imported;"
             " PSNR (dB, uint8) is this backend's output against the bundle's PyTorch fp32 references"
             " (worst reference); n/a = not measurable for this cell.",
             "", "## Results", ""]
@@ -172,7 +172,13 @@ def write_plot(result: dict[str, Any], path: Path) -> Path:
     ax.barh(range(len(cells)), p50, xerr=[lo, hi], color="#4c72b0", ecolor="#333333", capsize=3)
     ax.set_yticks(range(len(cells)), labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("latency per image, ms (bar: p50, whiskers: p10-p90)")
+    for i, (value, up) in enumerate(zip(p50, hi)):
+        ax.annotate(f" {value:.3g} ms", (value + up, i), va="center", fontsize=7)
+    scale = ""
+    if p50 and max(p50) / max(min(p50), 1e-9) > 20:  # one slow cell would flatten all the others
+        ax.set_xscale("log")
+        scale = ", log scale"
+    ax.set_xlabel(f"latency per image, ms (bar: p50, whiskers: p10-p90{scale})")
     cpu = (result.get("environment", {}).get("cpu") or {}).get("model", "")
     ax.set_title(f"styleforge bench — {cpu}", fontsize=10)
     fig.tight_layout()

@@ -19,14 +19,25 @@ QUICK = BenchSettings(warmup=0, runs=3, timeout_s=300)
 HEAVY = ("torch", "tensorflow", "onnx", "onnxruntime", "matplotlib", "skimage", "tf_keras", "coremltools")
 
 
-def test_raw_model_file_has_no_fidelity(tiny_bundle):
-    result = benchmark([tiny_bundle / "model.onnx"], backends=["onnxruntime"], settings=QUICK,
+def test_raw_model_file_has_no_fidelity_and_duration_mode(tiny_bundle):
+    timed = BenchSettings(warmup=0, runs=1, duration_s=0.3, timeout_s=300)
+    result = benchmark([tiny_bundle / "model.onnx"], backends=["onnxruntime"], settings=timed,
                        probe_environment=False)
     (cell,) = result["cells"]
     assert cell["status"] == "ok", cell
     assert cell["artifact"] == "model.onnx" and cell["fidelity"] is None and cell["macs"] is None
     assert cell["size"] == [64, 64]  # read from the model itself
-    assert math.isfinite(cell["latency_ms"]["p50"]) and cell["runs"] == 3
+    assert math.isfinite(cell["latency_ms"]["p50"])
+    # ran for the duration, not for --runs: at least 3 runs, together at least ~0.3 s
+    assert cell["runs"] >= 3 and cell["runs"] * cell["latency_ms"]["mean"] >= 250
+
+
+def test_missing_delegate_is_a_cell_error(tiny_bundle, tmp_path):
+    result = benchmark([tiny_bundle], backends=["litert"], artifacts=["tflite_fp32"],
+                       delegate=str(tmp_path / "libvendor_npu_delegate.so"), settings=QUICK,
+                       probe_environment=False)
+    (cell,) = result["cells"]
+    assert cell["status"] == "error" and "delegate" in cell["error"], cell
 
 
 def test_cuda_cells_skip_cleanly_without_a_gpu(tiny_bundle):
