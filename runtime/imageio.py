@@ -81,13 +81,17 @@ def open_image(source: Source, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -
                 img = Image.open(source)
             finally:
                 Image.MAX_IMAGE_PIXELS = previous_limit
-            width, height = img.size
-            if limit is not None and width * height > limit:
-                raise ImageError(
-                    f"{name}: {width}x{height} = {width * height / 1e6:.0f} MP exceeds the pixel limit "
-                    f"of {limit / 1e6:.0f} MP (possible decompression bomb; raise the limit to allow it)"
-                )
-            img.load()
+            try:
+                width, height = img.size
+                if limit is not None and width * height > limit:
+                    raise ImageError(
+                        f"{name}: {width}x{height} = {width * height / 1e6:.0f} MP exceeds the pixel limit "
+                        f"of {limit / 1e6:.0f} MP (possible decompression bomb; raise the limit to allow it)"
+                    )
+                img.load()
+            except BaseException:
+                img.close()  # release the file handle of an image we refuse
+                raise
     except ImageError:
         raise
     except UnidentifiedImageError:
