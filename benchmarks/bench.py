@@ -141,6 +141,7 @@ def plan_cells(
     sizes: Sequence[tuple[int, int]] = (),
     device: str = "cpu",
     delegate: Optional[str] = None,
+    compute_units: Optional[str] = None,
 ) -> tuple[list[CellPlan], list[str]]:
     """Every (artifact, backend, threads, size) a backend can run; returns (cells, notes).
 
@@ -163,17 +164,19 @@ def plan_cells(
             ]
         for key, fmt, precision, model_file, static in entries:
             runners = [b for b in backends if fmt in backend_formats(b)]
-            if not runners:
+            if not runners and "all" not in artifacts:
                 notes.append(f"{target.name}/{key or model_file.name}: no selected backend runs {fmt}")
             if static is not None and sizes and static not in sizes:
                 notes.append(f"{target.name}/{key}: static {static[0]}x{static[1]} not in --size; skipped")
                 continue
             run_sizes: list[Optional[tuple[int, int]]] = [static] if static else list(sizes) or [None]
             for backend in runners:
+                # Core ML's "device" is its compute units (ALL, CPU_AND_NE, ...); CPU_ONLY by default
+                where = (compute_units or ("CPU_ONLY" if device == "cpu" else device)) if backend == "coreml" else device
                 for size in run_sizes:
                     for n in threads:
                         cells.append(CellPlan(target, key, fmt, precision, model_file, backend, n, size,
-                                              device, delegate))
+                                              where, delegate))
     return cells, notes
 
 
@@ -241,9 +244,10 @@ def _macs(cell: CellPlan, size: Optional[Sequence[int]]) -> Optional[int]:
     macs = model.get("macs")
     if not macs or not size:
         return int(macs) if macs else None
+    # MACs are counted at the export size: the manifest's, else any static artifact's.
     counted_at = model.get("macs_size") or model.get("size")
-    if not counted_at and cell.artifact is not None:
-        counted_at = _static_size(cell.target.manifest.artifacts[cell.artifact])
+    statics = [_static_size(a) for a in cell.target.manifest.artifacts.values()]
+    counted_at = counted_at or next((s for s in statics if s), None)
     if counted_at:
         macs = macs * (size[0] * size[1]) / (counted_at[0] * counted_at[1])
     return int(macs)
@@ -308,6 +312,7 @@ def benchmark(
     sizes: Sequence[tuple[int, int]] = (),
     device: str = "cpu",
     delegate: Optional[str] = None,
+    compute_units: Optional[str] = None,
     settings: Optional[BenchSettings] = None,
     on_cell: Optional[Callable[[int, int, dict[str, Any]], None]] = None,
     probe_environment: bool = True,
@@ -317,7 +322,8 @@ def benchmark(
 
     settings = settings or BenchSettings()
     targets = [resolve_target(p) for p in paths]
-    cells, notes = plan_cells(targets, resolve_backends(backends), artifacts, threads, sizes, device, delegate)
+    cells, notes = plan_cells(targets, resolve_backends(backends), artifacts, threads, sizes, device, delegate,
+                               compute_units)
     if not cells:
         raise BenchError("nothing to run: " + ("; ".join(notes) or "no artifact matches a selected backend"))
     env = environment.collect(probe_runtimes=probe_environment)
@@ -333,6 +339,7 @@ def benchmark(
             "warmup": settings.warmup, "runs": settings.runs, "duration_s": settings.duration_s,
             "backends": sorted({c.backend for c in cells}), "threads": list(threads),
             "sizes": [list(s) for s in sizes], "device": device, "delegate": delegate,
+            "compute_units": compute_units,
             "use_xnnpack": settings.use_xnnpack,
         },
         "notes": notes,

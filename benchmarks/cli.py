@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="cuda: torch on GPU, ONNX Runtime's CUDA provider (skipped when CUDA is not available)")
     p.add_argument("--compute-units", default=None,
-                   help="Core ML compute units, e.g. ALL or CPU_AND_NE (macOS) [ALL]")
+                   help="Core ML compute units for coreml cells: ALL, CPU_AND_NE, CPU_AND_GPU, CPU_ONLY (macOS) [CPU_ONLY]")
     p.add_argument("--delegate", default=None,
                    help="TFLite external delegate .so (NPU/GPU); with --backend adb: gpu, nnapi or a path on the phone")
     p.add_argument("--no-xnnpack", action="store_true", help="LiteRT without its default XNNPACK delegate")
@@ -98,11 +98,6 @@ def run_bench(args) -> int:
     from styleforge.benchmarks.bench import BenchError, BenchSettings, benchmark
 
     backends = _split(args.backend) or ["all"]
-    device = args.device
-    if args.compute_units:
-        if backends != ["coreml"]:
-            raise CLIError("--compute-units applies to --backend coreml only")
-        device = args.compute_units
     settings = BenchSettings(
         warmup=args.warmup, runs=args.runs, duration_s=args.duration, timeout_s=args.timeout,
         use_xnnpack=not args.no_xnnpack, adb_serial=args.adb_serial, adb_binary=args.adb_benchmark_binary,
@@ -121,8 +116,8 @@ def run_bench(args) -> int:
     try:
         result = benchmark(
             args.models, backends=backends, artifacts=_split(args.artifact) or ["all"],
-            threads=_parse_threads(args.threads), sizes=_parse_sizes(args.size), device=device,
-            delegate=args.delegate, settings=settings, on_cell=on_cell,
+            threads=_parse_threads(args.threads), sizes=_parse_sizes(args.size), device=args.device,
+            delegate=args.delegate, compute_units=args.compute_units, settings=settings, on_cell=on_cell,
         )
     except BenchError as err:
         raise CLIError(str(err)) from None

@@ -226,7 +226,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         threads=spec.get("threads"),
         delegate=spec.get("delegate"),
         providers=providers,
-        device=spec.get("device") or ("ALL" if spec["backend"] == "coreml" else "cpu"),
+        device=spec.get("device") or "cpu",
         use_xnnpack=spec.get("use_xnnpack", True),
     )
 
