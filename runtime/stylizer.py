@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 import numpy as np
 from PIL import Image
+
 from styleforge.runtime import tensors, tiling
 from styleforge.runtime.backends import (
     Backend,
@@ -208,7 +209,7 @@ class Stylizer:
             return rgb.copy()
         height, width = rgb.shape[:2]
         return tiling.stylize_tiled(
-            rgb, self._run_tile, self.tile_shape(height, width), self.tile_overlap, strength, on_tile
+            rgb, self._run_tile, self.tile_shape(height, width), self.tile_overlap, strength, on_tile, align=self.stride
         )
 
     # -- images of every kind --------------------------------------------------------------------

@@ -12,7 +12,7 @@ never exists as a float array.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -25,16 +25,24 @@ def default_overlap(tile: int) -> int:
     return max(16, tile // 8)
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
     """Start offsets of tiles of size ``tile`` covering ``[0, length)`` with at least ``overlap`` overlap.
 
-    Starts are spread evenly, so every overlap is about the same (never less than ``overlap``).
+    Starts are spread evenly (every overlap about the same, never less than ``overlap``) and are
+    multiples of ``align``: a network that downsamples by its stride then sees the same sampling
+    grid in every tile as in a whole-image run, so tiles agree away from their borders.
+    ``length`` and ``tile`` must be multiples of ``align`` (pad the image first).
     """
     if length <= tile:
         return [0]
-    overlap = min(max(0, overlap), tile - 1)
-    count = math.ceil((length - overlap) / (tile - overlap))
-    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+    if length % align or tile % align:
+        raise ValueError(f"length {length} and tile {tile} must be multiples of align {align}")
+    overlap = min(max(0, overlap), tile - align)
+    # A step that is a multiple of align keeps every overlap >= overlap after aligning down.
+    step = max(align, (tile - overlap) // align * align)
+    count = math.ceil((length - tile) / step) + 1
+    last = length - tile
+    return [last * i // (count - 1) // align * align for i in range(count - 1)] + [last]
 
 
 def ramp_weights(tile: int, before: int, after: int) -> np.ndarray:
@@ -60,6 +68,10 @@ def _windows(starts: list[int], tile: int) -> list[np.ndarray]:
     return out
 
 
+def _ceil_to(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
 def pad_to(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     """Pad ``[H, W, C]`` at the bottom/right up to ``height`` x ``width`` (reflect; edge for 1-px sides)."""
     h, w = pixels.shape[:2]
@@ -70,9 +82,11 @@ def pad_to(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.pad(pixels, pad, mode=mode)
 
 
-def count_tiles(height: int, width: int, tile: tuple[int, int], overlap: int) -> int:
+def count_tiles(height: int, width: int, tile: tuple[int, int], overlap: int, align: int = 1) -> int:
+    """How many tiles :func:`stylize_tiled` runs for an image of this size."""
     th, tw = tile
-    return len(tile_starts(max(height, th), th, overlap)) * len(tile_starts(max(width, tw), tw, overlap))
+    ph, pw = max(th, _ceil_to(height, align)), max(tw, _ceil_to(width, align))
+    return len(tile_starts(ph, th, overlap, align)) * len(tile_starts(pw, tw, overlap, align))
 
 
 def stylize_tiled(
@@ -82,19 +96,24 @@ def stylize_tiled(
     overlap: Optional[int] = None,
     strength: float = 1.0,
     on_tile: Optional[Callable[[], None]] = None,
+    align: int = 1,
 ) -> np.ndarray:
     """Apply ``run_tile`` to uint8 ``[H, W, 3]`` ``pixels`` of any size; returns uint8 ``[H, W, 3]``.
 
     ``tile`` is the model's (height, width). ``strength`` in [0, 1] blends the result with the
     original pixels (0 returns them unchanged). ``on_tile`` is called after each tile (progress).
+    ``align`` is the model's stride: the image is padded to a multiple of it and tiles start on
+    multiples of it (``tile`` must be a multiple too).
     """
     height, width = pixels.shape[:2]
     th, tw = tile
     if overlap is None:
         overlap = default_overlap(min(th, tw))
-    source = pad_to(pixels, th, tw)  # small images: a padded copy (small by definition)
+    # Pad (bottom/right) up to the tile size and a stride multiple. This copies the image only
+    # when its size is not already a multiple of the stride; the copy is uint8.
+    source = pad_to(pixels, max(th, _ceil_to(height, align)), max(tw, _ceil_to(width, align)))
     ph, pw = source.shape[:2]
-    ys, xs = tile_starts(ph, th, overlap), tile_starts(pw, tw, overlap)
+    ys, xs = tile_starts(ph, th, overlap, align), tile_starts(pw, tw, overlap, align)
     wy, wx = _windows(ys, th), _windows(xs, tw)
     output = np.empty((height, width, 3), dtype=np.uint8)
 
@@ -130,11 +149,3 @@ def _emit(output: np.ndarray, original: np.ndarray, acc: np.ndarray, wsum: np.nd
         base = original[top : top + rows].astype(np.float32)
         styled = base + np.float32(strength) * (styled - base)
     output[top : top + rows] = np.clip(np.rint(styled), 0, 255).astype(np.uint8)
-
-
-def iter_tiles(height: int, width: int, tile: tuple[int, int], overlap: int) -> Iterator[tuple[int, int]]:
-    """(y, x) tile origins in processing order (for tools that want to show or count them)."""
-    th, tw = tile
-    for y in tile_starts(max(height, th), th, overlap):
-        for x in tile_starts(max(width, tw), tw, overlap):
-            yield y, x

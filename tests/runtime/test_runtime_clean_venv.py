@@ -1,0 +1,141 @@
+"""The point of the runtime: it installs and runs with numpy + Pillow + one interpreter, no torch.
+
+Each test builds a clean virtual environment (no system site packages) holding only numpy,
+Pillow and a TFLite interpreter, installs styleforge from a wheel WITHOUT extras, stylizes a
+real photo through the console script and through the API, and checks that torch and
+tensorflow were never imported and are not even installed.
+
+The environments are cached under pytest's cache folder, keyed by Python version and
+requirements, so only the first run pays for ``pip install``; the wheel is rebuilt and
+reinstalled every run so the code under test is always the checkout's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+ENVIRONMENTS = {
+    # the default: Google's LiteRT wheel
+    "litert": ("numpy", "pillow", "ai-edge-litert"),
+    # the 32-bit Raspberry Pi OS path: the last tflite-runtime wheel, which needs numpy 1.x
+    "tflite-runtime": ("numpy<2", "pillow", "tflite-runtime==2.14.0"),
+}
+SOURCE_ITEMS = ("pyproject.toml", "README.md", "LICENSE", "styleforge", "train", "export", "runtime", "benchmarks")
+
+# Run inside the clean venv: stylize via the in-process CLI and the API, then report modules.
+PROBE = r"""
+import json, sys, importlib.util
+import numpy as np
+from PIL import Image
+from styleforge.cli import main
+from styleforge.runtime import Stylizer
+from styleforge.runtime.metrics import psnr
+
+bundle, photo, out_dir, backend = sys.argv[1:5]
+rc = main(["stylize", bundle, photo, "--out", out_dir, "--backend", backend, "--quiet", "--suffix", "_cli"])
+stylizer = Stylizer.from_bundle(bundle, backend=backend)
+img = Image.open(photo).convert("RGB").crop((0, 0, 97, 131))  # odd size: padded and tiled
+styled = stylizer.stylize(img)
+ref_in = np.asarray(Image.open(bundle + "/reference/input_000.png").convert("RGB"))
+ref_out = np.asarray(Image.open(bundle + "/reference/output_000.png").convert("RGB"))
+print(json.dumps({
+    "cli_rc": rc,
+    "size": list(styled.size),
+    "changed": float(np.abs(np.asarray(styled, np.int16) - np.asarray(img, np.int16)).mean()),
+    "reference_psnr": psnr(stylizer.stylize(ref_in), ref_out),
+    "artifact": stylizer.artifact.key,
+    "backend": stylizer.backend.info(),
+    "imported": sorted(m for m in ("torch", "tensorflow", "onnxruntime", "onnx", "tf_keras") if m in sys.modules),
+    "installed": sorted(m for m in ("torch", "tensorflow", "onnxruntime") if importlib.util.find_spec(m)),
+}))
+"""
+
+
+def _sh(cmd: list, cwd: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
+    # Never run from the checkout: its ``styleforge/`` folder would shadow the installed package.
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, cwd=cwd or Path.home(), **kwargs)
+    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="session")
+def runtime_wheel(tmp_path_factory) -> Path:
+    """A wheel of the checkout, built from a copy so parallel work never sees build/ folders."""
+    src = tmp_path_factory.mktemp("wheel-src")
+    for item in SOURCE_ITEMS:
+        path = REPO / item
+        if path.is_dir():
+            shutil.copytree(path, src / item, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif path.is_file():
+            shutil.copy2(path, src / item)
+    if not (src / "README.md").exists():
+        (src / "README.md").write_text("styleforge\n")
+    dist = tmp_path_factory.mktemp("wheel")
+    _sh([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", dist, src])
+    (wheel,) = dist.glob("styleforge-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for module in ("stylizer.py", "tiling.py", "tensors.py", "cli.py", "backends/litert_backend.py"):
+        assert f"styleforge/runtime/{module}" in names, f"wheel lacks styleforge/runtime/{module}"
+    return wheel
+
+
+def clean_venv(request, name: str, wheel: Path) -> Path:
+    """Python of a cached venv with only ``ENVIRONMENTS[name]`` + the styleforge wheel (no deps)."""
+    requirements = ENVIRONMENTS[name]
+    key = hashlib.sha256(f"{sys.version}|{'|'.join(requirements)}".encode()).hexdigest()[:12]
+    venv = Path(request.config.cache.mkdir("styleforge-clean-venvs")) / f"{name}-{key}"
+    python = venv / "bin" / "python"
+    if not (venv / ".ready").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        # no --system-site-packages: only what we install below is importable
+        _sh([sys.executable, "-m", "venv", venv])
+        _sh([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements], timeout=600)
+        (venv / ".ready").write_text("\n".join(requirements))
+    _sh([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", "--force-reinstall", wheel])
+    return python
+
+
+@pytest.mark.parametrize("backend", sorted(ENVIRONMENTS))
+def test_runtime_runs_without_torch_or_tensorflow(request, backend, runtime_wheel, tiny_bundle, tmp_path):
+    import json
+
+    from styleforge.train.samples import sample_photos
+
+    python = clean_venv(request, backend, runtime_wheel)
+    photo = tmp_path / "portrait.png"
+    Image.open(sample_photos()[0]).convert("RGB").resize((150, 110)).save(photo)
+
+    # 1. the console script, as a user runs it
+    out = tmp_path / "out"
+    script = python.parent / "styleforge"
+    proc = subprocess.run(
+        [str(script), "stylize", str(tiny_bundle), str(photo), "--out", str(out), "--backend", backend, "--quiet"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    styled = Image.open(out / "portrait.png")
+    assert styled.size == (150, 110)
+    assert not np.array_equal(np.asarray(styled.convert("RGB")), np.asarray(Image.open(photo).convert("RGB")))
+
+    # 2. the API and the in-process CLI, with the modules they pulled in
+    probe = _sh([python, "-c", PROBE, tiny_bundle, photo, tmp_path / "out2", backend], cwd=tmp_path)
+    report = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert report["cli_rc"] == 0 and (tmp_path / "out2" / "portrait_cli.png").is_file()
+    assert report["size"] == [97, 131]
+    assert report["changed"] > 1.0  # the model did something
+    assert report["backend"]["backend"] == backend
+    assert report["backend"]["library"] == ("ai_edge_litert" if backend == "litert" else "tflite_runtime")
+    assert report["artifact"].startswith("tflite_")
+    assert report["reference_psnr"] > 30.0, report
+    assert report["imported"] == [], f"heavy modules imported: {report['imported']}"
+    assert report["installed"] == [], f"heavy packages installed: {report['installed']}"
