@@ -46,9 +46,8 @@ def plan_outputs(inputs: list[str], out: Path, suffix: str, fmt: str | None, rec
 
     Raises ``CLIError`` when an output would overwrite an input or two inputs share an output.
     """
-    from styleforge.runtime.imageio import list_images
-
     from styleforge.cli import CLIError
+    from styleforge.runtime.imageio import list_images
 
     def output_for(src: Path, rel_parent: Path) -> Path:
         ext = _FORMAT_SUFFIX[fmt] if fmt else src.suffix
@@ -77,13 +76,12 @@ def plan_outputs(inputs: list[str], out: Path, suffix: str, fmt: str | None, rec
 
 
 def run_stylize(args: argparse.Namespace) -> int:
+    from styleforge.cli import CLIError
+    from styleforge.progress import progress
     from styleforge.runtime.backends import BackendError
     from styleforge.runtime.contract import BundleError
     from styleforge.runtime.imageio import ImageError
     from styleforge.runtime.stylizer import Stylizer
-
-    from styleforge.cli import CLIError
-    from styleforge.progress import progress
 
     if not 0.0 <= args.strength <= 1.0:
         raise CLIError(f"--strength must be in [0, 1], got {args.strength}")

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any, Optional
 
 import numpy as np
+
 from styleforge.runtime.contract import BundleError, TensorSpec
 
 _QUANT_LIMITS = {"int8": (-128, 127), "uint8": (0, 255)}

@@ -7,6 +7,7 @@ import sys
 from typing import Any, Optional
 
 import numpy as np
+
 from styleforge.runtime.backends.base import Backend, BackendError, BackendOptions
 from styleforge.runtime.contract import Artifact
 

@@ -9,6 +9,7 @@ import os
 from typing import Any, Optional
 
 import numpy as np
+
 from styleforge.runtime.backends.base import Backend, BackendError, BackendOptions
 from styleforge.runtime.contract import Artifact
 
