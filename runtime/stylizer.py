@@ -261,7 +261,10 @@ class Stylizer:
         if Path(src).resolve() == Path(dst).resolve():
             raise ValueError(f"{dst}: refusing to overwrite the input")
         loaded = open_image(src, max_pixels=max_pixels)
-        styled = self.stylize_rgb(to_uint8_array(loaded.rgb), strength, on_tile)
+        rgb = np.asarray(loaded.rgb, dtype=np.uint8)  # open_image returns RGB; no extra convert() copy
+        loaded.rgb = None  # type: ignore[assignment]  # keep one copy of a big photo, not two
+        styled = self.stylize_rgb(rgb, strength, on_tile)
+        del rgb
         return save_image(styled, dst, alpha=loaded.alpha, icc_profile=loaded.icc_profile, exif=loaded.exif, quality=quality)
 
     def info(self) -> dict[str, Any]:
