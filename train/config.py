@@ -7,7 +7,7 @@ optional YAML file, then ``--set`` overrides, then the command-line shortcuts), 
 Presets:
 
 - ``tiny``: for tests; 32 px patches, an 8-filter teacher, 20 steps, seconds on a CPU.
-- ``cpu``: a laptop; 128 px patches, a small teacher, a few minutes on 2 cores.
+- ``cpu``: a laptop; 64 px patches, a small norm-free teacher, a few minutes on 2 cores.
 - ``gpu``: one modern GPU; the CycleGAN/pix2pix reference sizes (ngf=64, 9 blocks, 256 px), AMP.
 """
 
@@ -118,16 +118,21 @@ PRESETS: dict[str, TrainConfig] = {
         data=DataConfig(patch_size=32, batch_size=2),
         log=LogConfig(log_every=5, sample_every=10, checkpoint_every=10, keep=2, eval_max_images=2),
     ),
+    # Tuned on make-dataset --look film-warm (2 shared CPU cores): paired, 800 steps, ~4-5 min,
+    # held-out PSNR 26.9 dB vs 22.4 dB for the untouched input. Without normalisation and with
+    # a 5x generator learning rate the teacher learns the near-identity colour mapping of a look
+    # several times faster than with CycleGAN's InstanceNorm (which also normalises away the
+    # global colour cast the look is made of); 64 px crops keep each step cheap.
     "cpu": TrainConfig(
-        steps=300,
+        steps=800,
         model=ModelConfig(
-            generator_kwargs={"ngf": 16, "n_blocks": 3},
+            generator_kwargs={"ngf": 16, "n_blocks": 3, "norm": "none"},
             discriminator_kwargs={"ndf": 16, "n_layers": 3},
             latent_dim=64,
         ),
-        optim=OptimConfig(decay_start=0.5),
-        data=DataConfig(patch_size=128, batch_size=2),
-        log=LogConfig(log_every=10, sample_every=50, checkpoint_every=100, eval_max_images=8),
+        optim=OptimConfig(lr_g=1e-3, decay_start=0.5),
+        data=DataConfig(patch_size=64, batch_size=2),
+        log=LogConfig(log_every=20, sample_every=100, checkpoint_every=200, eval_max_images=8),
     ),
     "gpu": TrainConfig(
         steps=40000,

@@ -347,7 +347,11 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
     if resume_from is not None:
         state_dicts, meta, train_state = load_checkpoint(resume_from)
         for name, net in objective.networks.items():
-            net.load_state_dict(state_dicts[name])
+            try:
+                net.load_state_dict(state_dicts[name])
+            except (KeyError, RuntimeError) as err:
+                raise TrainError(f"{resume_from}: {name} does not match the run's config "
+                                 f"({str(err).splitlines()[0]})") from None
     generator = objective.networks["generator"]
     image_size = config.data.patch_size
     if config.mode == "dcgan":  # the dataset is resized to what the generator draws
