@@ -230,19 +230,23 @@ def _build(generator, bundle: Path, *, formats, size, calibration_images, heldou
 
     work = bundle / ".work"
     if "tflite" in formats:
-        calib_u8 = None
-        if "tflite_int8" in variants:
-            calib_paths = list(calibration_images or default_calib or heldout_paths)
-            calib_u8 = stages.run(
-                f"calibration crops ({calibration_count})", cal.calibration_crops, calib_paths, size,
-                calibration_count, 0, show,
-            )
-        calib = cal.to_model_range(calib_u8) if calib_u8 is not None else None
+        # Real photo crops even without int8: onnx2tf runs sample images through the model to
+        # choose between layout permutations, and with blank images it can choose wrongly (we
+        # saw a ResNet generator convert to 16 dB garbage when fed constant images).
+        calib_paths = list(calibration_images or default_calib or heldout_paths)
+        n_crops = calibration_count if "tflite_int8" in variants else 20
+        calib_u8 = stages.run(
+            f"calibration crops ({n_crops})", cal.calibration_crops, calib_paths, size, n_crops, 0, show,
+        )
+        calib = cal.to_model_range(calib_u8)
+        tflite_source = onnx_path
+        if dynamic:  # TFLite artifacts stay static at `size`: convert a static copy of the graph
+            work.mkdir(exist_ok=True)
+            tflite_source = stages.run("static ONNX for TFLite", export_onnx, model, work / "static.onnx", size)
         try:
             written = stages.run(
                 f"onnx2tf -> TFLite ({', '.join(v.split('_', 1)[1] for v in variants)})",
-                convert_tflite, onnx_path, work, calib, variants, int8_io,
-                (1, 3, h, w) if dynamic else None,
+                convert_tflite, tflite_source, work, calib, variants, int8_io,
             )
         except TFLiteConversionError as err:
             raise ExportError(str(err)) from None

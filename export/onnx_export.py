@@ -55,6 +55,7 @@ def export_onnx(model, path: Path, size: tuple[int, int], dynamic: bool = False,
     graph = onnx.load(str(path))
     if simplify:
         graph = _simplify(graph, size if not dynamic else None)
+    _constants_to_initializers(graph)
     try:
         onnx.checker.check_model(graph, full_check=True)
     except Exception as err:
@@ -80,6 +81,27 @@ def _simplify(graph, size: tuple[int, int] | None):
     if not ok:
         raise ONNXExportError("onnxsim could not validate the simplified graph")
     return simplified
+
+
+def _constants_to_initializers(model) -> None:
+    """Turn ``Constant`` nodes into graph initializers, in place.
+
+    The TorchScript exporter writes e.g. InstanceNorm's scale/bias (``affine=False``) as
+    ``Constant`` nodes; onnx2tf expects such parameters as initializers and fails otherwise.
+    """
+    from onnx import numpy_helper
+
+    graph = model.graph
+    keep = []
+    for node in graph.node:
+        value = [a for a in node.attribute if a.name == "value"] if node.op_type == "Constant" else []
+        if len(value) == 1 and len(node.output) == 1:
+            tensor = numpy_helper.to_array(value[0].t)
+            graph.initializer.append(numpy_helper.from_array(tensor, name=node.output[0]))
+        else:
+            keep.append(node)
+    del graph.node[:]
+    graph.node.extend(keep)
 
 
 def onnx_ops(path: Path) -> dict[str, int]:

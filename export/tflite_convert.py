@@ -56,18 +56,20 @@ class NetworkBlocked(OSError):
 def convert_tflite(
     onnx_path: Path,
     work_dir: Path,
-    calibration_nhwc: np.ndarray | None,
+    calibration_nhwc: np.ndarray,
     variants: tuple[str, ...] = tuple(TFLITE_FILES),
     int8_io: str = "float",
-    input_shape: tuple[int, int, int, int] | None = None,
     timeout_s: float = 3600.0,
 ) -> dict[str, Path]:
     """Convert ``onnx_path`` into the requested TFLite ``variants`` (keys of :data:`TFLITE_FILES`).
 
-    ``calibration_nhwc``: float32 ``[N, H, W, 3]`` in ``[-1, 1]`` at the model size (needed for
-    ``tflite_int8``; the first 20 also stand in for onnx2tf's downloaded sample images).
+    ``calibration_nhwc``: float32 ``[N, H, W, 3]`` in ``[-1, 1]`` at the model size, real photo
+    crops: the int8 calibration set, and (the first 20) what onnx2tf would otherwise download
+    for its sample inference. onnx2tf uses that inference to pick layout permutations, so blank
+    images can give a wrong model; the fidelity gate would catch it, but better not to.
     ``int8_io``: ``float`` (int8 inside, float32 input/output), ``int8`` or ``uint8``.
-    ``input_shape``: static NCHW shape to force (e.g. when the ONNX model has dynamic H x W).
+    The ONNX model must have a static input shape (TFLite artifacts are static: that is what
+    mobile delegates and NPUs need).
     Returns ``{key: path}`` of the written files. Raises :class:`TFLiteConversionError`.
     """
     if int8_io not in ("float", "int8", "uint8"):
@@ -77,10 +79,8 @@ def convert_tflite(
         raise ValueError(f"unknown TFLite variants {sorted(unknown)}")
     work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
-    if calibration_nhwc is None:
-        if "tflite_int8" in variants:
-            raise ValueError("tflite_int8 needs calibration images")
-        calibration_nhwc = np.zeros((1, 128, 128, 3), np.float32)
+    if calibration_nhwc is None or len(calibration_nhwc) == 0:
+        raise ValueError("convert_tflite needs photo crops (onnx2tf's sample inference; int8 calibration)")
     calib = np.ascontiguousarray(calibration_nhwc, dtype=np.float32)
     if calib.ndim != 4 or calib.shape[-1] != 3:
         raise ValueError(f"calibration must be [N, H, W, 3], got {calib.shape}")
@@ -89,7 +89,6 @@ def convert_tflite(
         "onnx": str(Path(onnx_path).resolve()),
         "variants": list(variants),
         "int8_io": int8_io,
-        "input_shape": list(input_shape) if input_shape else None,
     }
     (work_dir / "job.json").write_text(json.dumps(job))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
@@ -173,9 +172,6 @@ def _child_main(job_path: str) -> int:
 
     variants = set(job["variants"])
     saved = work / "saved_model"
-    kwargs = {}
-    if job["input_shape"]:
-        kwargs["overwrite_input_shape"] = ["input:" + ",".join(str(d) for d in job["input_shape"])]
     onnx2tf_main.convert(
         input_onnx_file_path=job["onnx"],
         output_folder_path=str(saved),
@@ -183,7 +179,6 @@ def _child_main(job_path: str) -> int:
         output_integer_quantized_tflite=False,  # we calibrate ourselves below
         copy_onnx_input_output_names_to_tflite=False,  # that path shells out to curl for a schema
         non_verbose=True,
-        **kwargs,
     )
     stem = Path(job["onnx"]).stem
     produced = {
