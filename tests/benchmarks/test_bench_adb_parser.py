@@ -68,3 +68,46 @@ def test_missing_adb_is_a_clear_error(tmp_path):
     model.write_bytes(b"\0")
     with pytest.raises(AdbError, match="not found on PATH"):
         AdbDevice(adb="adb-that-does-not-exist").push(model)
+
+
+FAKE_ADB = """#!/bin/sh
+# Stands in for Android's adb (no phone here): logs its arguments, answers getprop, and replays a
+# recorded real benchmark_model output for the benchmark command.
+echo "$@" >> "{log}"
+case "$*" in
+  *getprop*ro.product.model*) echo "Mi 11" ;;
+  *getprop*) echo "" ;;
+  *--graph=*) cat "{recording}" ;;
+esac
+"""
+
+
+def test_adb_matrix_cell_from_a_replayed_phone(tiny_bundle, tmp_path, monkeypatch):
+    from styleforge.benchmarks.bench import BenchSettings, benchmark
+
+    log = tmp_path / "adb.log"
+    fake = tmp_path / "bin" / "adb"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_ADB.format(log=log, recording=DATA / "benchmark_model_mi11_yolov5s.txt"))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    settings = BenchSettings(warmup=2, runs=50, adb_serial="R58M123", adb_binary="/data/local/tmp/bm")
+    result = benchmark([tiny_bundle], backends=["adb"], artifacts=["tflite_fp32", "tflite_int8"],
+                       threads=[4], delegate="gpu", settings=settings, probe_environment=False)
+
+    calls = log.read_text().splitlines()
+    assert all(c.startswith("-s R58M123 ") for c in calls)
+    pushes = [c for c in calls if " push " in c]
+    assert len(pushes) == 2 and pushes[0].endswith("/data/local/tmp/styleforge/model_fp32.tflite")
+    runs = [c for c in calls if "/data/local/tmp/bm" in c]
+    assert len(runs) == 2
+    for flag in ("--graph=/data/local/tmp/styleforge/model_fp32.tflite", "--num_threads=4",
+                 "--warmup_runs=2", "--num_runs=50", "--use_gpu=true"):
+        assert flag in runs[0]
+    assert result["environment"]["adb_devices"][0]["model"] == "Mi 11"
+    for cell in result["cells"]:
+        assert cell["status"] == "ok", cell
+        assert cell["backend"] == "adb" and cell["threads"] == 4
+        assert cell["latency_ms"]["mean"] == pytest.approx(92.5712) and cell["fidelity"] is None
+        assert cell["size"] == [64, 64] and cell["artifact_bytes"] > 0
+        assert cell["gmacs_per_s"] == pytest.approx(cell["macs"] / 0.0925712 / 1e9)  # no p50: mean
