@@ -63,34 +63,63 @@ def _read(path: str) -> str:
         return ""
 
 
-def cpu_info() -> dict[str, Any]:
-    """Model name, logical cores (total and usable by this process) and SIMD features."""
-    text = _read("/proc/cpuinfo")
-    model = ""
+# ARM's "CPU part" numbers (implementer 0x41) of the cores found in phones, Pis and servers;
+# 64-bit Raspberry Pi OS prints no "model name", so this is the only way to name the core.
+ARM_CORES = {
+    "0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
+    "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
+    "0xd0c": "Neoverse-N1", "0xd0d": "Cortex-A77", "0xd40": "Neoverse-V1", "0xd41": "Cortex-A78",
+    "0xd44": "Cortex-X1", "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd48": "Cortex-X2",
+    "0xd49": "Neoverse-N2", "0xd4d": "Cortex-A715", "0xd4e": "Cortex-X3", "0xd4f": "Neoverse-V2",
+    "0xd80": "Cortex-A520", "0xd81": "Cortex-A720", "0xd82": "Cortex-X4",
+}
+
+
+def parse_cpuinfo(text: str) -> dict[str, Any]:
+    """``/proc/cpuinfo`` text -> CPU name, board (Raspberry Pi "Model"), raw flags, feature names."""
+    model = board = ""
     flags: set[str] = set()
+    parts: list[str] = []
+    implementer = ""
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        key = key.strip().lower()
-        if key in ("model name", "hardware", "cpu model", "processor") and not model:
-            if not value.strip().isdigit():  # ARM's "processor : 0" is an index, not a name
-                model = value.strip()
+        key, value = key.strip().lower(), value.strip()
+        if key in ("model name", "cpu model") and not model:
+            model = value
+        elif key == "model" and not board and not value.isdigit():  # x86's "model" is a number
+            board = value
         elif key in ("flags", "features") and not flags:
             flags = set(value.split())
-    if not model:
-        model = platform.processor() or platform.machine()
-    if not model and sys.platform == "darwin":
-        model = _sysctl("machdep.cpu.brand_string")
+        elif key == "cpu implementer" and not implementer:
+            implementer = value
+        elif key == "cpu part" and value not in parts:
+            parts.append(value)
+    cores = [ARM_CORES.get(p, p) for p in parts] if implementer == "0x41" else []
+    if cores and (not model or model.startswith("ARMv")):
+        # "ARMv7 Processor rev 3 (v7l)" says nothing about speed; the core names do (big.LITTLE: all)
+        model = " + ".join(cores) + (f" ({model})" if model else "")
     features = [name for flag, name in CPU_FEATURES.items() if flag in flags]
+    return {"model": model, "board": board or None, "features": features}
+
+
+def cpu_info() -> dict[str, Any]:
+    """Model name, board, logical cores (total and usable by this process) and SIMD features."""
+    parsed = parse_cpuinfo(_read("/proc/cpuinfo"))
+    model = parsed["model"] or platform.processor() or platform.machine()
+    if sys.platform == "darwin":
+        model = _sysctl("machdep.cpu.brand_string") or model
+    board = parsed["board"] or _read("/proc/device-tree/model").strip("\x00\n ") or None
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = os.cpu_count()
     return {
         "model": model,
+        "board": board,
         "arch": platform.machine(),
         "logical_cores": os.cpu_count(),
         "usable_cores": usable,
-        "features": features,
+        "features": parsed["features"],
         "cpufreq_governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").strip() or None,
     }
 
@@ -191,7 +220,8 @@ def summary_lines(env: dict[str, Any]) -> list[str]:
     mem = env.get("memory", {})
     total = mem.get("total_mb")
     lines = [
-        f"CPU: {cpu.get('model') or '?'} ({cpu.get('arch')}), {cpu.get('usable_cores')}/{cpu.get('logical_cores')} cores usable",
+        f"CPU: {cpu.get('model') or '?'} ({cpu.get('arch')}), {cpu.get('usable_cores')}/{cpu.get('logical_cores')} cores usable"
+        + (f"; board: {cpu['board']}" if cpu.get("board") else ""),
         f"CPU features: {', '.join(cpu.get('features') or []) or 'none detected'}",
         f"Memory: {total / 1024:.1f} GiB" if total else "Memory: ?",
         f"OS: {env.get('platform')}; Python {env.get('python')}",

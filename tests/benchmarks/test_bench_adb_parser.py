@@ -111,3 +111,4 @@ def test_adb_matrix_cell_from_a_replayed_phone(tiny_bundle, tmp_path, monkeypatc
         assert cell["latency_ms"]["mean"] == pytest.approx(92.5712) and cell["fidelity"] is None
         assert cell["size"] == [64, 64] and cell["artifact_bytes"] > 0
         assert cell["gmacs_per_s"] == pytest.approx(cell["macs"] / 0.0925712 / 1e9)  # no p50: mean
+
