@@ -326,7 +326,8 @@ def benchmark(
                                compute_units)
     if not cells:
         raise BenchError("nothing to run: " + ("; ".join(notes) or "no artifact matches a selected backend"))
-    env = environment.collect(probe_runtimes=probe_environment)
+    # probe (import) only the runtimes this matrix uses: torch alone costs seconds and ~200 MB
+    env = environment.collect(probe_runtimes=tuple({c.backend for c in cells}) if probe_environment else False)
     if any(c.backend == ADB for c in cells):
         env["adb_devices"] = _adb_device_info(settings)
     started = time.time()

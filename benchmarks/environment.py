@@ -187,12 +187,14 @@ def torch_cuda() -> Optional[dict[str, Any]]:
     }
 
 
-def collect(probe_runtimes: bool = True) -> dict[str, Any]:
+def collect(probe_runtimes: bool | tuple[str, ...] = True) -> dict[str, Any]:
     """The environment block of a benchmark report.
 
     ``probe_runtimes`` imports ONNX Runtime and torch (when installed) to list providers and CUDA
-    devices; without it only metadata is read.
+    devices: ``True`` both, a tuple of backend names only those, ``False`` none (metadata only).
     """
+    if probe_runtimes is True:
+        probe_runtimes = ("onnxruntime", "torch")
     env: dict[str, Any] = {
         "cpu": cpu_info(),
         "memory": memory_info(),
@@ -208,8 +210,9 @@ def collect(probe_runtimes: bool = True) -> dict[str, Any]:
         env["load_avg_1m"] = round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):
         env["load_avg_1m"] = None
-    if probe_runtimes:
+    if probe_runtimes and "onnxruntime" in probe_runtimes:
         env["onnxruntime_providers"] = onnxruntime_providers()
+    if probe_runtimes and "torch" in probe_runtimes:
         env["torch_cuda"] = torch_cuda()
     return env
 
