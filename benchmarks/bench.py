@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -202,16 +203,22 @@ def _worker_spec(cell: CellPlan, settings: BenchSettings) -> dict[str, Any]:
 
 def run_worker(spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     """Run one cell in a fresh ``python -m styleforge.benchmarks.worker``; returns its JSON."""
-    cmd = [sys.executable, "-m", "styleforge.benchmarks.worker", "--spec", json.dumps(spec)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return {"status": "error", "error": f"timed out after {timeout_s:.0f} s"}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("{")]
-    if not lines:  # the worker died before answering (crash in native code, killed for memory)
-        tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-        return {"status": "error", "error": f"worker exited {proc.returncode}: {tail}"}
-    return json.loads(lines[-1])
+    with tempfile.TemporaryDirectory(prefix="styleforge-bench-") as tmp:
+        log = Path(tmp) / "worker.log"
+        cmd = [sys.executable, "-m", "styleforge.benchmarks.worker", "--spec", json.dumps(spec), "--log", str(log)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return {"status": "error", "error": f"timed out after {timeout_s:.0f} s"}
+        lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("{")]
+        if lines:
+            return json.loads(lines[-1])
+        # the worker died before answering: a crash in native code, or killed for memory
+        said = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+        said = said or proc.stderr.strip().splitlines()
+        reason = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit status {proc.returncode}"
+        return {"status": "error", "error": f"worker died ({reason})" + (f": {said[-1].strip()}" if said else ""),
+                "log_tail": said[-8:]}
 
 
 def _run_adb(cell: CellPlan, settings: BenchSettings, pushed: dict[Path, str]) -> dict[str, Any]:

@@ -289,14 +289,17 @@ def _delegate_notes(log_text: str) -> dict[str, Any]:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m styleforge.benchmarks.worker")
     parser.add_argument("--spec", required=True, help="cell spec as a JSON object")
-    spec = json.loads(parser.parse_args(argv).spec)
+    parser.add_argument("--log", default=None, help="file for the libraries' output (default: a temp file)")
+    args = parser.parse_args(argv)
+    spec = json.loads(args.spec)
 
     # Route the libraries' own prints (fd 1 and 2) into a log file; keep the real stdout for JSON.
     sys.stdout.flush()
     sys.stderr.flush()
     json_out = os.fdopen(os.dup(1), "w")
     saved_err = os.dup(2)
-    log = tempfile.TemporaryFile(mode="w+b")
+    # a named log survives a crash in native code (delegates do segfault), so the parent can say why
+    log = open(args.log, "w+b") if args.log else tempfile.TemporaryFile(mode="w+b")
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     status, code = "ok", 0

@@ -117,3 +117,29 @@ def test_bench_runs_with_only_numpy_pillow_and_litert(tiny_bundle, tmp_path):
     assert cell["fidelity"]["psnr"] > 35.0
     assert result["environment"].get("onnxruntime_providers") is None
     assert result["environment"].get("torch_cuda") is None
+
+
+# Kills the process the way a broken native delegate does, after it printed its last words.
+CRASHER = """
+import os, sys
+class _Crash:
+    def find_spec(self, name, path=None, target=None):
+        if name == "ai_edge_litert":
+            sys.stderr.write("F0000 vendor_delegate.cc:42] Check failed: npu_handle != nullptr\\n")
+            sys.stderr.flush()
+            os.kill(os.getpid(), 11)
+        return None
+sys.meta_path.insert(0, _Crash())
+"""
+
+
+def test_a_worker_crash_becomes_a_cell_error_with_its_last_words(tiny_bundle, tmp_path, monkeypatch):
+    pytest.importorskip("ai_edge_litert")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(CRASHER)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "site"))
+    result = benchmark([tiny_bundle], backends=["litert"], artifacts=["tflite_fp32"], settings=QUICK,
+                       probe_environment=False)
+    (cell,) = result["cells"]
+    assert cell["status"] == "error"
+    assert cell["error"].startswith("worker died (signal 11)") and "npu_handle" in cell["error"], cell["error"]
