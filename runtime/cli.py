@@ -28,6 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--artifact", default="auto", help="auto, a manifest key (tflite_int8, onnx, ...) or int8/fp16/fp32/torch")
     p.add_argument("--threads", type=int, default=None, help="interpreter threads")
     p.add_argument("--delegate", default=None, help="external TFLite delegate .so (Edge TPU, vendor NPU)")
+    p.add_argument("--delegate-option", action="append", default=[], metavar="KEY=VALUE", help="option for --delegate (repeatable)")
     p.add_argument("--providers", default=None, help="ONNX Runtime execution providers, comma-separated")
     p.add_argument("--device", default="cpu", help="torch: cpu|cuda; coreml: compute units")
     p.add_argument("--tile", type=int, default=None, help="tile edge for dynamic-size models (fixed-size models use their input size)")
@@ -85,6 +86,12 @@ def run_stylize(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.strength <= 1.0:
         raise CLIError(f"--strength must be in [0, 1], got {args.strength}")
+    delegate_options = {}
+    for item in args.delegate_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CLIError(f"--delegate-option must be KEY=VALUE, got {item!r}")
+        delegate_options[key] = value
     out = Path(args.out)
     jobs = plan_outputs(args.inputs, out, args.suffix, args.format, args.recursive)
     try:
@@ -94,6 +101,7 @@ def run_stylize(args: argparse.Namespace) -> int:
             backend=args.backend,
             threads=args.threads,
             delegate=args.delegate,
+            delegate_options=delegate_options,
             providers=args.providers.split(",") if args.providers else None,
             device=args.device,
             tile=args.tile,

@@ -144,14 +144,19 @@ class Stylizer:
         delegate: Optional[str] = None,
         providers: Optional[Iterable[str]] = None,
         device: str = "cpu",
+        delegate_options: Optional[dict[str, str]] = None,
         tile: Optional[int] = None,
         tile_overlap: Optional[int] = None,
         verify: bool = True,
     ) -> Stylizer:
         """Load a bundle folder. ``artifact``: ``"auto"``, a manifest key (``tflite_int8``, ``onnx``,
         ...) or an alias (``int8``, ``fp16``, ``fp32``, ``torch``). ``backend``: ``"auto"``,
-        ``litert``, ``tflite-runtime``, ``onnxruntime``, ``coreml``, ``torch``. ``verify`` checks
-        the model file's sha256 against the manifest.
+        ``litert``, ``tflite-runtime``, ``onnxruntime``, ``coreml``, ``torch``. ``threads``:
+        interpreter threads. ``delegate`` (+ ``delegate_options``): an external TFLite delegate
+        ``.so`` (Edge TPU, vendor NPU). ``providers``: ONNX Runtime execution providers in order.
+        ``device``: ``cpu``/``cuda`` for torch, compute units for Core ML. ``tile``/``tile_overlap``:
+        tile edge for dynamic-size models and the overlap between tiles. ``verify`` checks the
+        model file's sha256 against the manifest.
         """
         bundle = Path(path)
         manifest = load_manifest(bundle)
@@ -169,6 +174,7 @@ class Stylizer:
         options = BackendOptions(
             threads=threads,
             delegate=delegate,
+            delegate_options=dict(delegate_options or {}),
             providers=tuple(providers) if providers else None,
             device=device,
         )

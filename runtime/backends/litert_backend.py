@@ -34,6 +34,11 @@ def _interpreter_module(candidates: tuple[str, ...]):
     raise BackendError(f"no TFLite interpreter installed (tried {', '.join(candidates)}): {install}")
 
 
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def _version(lib: str) -> str:
     try:
         from importlib.metadata import version
@@ -56,7 +61,7 @@ class LiteRTBackend(Backend):
             try:
                 self.delegates = [mod.load_delegate(options.delegate, dict(options.delegate_options))]
             except (ValueError, OSError, RuntimeError) as err:
-                raise BackendError(f"cannot load TFLite delegate {options.delegate}: {err}") from None
+                raise BackendError(f"cannot load TFLite delegate {options.delegate}: {_first_line(err)}") from None
             kwargs["experimental_delegates"] = self.delegates
         if not options.use_xnnpack and hasattr(mod, "OpResolverType"):
             kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
@@ -64,8 +69,7 @@ class LiteRTBackend(Backend):
             self.interpreter = mod.Interpreter(**kwargs)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise BackendError(f"{self.library} cannot load {model_path}: {first_line}") from None
+            raise BackendError(f"{self.library} cannot load {model_path}: {_first_line(err)}") from None
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
 

@@ -121,6 +121,13 @@ def test_coreml_is_a_clear_error_off_macos(tiny_bundle):
     assert "coreml" not in available_backends()
 
 
+def test_missing_delegate_and_wrong_tile_are_clear(tiny_bundle, tmp_path):
+    _one_line_error(BackendError, "cannot load TFLite delegate",
+                    lambda: Stylizer.from_bundle(tiny_bundle, delegate=str(tmp_path / "libedgetpu.so.1")))
+    with pytest.raises(BundleError, match="fixed 64x64 input"):
+        Stylizer.from_bundle(tiny_bundle, tile=128)
+
+
 def test_onnxruntime_unknown_provider_is_named(tiny_bundle):
     with pytest.raises(BackendError, match="NoSuchExecutionProvider.*CPUExecutionProvider"):
         Stylizer.from_bundle(tiny_bundle, backend="onnxruntime", providers=["NoSuchExecutionProvider"])
