@@ -12,6 +12,7 @@ reinstalled every run so the code under test is always the checkout's.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -95,13 +96,15 @@ def clean_venv(request, name: str, wheel: Path) -> Path:
     key = hashlib.sha256(f"{sys.version}|{'|'.join(requirements)}".encode()).hexdigest()[:12]
     venv = Path(request.config.cache.mkdir("styleforge-clean-venvs")) / f"{name}-{key}"
     python = venv / "bin" / "python"
-    if not (venv / ".ready").exists():
-        shutil.rmtree(venv, ignore_errors=True)
-        # no --system-site-packages: only what we install below is importable
-        _sh([sys.executable, "-m", "venv", venv])
-        _sh([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements], timeout=600)
-        (venv / ".ready").write_text("\n".join(requirements))
-    _sh([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", "--force-reinstall", wheel])
+    with open(venv.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two pytest sessions must not build the same venv at once
+        if not (venv / ".ready").exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            # no --system-site-packages: only what we install below is importable
+            _sh([sys.executable, "-m", "venv", venv])
+            _sh([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements], timeout=600)
+            (venv / ".ready").write_text("\n".join(requirements))
+        _sh([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", "--force-reinstall", wheel])
     return python
 
 
