@@ -67,6 +67,7 @@ class CellPlan:
     size: Optional[tuple[int, int]]  # None: the artifact's own (static) size
     device: str = "cpu"
     delegate: Optional[str] = None
+    xnnpack: Optional[bool] = None  # LiteRT's default XNNPACK delegate on/off; None: not a TFLite cell
 
     def label(self) -> str:
         size = f"{self.size[0]}x{self.size[1]}" if self.size else "static"
@@ -79,7 +80,6 @@ class BenchSettings:
     runs: int = 20
     duration_s: Optional[float] = None
     timeout_s: float = 600.0
-    use_xnnpack: bool = True
     adb_serial: Optional[str] = None
     adb_binary: str = "/data/local/tmp/benchmark_model"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -143,11 +143,13 @@ def plan_cells(
     device: str = "cpu",
     delegate: Optional[str] = None,
     compute_units: Optional[str] = None,
+    xnnpack: Sequence[bool] = (True,),
 ) -> tuple[list[CellPlan], list[str]]:
     """Every (artifact, backend, threads, size) a backend can run; returns (cells, notes).
 
     Static artifacts run at their own size (listed ``sizes`` then filter them); dynamic ones
-    run once per requested size (default: the reference size, else 256x256).
+    run once per requested size (default: the reference size, else 256x256). LiteRT cells run
+    once per ``xnnpack`` setting (``False``: ``BUILTIN_WITHOUT_DEFAULT_DELEGATES``).
     """
     cells, notes = [], []
     for target in targets:
@@ -174,10 +176,12 @@ def plan_cells(
             for backend in runners:
                 # Core ML's "device" is its compute units (ALL, CPU_AND_NE, ...); CPU_ONLY by default
                 where = (compute_units or ("CPU_ONLY" if device == "cpu" else device)) if backend == "coreml" else device
+                xnn_settings = list(xnnpack) if backend in ("litert", "tflite-runtime") else [None]
                 for size in run_sizes:
-                    for n in threads:
-                        cells.append(CellPlan(target, key, fmt, precision, model_file, backend, n, size,
-                                              where, delegate))
+                    for xnn in xnn_settings:
+                        for n in threads:
+                            cells.append(CellPlan(target, key, fmt, precision, model_file, backend, n, size,
+                                                  where, delegate, xnn))
     return cells, notes
 
 
@@ -192,7 +196,7 @@ def _worker_spec(cell: CellPlan, settings: BenchSettings) -> dict[str, Any]:
         "threads": cell.threads,
         "delegate": cell.delegate,
         "device": cell.device,
-        "use_xnnpack": settings.use_xnnpack,
+        "use_xnnpack": cell.xnnpack is not False,
         "size": list(cell.size) if cell.size else None,
         "warmup": settings.warmup,
         "runs": settings.runs,
@@ -273,6 +277,7 @@ def finish_cell(cell: CellPlan, metrics: dict[str, Any]) -> dict[str, Any]:
         "threads": cell.threads,
         "device": cell.device,
         "delegate": cell.delegate,
+        "xnnpack": cell.xnnpack,
         "size": size,
         "status": metrics.get("status", "error"),
         "error": metrics.get("error"),
@@ -320,6 +325,7 @@ def benchmark(
     device: str = "cpu",
     delegate: Optional[str] = None,
     compute_units: Optional[str] = None,
+    xnnpack: Sequence[bool] = (True,),
     settings: Optional[BenchSettings] = None,
     on_cell: Optional[Callable[[int, int, dict[str, Any]], None]] = None,
     probe_environment: bool = True,
@@ -330,7 +336,7 @@ def benchmark(
     settings = settings or BenchSettings()
     targets = [resolve_target(p) for p in paths]
     cells, notes = plan_cells(targets, resolve_backends(backends), artifacts, threads, sizes, device, delegate,
-                               compute_units)
+                               compute_units, xnnpack)
     if not cells:
         raise BenchError("nothing to run: " + ("; ".join(notes) or "no artifact matches a selected backend"))
     # probe (import) only the runtimes this matrix uses: torch alone costs seconds and ~200 MB
@@ -348,7 +354,7 @@ def benchmark(
             "backends": sorted({c.backend for c in cells}), "threads": list(threads),
             "sizes": [list(s) for s in sizes], "device": device, "delegate": delegate,
             "compute_units": compute_units,
-            "use_xnnpack": settings.use_xnnpack,
+            "xnnpack": list(xnnpack),
         },
         "notes": notes,
         "environment": env,

@@ -35,7 +35,8 @@ def register(subparsers) -> None:
                    help="Core ML compute units for coreml cells: ALL, CPU_AND_NE, CPU_AND_GPU, CPU_ONLY (macOS) [CPU_ONLY]")
     p.add_argument("--delegate", default=None,
                    help="TFLite external delegate .so (NPU/GPU); with --backend adb: gpu, nnapi or a path on the phone")
-    p.add_argument("--no-xnnpack", action="store_true", help="LiteRT without its default XNNPACK delegate")
+    p.add_argument("--xnnpack", default="on",
+                   help="LiteRT's default XNNPACK CPU delegate: on, off, or on,off to measure both [on]")
     p.add_argument("--adb-serial", default=None, help="adb device serial when several phones are attached")
     p.add_argument("--adb-benchmark-binary", default="/data/local/tmp/benchmark_model",
                    help="path of TFLite's benchmark_model on the phone [/data/local/tmp/benchmark_model]")
@@ -79,6 +80,16 @@ def _parse_sizes(text: str | None) -> list[tuple[int, int]]:
     return sizes
 
 
+def _parse_xnnpack(text: str) -> list[bool]:
+    from styleforge.cli import CLIError
+
+    values = {"on": True, "off": False}
+    try:
+        return [values[t.lower()] for t in _split(text)] or [True]
+    except KeyError:
+        raise CLIError(f"--xnnpack takes on, off or on,off, got {text!r}") from None
+
+
 def run_bench(args) -> int:
     from styleforge.benchmarks import report
     from styleforge.cli import CLIError
@@ -100,7 +111,7 @@ def run_bench(args) -> int:
     backends = _split(args.backend) or ["all"]
     settings = BenchSettings(
         warmup=args.warmup, runs=args.runs, duration_s=args.duration, timeout_s=args.timeout,
-        use_xnnpack=not args.no_xnnpack, adb_serial=args.adb_serial, adb_binary=args.adb_benchmark_binary,
+        adb_serial=args.adb_serial, adb_binary=args.adb_benchmark_binary,
     )
 
     def on_cell(i: int, n: int, cell: dict) -> None:
@@ -117,7 +128,7 @@ def run_bench(args) -> int:
         result = benchmark(
             args.models, backends=backends, artifacts=_split(args.artifact) or ["all"],
             threads=_parse_threads(args.threads), sizes=_parse_sizes(args.size), device=args.device,
-            delegate=args.delegate, compute_units=args.compute_units, settings=settings, on_cell=on_cell,
+            delegate=args.delegate, compute_units=args.compute_units, xnnpack=_parse_xnnpack(args.xnnpack), settings=settings, on_cell=on_cell,
         )
     except BenchError as err:
         raise CLIError(str(err)) from None

@@ -47,7 +47,8 @@ def _psnr(cell: dict[str, Any]) -> str:
 COLUMNS = (
     ("model", lambda c: str(c.get("model"))),
     ("artifact", lambda c: str(c.get("artifact"))),
-    ("backend", lambda c: str(c.get("backend")) + ("" if c.get("device") in (None, "cpu") else f"/{c['device']}")),
+    ("backend", lambda c: str(c.get("backend")) + ("" if c.get("device") in (None, "cpu") else f"/{c['device']}")
+     + (" no-xnnpack" if c.get("xnnpack") is False else "")),
     ("threads", lambda c: str(c.get("threads") or "default")),
     ("size", _size),
     ("import ms", lambda c: _num(c.get("import_ms"))),
@@ -102,7 +103,7 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"- warmup {settings.get('warmup')}, runs {settings.get('runs')}"
             + (f", duration {settings.get('duration_s')} s" if settings.get("duration_s") else "")
             + f", device {settings.get('device')}, delegate {settings.get('delegate') or 'none'}"
-            + f", XNNPACK {'on' if settings.get('use_xnnpack', True) else 'off'}",
+            + f", XNNPACK {'/'.join('on' if x else 'off' for x in settings.get('xnnpack', [True]))}",
             "- latencies in ms per image (batch 1), one fresh process per cell; import = the runtime"
             " library's import, load = model load and interpreter init, first = first inference; peak RSS is that process's"
             " maximum, (+runtime) its increase over the RSS before the runtime library was imported;"
@@ -117,7 +118,8 @@ def to_markdown(result: dict[str, Any]) -> str:
     xnn = [c for c in result["cells"] if "xnnpack_applied" in (c.get("backend_info") or {})]
     if xnn:
         out += ["", "XNNPACK applied (from the interpreter's log): "
-                + ", ".join(f"{c['artifact']}/t={c.get('threads') or 'default'}: "
+                + ", ".join(f"{c['artifact']} t={c.get('threads') or 'default'} "
+                            f"(requested {'off' if c.get('xnnpack') is False else 'on'}): "
                             f"{'yes' if c['backend_info']['xnnpack_applied'] else 'no'}" for c in xnn)]
     if result.get("notes"):
         out += ["", "## Notes", ""] + [f"- {n}" for n in result["notes"]]
@@ -164,7 +166,7 @@ def write_plot(result: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     cells = [c for c in result["cells"] if c.get("status") == "ok"]
-    labels = [f"{c['model']}/{c['artifact']} {c['backend']} t={c.get('threads') or 'def'} {_size(c)}" for c in cells]
+    labels = [f"{c['model']}/{c['artifact']} {COLUMNS[2][1](c)} t={c.get('threads') or 'def'} {_size(c)}" for c in cells]
     p50 = [c["latency_ms"]["p50"] if c["latency_ms"].get("p50") is not None else c["latency_ms"]["mean"] for c in cells]
     lo = [max(0.0, m - (c["latency_ms"].get("p10") or m)) for m, c in zip(p50, cells)]
     hi = [max(0.0, (c["latency_ms"].get("p90") or m) - m) for m, c in zip(p50, cells)]
@@ -195,7 +197,7 @@ def write_plot(result: dict[str, Any], path: Path) -> Path:
 def cell_key(cell: dict[str, Any]) -> tuple:
     """What makes two cells the same measurement across runs (not the path: bundles move)."""
     return (cell.get("model"), cell.get("artifact"), cell.get("backend"), cell.get("threads"),
-            tuple(cell.get("size") or ()), cell.get("device"), cell.get("delegate"))
+            tuple(cell.get("size") or ()), cell.get("device"), cell.get("delegate"), cell.get("xnnpack"))
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -242,8 +244,9 @@ def format_compare(comparison: dict[str, Any], name_a: str = "A", name_b: str = 
                "mean ratio", "load ratio", "img/s ratio", "peak RSS diff MB", "PSNR diff dB"]
     rows = []
     for r in comparison["rows"]:
-        model, artifact, backend, threads, size, device, _ = r["key"]
-        rows.append([str(model), str(artifact), backend + ("" if device in (None, "cpu") else f"/{device}"),
+        model, artifact, backend, threads, size, device, _, xnn = r["key"]
+        backend += ("" if device in (None, "cpu") else f"/{device}") + (" no-xnnpack" if xnn is False else "")
+        rows.append([str(model), str(artifact), backend,
                      str(threads or "default"), "x".join(map(str, size)) or "?",
                      _num(r["p50_ratio"], "{:.2f}x"), _num(r["p90_ratio"], "{:.2f}x"),
                      _num(r["mean_ratio"], "{:.2f}x"), _num(r["load_ratio"], "{:.2f}x"),

@@ -143,3 +143,12 @@ def test_a_worker_crash_becomes_a_cell_error_with_its_last_words(tiny_bundle, tm
     (cell,) = result["cells"]
     assert cell["status"] == "error"
     assert cell["error"].startswith("worker died (signal 11)") and "npu_handle" in cell["error"], cell["error"]
+
+
+def test_xnnpack_off_is_really_off(tiny_bundle):
+    result = benchmark([tiny_bundle], backends=["litert"], artifacts=["tflite_fp32"], xnnpack=[False],
+                       settings=QUICK, probe_environment=False)
+    (cell,) = result["cells"]
+    assert cell["status"] == "ok" and cell["xnnpack"] is False
+    assert cell["backend_info"]["xnnpack_applied"] is False  # nothing in the interpreter's log
+    assert cell["fidelity"]["psnr"] > 35.0  # the reference kernels agree with PyTorch too

@@ -75,3 +75,10 @@ def test_dynamic_size_raw_onnx_runs_at_each_requested_size(tmp_path):
                        settings=BenchSettings(warmup=0, runs=2), probe_environment=False)
     assert [(c["status"], c["size"], c["input"]["shape"]) for c in result["cells"]] == [
         ("ok", [32, 32], [1, 3, 32, 32]), ("ok", [48, 80], [1, 3, 48, 80])]
+
+
+def test_xnnpack_on_off_expands_litert_cells_only():
+    cells, _ = plan_cells([_target()], ["litert", "onnxruntime"], artifacts=["tflite_fp32", "onnx"],
+                          xnnpack=[True, False])
+    got = sorted((c.artifact, c.backend, c.xnnpack) for c in cells)
+    assert got == [("onnx", "onnxruntime", None), ("tflite_fp32", "litert", False), ("tflite_fp32", "litert", True)]
