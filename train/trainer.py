@@ -83,7 +83,7 @@ class StyleFolderDataset:
         rgb = self.images[i]
         if rng.random() < 0.5:
             rgb = rgb[:, ::-1]
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 127.5 - 1.0
+        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).float() / 127.5 - 1.0
         return {"style": x}
 
 
