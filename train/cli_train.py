@@ -49,9 +49,8 @@ def register(subparsers) -> None:
 def resolve_config(args: argparse.Namespace):
     """Preset (or the run's saved config on --resume), YAML, --set, then the shortcut flags."""
     from styleforge.train.config import (
-        ConfigError,
         TrainConfig,
-        _apply_override,
+        apply_override,
         config_from_dict,
         load_config,
         read_yaml,
@@ -64,7 +63,7 @@ def resolve_config(args: argparse.Namespace):
         if args.config is not None:
             config = config_from_dict(read_yaml(args.config), base=config)
         for text in args.overrides:
-            config = _apply_override(config, text)
+            config = apply_override(config, text)
     else:
         config = load_config(args.preset, args.config, args.overrides)
 
@@ -97,11 +96,8 @@ def resolve_config(args: argparse.Namespace):
             model["discriminator"] = "dcgan"
             model["discriminator_kwargs"] = {}
         patch["model"] = model
-    try:
-        config = config_from_dict(patch, base=config)
-        validate(config)
-    except ConfigError as err:
-        raise err
+    config = config_from_dict(patch, base=config)
+    validate(config)
     return config
 
 

@@ -211,7 +211,8 @@ def parse_override(text: str) -> dict[str, Any]:
     return nested
 
 
-def _apply_override(config: TrainConfig, text: str) -> TrainConfig:
+def apply_override(config: TrainConfig, text: str) -> TrainConfig:
+    """Apply one ``a.b=c`` override (see :func:`parse_override`) to ``config``."""
     patch = parse_override(text)
     # A dotted path into a kwargs dict updates one entry instead of replacing the dict.
     keys = text.split("=", 1)[0].strip().split(".")
@@ -234,7 +235,7 @@ def load_config(
     if yaml_path is not None:
         config = config_from_dict(read_yaml(yaml_path), base=config)
     for text in overrides or []:
-        config = _apply_override(config, text)
+        config = apply_override(config, text)
     validate(config)
     return config
 
