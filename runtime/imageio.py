@@ -107,9 +107,10 @@ def _normalise(img: Image.Image) -> LoadedImage:
     exif_bytes = None
     try:
         exif = img.getexif()
-        upright = ImageOps.exif_transpose(img)
-        if upright is not None:
-            img = upright
+        if exif.get(0x0112, 1) != 1:  # transposing copies the image: only when it is rotated
+            upright = ImageOps.exif_transpose(img)
+            if upright is not None:
+                img = upright
         if exif:
             exif[0x0112] = 1  # orientation already applied to the pixels
             exif_bytes = exif.tobytes()

@@ -3,7 +3,7 @@
 A backend wraps one interpreter around one model file and is built once. ``run`` takes and
 returns *raw tensors* exactly as the artifact's :class:`~styleforge.runtime.contract.TensorSpec`
 describes them (layout, dtype, quantization): converting images to and from that contract is
-the stylizer's job (``styleforge.runtime.io``), not the backend's.
+the stylizer's job (``styleforge.runtime.tensors``), not the backend's.
 """
 
 from __future__ import annotations
