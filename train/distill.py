@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 import shutil
 import tempfile
 import time
@@ -31,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import styleforge
 from styleforge.runtime.imageio import ImageError, list_images, open_image, to_uint8_array
 from styleforge.train.teachers import TeacherWrapper
 
@@ -227,7 +229,7 @@ def _fit(img, max_side: int, min_side: int):
 
 def to_tensor(rgb_uint8_hwc: np.ndarray) -> torch.Tensor:
     """uint8 ``[H, W, 3]`` -> float32 ``[3, H, W]`` in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(rgb_uint8_hwc)).permute(2, 0, 1).float() / 127.5 - 1.0
+    return torch.from_numpy(np.array(rgb_uint8_hwc, copy=True)).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
 def to_uint8(t: torch.Tensor) -> np.ndarray:
@@ -323,7 +325,11 @@ def build_adapters(student: nn.Module, teacher: TeacherWrapper, patch_size: int)
 
 def structural_loss(kind: str, student_out: torch.Tensor, teacher_out: torch.Tensor) -> torch.Tensor:
     """``1 - SSIM`` (or MS-SSIM) between two [-1, 1] batches, computed on [0, 1] values."""
-    from pytorch_msssim import ms_ssim, ssim
+    try:
+        from pytorch_msssim import ms_ssim, ssim
+    except ImportError:
+        raise DistillError("the structural loss needs pytorch-msssim: pip install pytorch-msssim "
+                           "(or set structural=none)") from None
 
     a, b = (student_out + 1.0) * 0.5, (teacher_out + 1.0) * 0.5
     if kind == "ms-ssim":
@@ -441,7 +447,7 @@ def run_distillation(
     resume: bool = False,
     force: bool = False,
     stop_at: Optional[int] = None,
-    heldout: Optional[list[Path]] = None,
+    heldout: Optional[Path] = None,
     show_progress: bool = True,
 ) -> Optional[dict]:
     """Distill ``teacher`` into a ``cfg.student`` MobileGenerator; write the run folder ``out``.
@@ -460,6 +466,7 @@ def run_distillation(
         step_name,
     )
     from styleforge.train.runlog import RunLogger, plot_losses, read_log
+    from styleforge.train.trainer import git_commit
 
     out = Path(out)
     device = resolve_device(cfg.device)
@@ -504,8 +511,15 @@ def run_distillation(
         "adapters": parts.adapter_info,
         "run": {
             "kind": "distill",
-            "content_dir": str(Path(content_dir).resolve()),
+            "mode": "distill",
+            "student": cfg.student,
             "seed": cfg.seed,
+            "steps": cfg.steps,
+            "content_dir": str(Path(content_dir).resolve()),
+            "dataset_size": len(dataset),
+            "git_commit": git_commit(),
+            "versions": {"styleforge": styleforge.__version__, "torch": torch.__version__,
+                         "numpy": np.__version__, "python": platform.python_version()},
             "teacher": {k: teacher_info.get(k) for k in
                         ("kind", "spec", "weights", "input_range", "arch", "config", "style", "step", "run")},
         },
@@ -555,7 +569,7 @@ def run_distillation(
             ema_update(parts.ema, student, cfg.ema_decay, step)
 
         done = step + 1
-        if done % cfg.log_every == 0 or done == end:
+        if done % cfg.log_every == 0 or done == cfg.steps:  # not at stop_at: resumed logs read as one
             scalars = {k: float(v.detach()) for k, v in losses.items()}
             logger.log(done, total=float(total.detach()), lr=lr, **scalars)
             bar.set_postfix({k: f"{v:.4f}" for k, v in scalars.items()}, refresh=False)
