@@ -302,7 +302,8 @@ def _build(generator, bundle: Path, *, formats, size, calibration_images, heldou
                 compatibility={"coreml": {"verdict": "converted (ML program, iOS 16+)", "unsupported_ops": [],
                                           "notes": [] if cm.can_predict() else [verify.NOT_VERIFIED_COREML]}},
                 extra={"compute_precision": precision, "quantize": coreml_quantize,
-                       "input_type": "image" if coreml_image_input else "tensor"},
+                       "input_type": "image" if coreml_image_input else "tensor",
+                       **({"palette": cm.palettize_mode()} if coreml_quantize.startswith("palettize") else {})},
             )
         if "onnx" in artifacts:
             artifacts["onnx"].compatibility["coreml"] = {

@@ -93,8 +93,15 @@ def _compress(ct, mlmodel, quantize: str):
         op_config = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8")
         return cto.linear_quantize_weights(mlmodel, cto.OptimizationConfig(global_config=op_config))
     nbits = 4 if quantize == "palettize4" else 6
-    op_config = cto.OpPalettizerConfig(mode="kmeans", nbits=nbits)
+    op_config = cto.OpPalettizerConfig(mode=palettize_mode(), nbits=nbits)
     return cto.palettize_weights(mlmodel, cto.OptimizationConfig(global_config=op_config))
+
+
+def palettize_mode() -> str:
+    """k-means palettes (better) need scikit-learn; without it, a uniform palette."""
+    import importlib.util
+
+    return "kmeans" if importlib.util.find_spec("sklearn") else "uniform"
 
 
 def predict_coreml(path: Path, images_nhwc):

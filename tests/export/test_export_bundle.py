@@ -132,3 +132,29 @@ def test_size_must_fit_the_model_stride(tiny_generator, tmp_path):
         export_bundle(tiny_generator, tmp_path / "b", formats=("onnx",), size=(64 + stride // 2 + 1, 64),
                       progress=False)
     assert not (tmp_path / "b").exists()
+
+
+def test_coreml_compression_and_image_input(tmp_path):
+    """--coreml-quantize palettize6 and an ImageType input; unverifiable off macOS and says so."""
+    import sys
+
+    import torch
+
+    from styleforge.export.bundle import export_bundle
+    from styleforge.export.coreml_export import coreml_available
+    from styleforge.train.models.registry import build_generator
+
+    if coreml_available():
+        pytest.skip(coreml_available())
+    torch.manual_seed(0)
+    # ResNet trunk convs have > 2048 weights, so coremltools palettises them (it skips tiny ones).
+    model = build_generator("resnet", ngf=8, n_blocks=1).eval()
+    manifest = export_bundle(model, tmp_path / "cm", formats=("coreml",), size=(64, 64),
+                             coreml_quantize="palettize6", coreml_image_input=True, progress=False)
+    assert set(manifest.artifacts) == {"torchscript", "coreml_fp32", "coreml_fp16"}
+    fp16 = manifest.artifacts["coreml_fp16"]
+    assert fp16.extra["quantize"] == "palettize6" and fp16.extra["input_type"] == "image"
+    assert fp16.input.dtype == "uint8" and fp16.input.value_range == (0.0, 255.0)
+    assert any("lut" in op for op in fp16.ops), fp16.ops  # palettised weights are look-up tables
+    if sys.platform != "darwin":
+        assert fp16.fidelity["verified"] == verify.NOT_VERIFIED_COREML
