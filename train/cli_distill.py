@@ -36,6 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is often fastest "
+                   "on a busy machine, where OpenMP threads wait on each other)")
     p.add_argument("--heldout", type=Path, help="held-out photos for the report (default: the dataset's test/input, "
                    "else the sample photos not trained on)")
     p.add_argument("--resume", action="store_true", help="continue the newest checkpoint of --out")
@@ -106,6 +108,10 @@ def run_distill(args: argparse.Namespace) -> int:
             raise CLIError(f"{content}: no such content folder")
         if args.heldout is not None and not args.heldout.is_dir():
             raise CLIError(f"{args.heldout}: no such held-out folder")
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
         teacher, teacher_info = load_teacher(teacher_spec, weights, value_range)
         report = run_distillation(teacher, teacher_info, content, args.out, cfg, resume=args.resume, force=args.force,
                                   stop_at=args.stop_at, heldout=args.heldout, show_progress=not args.quiet)
