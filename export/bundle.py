@@ -186,8 +186,8 @@ def _build(generator, bundle: Path, *, formats, size, calibration_images, heldou
     reference = stages.run("PyTorch fp32 reference", verify.run_torch, model, heldout)
 
     h, w = size
-    dyn = None
-    nchw_in = TensorSpec(INPUT_NAME, (1, 3, dyn if dynamic else h, dyn if dynamic else w), layout="NCHW")
+    onnx_hw = (None, None) if dynamic else (h, w)  # None marks a free dimension
+    nchw_in = TensorSpec(INPUT_NAME, (1, 3, *onnx_hw), layout="NCHW")
     nchw_out = TensorSpec(OUTPUT_NAME, nchw_in.shape, layout="NCHW")
     static_in = TensorSpec(INPUT_NAME, (1, 3, h, w), layout="NCHW")
     static_out = TensorSpec(OUTPUT_NAME, (1, 3, h, w), layout="NCHW")
