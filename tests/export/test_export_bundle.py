@@ -158,3 +158,26 @@ def test_coreml_compression_and_image_input(tmp_path):
     assert any("lut" in op for op in fp16.ops), fp16.ops  # palettised weights are look-up tables
     if sys.platform != "darwin":
         assert fp16.fidelity["verified"] == verify.NOT_VERIFIED_COREML
+
+
+def test_interrupted_export_leaves_nothing(tmp_path):
+    """Ctrl-C in the middle (here: while tracing for ONNX) removes the half-built bundle."""
+    import torch
+
+    from styleforge.export.bundle import export_bundle
+
+    class Interrupts(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 1)
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            if self.calls > 3:  # reference run and TorchScript trace succeed, ONNX export is "interrupted"
+                raise KeyboardInterrupt
+            return torch.tanh(self.conv(x))
+
+    with pytest.raises(KeyboardInterrupt):
+        export_bundle(Interrupts().eval(), tmp_path / "b", formats=("onnx",), size=(32, 32), progress=False)
+    assert list(tmp_path.iterdir()) == []
