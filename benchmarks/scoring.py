@@ -53,24 +53,11 @@ def score_methods(
 
 
 def torch_method(generator, device: str = "cpu") -> Method:
-    """Wrap a PyTorch generator ([-1,1] NCHW in/out) as a uint8 HWC method, padding to its stride."""
-    import torch
-    import torch.nn.functional as F
+    """Wrap a PyTorch generator ([-1,1] NCHW in/out) as a uint8 HWC method (padded to its stride)."""
+    from styleforge.train.trainer import stylize_array
 
-    stride = int(getattr(generator, "stride", 4))
     generator = generator.to(device).eval()
-
-    def run(rgb: np.ndarray) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
-        pad_h, pad_w = (-h) % stride, (-w) % stride
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        with torch.no_grad():
-            y = generator(x.to(device))[..., :h, :w].clamp(-1, 1)
-        return ((y[0].permute(1, 2, 0).cpu().numpy() + 1.0) * 127.5).round().astype(np.uint8)
-
-    return run
+    return lambda rgb: stylize_array(generator, rgb, device)
 
 
 def markdown_table(scores: dict[str, dict[str, float]], title: str = "") -> str:
