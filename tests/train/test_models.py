@@ -87,6 +87,25 @@ def test_resnet_shapes_and_range(photo_batch, norm):
     assert all(f.shape == (2, 32, 16, 16) for f in feats.values())  # 4*ngf at H/4
 
 
+def test_resnet_residual_starts_as_identity_and_learns_a_correction(photo_batch):
+    torch.manual_seed(0)
+    model = ResnetGenerator(ngf=8, n_blocks=2, norm="none", residual=True)
+    clone = build_generator(model.arch_name, **model.config)  # checkpoints rebuild it
+    assert clone.residual and not isinstance(clone.head[-1], torch.nn.Tanh)
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(photo_batch), photo_batch, rtol=0, atol=1e-6)
+    # One step towards a brighter target moves the output off the identity, within range.
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    torch.nn.functional.l1_loss(model(photo_batch), (photo_batch + 0.2).clamp(-1, 1)).backward()
+    opt.step()
+    with torch.no_grad():
+        y = model.eval()(photo_batch)
+    assert y.abs().max() <= 1.0 and (y - photo_batch).mean() > 0.005
+    with pytest.raises(ValueError, match="residual"):
+        ResnetGenerator(out_channels=1, residual=True)
+
+
 def test_resnet9_parameter_count_matches_cyclegan():
     assert sum(p.numel() for p in ResnetGenerator().parameters()) == 11_378_179
 

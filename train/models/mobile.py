@@ -193,8 +193,15 @@ class MobileGenerator(nn.Module):
         y = self.dec2(deep, s2)
         y = self.dec1(y, s1)
         y = self.dec0(y, s0)
-        out = x + self.head(y)
-        if self.training:
-            # Straight-through clip: forward value is clipped, gradient is the identity's.
-            return out + (out.clamp(-1.0, 1.0) - out).detach()
-        return out.clamp(-1.0, 1.0)
+        return residual_clip(x + self.head(y), self.training)
+
+
+def residual_clip(out: Tensor, training: bool) -> Tensor:
+    """Clip a global-residual output ``x + delta`` to ``[-1, 1]``.
+
+    In training the clip is straight-through (forward value clipped, gradient the identity's) so
+    saturated pixels can still be pulled back into range; eval/export get a plain ``Clip``.
+    """
+    if training:
+        return out + (out.clamp(-1.0, 1.0) - out).detach()
+    return out.clamp(-1.0, 1.0)

@@ -11,12 +11,21 @@ Layout (``ngf=64, n_blocks=9`` is CycleGAN's ``resnet_9blocks``, 11.38 M paramet
     convT 3x3 s2 (2 ngf -> ngf), norm, ReLU                    # [N, ngf,   H,   W]
     reflect-pad 3, conv 7x7 (ngf -> 3), tanh                   # [N, 3,     H,   W]
 
+With ``residual=True`` the head has no tanh: it predicts a correction and the output is
+``clip(x + delta, -1, 1)`` (as in :class:`~styleforge.train.models.mobile.MobileGenerator`), with
+the last conv zero-initialised so the untrained generator is the identity. Photo looks are mostly
+tone/colour shifts of the input; starting from the identity, an unpaired (CycleGAN) teacher only
+has to learn the shift instead of first re-learning to reproduce the photo, which on a small CPU
+budget is the difference between beating and losing to the untouched input.
+
 H and W must be multiples of 4 (``model.stride``) for the output to match the input size.
 """
 
 from __future__ import annotations
 
 from torch import Tensor, nn
+
+from .mobile import residual_clip
 
 NORMS = ("instance", "batch", "none")
 
@@ -60,7 +69,7 @@ class ResnetGenerator(nn.Module):
     """Image-to-image ResNet generator (the teacher).
 
     ``forward(x)``: ``x`` float32 ``[N, 3, H, W]`` RGB in ``[-1, 1]``, H and W multiples of 4;
-    returns ``[N, 3, H, W]`` RGB in ``[-1, 1]`` (tanh).
+    returns ``[N, 3, H, W]`` RGB in ``[-1, 1]`` (tanh, or ``clip(x + delta)`` if ``residual``).
 
     Args:
         ngf: width of the first layer; the trunk has ``4 * ngf`` channels.
@@ -68,6 +77,8 @@ class ResnetGenerator(nn.Module):
         norm: ``"instance"`` (CycleGAN default), ``"batch"`` or ``"none"``.
         dropout: dropout probability inside residual blocks (pix2pix uses 0.5; CycleGAN 0).
         in_channels, out_channels: image channels.
+        residual: predict ``delta`` and return ``clip(x + delta, -1, 1)``, identity at init
+            (needs ``in_channels == out_channels``). False keeps the exact CycleGAN network.
 
     ``distill_points`` name three trunk-resolution ``[N, 4 ngf, H/4, W/4]`` features: the end
     of the downsampling stem, the middle and the end of the residual trunk.
@@ -84,14 +95,18 @@ class ResnetGenerator(nn.Module):
         dropout: float = 0.0,
         in_channels: int = 3,
         out_channels: int = 3,
+        residual: bool = False,
     ):
         super().__init__()
         if n_blocks < 1:
             raise ValueError(f"n_blocks must be >= 1, got {n_blocks}")
+        if residual and in_channels != out_channels:
+            raise ValueError(f"residual=True needs in_channels == out_channels, got {in_channels} and {out_channels}")
         self.config = dict(
             ngf=ngf, n_blocks=n_blocks, norm=norm, dropout=dropout,
-            in_channels=in_channels, out_channels=out_channels,
+            in_channels=in_channels, out_channels=out_channels, residual=residual,
         )
+        self.residual = residual
         # With BatchNorm the conv bias is redundant; InstanceNorm(affine=False) needs it.
         use_bias = norm != "batch"
 
@@ -119,12 +134,20 @@ class ResnetGenerator(nn.Module):
                 nn.ReLU(True),
             ]
         self.up = nn.Sequential(*up)
-        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh())
+        if residual:
+            last = nn.Conv2d(ngf, out_channels, 7)  # delta; zero so the untrained model is the identity
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+            self.head = nn.Sequential(nn.ReflectionPad2d(3), last)
+        else:
+            self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh())
 
         self.distill_points = ("down", f"trunk.{n_blocks // 2}", f"trunk.{n_blocks - 1}")
 
     def forward(self, x: Tensor) -> Tensor:
         """``[N, 3, H, W]`` in ``[-1, 1]`` -> ``[N, 3, H, W]`` in ``[-1, 1]``."""
-        x = self.down(self.stem(x))  # [N, 4ngf, H/4, W/4]
-        x = self.trunk(x)
-        return self.head(self.up(x))
+        y = self.down(self.stem(x))  # [N, 4ngf, H/4, W/4]
+        y = self.head(self.up(self.trunk(y)))
+        if self.residual:
+            return residual_clip(x + y, self.training)
+        return y
