@@ -128,6 +128,7 @@ def write_report(out: Path, data: Path, teacher: Path, student_run: Path, bundle
             fidelity.append(f"| {key} | {art.size_bytes / 1024:.0f} | - | - | - | {verified} |")
     env = environment()
     bench_md = (out / "bench.md").read_text() if (out / "bench.md").exists() else "(no benchmark)"
+    bench_md = "\n".join("##" + line if line.startswith("#") else line for line in bench_md.splitlines())
     stage_lines = "\n".join(f"| {k} | {v:.0f} |" for k, v in timings.items())
     model = manifest.model
     text = f"""# styleforge demo report
