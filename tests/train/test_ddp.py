@@ -26,7 +26,11 @@ def test_two_process_gloo_run_then_single_process_resume(ddp_data, tmp_path):
     run = tmp_path / "ddp"
     args = ["--content", str(ddp_data / "content"), "--style", str(ddp_data / "style"), "--out", str(run),
             "--preset", "tiny", "--steps", "4", "--device", "cpu", "--quiet",
-            "--set", "log.checkpoint_every=4", "--set", "log.log_every=2", "--set", "log.sample_every=4"]
+            "--set", "log.checkpoint_every=4", "--set", "log.log_every=2", "--set", "log.sample_every=4",
+            # The tiny preset's residual teacher starts with a zero head, so for its first steps
+            # every upstream gradient is ~0 and Adam turns all-reduce rounding noise into
+            # full-size steps; the tanh teacher keeps this exactness check tight.
+            "--set", "model.generator_kwargs.residual=false"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

@@ -106,7 +106,7 @@ def test_dry_run_prints_the_resolved_config(film_warm_data, tmp_path, capsys):
     assert code == 0
     config = yaml.safe_load(capsys.readouterr().out)
     assert config["steps"] == 7 and config["loss"]["gan"] == "hinge"
-    assert config["model"]["generator_kwargs"] == {"ngf": 8, "n_blocks": 3}
+    assert config["model"]["generator_kwargs"] == {"ngf": 8, "n_blocks": 3, "residual": True}
     assert config["data"]["content_dir"] == str((film_warm_data / "content").resolve())
     assert config["optim"]["lr_g"] == 2e-4 and config["optim"]["beta1"] == 0.5
     assert not out.exists()
