@@ -33,6 +33,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from styleforge.atomic import replace_dir
 from styleforge.export import calibration as cal
 from styleforge.export import ops_report, verify
 from styleforge.runtime.contract import Artifact, Manifest, TensorSpec
@@ -122,7 +123,7 @@ def export_bundle(
             calibration_count=calibration_count, coreml_quantize=coreml_quantize,
             coreml_image_input=coreml_image_input,
         )
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -130,21 +131,6 @@ def export_bundle(
         print(ops_report.format_table(manifest.artifacts), file=sys.stderr)
         print(f"[export] bundle written to {out_dir}", file=sys.stderr)
     return manifest
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Rename ``src`` to ``dst``; an existing ``dst`` is moved aside first and deleted after."""
-    if not dst.exists():
-        os.replace(src, dst)
-        return
-    trash = dst.parent / f".{dst.name}.old-{uuid.uuid4().hex[:8]}"
-    os.replace(dst, trash)
-    try:
-        os.replace(src, dst)
-    except BaseException:
-        os.replace(trash, dst)  # put the old bundle back
-        raise
-    shutil.rmtree(trash, ignore_errors=True)
 
 
 class _Stages:

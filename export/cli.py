@@ -94,54 +94,24 @@ def _split(text: str, allowed: tuple[str, ...], option: str) -> tuple[str, ...]:
 
 
 def load_user_model(spec: str, weights: str | None):
-    """``module:factory`` (dotted module or path to a .py file) -> an nn.Module in eval mode."""
-    import importlib
-    import importlib.util
+    """``module:factory`` (dotted module or path to a .py file) -> an nn.Module in eval mode.
 
-    module_name, sep, factory_name = spec.rpartition(":")
-    if not sep or not module_name or not factory_name:
-        raise CLIError(f"--model must be MODULE:FACTORY, got {spec!r}")
+    Importing the factory and reading the weights (safetensors, or a state dict loaded with
+    ``weights_only=True``) are the same as for a bring-your-own distillation teacher.
+    """
+    from styleforge.train.teachers import TeacherError, import_factory, load_weights
+
     try:
-        if module_name.endswith(".py"):
-            path = Path(module_name)
-            if not path.is_file():
-                raise CLIError(f"--model: no such file {path}")
-            mod_spec = importlib.util.spec_from_file_location(path.stem, path)
-            module = importlib.util.module_from_spec(mod_spec)
-            mod_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise CLIError(f"--model: cannot import {module_name}: {err}") from None
-    factory = getattr(module, factory_name, None)
-    if not callable(factory):
-        raise CLIError(f"--model: {module_name} has no callable {factory_name}")
-    model = factory()
-    if weights:
-        state = _load_state_dict(Path(weights))
+        model = import_factory(spec)()
+        state = load_weights(weights) if weights else None
+    except TeacherError as err:
+        raise CLIError(f"--model/--weights: {err}") from None
+    if state is not None:
         try:
             model.load_state_dict(state)
         except RuntimeError as err:
             raise CLIError(f"--weights {weights} do not fit {spec}: {str(err).splitlines()[0]}") from None
     return model.eval()
-
-
-def _load_state_dict(path: Path) -> dict:
-    if not path.is_file():
-        raise CLIError(f"--weights: no such file {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    import torch
-
-    try:  # weights_only: never unpickle arbitrary objects from a user-supplied file
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CLIError(f"--weights {path}: not a plain state dict ({err})") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    return state
 
 
 def run_export(args) -> int:

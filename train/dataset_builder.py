@@ -27,6 +27,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from PIL import Image
 
+from styleforge.atomic import replace_dir
 from styleforge.progress import progress
 from styleforge.runtime.imageio import open_image, to_uint8_array
 from styleforge.train.data import DatasetError
@@ -199,22 +200,7 @@ def make_dataset(
             "files": files,
         }
         (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move ``tmp`` to ``out``; an existing ``out`` (empty, or ``--force``) is swapped out first."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except OSError:
-        os.replace(old, out)  # put the user's folder back
-        raise
-    shutil.rmtree(old, ignore_errors=True)

@@ -116,15 +116,15 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return _unwrap_state_dict(obj, str(path))
 
 
-def _import_factory(spec: str):
+def import_factory(spec: str):
     """``pkg.module:factory`` or ``dir/file.py:factory`` -> the callable."""
     module_name, _, attr = spec.rpartition(":")
     if not module_name or not attr:
-        raise TeacherError(f"teacher {spec!r}: expected 'module:factory'")
+        raise TeacherError(f"{spec!r}: expected MODULE:FACTORY (a dotted module or file.py, a colon, a callable)")
     if module_name.endswith(".py"):
         file = Path(module_name)
         if not file.is_file():
-            raise TeacherError(f"teacher {spec!r}: no such file {file}")
+            raise TeacherError(f"{spec!r}: no such file {file}")
         mod_spec = importlib.util.spec_from_file_location(f"_styleforge_teacher_{file.stem}", file)
         module = importlib.util.module_from_spec(mod_spec)
         mod_spec.loader.exec_module(module)
@@ -135,10 +135,10 @@ def _import_factory(spec: str):
         try:
             module = importlib.import_module(module_name)
         except ImportError as err:
-            raise TeacherError(f"teacher {spec!r}: cannot import {module_name} ({err})") from None
+            raise TeacherError(f"{spec!r}: cannot import {module_name} ({err})") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise TeacherError(f"teacher {spec!r}: {module_name} has no callable {attr!r}")
+        raise TeacherError(f"{spec!r}: {module_name} has no callable {attr!r}")
     return factory
 
 
@@ -179,13 +179,13 @@ def load_teacher(spec: str | Path, weights: str | Path | None = None,
         info.update(kind="torchscript", arch="torchscript")
         points = ()  # hooks on a scripted model's submodules never fire
     elif ":" in str(spec):
-        factory = _import_factory(str(spec))
+        factory = import_factory(str(spec))
         try:
             model = factory()
         except Exception as err:
-            raise TeacherError(f"teacher {spec!r}: the factory raised {type(err).__name__}: {err}") from None
+            raise TeacherError(f"{spec!r}: the factory raised {type(err).__name__}: {err}") from None
         if not isinstance(model, nn.Module):
-            raise TeacherError(f"teacher {spec!r}: the factory returned {type(model).__name__}, not a torch.nn.Module")
+            raise TeacherError(f"{spec!r}: the factory returned {type(model).__name__}, not a torch.nn.Module")
         if weights:
             state = load_weights(weights)
             try:
@@ -196,6 +196,6 @@ def load_teacher(spec: str | Path, weights: str | Path | None = None,
                     config=dict(getattr(model, "config", {}) or {}))
         points = tuple(getattr(model, "distill_points", ()))
     else:
-        raise TeacherError(f"teacher {spec!r}: not a styleforge run/checkpoint, a TorchScript file, or module:factory")
+        raise TeacherError(f"{spec!r}: not a styleforge run/checkpoint, a TorchScript file, or module:factory")
     info["distill_points"] = list(points)
     return TeacherWrapper(model.float(), value_range, points), info
