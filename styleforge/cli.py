@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from styleforge import __version__
@@ -42,7 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt  # so `kill` runs the same cleanup as Ctrl-C (no half-written outputs)
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    except ValueError:  # not the main thread (e.g. called from a worker thread): leave it alone
+        pass
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
