@@ -84,7 +84,10 @@ def _run_full(model: nn.Module, rgb: np.ndarray, multiple: int, device: torch.de
 
 def heldout_metrics(teacher: nn.Module, student: nn.Module, paths: list[Path], target_dir: Optional[Path],
                     max_side: int, multiple: int, device: torch.device) -> dict[str, Any]:
-    """Student vs teacher (and both vs targets) on whole held-out photos; means and per-image rows."""
+    """Student vs teacher (and both vs targets) on whole held-out photos; summaries and per-image rows.
+
+    PSNR summaries are the PSNR of the mean squared error over the images; SSIM and CIEDE2000 are means.
+    """
     from styleforge.runtime.metrics import all_metrics, psnr
 
     rows = []
@@ -105,7 +108,11 @@ def heldout_metrics(teacher: nn.Module, student: nn.Module, paths: list[Path], t
     summary: dict[str, Any] = {"images": len(rows)}
     for key in ("psnr", "ssim", "delta_e2000", "teacher_vs_target_psnr", "student_vs_target_psnr"):
         values = [r[key] for r in rows if key in r]
-        if values:
+        if values and key.endswith("psnr"):
+            # PSNR of the pooled MSE: averaging dB would let one identical (capped) image dominate.
+            mse = np.mean([255.0**2 / 10 ** (v / 10) for v in values])
+            summary[key] = round(float(min(100.0, 10 * np.log10(255.0**2 / max(mse, 1e-12)))), 4)
+        elif values:
             summary[key] = round(float(np.mean(values)), 4)
     summary["per_image"] = rows
     return summary
