@@ -137,7 +137,7 @@ def fixed_batch(dataset, seed: int, count: int) -> dict[str, torch.Tensor]:
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
-    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0] >> 1)
+    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0]) >> 1
 
 
 # ---------------------------------------------------------------------------------------------
