@@ -25,7 +25,7 @@ from styleforge.benchmarks.scoring import (
     score_methods,
     torch_method,
 )
-from styleforge.stages import Stages
+from styleforge.stages import Stages, single_thread_env
 
 DEFAULT_LOOKS = ("film-warm", "noir", "teal-orange", "glow", "toon")
 TONE_LOOKS = ("film-warm", "noir", "teal-orange", "glow")
@@ -49,6 +49,7 @@ def run_look(
 ) -> dict:
     """Build, train, distill, export and score one look; returns its result dict (also saved)."""
     stages = Stages(root)
+    threads = single_thread_env()
     data, teacher, student_run, bundle, paired_run = (
         root / "data", root / "teacher", root / "student", root / "bundle", root / "paired",
     )
@@ -59,12 +60,14 @@ def run_look(
         ["train", "--content", data / "content", "--style", data / "style", "--preset", preset,
          "--out", teacher, "--seed", seed, *step_args],
         [teacher],
+        env=threads,
     )
     stages.run(
         "student",
         ["distill", "--teacher", teacher, "--content", data / "content", "--student", student,
          "--preset", preset, "--out", student_run, "--seed", seed, *step_args],
         [student_run],
+        env=threads,
     )
     stages.run(
         "export",
@@ -78,6 +81,7 @@ def run_look(
             ["train", "--paired", data / "paired", "--preset", preset, "--out", paired_run,
              "--seed", seed, *step_args],
             [paired_run],
+            env=threads,
         )
     start = time.perf_counter()
     scores, outputs, pairs = _score(data, teacher, student_run, bundle, paired_run if paired else None)

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from styleforge.stages import StageError, Stages
+from styleforge.stages import StageError, Stages, single_thread_env
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,18 +45,21 @@ def run_demo(out: Path, look: str, preset: str, student: str, size: int, formats
     out = Path(out)
     start = time.perf_counter()
     stages = Stages(out)
+    threads = single_thread_env()
     data, teacher, student_run, bundle = out / "data", out / "runs" / "teacher", out / "runs" / "student", out / "bundle"
     stages.run("dataset", ["make-dataset", "--look", look, "--out", data], [data / "dataset.json"])
     stages.run(
         "teacher",
         ["train", "--content", data / "content", "--style", data / "style", "--preset", preset, "--out", teacher],
         [teacher],
+        env=threads,
     )
     stages.run(
         "student",
         ["distill", "--teacher", teacher, "--content", data / "content", "--student", student,
          "--preset", preset, "--out", student_run],
         [student_run],
+        env=threads,
     )
     stages.run(
         "export",
