@@ -33,10 +33,24 @@ class TorchBackend(Backend):
             raise BackendError(f"torch cannot load TorchScript {model_path}: {first_line}") from None
         self.artifact = artifact
 
+    @property
+    def _on_gpu(self) -> bool:
+        return self.device.type == "cuda"
+
     def run(self, x: np.ndarray) -> np.ndarray:
-        with self.torch.inference_mode():
-            y = self.module(self.torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
-        return y.float().cpu().numpy() if y.dtype != self.torch.float32 else y.cpu().numpy()
+        """``x`` is NCHW float32 in [-1, 1]. On CUDA the model runs in fp16 (autocast) on a
+        channels-last input, the fast path on tensor cores; on CPU it runs in plain fp32."""
+        torch = self.torch
+        tensor = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+        with torch.inference_mode():
+            if self._on_gpu:
+                tensor = tensor.contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cuda", dtype=torch.float16):
+                    y = self.module(tensor)
+                torch.cuda.synchronize(self.device)  # so a benchmark's timer sees the finished work
+            else:
+                y = self.module(tensor)
+        return y.float().cpu().numpy() if y.dtype != torch.float32 else y.cpu().numpy()
 
     def input_details(self) -> dict[str, Any]:
         # TorchScript does not record shapes; the manifest's spec is the contract.
@@ -50,4 +64,5 @@ class TorchBackend(Backend):
             "version": self.torch.__version__,
             "threads": self.torch.get_num_threads(),
             "device": str(self.device),
+            "precision": "fp16 autocast, channels-last" if self._on_gpu else "fp32",
         }
