@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from styleforge.atomic import write_bytes
 from styleforge.benchmarks.environment import summary_lines
 
 
@@ -126,26 +127,12 @@ def to_markdown(result: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _atomic_write(path: Path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_json(result: dict[str, Any], path: Path) -> Path:
-    return _atomic_write(path, (json.dumps(result, indent=2, allow_nan=False) + "\n").encode())
+    return write_bytes(path, (json.dumps(result, indent=2, allow_nan=False) + "\n").encode())
 
 
 def write_markdown(result: dict[str, Any], path: Path) -> Path:
-    return _atomic_write(path, to_markdown(result).encode())
+    return write_bytes(path, to_markdown(result).encode())
 
 
 def load_result(path: Path) -> dict[str, Any]:

@@ -8,26 +8,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
+
+from styleforge.atomic import write_bytes
 
 LOG_FILE = "log.jsonl"
 # Keys of a log line that are not curves to plot.
 _NOT_PLOTTED = {"step", "time", "elapsed_s", "lr_g", "lr_d", "lr", "images_per_s"}
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_log(jsonl_path: Union[str, Path]) -> list[dict[str, Any]]:
@@ -56,7 +44,7 @@ class RunLogger:
         self.path = Path(run_dir) / filename
         kept = [r for r in read_log(self.path) if resume_from is not None and r.get("step", 0) <= resume_from]
         text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept)
-        _atomic_write_bytes(self.path, text.encode("utf-8"))
+        write_bytes(self.path, text.encode("utf-8"))
 
     def log(self, step: int, **scalars: float) -> dict[str, Any]:
         row = {"step": int(step)}
@@ -97,7 +85,7 @@ def plot_losses(jsonl_path: Union[str, Path], png_path: Union[str, Path]) -> Opt
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)
-    _atomic_write_bytes(png_path, buffer.getvalue())
+    write_bytes(png_path, buffer.getvalue())
     return png_path
 
 
@@ -143,5 +131,5 @@ def save_image_grid(
     path = Path(path)
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
-    _atomic_write_bytes(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue())
     return path
