@@ -54,7 +54,7 @@ def _split(text: str | None) -> list[str]:
 
 
 def _parse_threads(text: str | None) -> list[int | None]:
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
 
     if not text:
         return [None]
@@ -68,7 +68,7 @@ def _parse_threads(text: str | None) -> list[int | None]:
 
 
 def _parse_sizes(text: str | None) -> list[tuple[int, int]]:
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
 
     sizes = []
     for item in _split(text):
@@ -81,7 +81,7 @@ def _parse_sizes(text: str | None) -> list[tuple[int, int]]:
 
 
 def _parse_xnnpack(text: str) -> list[bool]:
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
 
     values = {"on": True, "off": False}
     try:
@@ -92,7 +92,7 @@ def _parse_xnnpack(text: str) -> list[bool]:
 
 def run_bench(args) -> int:
     from styleforge.benchmarks import report
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
 
     if args.compare:
         try:

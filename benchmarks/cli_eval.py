@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from styleforge.benchmarks.eval_looks import run_all
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
     from styleforge.stages import StageError
 
     looks = [name.strip() for name in args.looks.split(",") if name.strip()]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from styleforge.cli import CLIError
+from styleforge.errors import CLIError
 
 TFLITE_SHORT = ("fp32", "fp16", "dynamic_int8", "int8")
 

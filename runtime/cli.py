@@ -47,7 +47,7 @@ def plan_outputs(inputs: list[str], out: Path, suffix: str, fmt: str | None, rec
 
     Raises ``CLIError`` when an output would overwrite an input or two inputs share an output.
     """
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
     from styleforge.runtime.imageio import list_images
 
     def output_for(src: Path, rel_parent: Path) -> Path:
@@ -77,7 +77,7 @@ def plan_outputs(inputs: list[str], out: Path, suffix: str, fmt: str | None, rec
 
 
 def run_stylize(args: argparse.Namespace) -> int:
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
     from styleforge.progress import progress
     from styleforge.runtime.backends import BackendError
     from styleforge.runtime.contract import BundleError

@@ -13,6 +13,9 @@ import signal
 import sys
 
 from styleforge import __version__
+from styleforge.errors import CLIError
+
+__all__ = ["CLIError", "build_parser", "main"]  # CLIError lives in styleforge.errors; kept here
 
 # Modules with a ``register(subparsers)`` function, in the order their commands are listed.
 COMMAND_MODULES = (
@@ -25,10 +28,6 @@ COMMAND_MODULES = (
     "styleforge.benchmarks.cli",
     "styleforge.benchmarks.cli_eval",
 )
-
-
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

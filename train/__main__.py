@@ -10,7 +10,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
     from styleforge.train.cli_train import add_arguments, run_train
 
     parser = argparse.ArgumentParser(prog="python -m styleforge.train",

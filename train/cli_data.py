@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
 
 def run_looks(args) -> int:
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
     from styleforge.train.looks import LOOKS
 
     if args.apply is None:
@@ -64,7 +64,7 @@ def _apply(args) -> int:
 
     from PIL import Image
 
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
     from styleforge.runtime.imageio import ImageError, open_image, to_uint8_array
     from styleforge.train.looks import apply_look, get_look
 
@@ -96,7 +96,7 @@ def _apply(args) -> int:
 def run_make_dataset(args) -> int:
     import json
 
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
     from styleforge.runtime.imageio import ImageError, list_images
     from styleforge.train.data import DatasetError, make_dataset
 

@@ -82,7 +82,7 @@ def _saved_teacher(out: Path) -> dict:
 def run_distill(args: argparse.Namespace) -> int:
     import yaml
 
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
     from styleforge.runtime.imageio import ImageError
     from styleforge.train.checkpoint import CheckpointError
     from styleforge.train.distill import DistillError, config_to_dict, run_distillation

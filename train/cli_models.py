@@ -59,7 +59,7 @@ def parse_value(text: str) -> Any:
 def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``"resnet:ngf=32,n_blocks=6"`` -> ``("resnet", {"ngf": 32, "n_blocks": 6})``;
     ``"mobile:small"`` -> ``("mobile", {"preset": "small"})``."""
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
 
     name, _, rest = spec.partition(":")
     kwargs: dict[str, Any] = {}
@@ -78,7 +78,7 @@ def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
 
 def parse_size(text: str) -> tuple[int, int]:
     """``"512"`` -> (512, 512); ``"512x768"`` -> (512, 768) as (H, W)."""
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
 
     parts = text.lower().split("x")
     try:
@@ -94,7 +94,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def _build(args) -> tuple[Any, dict[str, Any]]:
     """The model and a description of where it came from."""
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
     from styleforge.train.models.registry import build_discriminator, build_generator
 
     if Path(args.model).exists() and not args.discriminator:
@@ -119,7 +119,7 @@ def _build(args) -> tuple[Any, dict[str, Any]]:
 
 
 def run_info(args) -> int:
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
     from styleforge.train.models.profile import profile
 
     size = parse_size(args.size)

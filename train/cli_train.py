@@ -102,7 +102,7 @@ def resolve_config(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from styleforge.cli import CLIError
+    from styleforge.errors import CLIError
     from styleforge.train.config import ConfigError, config_to_yaml
 
     if args.paired and (args.content or args.style):
