@@ -15,6 +15,7 @@ from PIL import Image
 
 from styleforge.progress import progress
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
+from styleforge.runtime.tensors import pixels_to_range, range_to_pixels, to_uint8
 
 MIN_CALIBRATION_CROPS = 100  # below ~100 samples int8 activation ranges get noticeably noisy
 
@@ -134,10 +135,10 @@ def calibration_crops(
 
 
 def to_model_range(images_uint8: np.ndarray) -> np.ndarray:
-    """uint8 ``[..., 3]`` -> float32 in ``[-1, 1]`` (``x = pixel / 127.5 - 1``)."""
-    return images_uint8.astype(np.float32) / 127.5 - 1.0
+    """uint8 ``[..., 3]`` -> float32 in ``[-1, 1]`` (``styleforge.runtime.tensors.pixels_to_range``)."""
+    return pixels_to_range(images_uint8)
 
 
 def from_model_range(x: np.ndarray) -> np.ndarray:
     """float ``[-1, 1]`` -> uint8 (rounded, clipped)."""
-    return np.clip(np.rint((np.asarray(x, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return to_uint8(range_to_pixels(x))

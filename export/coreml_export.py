@@ -117,7 +117,9 @@ def predict_coreml(path: Path, images_nhwc):
         if is_image:
             from PIL import Image
 
-            pixels = np.clip(np.rint((img + 1.0) * 127.5), 0, 255).astype(np.uint8)
+            from styleforge.runtime.tensors import range_to_pixels, to_uint8
+
+            pixels = to_uint8(range_to_pixels(img))
             feed = {"input": Image.fromarray(pixels)}
         else:
             feed = {"input": img.transpose(2, 0, 1)[None].astype(np.float32)}

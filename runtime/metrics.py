@@ -22,13 +22,35 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a.astype(np.float32, copy=False), b.astype(np.float32, copy=False)
 
 
+def mse(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean squared error over every element, in the images' own units squared."""
+    a, b = _pair(a, b)
+    return float(np.mean((a - b) ** 2, dtype=np.float64))
+
+
+def psnr_from_mse(mean_squared_error: float, data_range: float = 255.0) -> float:
+    """``10 log10(range^2 / mse)`` in dB, capped at :data:`PSNR_CAP_DB` (identical images)."""
+    if mean_squared_error <= 0.0:
+        return PSNR_CAP_DB
+    return float(min(PSNR_CAP_DB, 10.0 * np.log10(data_range**2 / mean_squared_error)))
+
+
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
     """Peak signal-to-noise ratio in dB, capped at :data:`PSNR_CAP_DB` for identical inputs."""
-    a, b = _pair(a, b)
-    mse = float(np.mean((a - b) ** 2, dtype=np.float64))
-    if mse <= 0.0:
-        return PSNR_CAP_DB
-    return float(min(PSNR_CAP_DB, 10.0 * np.log10(data_range**2 / mse)))
+    return psnr_from_mse(mse(a, b), data_range)
+
+
+def pooled_psnr(psnrs_db, data_range: float = 255.0) -> float:
+    """PSNR of a set of images: the PSNR of their pooled (mean) MSE, from per-image PSNRs in dB.
+
+    This is the summary to report over several images: averaging dB values instead would let
+    one identical (capped at 100 dB) image dominate the mean.
+    """
+    values = [float(v) for v in psnrs_db]
+    if not values:
+        raise ValueError("pooled_psnr needs at least one PSNR value")
+    pooled = float(np.mean([data_range**2 / 10 ** (v / 10.0) for v in values]))
+    return psnr_from_mse(pooled, data_range)
 
 
 def max_abs_error(a: np.ndarray, b: np.ndarray) -> float:

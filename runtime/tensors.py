@@ -3,6 +3,9 @@
 Works on one tile (or a small batch of tiles) at a time, in float32: the whole photo is never
 converted to floats here. Quantised tensors use the scale / zero point the *interpreter*
 reports for the loaded model (see :func:`effective_spec`), not a copy that could be stale.
+
+:func:`pixels_to_range` / :func:`range_to_pixels` are the one uint8 <-> ``[-1, 1]`` conversion
+pair of the project (torch-free); ``styleforge.train.tensors`` wraps them for torch tensors.
 """
 
 from __future__ import annotations
@@ -15,6 +18,32 @@ import numpy as np
 from styleforge.runtime.contract import BundleError, TensorSpec
 
 _QUANT_LIMITS = {"int8": (-128, 127), "uint8": (0, 255)}
+
+
+MODEL_RANGE = (-1.0, 1.0)  # what every styleforge generator takes and returns
+
+
+def pixels_to_range(pixels: np.ndarray, value_range: tuple[float, float] = MODEL_RANGE) -> np.ndarray:
+    """uint8 pixels (any shape) -> float32 in ``value_range``; the one pixel -> model conversion.
+
+    For the default ``[-1, 1]`` this is ``pixel * 2/255 - 1`` (i.e. ``pixel / 127.5 - 1``).
+    """
+    lo, hi = value_range
+    x = np.asarray(pixels).astype(np.float32, order="C")
+    x *= np.float32((hi - lo) / 255.0)
+    x += np.float32(lo)
+    return x
+
+
+def range_to_pixels(y: np.ndarray, value_range: tuple[float, float] = MODEL_RANGE) -> np.ndarray:
+    """float values in ``value_range`` -> float32 pixel values in [0, 255], clipped, *not* rounded.
+
+    The one model -> pixel conversion; :func:`to_uint8` does the final rounding. Kept in float so
+    overlapping tiles can be blended, and so fidelity metrics see differences below one level.
+    """
+    lo, hi = value_range
+    y = (np.asarray(y, dtype=np.float32) - np.float32(lo)) * np.float32(255.0 / (hi - lo))
+    return np.clip(y, 0.0, 255.0)
 
 
 def effective_spec(spec: TensorSpec, reported: Optional[dict[str, Any]], what: str) -> TensorSpec:
@@ -49,10 +78,7 @@ def to_input(pixels: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """uint8 ``[N, H, W, 3]`` RGB -> the model input tensor (layout, range, dtype of ``spec``)."""
     if pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[-1] != 3:
         raise ValueError(f"expected uint8 [N, H, W, 3] pixels, got {pixels.dtype} {pixels.shape}")
-    lo, hi = spec.value_range
-    x = pixels.astype(np.float32)
-    x *= np.float32((hi - lo) / 255.0)
-    x += np.float32(lo)  # e.g. pixel / 127.5 - 1 for [-1, 1]
+    x = pixels_to_range(pixels, spec.value_range)
     if spec.layout == "NCHW":
         x = x.transpose(0, 3, 1, 2)
     if spec.is_quantized:
@@ -78,9 +104,7 @@ def from_output(y: np.ndarray, spec: TensorSpec) -> np.ndarray:
         y = y.transpose(0, 2, 3, 1)
     if y.shape[-1] != 3:
         raise BundleError(f"model output has shape {y.shape}; expected 3 colour channels ({spec.layout})")
-    lo, hi = spec.value_range
-    y = (y - np.float32(lo)) * np.float32(255.0 / (hi - lo))
-    return np.clip(y, 0.0, 255.0)
+    return range_to_pixels(y, spec.value_range)
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:

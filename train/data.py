@@ -25,6 +25,7 @@ from PIL import Image
 
 from styleforge.progress import progress
 from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, ImageError, list_images, open_image
+from styleforge.runtime.tensors import pixels_to_range
 
 PathLike = Union[str, os.PathLike]
 
@@ -120,10 +121,10 @@ def _patch(img: Image.Image, box, mirrored: bool, patch_size: int) -> np.ndarray
     # Pillow resizes straight from the (fractional) box, antialiased when shrinking; small images
     # are upscaled the same way.
     out = img.resize((patch_size, patch_size), Image.Resampling.BICUBIC, box=box)
-    arr = np.asarray(out, dtype=np.float32)
+    arr = np.asarray(out, dtype=np.uint8)
     if mirrored:
         arr = arr[:, ::-1]
-    return np.ascontiguousarray(arr.transpose(2, 0, 1)) / np.float32(127.5) - np.float32(1.0)
+    return np.ascontiguousarray(pixels_to_range(arr).transpose(2, 0, 1))
 
 
 def _tensor(arr: np.ndarray):

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
+from styleforge.train.tensors import image_to_tensor, tensor_to_image
 
 REPORT_SIZE = (512, 512)
 
@@ -75,11 +76,10 @@ def _load(path: Path, max_side: int) -> np.ndarray:
 def _run_full(model: nn.Module, rgb: np.ndarray, multiple: int, device: torch.device) -> np.ndarray:
     """Run ``model`` on a whole photo: pad (edge-replicate) to ``multiple``, then crop back."""
     h, w = rgb.shape[:2]
-    x = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)  # [1,3,H,W]
+    x = image_to_tensor(rgb)[None]  # [1,3,H,W]
     pad_h, pad_w = (-h) % multiple, (-w) % multiple
     x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate").to(device)
-    y = model(x)[0, :, :h, :w].clamp(-1, 1)  # [3,H,W]
-    return y.add(1).mul(127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    return tensor_to_image(model(x)[0, :, :h, :w])  # [3,H,W] -> uint8 [H,W,3]
 
 
 def heldout_metrics(teacher: nn.Module, student: nn.Module, paths: list[Path], target_dir: Optional[Path],
@@ -88,7 +88,7 @@ def heldout_metrics(teacher: nn.Module, student: nn.Module, paths: list[Path], t
 
     PSNR summaries are the PSNR of the mean squared error over the images; SSIM and CIEDE2000 are means.
     """
-    from styleforge.runtime.metrics import all_metrics, psnr
+    from styleforge.runtime.metrics import all_metrics, pooled_psnr, psnr
 
     rows = []
     for path in paths:
@@ -109,9 +109,7 @@ def heldout_metrics(teacher: nn.Module, student: nn.Module, paths: list[Path], t
     for key in ("psnr", "ssim", "delta_e2000", "teacher_vs_target_psnr", "student_vs_target_psnr"):
         values = [r[key] for r in rows if key in r]
         if values and key.endswith("psnr"):
-            # PSNR of the pooled MSE: averaging dB would let one identical (capped) image dominate.
-            mse = np.mean([255.0**2 / 10 ** (v / 10) for v in values])
-            summary[key] = round(float(min(100.0, 10 * np.log10(255.0**2 / max(mse, 1e-12)))), 4)
+            summary[key] = round(pooled_psnr(values), 4)  # PSNR of the pooled MSE, not mean dB
         elif values:
             summary[key] = round(float(np.mean(values)), 4)
     summary["per_image"] = rows

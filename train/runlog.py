@@ -91,10 +91,9 @@ def plot_losses(jsonl_path: Union[str, Path], png_path: Union[str, Path]) -> Opt
 
 def tensor_to_uint8(image) -> Any:
     """``Tensor[3, H, W]`` in ``[-1, 1]`` -> numpy ``uint8 [H, W, 3]``."""
-    import torch
+    from styleforge.train.tensors import tensor_to_image
 
-    array = image.detach().float().cpu().clamp(-1, 1).add(1).mul(127.5).round()
-    return array.to(torch.uint8).permute(1, 2, 0).numpy()
+    return tensor_to_image(image)
 
 
 def save_image_grid(
