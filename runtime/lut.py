@@ -133,7 +133,9 @@ def write_cube(lut: Lut3D, path: PathLike, title: Optional[str] = None, comments
     """Write ``lut`` as a ``.cube`` file atomically (temp file + rename)."""
     from styleforge.atomic import write_bytes
 
-    return write_bytes(Path(path), cube_text(lut, title, comments).encode("ascii", errors="replace"))
+    path = write_bytes(Path(path), cube_text(lut, title, comments).encode("ascii", errors="replace"))
+    os.chmod(path, 0o644)  # the temp file was private; a LUT is meant to be shared
+    return path
 
 
 _NUMBER = re.compile(r"^[-+0-9.]")

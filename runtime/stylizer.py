@@ -56,7 +56,10 @@ ARTIFACT_ALIASES = {
     "tflite": "tflite_fp16",
     "coreml": "coreml_fp16",
     "torch": "torchscript",
+    "lut": "lut_cube",
+    "cube": "lut_cube",
 }
+LUT_FORMATS = ("cube",)  # applied by runtime/lut_stylizer.py: no interpreter, no tiles
 DEFAULT_DYNAMIC_TILE = 512  # tile edge for models without a fixed input size
 
 ImageLike = Union[Image.Image, np.ndarray]
@@ -101,6 +104,20 @@ def choose(manifest: Manifest, artifact: str = "auto", backend: str = "auto") ->
         f"no installed backend can run this bundle's artifacts ({', '.join(artifacts) or 'none'}); "
         f"installed: {', '.join(installed) or 'none'} (pip install ai-edge-litert)"
     )
+
+
+def _lut_artifact(manifest: Manifest, artifact: str, backend: str) -> Optional[str]:
+    """The LUT artifact key to run: asked for (``lut``/``cube``/its key), or ``auto`` on a bundle
+    whose only runnable artifacts are LUTs; else ``None`` (a model runs)."""
+    key = ARTIFACT_ALIASES.get(artifact, artifact)
+    if key in manifest.artifacts and manifest.artifacts[key].format in LUT_FORMATS:
+        return key
+    if artifact == "auto" and backend in ("auto", "lut"):
+        luts = [k for k, a in manifest.artifacts.items() if a.format in LUT_FORMATS]
+        models = [a for a in manifest.artifacts.values() if a.format in ("tflite", "onnx", "coreml", "torchscript")]
+        if luts and (not models or backend == "lut"):
+            return luts[0]
+    return None
 
 
 class Stylizer:
@@ -160,6 +177,11 @@ class Stylizer:
         """
         bundle = Path(path)
         manifest = load_manifest(bundle)
+        lut_key = _lut_artifact(manifest, artifact, backend)
+        if lut_key is not None:
+            from styleforge.runtime.lut_stylizer import LutStylizer
+
+            return LutStylizer.from_manifest(bundle, manifest, lut_key, threads=threads, verify=verify)
         chosen, backend_name = choose(manifest, artifact, backend)
         model_path = bundle / chosen.file
         if not model_path.exists():

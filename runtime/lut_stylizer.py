@@ -1,0 +1,181 @@
+"""The runtime's LUT path: a bundle's ``look.cube`` applied at full resolution, no tiling.
+
+``Stylizer.from_bundle(path, artifact="lut")`` returns a :class:`LutStylizer` (a
+:class:`~styleforge.runtime.stylizer.Stylizer`, so ``stylize``, ``stylize_batch`` and
+``stylize_file`` work as for a model; alpha, ICC and EXIF are carried over the same way).
+Differences: no interpreter, no tiles; ``uint16`` arrays stay 16-bit; and a 16-bit RGB TIFF
+file stays 16-bit end to end when the optional ``tifffile`` package is installed (Pillow has no
+16-bit RGB mode, so without it such a file is read as 8-bit, as everywhere else).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+
+from styleforge.runtime import lut as rlut
+from styleforge.runtime.contract import Artifact, BundleError, Manifest
+from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, ImageError
+from styleforge.runtime.stylizer import ImageLike, Stylizer, sha256_of
+
+LUT_KEYS = ("lut_cube",)
+TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+class LutStylizer(Stylizer):
+    """A colour look from a bundle's ``.cube``: ``stylize`` any size, 8- or 16-bit, in strips."""
+
+    def __init__(self, lut: rlut.Lut3D, artifact: Artifact, manifest: Manifest, bundle_dir: Path,
+                 threads: Optional[int] = None):
+        # No interpreter and no tiles: none of Stylizer.__init__'s model checks apply.
+        self.backend = None
+        self.artifact = artifact
+        self.manifest = manifest
+        self.bundle_dir = Path(bundle_dir)
+        self.lut = lut
+        self.applier = rlut.LutApplier(lut, threads)
+        self.tile = None
+        self.tile_overlap = None
+
+    @classmethod
+    def from_manifest(cls, bundle: Path, manifest: Manifest, key: str = "lut_cube",
+                      threads: Optional[int] = None, verify: bool = True) -> LutStylizer:
+        if key not in manifest.artifacts:
+            raise BundleError(f"bundle has no {key!r} artifact; it has {', '.join(manifest.artifacts) or 'none'}")
+        artifact = manifest.artifacts[key]
+        path = Path(bundle) / artifact.file
+        if not path.is_file():
+            raise BundleError(f"{bundle}: LUT file {artifact.file} of artifact {key!r} is missing")
+        if verify and artifact.sha256 and sha256_of(path) != artifact.sha256:
+            raise BundleError(f"{path}: sha256 does not match the manifest (corrupt or replaced LUT file)")
+        try:
+            lut = rlut.read_cube(path)
+        except rlut.LutError as err:
+            raise BundleError(str(err)) from None
+        return cls(lut, artifact, manifest, Path(bundle), threads)
+
+    # -- pixels ------------------------------------------------------------------------------
+
+    def stylize_rgb(self, rgb: np.ndarray, strength: float = 1.0,
+                    on_tile: Optional[Callable[[], None]] = None) -> np.ndarray:
+        """uint8 (or uint16) ``[H, W, 3]`` RGB -> the same dtype and shape, full resolution."""
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {strength}")
+        rgb = np.asarray(rgb)
+        if rgb.dtype not in (np.uint8, np.uint16) or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"expected a uint8 or uint16 [H, W, 3] RGB array, got {rgb.dtype} {rgb.shape}")
+        if strength == 0.0:
+            return rgb.copy()
+        out = self.applier.apply(rgb, strength)
+        if on_tile is not None:
+            on_tile()
+        return out
+
+    def stylize(self, image: ImageLike, strength: float = 1.0) -> ImageLike:
+        """As :meth:`Stylizer.stylize`; ``uint16`` arrays (``[H, W, 3]`` or ``[H, W, 4]``) stay 16-bit."""
+        if isinstance(image, np.ndarray) and image.dtype == np.uint16 and image.ndim == 3:
+            if image.shape[2] == 3:
+                return self.stylize_rgb(image, strength)
+            if image.shape[2] == 4:
+                out = image.copy()
+                out[:, :, :3] = self.stylize_rgb(np.ascontiguousarray(image[:, :, :3]), strength)
+                return out
+        return super().stylize(image, strength)
+
+    def stylize_file(self, src: Union[str, os.PathLike], dst: Union[str, os.PathLike], strength: float = 1.0,
+                     max_pixels: Optional[int] = DEFAULT_MAX_PIXELS, quality: int = 95,
+                     on_tile: Optional[Callable[[], None]] = None) -> Path:
+        """As :meth:`Stylizer.stylize_file`; a 16-bit RGB(A) TIFF written to a TIFF stays 16-bit."""
+        if Path(src).resolve() == Path(dst).resolve():
+            raise ValueError(f"{dst}: refusing to overwrite the input")
+        if Path(src).suffix.lower() in TIFF_SUFFIXES and Path(dst).suffix.lower() in TIFF_SUFFIXES:
+            deep = read_tiff16(src, max_pixels)
+            if deep is not None:
+                pixels, icc = deep
+                out = self.stylize(pixels, strength)
+                if on_tile is not None:
+                    on_tile()
+                return write_tiff16(out, dst, icc)
+        return super().stylize_file(src, dst, strength, max_pixels, quality, on_tile)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "bundle": str(self.bundle_dir),
+            "artifact": self.artifact.key,
+            "format": self.artifact.format,
+            "precision": self.artifact.precision,
+            "backend": "lut",
+            "lut_size": self.lut.size,
+            "threads": self.applier.threads,
+            "interpolation": "trilinear",
+            "tile": None,
+        }
+
+    def close(self) -> None:
+        self.applier.close()
+
+
+# ------------------------------------------------------------------------------ 16-bit TIFF
+
+_ICC_TAG = 34675
+_ORIENT = {  # EXIF orientation -> how to make the pixels upright ([H, W, C] arrays)
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 1)[::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def read_tiff16(path: Union[str, os.PathLike], max_pixels: Optional[int] = DEFAULT_MAX_PIXELS
+                ) -> Optional[tuple[np.ndarray, Optional[bytes]]]:
+    """A 16-bit RGB/RGBA TIFF -> (upright uint16 ``[H, W, 3|4]``, ICC bytes), or ``None`` when the
+    file is not 16-bit RGB(A) or ``tifffile`` is not installed (the 8-bit path then handles it)."""
+    try:
+        import tifffile
+    except ImportError:
+        return None
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            if page.dtype != np.uint16 or len(page.shape) != 3 or page.shape[-1] not in (3, 4):
+                return None
+            if max_pixels is not None and page.shape[0] * page.shape[1] > max_pixels:
+                raise ImageError(f"{path}: {page.shape[1]}x{page.shape[0]} exceeds the pixel limit of "
+                                 f"{max_pixels / 1e6:.0f} MP (raise the limit to allow it)")
+            pixels = page.asarray()
+            icc_tag = page.tags.get(_ICC_TAG)
+            orient_tag = page.tags.get(274)
+            icc = bytes(icc_tag.value) if icc_tag is not None else None
+            orientation = int(orient_tag.value) if orient_tag is not None else 1
+    except ImageError:
+        raise
+    except Exception as err:  # tifffile raises many types for broken files
+        raise ImageError(f"{path}: unreadable TIFF ({err})") from None
+    if orientation in _ORIENT:
+        pixels = _ORIENT[orientation](pixels)
+    return np.ascontiguousarray(pixels), icc
+
+
+def write_tiff16(pixels: np.ndarray, path: Union[str, os.PathLike], icc: Optional[bytes] = None) -> Path:
+    """Write uint16 ``[H, W, 3|4]`` as a TIFF atomically (temp name + rename), ICC profile kept."""
+    import tifffile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    extratags = [(_ICC_TAG, 7, len(icc), icc, True)] if icc else []
+    extrasamples = (2,) if pixels.shape[2] == 4 else None
+    try:
+        tifffile.imwrite(tmp, pixels, photometric="rgb", compression="zlib", extratags=extratags,
+                         extrasamples=extrasamples)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
