@@ -72,6 +72,7 @@ def export_bundle(
     calibration_count: int = cal.MIN_CALIBRATION_CROPS,
     coreml_quantize: str = "none",
     coreml_image_input: bool = False,
+    lut_size: Optional[int] = None,
 ) -> Manifest:
     """Export ``generator`` (an ``nn.Module``: float32 NCHW ``[1, 3, H, W]`` in ``[-1, 1]`` both
     ways) to a bundle at ``out_dir`` and return its manifest.
@@ -82,7 +83,8 @@ def export_bundle(
     to disjoint subsets of the sample photos. ``bounds``: PSNR floors in dB by artifact key or
     precision (see :data:`styleforge.export.verify.DEFAULT_BOUNDS_DB`). ``int8_io``: I/O type of
     ``tflite_int8`` (``float`` | ``int8`` | ``uint8``). ``tflite_variants``: subset of the four
-    TFLite keys (default all). Raises :class:`ExportError` (or
+    TFLite keys (default all). ``lut_size`` (17, 33 or 65): also ship the generator's colour part
+    as ``look.cube`` + HALD CLUT (:mod:`styleforge.export.lut_export`). Raises :class:`ExportError` (or
     :class:`~styleforge.export.verify.FidelityError` for a failed gate) and writes nothing then.
     """
     formats = tuple(formats)
@@ -123,6 +125,10 @@ def export_bundle(
             calibration_count=calibration_count, coreml_quantize=coreml_quantize,
             coreml_image_input=coreml_image_input,
         )
+        if lut_size:
+            from styleforge.export.lut_export import add_lut_to_bundle
+
+            manifest = add_lut_to_bundle(tmp, manifest, generator, lut_size, heldout_images)
         replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -8,6 +8,7 @@ Examples::
     styleforge export runs/film-warm --formats onnx,tflite --size 512x512 --calib ~/photos \\
         --int8-io uint8 --bound tflite_int8=28 --out dist/film-warm --force
     styleforge export --model my_pkg.nets:build_generator --weights g.safetensors --out dist/mine
+    styleforge export --look film-warm --formats cube --lut-size 33 --out dist/film-warm-lut
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ def register(subparsers) -> None:
                    help="your own generator: FACTORY() in MODULE (dotted name or file.py) returns an nn.Module")
     p.add_argument("--weights", metavar="FILE", help="weights for --model (.safetensors, or a .pt state dict)")
     p.add_argument("--out", metavar="DIR", help="bundle folder (default dist/<style or run name>)")
-    p.add_argument("--formats", default="onnx,tflite,coreml", help="comma list of onnx, tflite, coreml")
+    p.add_argument("--formats", default="onnx,tflite,coreml",
+                   help="comma list of onnx, tflite, coreml, cube (cube: the model's colour part as "
+                        "look.cube + a HALD CLUT PNG, gated with colour-science's reader)")
+    p.add_argument("--look", metavar="NAME",
+                   help="export a built-in tone look (styleforge looks) as a LUT bundle: --formats cube")
+    p.add_argument("--lut-size", type=int, choices=(17, 33, 65), default=33,
+                   help="nodes per axis of look.cube (default 33)")
     p.add_argument("--tflite-variants", default=",".join(TFLITE_SHORT),
                    help="comma list of fp32, fp16, dynamic_int8, int8 (default all)")
     p.add_argument("--size", default="512x512", help="model input HxW (or one number; default 512x512)")
@@ -117,11 +124,16 @@ def load_user_model(spec: str, weights: str | None):
 def run_export(args) -> int:
     from styleforge.export import calibration as cal
     from styleforge.export.bundle import ExportError, export_bundle
+    from styleforge.export.lut_export import LutExportError
     from styleforge.export.verify import FidelityError
 
     size = parse_size(args.size)
     bounds = parse_bounds(args.bound)
-    formats = _split(args.formats, ("onnx", "tflite", "coreml"), "--formats")
+    formats = _split(args.formats, ("onnx", "tflite", "coreml", "cube"), "--formats")
+    if args.look:
+        return _export_look(args, formats)
+    lut_size = args.lut_size if "cube" in formats else None
+    formats = tuple(f for f in formats if f != "cube")
     variants = tuple(f"tflite_{v}" for v in _split(args.tflite_variants, TFLITE_SHORT, "--tflite-variants"))
 
     if args.model:
@@ -158,9 +170,34 @@ def run_export(args) -> int:
             style=style, name=args.name, provenance=provenance, bounds=bounds, dynamic=args.dynamic,
             int8_io=args.int8_io, progress=not args.quiet, force=args.force, tflite_variants=variants,
             calibration_count=args.calib_count, coreml_quantize=args.coreml_quantize,
-            coreml_image_input=args.coreml_image_input,
+            coreml_image_input=args.coreml_image_input, lut_size=lut_size,
         )
-    except (ExportError, FidelityError, cal.CalibrationError) as err:
+    except (ExportError, FidelityError, cal.CalibrationError, LutExportError) as err:
+        raise CLIError(str(err)) from None
+    print(f"{out}: {len(manifest.artifacts)} artifacts ({', '.join(manifest.artifacts)})")
+    return 0
+
+
+def _export_look(args, formats: tuple[str, ...]) -> int:
+    """``--look NAME``: a bundle with the look's colour function as look.cube + HALD CLUT."""
+    from styleforge.export import calibration as cal
+    from styleforge.export.lut_export import LutExportError, export_lut_bundle, look_colour_fn
+
+    if args.source or args.model:
+        raise CLIError("give --look alone, not with CHECKPOINT_OR_RUN or --model")
+    if formats != ("cube",):
+        raise CLIError("--look exports a LUT only: use --formats cube")
+    out = Path(args.out) if args.out else Path("dist") / f"{args.look}-lut"
+    bound = parse_bounds(args.bound).get("lut_cube")
+    try:
+        colour_fn = look_colour_fn(args.look)
+        heldout = cal.photos_in(args.heldout) if args.heldout else None
+        manifest = export_lut_bundle(
+            colour_fn, out, size=args.lut_size, heldout_images=heldout, style=args.style or args.look,
+            name=args.name, provenance={"source": f"look:{args.look}"}, force=args.force,
+            progress=not args.quiet, **({"bound_db": bound} if bound is not None else {}),
+        )
+    except (LutExportError, ValueError, cal.CalibrationError) as err:
         raise CLIError(str(err)) from None
     print(f"{out}: {len(manifest.artifacts)} artifacts ({', '.join(manifest.artifacts)})")
     return 0

@@ -344,3 +344,27 @@ def format_summary(manifest: Manifest) -> str:
             lines.append(f"[export] {art.file}: HALD level {art.extra['hald_level']} "
                          f"({art.extra['lattice']}^3), {art.size_bytes / 1024:.0f} KiB")
     return "\n".join(lines)
+
+
+def add_lut_to_bundle(bundle: Path, manifest: Manifest, model, size: int = rlut.DEFAULT_CUBE_SIZE,
+                      heldout_images: Optional[Sequence[Path]] = None, bound_db: float = CUBE_BOUND_DB) -> Manifest:
+    """Add ``lut_cube`` + ``lut_hald`` of ``model.colour`` to a bundle being built (``export_bundle``
+    with ``lut_size``): ``model`` is a styleforge generator (NCHW ``[-1, 1]``) whose ``colour``
+    method maps ``[M, 3]`` RGB in [0, 1] to the same; the full model must match it within
+    :data:`COLOUR_AGREEMENT_DB` on the held-out photos. Saves and returns the new manifest."""
+    from styleforge.export import calibration as cal
+
+    colour_fn = getattr(model, "colour", None)
+    if not callable(colour_fn):
+        raise LutExportError(
+            f"{type(model).__name__} has no colour part (a `colour(rgb)` method mapping [M, 3] RGB in "
+            f"[0, 1] to [0, 1]), so it cannot ship as a .cube; export a colour generator, or a look "
+            f"with --look")
+    paths = list(heldout_images or cal.split_default_photos()[1])
+    heldout_u8 = cal.heldout_crops(paths, HELDOUT_SIZE)
+    luts = write_lut_artifacts(bundle, colour_fn, size=size, heldout_u8=heldout_u8, full_model=model,
+                               title=manifest.style or manifest.name, bound_db=bound_db)
+    manifest = replace(manifest, artifacts={**manifest.artifacts, **luts})
+    manifest.save(bundle)
+    print(format_summary(manifest), file=sys.stderr)
+    return manifest
