@@ -1,0 +1,5 @@
+"""Data files that ship with styleforge (installed as ``styleforge.data``).
+
+``album/``: the KPhotoAlbum demo album (23 photos, CC-BY-SA-4.0, see ``album/ATTRIBUTION.md``),
+located and described by :mod:`styleforge.album`.
+"""
