@@ -1,0 +1,184 @@
+"""Shipping a look as a LUT: bake any colour function, gate with colour-science's reader,
+refuse a swapped axis and a model whose local branch matters, and match ffmpeg's lut3d."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from styleforge.export import calibration as cal
+from styleforge.export import lut_export as le
+from styleforge.runtime import lut as rlut
+
+
+def asymmetric(rgb01: np.ndarray) -> np.ndarray:
+    """A colour function that treats R, G and B differently (numpy, [M, 3] in [0, 1])."""
+    r, g, b = rgb01[:, 0], rgb01[:, 1], rgb01[:, 2]
+    return np.stack([r**0.6 * 0.9 + 0.1 * b, 0.2 + 0.6 * g + 0.2 * r * b, b**1.8 * 0.8 + 0.15 * r], axis=1)
+
+
+@pytest.fixture(scope="module")
+def heldout_u8() -> np.ndarray:
+    return cal.heldout_crops(cal.split_default_photos()[1], le.HELDOUT_SIZE)
+
+
+def test_bake_samples_the_lattice_red_index_first():
+    lut = le.bake_lut(asymmetric, 5)
+    np.testing.assert_allclose(lut.table[1, 0, 0], asymmetric(np.array([[0.25, 0.0, 0.0]], np.float32))[0], atol=1e-6)
+    np.testing.assert_allclose(lut.table[0, 0, 4], asymmetric(np.array([[0.0, 0.0, 1.0]], np.float32))[0], atol=1e-6)
+
+
+def test_gate_reads_back_with_colour_science_and_catches_swapped_axes(tmp_path, heldout_u8):
+    lut = le.bake_lut(asymmetric, 33)
+    good = rlut.write_cube(lut, tmp_path / "good.cube")
+    figures = le.verify_cube(good, asymmetric, heldout_u8)
+    assert figures["psnr"] >= 40.0, figures
+    assert "colour-science" in figures["reader"]
+    swapped = rlut.write_cube(rlut.Lut3D(lut.table.transpose(2, 1, 0, 3)), tmp_path / "swapped.cube")  # R<->B axes
+    bad = le.verify_cube(swapped, asymmetric, heldout_u8)
+    assert bad["psnr"] < 30.0, bad
+
+
+def test_export_lut_bundle_of_a_look(tmp_path):
+    from styleforge.runtime.contract import load_manifest
+    from styleforge.runtime.stylizer import sha256_of
+
+    out = tmp_path / "fw"
+    le.export_lut_bundle(le.look_colour_fn("film-warm"), out, size=17, style="film-warm", progress=False)
+    manifest = load_manifest(out)
+    cube, hald = manifest.artifacts["lut_cube"], manifest.artifacts["lut_hald"]
+    assert cube.sha256 == sha256_of(out / "look.cube") and hald.sha256 == sha256_of(out / "look_hald.png")
+    assert cube.extra["lut_size"] == 17 and cube.fidelity["verified"] is True
+    assert cube.fidelity["psnr"] >= 40.0 and cube.extra["runtime_fidelity"]["psnr"] >= 40.0
+    assert Image.open(out / "look_hald.png").size == (512, 512)
+    assert rlut.read_cube(out / "look.cube").size == 17
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left
+    with pytest.raises(le.LutExportError, match="already exists"):
+        le.export_lut_bundle(le.look_colour_fn("film-warm"), out, progress=False)
+
+
+def test_local_looks_and_bad_sizes_are_refused(tmp_path, heldout_u8):
+    with pytest.raises(le.LutExportError, match="not a colour transform"):
+        le.look_colour_fn("glow")
+    with pytest.raises(le.LutExportError, match="lut-size"):
+        le.write_lut_artifacts(tmp_path, asymmetric, size=20, heldout_u8=heldout_u8)
+
+
+class ColourStandIn:
+    """A torch generator with a colour part (the contract of the colour generator): ``colour``
+    maps ``[M, 3]`` in [0, 1]; ``forward`` is NCHW [-1, 1] = colour (+ an optional local blur)."""
+
+    def __new__(cls, local: float = 0.0):
+        import torch
+        from torch import nn
+
+        class Model(nn.Module):
+            stride = 1
+
+            def __init__(self):
+                super().__init__()
+                self.matrix = nn.Parameter(torch.tensor([[0.9, 0.1, 0.0], [0.05, 0.85, 0.1], [0.0, 0.2, 0.8]]))
+                self.gamma = nn.Parameter(torch.tensor([0.8, 1.0, 1.25]))
+                self.local = local
+
+            def colour(self, rgb):
+                return torch.clamp(rgb @ self.matrix.T, 1e-6, 1.0) ** self.gamma
+
+            def forward(self, x):
+                u = (x + 1) / 2
+                n, c, h, w = u.shape
+                y = self.colour(u.permute(0, 2, 3, 1).reshape(-1, 3)).reshape(n, h, w, 3).permute(0, 3, 1, 2)
+                if self.local:
+                    blur = torch.nn.functional.avg_pool2d(y, 15, stride=1, padding=7, count_include_pad=False)
+                    y = y + self.local * (y - blur)  # unsharp mask: depends on the neighbours
+                return torch.clamp(y, 0, 1) * 2 - 1
+
+        return Model().eval()
+
+
+def test_torch_colour_part_and_the_35db_rule(tmp_path, heldout_u8):
+    pytest.importorskip("torch")
+    model = ColourStandIn()
+    baked = le.bake_lut(model.colour, 9)  # a bound method of an nn.Module: run with torch
+    x = rlut.identity_table(9).reshape(-1, 3)
+    import torch
+
+    with torch.no_grad():
+        expected = model.colour(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(baked.table.reshape(-1, 3), expected, atol=1e-6)
+    arts = le.write_lut_artifacts(tmp_path, model.colour, size=33, heldout_u8=heldout_u8, full_model=model)
+    assert arts["lut_cube"].extra["full_vs_colour_part"]["psnr"] >= 35.0
+    assert arts["lut_cube"].fidelity["psnr"] >= 40.0
+    sharp = ColourStandIn(local=1.5)
+    with pytest.raises(le.LutExportError, match=r"only \d+\.\d+ dB") as err:
+        le.write_lut_artifacts(tmp_path / "x", sharp.colour, size=33, heldout_u8=heldout_u8, full_model=sharp)
+    assert "no .cube written" in str(err.value)
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_look_export_and_refusals(tmp_path, capsys):
+    from styleforge.cli import main
+
+    assert main(["export", "--look", "teal-orange", "--formats", "cube", "--lut-size", "17",
+                 "--out", str(tmp_path / "to"), "--quiet"]) == 0
+    assert (tmp_path / "to" / "look.cube").is_file()
+    for argv, message in (
+        (["--look", "toon", "--formats", "cube"], "not a colour transform"),
+        (["--look", "film-warm", "--formats", "onnx"], "--formats cube"),
+    ):
+        assert main(["export", *argv, "--out", str(tmp_path / "no"), "--quiet"]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+
+def _ffmpeg_with_lut3d() -> tuple[str | None, str]:
+    candidates = [shutil.which("ffmpeg")]
+    try:
+        import imageio_ffmpeg
+
+        candidates.append(imageio_ffmpeg.get_ffmpeg_exe())
+    except (ImportError, RuntimeError):
+        pass
+    for exe in filter(None, candidates):
+        proc = subprocess.run([exe, "-hide_banner", "-filters"], capture_output=True, text=True)
+        if any(line.split()[1:2] == ["lut3d"] for line in proc.stdout.splitlines() if line.strip()):
+            return exe, ""
+    if not any(candidates):
+        return None, "no ffmpeg: neither the Debian package nor the imageio-ffmpeg wheel is installed"
+    return None, "the installed ffmpeg has no lut3d filter"
+
+
+def test_ffmpeg_lut3d_matches_the_runtime(tmp_path, heldout_u8):
+    exe, reason = _ffmpeg_with_lut3d()
+    if exe is None:
+        pytest.skip(reason)
+    lut = le.bake_lut(asymmetric, 33)
+    cube = rlut.write_cube(lut, tmp_path / "look.cube")
+    ours = rlut.LutApplier(lut, threads=2)
+    for i, photo in enumerate(heldout_u8):
+        src, dst = tmp_path / f"in{i}.png", tmp_path / f"out{i}.png"
+        Image.fromarray(photo).save(src)
+        subprocess.run([exe, "-v", "error", "-y", "-i", str(src), "-vf", f"lut3d=file={cube.name}:interp=trilinear",
+                        "-pix_fmt", "rgb24", str(dst)], check=True, cwd=tmp_path)
+        theirs = np.asarray(Image.open(dst).convert("RGB")).astype(int)
+        assert theirs.shape == photo.shape
+        assert np.abs(theirs - ours.apply(photo)).max() <= 1  # ffmpeg truncates, we round
+        assert np.abs(theirs - photo).max() > 20  # the LUT really changed the photo
+
+
+def test_export_bundle_ships_the_colour_part_beside_the_model(tmp_path):
+    pytest.importorskip("torch")
+    from styleforge.export.bundle import export_bundle
+    from styleforge.runtime import Stylizer
+
+    out = tmp_path / "both"
+    manifest = export_bundle(ColourStandIn(), out, formats=(), size=(64, 64), style="stand-in", progress=False,
+                             lut_size=17)
+    assert {"torchscript", "lut_cube", "lut_hald"} <= set(manifest.artifacts)
+    assert manifest.artifacts["lut_cube"].extra["full_vs_colour_part"]["psnr"] >= 35.0
+    stylizer = Stylizer.from_bundle(out, artifact="lut")
+    assert stylizer.info()["lut_size"] == 17
