@@ -1,7 +1,8 @@
 """Subcommands of this area (argparse only; heavy imports happen inside the run functions).
 
 ``styleforge looks``: list the built-in looks (or apply one to a photo with ``--apply``).
-``styleforge make-dataset``: write a demo dataset for a look from the offline sample photos.
+``styleforge make-dataset``: write a dataset for a look from the shipped photo album (or your
+photos), split by scene group.
 """
 
 from __future__ import annotations
@@ -23,22 +24,30 @@ def register(subparsers) -> None:
 
     make = subparsers.add_parser(
         "make-dataset",
-        help="write a content/style/paired/test dataset for a look from offline sample photos",
+        help="write a content/style/paired/test/val dataset for a look, split by scene group",
         description=(
-            "Build an unpaired (content/ + style/), paired (paired/A + paired/B) and held-out test "
-            "(test/input + test/target) dataset for a built-in look, from the photos that ship "
-            "with scikit-image and matplotlib. Content, style and test come from disjoint photos."
+            "Build an unpaired (content/ + style/), paired (paired/A + paired/B), held-out test "
+            "(test/input + test/target) and validation (val/content + val/style) dataset for a "
+            "built-in look, from the photo album that ships with styleforge (KPhotoAlbum's demo "
+            "album, CC-BY-SA-4.0) or from --photos DIR. Whole scene groups are dealt to the sides, "
+            "so no scene is on two sides; each photo is stored once, short side --size."
         ),
     )
     make.add_argument("--look", required=True, help="built-in look (see `styleforge looks`)")
     make.add_argument("--out", required=True, type=Path, help="output folder (created atomically)")
-    make.add_argument("--seed", type=int, default=0, help="split and crop seed (default 0)")
-    make.add_argument("--size", type=int, default=320, help="crop size in pixels (default 320)")
-    make.add_argument("--count", type=int, default=48, help="content and style crops each (default 48)")
-    make.add_argument("--test-count", type=int, default=None, help="test crops (default max(8, count/4))")
+    make.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    make.add_argument("--size", type=int, default=320, help="short side of the stored photos in pixels (default 320)")
+    make.add_argument(
+        "--val-groups", type=int, default=1,
+        help="scene groups per validation side, val/content and val/style (default 1; 0: none)",
+    )
     make.add_argument(
         "--photos", type=Path, default=None,
-        help="folder of your own source photos (default: the offline sample photos; needs 3+ photos)",
+        help=(
+            "folder of your own photos (default: the shipped album). Scene groups come from "
+            "DIR/groups.json ({\"groups\": {\"name\": [files]}, \"people\": {\"name\": true}}) or "
+            "EXIF DateTimeOriginal (within 30 min); needs 3+ groups"
+        ),
     )
     make.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
     make.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -111,20 +120,22 @@ def run_make_dataset(args) -> int:
             args.out,
             seed=args.seed,
             size=args.size,
-            count=args.count,
-            test_count=args.test_count,
             photos=photos,
+            photos_dir=args.photos,
+            val_groups=args.val_groups,
             force=args.force,
             show_progress=not args.quiet,
         )
     except (DatasetError, ImageError, ValueError) as err:
         raise CLIError(str(err)) from None
     meta = json.loads((out / "dataset.json").read_text())
-    counts = meta["counts"]
-    print(
-        f"{out}: look {meta['look']}, {counts['content']} content / {counts['style']} style / "
-        f"{counts['paired']} paired / {counts['test']} test images at {meta['size']}px"
-    )
-    for group, names in meta["sources"].items():
-        print(f"  {group:<7} from {', '.join(names)}")
+    split = meta["split"]
+    print(f"{out}: look {meta['look']}, seed {meta['seed']}, photos with short side <= {meta['size']}px, "
+          f"scene groups by {split['grouping']}")
+    for side, info in split["sides"].items():
+        if info["photos"]:
+            members = "; ".join(f"{g}: {', '.join(files)}" for g, files in info["members"].items())
+            print(f"  {side:<11} {info['photos']:>2} photos, {info['groups']} groups ({members})")
+    for note in split["notes"]:
+        print(f"  note: {note}")
     return 0

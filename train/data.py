@@ -291,8 +291,8 @@ class PairedDataset(_CroppingDataset):
 
 
 def make_dataset(look: str, out: PathLike, seed: int = 0, **kwargs) -> Path:
-    """Write a demo dataset for ``look`` from the offline sample photos; see
-    :func:`styleforge.train.dataset_builder.make_dataset`."""
+    """Write a dataset for ``look`` from the shipped photo album (or ``photos=``), split by scene
+    group; see :func:`styleforge.train.dataset_builder.make_dataset`."""
     from styleforge.train.dataset_builder import make_dataset as _make
 
     return _make(look, out, seed=seed, **kwargs)

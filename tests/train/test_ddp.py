@@ -19,7 +19,7 @@ from styleforge.train.data import make_dataset
 @pytest.fixture(scope="module")
 def ddp_data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("h3ddp") / "noir"
-    return make_dataset("noir", out, seed=1, size=48, count=4, test_count=1, show_progress=False)
+    return make_dataset("noir", out, seed=1, size=48, val_groups=0, show_progress=False)
 
 
 def test_two_process_gloo_run_then_single_process_resume(ddp_data, tmp_path):

@@ -1,4 +1,4 @@
-"""`styleforge make-dataset`: disjoint content/style/test sources, exact ground truth, atomic writes."""
+"""`styleforge make-dataset`: album photos split by scene group, exact ground truth, atomic writes."""
 
 import json
 
@@ -6,13 +6,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from styleforge.album import album_photos
 from styleforge.cli import main
 from styleforge.runtime.imageio import list_images
 from styleforge.train.data import PairedDataset, UnpairedDataset
 from styleforge.train.looks import apply_look
-from styleforge.train.samples import sample_photos
 
-ARGS = ["--look", "film-warm", "--count", "6", "--test-count", "4", "--size", "64", "--quiet"]
+ARGS = ["--look", "film-warm", "--size", "64", "--quiet"]
+FOLDERS = {  # side of the split -> folders holding its photos
+    "content": ("content", "paired/A", "paired/B"),
+    "style": ("style",),
+    "test": ("test/input", "test/target"),
+    "val_content": ("val/content",),
+    "val_style": ("val/style",),
+}
 
 
 def _load(path) -> np.ndarray:
@@ -26,29 +33,44 @@ def dataset(tmp_path_factory):
     return out
 
 
-def test_layout_and_counts(dataset):
+def test_layout_counts_and_one_file_per_photo(dataset):
     meta = json.loads((dataset / "dataset.json").read_text())
     assert meta["look"] == "film-warm" and meta["seed"] == 0 and meta["size"] == 64
-    expected = {"content": 6, "style": 6, "paired/A": 6, "paired/B": 6, "test/input": 4, "test/target": 4}
-    for folder, count in expected.items():
-        files = list_images(dataset / folder)
-        assert len(files) == count, folder
-        assert all(_load(f).shape == (64, 64, 3) for f in files)
+    sides = meta["split"]["sides"]
+    assert sum(s["photos"] for s in sides.values()) == 23 and sum(s["groups"] for s in sides.values()) == 11
+    for side, folders in FOLDERS.items():
+        assert meta["counts"][side] == sides[side]["photos"] > 0, side
+        for folder in folders:
+            files = list_images(dataset / folder)
+            assert len(files) == sides[side]["photos"], folder
+            assert all(min(_load(f).shape[:2]) == 64 for f in files)  # whole photo, short side 64
+    assert meta["counts"]["paired"] == meta["counts"]["content"]
     assert [p.name for p in list_images(dataset / "paired/A")] == [p.name for p in list_images(dataset / "paired/B")]
+    assert "CC-BY-SA-4.0" in meta["credit"]
     assert not [p for p in dataset.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
 
 
-def test_content_style_and_test_sources_are_disjoint(dataset):
+def test_no_scene_group_on_two_sides(dataset):
     meta = json.loads((dataset / "dataset.json").read_text())
-    sources = {group: set(names) for group, names in meta["sources"].items()}
-    assert sources["content"] and sources["style"] and sources["test"]
-    assert not sources["content"] & sources["style"]
-    assert not sources["test"] & (sources["content"] | sources["style"])
-    stereo = {"motorcycle_left.png", "motorcycle_right.png"}  # one scene: must not straddle groups
-    assert sum(bool(stereo & names) for names in sources.values()) <= 1
+    group = {p.name: p.group for p in album_photos()}
+    side_of_group: dict = {}
     for rel, record in meta["files"].items():
-        group = "test" if rel.startswith("test/") else "style" if rel.startswith("style/") else "content"
-        assert record["source"] in sources[group], rel
+        side = record["side"]
+        assert rel.startswith(FOLDERS[side]), rel
+        previous = side_of_group.setdefault(group[record["source"]], side)
+        assert previous == side, f"scene group {group[record['source']]} on {previous} and {side}"
+    test = meta["split"]["sides"]["test"]
+    assert test["people_groups"] >= 2 and test["photos"] >= 4
+
+
+def test_rotated_photos_stay_upright(dataset):
+    meta = json.loads((dataset / "dataset.json").read_text())
+    stored = {p.name: p.size for p in album_photos()}
+    for rel, record in meta["files"].items():
+        width, height = stored[record["source"]]
+        w, h = _load(dataset / rel).shape[1::-1]
+        assert (w > h) == (width > height), f"{rel} from {record['source']} is sideways"
+        assert [w, h] == record["size"]
 
 
 def test_targets_are_the_look_of_the_inputs(dataset):
@@ -67,16 +89,19 @@ def test_same_seed_same_dataset_and_refuses_to_overwrite(dataset, tmp_path, caps
     assert main(["make-dataset", "--out", str(again), *ARGS, "--seed", "5"]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (again / "dataset.json").read_text() == before  # untouched
-    assert main(["make-dataset", "--out", str(again), *ARGS, "--seed", "5", "--force"]) == 0
-    assert json.loads((again / "dataset.json").read_text())["seed"] == 5
+    assert main(["make-dataset", "--out", str(again), *ARGS, "--seed", "5", "--force", "--val-groups", "0"]) == 0
+    meta = json.loads((again / "dataset.json").read_text())
+    assert meta["seed"] == 5 and meta["split"]["sides"]["val_style"]["photos"] == 0
+    assert not (again / "val").exists()
     assert main(["make-dataset", "--out", str(tmp_path / "x"), "--look", "nope", "--quiet"]) == 2
     assert "unknown look" in capsys.readouterr().err
 
 
 def test_dataset_loads_for_training(dataset):
+    meta = json.loads((dataset / "dataset.json").read_text())
     unpaired = UnpairedDataset(dataset / "content", dataset / "style", patch_size=32)
     paired = PairedDataset(dataset / "paired", patch_size=32)
-    assert len(unpaired) == 6 and len(paired) == 6 and not unpaired.skipped and not paired.skipped
+    assert len(paired) == meta["counts"]["content"] and not unpaired.skipped and not paired.skipped
     rng = np.random.default_rng(0)
     assert tuple(paired.get(0, rng)["style"].shape) == (3, 32, 32)
 
@@ -88,16 +113,32 @@ def test_looks_command_lists_every_look(capsys):
         assert name in out
 
 
-def test_own_photos_folder(tmp_path):
+def _own_photo(path, when):
+    exif = Image.Exif()
+    if when:
+        exif.get_ifd(0x8769)[0x9003] = when  # DateTimeOriginal
+    source = album_photos()[len(list(path.parent.iterdir())) % 23].path
+    Image.open(source).convert("RGB").resize((100, 80)).save(path, exif=exif)
+
+
+def test_own_photos_folder_is_grouped_by_exif_time(tmp_path, capsys):
     photos = tmp_path / "mine"
     photos.mkdir()
-    for i, path in enumerate(sample_photos()[:4]):
-        Image.open(path).convert("RGB").resize((100, 80)).save(photos / f"shot{i}.jpg")
+    times = ["2024:01:01 09:00:00", "2024:01:01 09:10:00",  # one scene: a burst
+             "2024:01:02 12:00:00", "2024:01:03 12:00:00", "2024:01:04 12:00:00", None]
+    for i, when in enumerate(times):
+        _own_photo(photos / f"shot{i}.jpg", when)
     out = tmp_path / "ds"
     assert main(["make-dataset", "--out", str(out), "--photos", str(photos), *ARGS]) == 0
     meta = json.loads((out / "dataset.json").read_text())
-    used = [name for names in meta["sources"].values() for name in names]
-    assert sorted(used) == [f"shot{i}.jpg" for i in range(4)] and len(set(used)) == 4
-    (photos / "shot3.jpg").unlink()
-    (photos / "shot2.jpg").unlink()
+    used = sorted(name for names in meta["sources"].values() for name in names)
+    assert used == [f"shot{i}.jpg" for i in range(6)]
+    burst = [side for side, names in meta["sources"].items() if {"shot0.jpg", "shot1.jpg"} & set(names)]
+    assert len(burst) == 1  # the burst never straddles a split
+    notes = " ".join(meta["split"]["notes"])
+    assert "shot5.jpg" in notes and "people rule not checked" in notes
+    assert "EXIF" in meta["split"]["grouping"]
+    assert "note:" in capsys.readouterr().out
+    for name in ("shot2.jpg", "shot3.jpg", "shot4.jpg", "shot5.jpg"):
+        (photos / name).unlink()
     assert main(["make-dataset", "--out", str(tmp_path / "ds2"), "--photos", str(photos), *ARGS]) == 2

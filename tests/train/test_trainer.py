@@ -17,14 +17,16 @@ from styleforge.train.data import make_dataset
 
 @pytest.fixture(scope="session")
 def film_warm_data(tmp_path_factory) -> Path:
-    """content/, style/, paired/A|B and test/input|target of 64 px crops of real photos."""
+    """content/, style/, paired/A|B and test/input|target: album photos, short side 64 px."""
     out = tmp_path_factory.mktemp("h3data") / "film-warm"
-    return make_dataset("film-warm", out, seed=0, size=64, count=6, test_count=2, show_progress=False)
+    return make_dataset("film-warm", out, seed=0, size=64, show_progress=False)
 
 
-def unpaired_args(data: Path, out: Path, *extra: str) -> list[str]:
+def unpaired_args(data: Path, out: Path, *extra: str, model: str = "resnet") -> list[str]:
+    """An unpaired tiny run; the CycleGAN ResNet unless ``model`` says otherwise (no --model = colour)."""
+    chosen = ["--model", model] if model else []
     return ["train", "--content", str(data / "content"), "--style", str(data / "style"),
-            "--out", str(out), "--preset", "tiny", "--quiet", *extra]
+            "--out", str(out), "--preset", "tiny", "--quiet", *chosen, *extra]
 
 
 @pytest.fixture(scope="session")
