@@ -19,54 +19,33 @@ from styleforge.runtime.tensors import pixels_to_range, range_to_pixels, to_uint
 
 MIN_CALIBRATION_CROPS = 100  # below ~100 samples int8 activation ranges get noticeably noisy
 
-# Colour photographs shipped inside installed packages; used until styleforge.train.samples exists.
-_FALLBACK_PHOTOS = (
-    ("skimage", "data/astronaut.png"),
-    ("skimage", "data/chelsea.png"),
-    ("skimage", "data/coffee.png"),
-    ("skimage", "data/motorcycle_left.png"),
-    ("skimage", "data/rocket.jpg"),
-    ("skimage", "data/hubble_deep_field.jpg"),
-    ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
-    ("skimage", "data/motorcycle_right.png"),
-)
-
-
 class CalibrationError(ValueError):
     """No usable photos for calibration or for the fidelity gate."""
 
 
 def default_photos() -> list[Path]:
-    """The project's sample photos (``styleforge.train.samples.sample_photos()``), sorted."""
-    try:
-        from styleforge.train.samples import sample_photos
-    except ImportError:
-        sample_photos = None
-    if sample_photos is not None:
-        photos = list(sample_photos())
-        if photos:
-            return photos
-    import importlib.util
+    """The photo album that ships with styleforge (:func:`styleforge.album.album_paths`), sorted."""
+    from styleforge.album import AlbumError, album_paths
 
-    found = []
-    for package, rel in _FALLBACK_PHOTOS:
-        spec = importlib.util.find_spec(package)
-        if spec and spec.origin:
-            path = Path(spec.origin).parent / rel
-            if path.is_file():
-                found.append(path)
-    if not found:
-        raise CalibrationError("no sample photos found (install scikit-image); pass --calib DIR")
-    return found
+    try:
+        return album_paths()
+    except AlbumError as err:
+        raise CalibrationError(f"{err}; pass --calib DIR") from None
 
 
 def split_default_photos() -> tuple[list[Path], list[Path]]:
-    """Default (calibration, held-out) photos: disjoint, so the gate measures unseen images."""
-    photos = default_photos()
-    if len(photos) < 2:
-        return photos, photos
-    n_heldout = max(1, min(3, len(photos) // 3))
-    return photos[:-n_heldout], photos[-n_heldout:]
+    """Default (calibration, held-out) album photos, disjoint by scene group.
+
+    Held out: the test side of the album's seed-0 split (``make-dataset``'s default), whole scene
+    groups with people, so the gate measures scenes that neither calibration nor the demo's
+    training saw; calibration: every other photo.
+    """
+    from styleforge.scenes import album_grouping, split_groups
+
+    split = split_groups(album_grouping(), seed=0)
+    heldout = sorted(split.photos("test"))
+    calibration = sorted(p for p in default_photos() if p not in set(heldout))
+    return calibration, heldout
 
 
 def photos_in(folder: str | Path) -> list[Path]:
