@@ -10,7 +10,7 @@ def register(subparsers) -> None:
         "eval-looks",
         help="train/distill/export each built-in look and score it against ground truth",
         description=(
-            "For each look: build an unpaired dataset from the offline sample photos, train the "
+            "For each look: build a dataset from the shipped photo album split by scene group, train the "
             "teacher, distill the student, export int8 TFLite, train a paired teacher, and score "
             "PSNR/SSIM/CIEDE2000 on held-out photos against the look's ground truth, beside the "
             "identity and classical baselines (Reinhard colour transfer, histogram matching). "
@@ -23,7 +23,11 @@ def register(subparsers) -> None:
     p.add_argument("--export-size", type=int, default=256, help="square export size in pixels")
     p.add_argument("--steps", type=int, default=None, help="override the preset's training steps")
     p.add_argument("--no-paired", action="store_true", help="skip the paired-training run per look")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="training seed, and the scene-split seed by default")
+    p.add_argument(
+        "--split-seeds", default=None, metavar="0,1,2",
+        help="repeat every look on these scene splits of the album and report mean/min/max over them",
+    )
     p.add_argument("--out", type=Path, default=Path("evals/looks"), help="output folder")
     p.set_defaults(func=run)
 
@@ -37,9 +41,13 @@ def run(args) -> int:
     if not looks:
         raise CLIError("--looks is empty")
     try:
+        split_seeds = [int(s) for s in args.split_seeds.split(",") if s.strip()] if args.split_seeds else None
+    except ValueError:
+        raise CLIError(f"--split-seeds takes comma-separated integers, got {args.split_seeds!r}") from None
+    try:
         report = run_all(
             looks, args.out, args.preset, args.student, args.export_size, args.steps,
-            not args.no_paired, args.seed,
+            not args.no_paired, args.seed, split_seeds=split_seeds,
         )
     except StageError as err:
         raise CLIError(str(err)) from None

@@ -1,12 +1,13 @@
-"""``make demo``: the whole pipeline on the offline sample photos, in minutes, on a laptop CPU.
+"""``make demo``: the whole pipeline on the shipped photo album, in minutes, on a laptop CPU.
 
 Stages (each resumable; a rerun reuses finished ones):
 
-1. ``make-dataset``  unpaired content/style photos with the ``film-warm`` look + held-out truth
+1. ``make-dataset``  the album split by scene group: content / style (``film-warm`` look) / test
+   (held-out photos and their looked ground truth) / validation
 2. ``train``         the teacher GAN (preset ``cpu``)
 3. ``distill``       the ``small`` mobile student
 4. ``export``        ONNX, TFLite fp32/fp16/dynamic-int8/int8 and Core ML, fidelity-gated
-5. ``stylize``       the sample portraits with the int8 TFLite model (torch-free runtime)
+5. ``stylize``       the held-out test photos, full size, with the int8 TFLite model (torch-free runtime)
 6. ``bench``         latency / memory / fidelity of the artifacts
 7. report            ``demo/report.md``: comparison grid, fidelity and latency tables, plot
 
@@ -64,13 +65,12 @@ def run_demo(out: Path, look: str, preset: str, student: str, size: int, formats
     stages.run(
         "export",
         ["export", student_run, "--formats", formats, "--size", f"{size}x{size}", "--calib", data / "content",
-         "--out", bundle],
+         "--heldout", data / "test" / "input", "--out", bundle],
         [bundle / "manifest.json"],
     )
-    portraits = _portraits()
     stages.run(
         "stylize",
-        ["stylize", bundle, *portraits, "--artifact", "tflite_int8", "--out", out / "stylized"],
+        ["stylize", bundle, *_test_photos(data), "--artifact", "tflite_int8", "--out", out / "stylized"],
         [out / "stylized"],
     )
     stages.run(
@@ -84,10 +84,34 @@ def run_demo(out: Path, look: str, preset: str, student: str, size: int, formats
     return report
 
 
-def _portraits() -> list[str]:
-    from styleforge.train.samples import portrait_photos
+def _test_photos(data: Path) -> list[str]:
+    """The original (full-size) album photos of the dataset's test side."""
+    from styleforge.album import album_dir
 
-    return [str(p) for p in portrait_photos()]
+    meta = json.loads((data / "dataset.json").read_text())
+    return [str(album_dir() / name) for name in meta["sources"]["test"]]
+
+
+def photos_section(data: Path) -> str:
+    """Markdown naming the photos of each side of the split, with their scene groups, and the credit."""
+    from styleforge.album import CREDIT
+
+    meta = json.loads((data / "dataset.json").read_text())
+    split = meta["split"]
+    lines = [
+        f"Split seed {meta['seed']}, scene groups by {split['grouping']}; no group is on two sides.",
+        "",
+        "| side | photos | groups | photos per scene group |",
+        "|---|---:|---:|---|",
+    ]
+    for side, info in split["sides"].items():
+        if info["photos"]:
+            members = "; ".join(f"{g}: {', '.join(files)}" for g, files in info["members"].items())
+            lines.append(f"| {side} | {info['photos']} | {info['groups']} | {members} |")
+    lines += [f"\nNote: {note}" for note in split["notes"]]
+    lines += ["", f"Photos: {CREDIT}. The images in this report are adaptations of them and are "
+              "licensed under CC-BY-SA-4.0 too."]
+    return "\n".join(lines) + "\n"
 
 
 def write_report(out: Path, data: Path, teacher: Path, student_run: Path, bundle: Path, timings: dict, wall: float) -> Path:
@@ -139,6 +163,9 @@ def write_report(out: Path, data: Path, teacher: Path, student_run: Path, bundle
 Look `{manifest.style or 'film-warm'}`; machine: {env['processor']}, {env['cores']} cores, Python {env['python']}.
 Total wall time of this run: {wall / 60:.1f} min (stages reused from an earlier run count their original time below).
 
+## Photos per split
+
+{photos_section(data)}
 ## Before / teacher / student / int8 / ground truth (held-out photos)
 
 ![comparison](comparison.png)
