@@ -47,18 +47,21 @@ def default_heldout(content_dir: Path, train_paths: list[Path]) -> tuple[list[Pa
     """Held-out photos when none are given: ``(paths, source, target_dir or None)``.
 
     A dataset made by ``make-dataset`` has ``test/input`` (and ``test/target``) beside the content
-    folder; otherwise the offline sample photos not used for training (same name or same bytes).
+    folder; otherwise the shipped album's photos not used for training (same name or same bytes).
     """
     test_input = Path(content_dir).parent / "test" / "input"
     if test_input.is_dir() and list_images(test_input):
         target = test_input.parent / "target"
         return list_images(test_input), str(test_input), target if target.is_dir() else None
-    from styleforge.train.samples import sample_photos
+    from styleforge.album import album_photos
 
     used_names = {p.stem for p in train_paths}
     used_bytes = {_digest(p) for p in train_paths}
-    photos = [p for p in sample_photos() if p.stem not in used_names and _digest(p) not in used_bytes]
-    return photos, "sample_photos minus training photos", None
+    album = album_photos()
+    # Leave out whole scene groups: a training photo's near-duplicate is not a held-out photo.
+    used_groups = {a.group for a in album if a.path.stem in used_names or _digest(a.path) in used_bytes}
+    photos = [a.path for a in album if a.group not in used_groups]
+    return photos, "album photos minus the scene groups trained on", None
 
 
 def _load(path: Path, max_side: int) -> np.ndarray:

@@ -112,11 +112,11 @@ def clean_venv(request, name: str, wheel: Path) -> Path:
 def test_runtime_runs_without_torch_or_tensorflow(request, backend, runtime_wheel, tiny_bundle, tmp_path):
     import json
 
-    from styleforge.train.samples import sample_photos
+    from styleforge.album import album_paths
 
     python = clean_venv(request, backend, runtime_wheel)
     photo = tmp_path / "portrait.png"
-    Image.open(sample_photos()[0]).convert("RGB").resize((150, 110)).save(photo)
+    Image.open(album_paths()[0]).convert("RGB").resize((150, 110)).save(photo)
 
     # 1. the console script, as a user runs it
     out = tmp_path / "out"

@@ -15,11 +15,11 @@ from styleforge.cli import main
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
     """A folder of real photos (one in a sub-folder) plus a truncated JPEG and a text file."""
-    from styleforge.train.samples import sample_photos
+    from styleforge.album import album_paths
 
     root = tmp_path_factory.mktemp("photos")
     (root / "sub").mkdir()
-    for i, path in enumerate(sample_photos()[:3]):
+    for i, path in enumerate(album_paths()[:3]):
         img = Image.open(path).convert("RGB")
         img = img.resize((img.width // 6, img.height // 6))
         img.save(root / ("sub" if i == 2 else ".") / f"photo{i}.jpg", quality=92)

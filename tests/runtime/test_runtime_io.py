@@ -20,9 +20,9 @@ def stylizer(tiny_bundle) -> Stylizer:
 
 @pytest.fixture(scope="module")
 def photo() -> Image.Image:
-    from styleforge.train.samples import sample_photos
+    from styleforge.album import album_paths
 
-    return Image.open(sample_photos()[0]).convert("RGB").resize((120, 90))
+    return Image.open(album_paths()[0]).convert("RGB").resize((120, 90))
 
 
 def _srgb_icc() -> bytes:

@@ -18,9 +18,9 @@ TILE = 64
 
 @pytest.fixture(scope="module")
 def photo() -> np.ndarray:
-    from styleforge.train.samples import sample_photos
+    from styleforge.album import album_paths
 
-    return np.asarray(Image.open(sample_photos()[0]).convert("RGB"))
+    return np.asarray(Image.open(album_paths()[0]).convert("RGB"))
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from styleforge.album import album_paths, group_of
 from styleforge.cli import main as styleforge
 from styleforge.train.checkpoint import latest_checkpoint, load_generator, save_checkpoint
 from styleforge.train.distill import (
@@ -23,15 +24,14 @@ from styleforge.train.distill import (
     pair_points,
 )
 from styleforge.train.models.registry import build_generator
-from styleforge.train.samples import sample_photos
 from styleforge.train.teachers import load_teacher
 
 
 @pytest.fixture(scope="session")
 def content_dir(tmp_path_factory) -> Path:
-    """Four real sample photos, downscaled (tiny runs crop 32 px patches from <= 96 px photos)."""
+    """Four real album photos, downscaled (tiny runs crop 32 px patches from <= 96 px photos)."""
     folder = tmp_path_factory.mktemp("content")
-    for path in sample_photos()[:4]:
+    for path in album_paths()[:4]:
         img = Image.open(path).convert("RGB")
         img.thumbnail((160, 160))
         img.save(folder / f"{path.stem}.png")
@@ -85,8 +85,8 @@ def test_distill_writes_a_loadable_run_and_report(distilled, teacher_run):
     assert report["teacher"]["size"] == [512, 512]
     held = report["heldout"]
     assert held["images"] == 2  # tiny preset: heldout_limit=2 of the photos not trained on
-    trained = {p.stem for p in sample_photos()[:4]}
-    assert not trained & {Path(r["image"]).stem for r in held["per_image"]}
+    trained = {group_of(p) for p in album_paths()[:4]}  # whole scene groups are left out
+    assert not trained & {group_of(Path(r["image"])) for r in held["per_image"]}
     for key in ("psnr", "ssim", "delta_e2000"):
         assert math.isfinite(held[key]), key
     assert report["train"]["steps"] == 6
@@ -176,7 +176,7 @@ def test_heldout_default_uses_dataset_test_split(tmp_path, teacher_run, content_
     shutil.copytree(content_dir, data / "content")
     (data / "test" / "input").mkdir(parents=True)
     (data / "test" / "target").mkdir(parents=True)
-    photo = np.asarray(Image.open(sample_photos()[5]).convert("RGB").resize((72, 56)))
+    photo = np.asarray(Image.open(album_paths()[5]).convert("RGB").resize((72, 56)))
     Image.fromarray(photo).save(data / "test" / "input" / "p0.png")
     Image.fromarray(255 - photo).save(data / "test" / "target" / "p0.png")
     out = tmp_path / "run"

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
+from styleforge.album import album_paths
 from styleforge.cli import main as styleforge
-from styleforge.train.samples import sample_photos
 from styleforge.train.teachers import TeacherError, load_teacher, parse_range
 
 # A teacher written the way other projects write them: [0, 1] in and out, its own class.
@@ -120,7 +120,7 @@ def test_torchscript_teacher_distills_with_range_conversion(tmp_path, teacher_mo
 
     content = tmp_path / "content"
     content.mkdir()
-    for path in sample_photos()[:2]:
+    for path in album_paths()[:2]:
         img = Image.open(path).convert("RGB")
         img.thumbnail((96, 96))
         img.save(content / f"{path.stem}.png")

@@ -5,14 +5,14 @@ import itertools
 import numpy as np
 import pytest
 
+from styleforge.album import people_photos
 from styleforge.runtime.imageio import open_image, to_uint8_array
 from styleforge.train.looks import LOOKS, apply_look
-from styleforge.train.samples import portrait_photos
 
 
 @pytest.fixture(scope="module")
 def portrait() -> np.ndarray:
-    img = open_image(portrait_photos()[0]).rgb.resize((160, 128))  # non-square on purpose
+    img = open_image(people_photos()[0]).rgb.resize((160, 128))  # non-square on purpose
     return to_uint8_array(img)
 
 

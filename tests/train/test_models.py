@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from styleforge.album import album_paths
 from styleforge.runtime.imageio import open_image, to_uint8_array
 from styleforge.train.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from styleforge.train.models.mobile import PRESETS, MobileGenerator
@@ -17,14 +18,13 @@ from styleforge.train.models.registry import (
     build_generator,
 )
 from styleforge.train.models.resnet import ResnetGenerator
-from styleforge.train.samples import sample_photos
 
 
 @pytest.fixture(scope="module")
 def photo_batch() -> torch.Tensor:
     """Two real photos, centre-cropped to 64x64 and mapped to [-1, 1]: [2, 3, 64, 64]."""
     crops = []
-    for path in sample_photos()[:2]:
+    for path in album_paths()[:2]:
         rgb = to_uint8_array(open_image(path).rgb)
         h, w = rgb.shape[:2]
         top, left = (h - 64) // 2, (w - 64) // 2

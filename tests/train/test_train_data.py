@@ -8,16 +8,16 @@ import pytest
 import torch
 from PIL import Image
 
+from styleforge.album import album_paths
 from styleforge.runtime.imageio import open_image, to_uint8_array
 from styleforge.train.data import DatasetError, DatasetWarning, PairedDataset, UnpairedDataset
 from styleforge.train.looks import apply_look
-from styleforge.train.samples import sample_photos
 
 PATCH = 48
 
 
 def _photo(index: int, size=(120, 90)) -> Image.Image:
-    return open_image(sample_photos()[index]).rgb.resize(size)
+    return open_image(album_paths()[index]).rgb.resize(size)
 
 
 @pytest.fixture(scope="module")

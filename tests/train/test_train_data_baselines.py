@@ -5,14 +5,14 @@ import pytest
 from PIL import Image
 from skimage.color import rgb2lab
 
+from styleforge.album import album_paths
 from styleforge.runtime.imageio import open_image, to_uint8_array
 from styleforge.train.baselines import histogram_match, reinhard_transfer, style_reference
 from styleforge.train.looks import apply_look
-from styleforge.train.samples import sample_photos
 
 
 def _photo(i: int) -> np.ndarray:
-    return to_uint8_array(open_image(sample_photos()[i]).rgb.resize((96, 96)))
+    return to_uint8_array(open_image(album_paths()[i]).rgb.resize((96, 96)))
 
 
 @pytest.fixture(scope="module")
