@@ -19,14 +19,14 @@ the library import), ``rss_after_import_mb``, ``rss_after_load_mb``, ``rss_peak_
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
+
+from styleforge.subproc import run_module
 
 SCHEMA = "styleforge-bench/1"
 ADB = "adb"
@@ -209,17 +209,15 @@ def run_worker(spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     """Run one cell in a fresh ``python -m styleforge.benchmarks.worker``; returns its JSON."""
     with tempfile.TemporaryDirectory(prefix="styleforge-bench-") as tmp:
         log = Path(tmp) / "worker.log"
-        cmd = [sys.executable, "-m", "styleforge.benchmarks.worker", "--spec", json.dumps(spec), "--log", str(log)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            return {"status": "error", "error": f"timed out after {timeout_s:.0f} s"}
+        proc = run_module("styleforge.benchmarks.worker", ["--spec", json.dumps(spec), "--log", str(log)], timeout_s)
+        if proc.timed_out:
+            return {"status": "error", "error": proc.reason()}
         lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("{")]
         if lines:
             return json.loads(lines[-1])
         # the worker died before answering: a crash in native code, or killed for memory
         said = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
-        said = said or proc.stderr.strip().splitlines()
+        said = said or proc.last_lines()
         reason = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit status {proc.returncode}"
         return {"status": "error", "error": f"worker died ({reason})" + (f": {said[-1].strip()}" if said else ""),
                 "log_tail": said[-8:]}

@@ -287,6 +287,9 @@ def _delegate_notes(log_text: str) -> dict[str, Any]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    from styleforge.subproc import die_with_parent
+
+    die_with_parent()  # started by bench's run_module: never outlive an interrupted benchmark
     parser = argparse.ArgumentParser(prog="python -m styleforge.benchmarks.worker")
     parser.add_argument("--spec", required=True, help="cell spec as a JSON object")
     parser.add_argument("--log", default=None, help="file for the libraries' output (default: a temp file)")

@@ -49,9 +49,9 @@ def register(subparsers) -> None:
                    help="comma list of fp32, fp16, dynamic_int8, int8 (default all)")
     p.add_argument("--size", default="512x512", help="model input HxW (or one number; default 512x512)")
     p.add_argument("--dynamic", action="store_true", help="ONNX with free H x W (TFLite/Core ML stay at --size)")
-    p.add_argument("--calib", metavar="DIR", help="photos for int8 calibration (default: the sample photos)")
+    p.add_argument("--calib", metavar="DIR", help="photos for int8 calibration (default: the album's photos outside the held-out scenes)")
     p.add_argument("--calib-count", type=int, default=100, help="calibration crops (>= 100, default 100)")
-    p.add_argument("--heldout", metavar="DIR", help="photos for the fidelity gate (default: sample photos)")
+    p.add_argument("--heldout", metavar="DIR", help="photos for the fidelity gate (default: held-out scene groups of the album)")
     p.add_argument("--int8-io", choices=("float", "int8", "uint8"), default="float",
                    help="input/output type of the full-int8 TFLite model (default float)")
     p.add_argument("--bound", action="append", default=[], metavar="KEY=DB",

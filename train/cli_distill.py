@@ -39,7 +39,7 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is often fastest "
                    "on a busy machine, where OpenMP threads wait on each other)")
     p.add_argument("--heldout", type=Path, help="held-out photos for the report (default: the dataset's test/input, "
-                   "else the sample photos not trained on)")
+                   "else the album's scene groups not trained on)")
     p.add_argument("--resume", action="store_true", help="continue the newest checkpoint of --out")
     p.add_argument("--stop-at", type=int, help="stop after this step (leaving a checkpoint to --resume)")
     p.add_argument("--force", action="store_true", help="start over in a run folder that has checkpoints")
