@@ -1,7 +1,7 @@
 """Session fixtures shared by every area's tests.
 
 - ``tiny_generator``: a seeded ``MobileGenerator(preset="nano")`` briefly fitted (~1-2 s) to the
-  ``film-warm`` look on 64x64 crops of the sample photos, so its output is a real colour
+  ``film-warm`` look on 64x64 crops of the album photos, so its output is a real colour
   change of the photo, not the identity and not noise. Eval mode, CPU.
 - ``tiny_bundle``: a bundle exported from it at 64x64 with ONNX, all four TFLite variants,
   TorchScript and (where coremltools can write one) Core ML fp32/fp16. Built once per session
