@@ -30,6 +30,7 @@ from styleforge.subproc import run_module
 
 SCHEMA = "styleforge-bench/1"
 ADB = "adb"
+LUT = "lut"  # a bundle's look.cube through the runtime's LUT path (benchmarks/lut_bench.py)
 RAW_FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".pt": "torchscript", ".ptl": "torchscript",
                ".mlpackage": "coreml", ".mlmodel": "coreml"}
 DEFAULT_SIZE = (256, 256)
@@ -107,6 +108,8 @@ def resolve_target(path: str | Path) -> Target:
 def backend_formats(backend: str) -> tuple[str, ...]:
     if backend == ADB:
         return ("tflite",)
+    if backend == LUT:
+        return ("cube",)
     from styleforge.runtime.backends import BackendError
     from styleforge.runtime.backends import backend_formats as formats
 
@@ -122,7 +125,7 @@ def resolve_backends(names: Sequence[str]) -> list[str]:
 
     out: list[str] = []
     for name in names:
-        for backend in available_backends() if name == "all" else [name]:
+        for backend in [*available_backends(), LUT] if name == "all" else [name]:
             backend_formats(backend)  # validates the name
             if backend not in out:
                 out.append(backend)
@@ -173,6 +176,10 @@ def plan_cells(
                 notes.append(f"{target.name}/{key}: static {static[0]}x{static[1]} not in --size; skipped")
                 continue
             run_sizes: list[Optional[tuple[int, int]]] = [static] if static else list(sizes) or [None]
+            if fmt == "cube":  # any size, full resolution: a 1080p frame and a 24 MP photo by default
+                from styleforge.benchmarks.lut_bench import DEFAULT_SIZES
+
+                run_sizes = list(sizes) or list(DEFAULT_SIZES)
             for backend in runners:
                 # Core ML's "device" is its compute units (ALL, CPU_AND_NE, ...); CPU_ONLY by default
                 where = (compute_units or ("CPU_ONLY" if device == "cpu" else device)) if backend == "coreml" else device
@@ -202,6 +209,7 @@ def _worker_spec(cell: CellPlan, settings: BenchSettings) -> dict[str, Any]:
         "runs": settings.runs,
         "duration_s": settings.duration_s,
         "references": cell.target.references,
+        "bundle": str(cell.target.path) if cell.target.manifest is not None else None,
     }
 
 

@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 
 from styleforge.atomic import write_bytes
 from styleforge.benchmarks.environment import summary_lines
+from styleforge.benchmarks.lut_bench import LUT_HEADERS, format_lut_rows
 
 
 def _num(value: Optional[float], fmt: str = "{:.2f}") -> str:
@@ -91,6 +92,11 @@ def format_table(result: dict[str, Any]) -> str:
             lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths)))
         else:
             lines.append("  ".join(v.ljust(w) for v, w in zip(row[:5], widths)) + "  " + row[5])
+    lut_rows = format_lut_rows(result["cells"])
+    if lut_rows:
+        widths = [max([len(h)] + [len(r[i]) for r in lut_rows]) for i, h in enumerate(LUT_HEADERS)]
+        lines += ["", "LUT path (full resolution, no tiles; decode/encode excluded from p50, shown apart):"]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in [LUT_HEADERS, *lut_rows]]
     return "\n".join(lines)
 
 
@@ -116,6 +122,15 @@ def to_markdown(result: dict[str, Any]) -> str:
     out.append("|" + "|".join("---" for _ in headers) + "|")
     for row in _rows(result["cells"]):
         out.append("| " + " | ".join(v.replace("|", "/") for v in row) + " |")
+    lut_rows = format_lut_rows(result["cells"])
+    if lut_rows:
+        out += ["", "### LUT path", "",
+                "Full resolution, no tiles, strips over threads; p50 excludes JPEG decode/encode (shown apart); "
+                "Pillow 1-thread = a bare `Image.filter(ImageFilter.Color3DLUT)` pass on the same pixels in the "
+                "same process; PSNR vs tiled student = the LUT path against the bundle's conv artifact on the "
+                "same photo (at most 1080p).", "",
+                "| " + " | ".join(LUT_HEADERS) + " |", "|" + "|".join("---" for _ in LUT_HEADERS) + "|"]
+        out += ["| " + " | ".join(row) + " |" for row in lut_rows]
     xnn = [c for c in result["cells"] if "xnnpack_applied" in (c.get("backend_info") or {})]
     if xnn:
         out += ["", "XNNPACK applied (from the interpreter's log): "

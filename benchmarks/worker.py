@@ -211,6 +211,10 @@ def _fidelity(spec, backend, in_spec, out_spec) -> Optional[dict[str, Any]]:
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Load, time and score one cell; returns the cell's metrics (see ``styleforge.benchmarks.bench``)."""
+    if spec["backend"] == "lut":
+        from styleforge.benchmarks.lut_bench import measure_lut
+
+        return measure_lut(spec)
     from styleforge.runtime.backends import BackendOptions, load_backend
     from styleforge.runtime.contract import Artifact
     from styleforge.runtime.tensors import to_input
