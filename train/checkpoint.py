@@ -170,8 +170,9 @@ def load_generator(run_or_file: Union[str, Path], use_ema: bool = True) -> tuple
     else:
         folder = _resolve_checkpoint_dir(path)
         meta = _read_meta(folder / META_FILE)
-        ema = folder / "generator_ema.safetensors"
-        weights = ema if use_ema and ema.is_file() else folder / "generator.safetensors"
+        # The model-selected weights (colour generator), else the EMA, else the raw generator.
+        preferred = [folder / "generator_selected.safetensors", folder / "generator_ema.safetensors"]
+        weights = next((p for p in preferred if use_ema and p.is_file()), folder / "generator.safetensors")
         if not weights.is_file():
             raise CheckpointError(f"{folder} has no generator weights (generator.safetensors)")
     spec = meta.get("generator")

@@ -18,8 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--content", type=Path, help="folder of photos (domain A, unpaired mode)")
     data.add_argument("--style", type=Path, help="folder of styled images (domain B / dcgan images)")
     data.add_argument("--paired", type=Path, help="folder with A/ and B/ of matching images (pix2pix)")
-    parser.add_argument("--model", choices=("resnet", "mobile", "dcgan"),
-                        help="generator architecture; dcgan trains noise -> image on --style")
+    parser.add_argument("--model", choices=("colour", "resnet", "mobile", "dcgan"),
+                        help="generator: colour (default for unpaired looks: curves + matrix + 3D LUT, "
+                             "anchored to classical colour transfer), resnet (CycleGAN; default for "
+                             "--paired), mobile, or dcgan (noise -> image on --style)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs, samples)")
     parser.add_argument("--preset", choices=PRESET_NAMES, default="cpu", help="starting config (default: cpu)")
     parser.add_argument("--config", type=Path, help="YAML file overriding the preset")
@@ -37,10 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def register(subparsers) -> None:
     """Add ``styleforge train`` to the ``styleforge`` parser."""
     parser = subparsers.add_parser(
-        "train", help="train a style generator (CycleGAN / pix2pix / DCGAN)",
-        description="Train a style generator. Unpaired: --content A --style B (CycleGAN); "
-                    "paired: --paired DIR with A/ and B/ (pix2pix); --style DIR --model dcgan "
-                    "(noise -> image). Under torchrun it trains with DistributedDataParallel.",
+        "train", help="learn a look: colour generator (default), CycleGAN, pix2pix or DCGAN",
+        description="Learn a look. Unpaired: --content A --style B trains the colour generator "
+                    "(curves + matrix + 3D LUT, initialised from classical colour transfer, trained "
+                    "adversarially, model selection and a degeneracy check at the end); --model resnet "
+                    "trains a CycleGAN. Paired: --paired DIR with A/ and B/ (pix2pix). --style DIR "
+                    "--model dcgan (noise -> image). Under torchrun it trains with DistributedDataParallel. "
+                    "A collapsed, structure-destroying or do-nothing model ends with an error "
+                    "(the run is kept, with RUN/verdict.json).",
     )
     add_arguments(parser)
     parser.set_defaults(func=run_train)
@@ -65,7 +71,8 @@ def resolve_config(args: argparse.Namespace):
         for text in args.overrides:
             config = apply_override(config, text)
     else:
-        config = load_config(args.preset, args.config, args.overrides)
+        family = args.model or ("resnet" if args.paired else None)
+        config = load_config(args.preset, args.config, args.overrides, generator=family)
 
     mode = config.mode
     data = {}
@@ -121,11 +128,12 @@ def run_train(args: argparse.Namespace) -> int:
 
     from styleforge.train.checkpoint import CheckpointError
     from styleforge.train.trainer import TrainError, train
+    from styleforge.verdict import DegenerateModelError
 
     try:
         summary = train(config, args.out, resume=args.resume, force=args.force, preset=args.preset,
                         show_progress=not args.quiet)
-    except (TrainError, CheckpointError) as err:
+    except (TrainError, CheckpointError, DegenerateModelError) as err:
         raise CLIError(str(err)) from None
     if "checkpoint" in summary:
         print(f"checkpoint: {summary['checkpoint']}")

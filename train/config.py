@@ -39,6 +39,7 @@ class ModelConfig:
     discriminator: str = "patchgan"  # key of DISCRIMINATORS
     discriminator_kwargs: dict = field(default_factory=lambda: {"ndf": 64, "n_layers": 3})
     latent_dim: int = 100  # dcgan mode only: length of the noise vector z
+    init: str = "mkl"  # colour generator: classical fit it starts from (mkl | mkl+hist | hist | identity)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,12 @@ class LossConfig:
     lambda_l1: float = 100.0  # paired mode
     lambda_gp: float = 10.0  # wgan-gp only
     r1_gamma: float = 0.0  # R1 penalty on real images; 0 disables
+    # colour generator (unpaired): see styleforge.train.colour_objective
+    lambda_anchor: float = 3.0  # L1 pull toward the classical fit the generator started from
+    lambda_structure: float = 1.0  # 1 - local luma correlation with the input
+    lambda_tv: float = 10.0  # LUT smoothness
+    lambda_mono: float = 100.0  # LUT monotonicity
+    lambda_local: float = 1.0  # L1 on the local branch's residual (keeps it off for global looks)
 
 
 @dataclass(frozen=True)
@@ -109,7 +116,48 @@ class TrainConfig:
     log: LogConfig = field(default_factory=LogConfig)
 
 
-PRESETS: dict[str, TrainConfig] = {
+# The colour generator (the default for unpaired looks): curves + matrix + 17^3 LUT residual, a
+# one-step-per-crop spectral-norm PatchGAN (34 px receptive field at 64 px crops) judging local
+# colour and tone, and a strong pull toward the classical (MKL) fit it starts from.
+COLOUR_PRESETS: dict[str, TrainConfig] = {
+    "tiny": TrainConfig(
+        steps=20,
+        amp=False,
+        model=ModelConfig(
+            generator="colour",
+            generator_kwargs={"curve_knots": 16, "lut_size": 5},
+            discriminator_kwargs={"ndf": 8, "n_layers": 2, "norm": "none", "spectral_norm": True},
+        ),
+        optim=OptimConfig(lr_g=5e-4, beta2=0.99),
+        data=DataConfig(patch_size=32, batch_size=2),
+        log=LogConfig(log_every=5, sample_every=10, checkpoint_every=10, keep=2, eval_max_images=2),
+    ),
+    "cpu": TrainConfig(
+        steps=1200,
+        model=ModelConfig(
+            generator="colour",
+            generator_kwargs={"curve_knots": 32, "lut_size": 17},
+            discriminator_kwargs={"ndf": 32, "n_layers": 2, "norm": "none", "spectral_norm": True},
+        ),
+        optim=OptimConfig(lr_g=5e-4, beta2=0.99),
+        data=DataConfig(patch_size=64, batch_size=8),
+        log=LogConfig(log_every=20, sample_every=200, checkpoint_every=100, keep=2, eval_max_images=16),
+    ),
+    "gpu": TrainConfig(
+        steps=6000,
+        model=ModelConfig(
+            generator="colour",
+            generator_kwargs={"curve_knots": 64, "lut_size": 33, "adaptive": 3},
+            discriminator_kwargs={"ndf": 64, "n_layers": 3, "norm": "none", "spectral_norm": True},
+        ),
+        optim=OptimConfig(lr_g=5e-4, beta2=0.99),
+        data=DataConfig(patch_size=128, batch_size=16, num_workers=4),
+        log=LogConfig(log_every=50, sample_every=500, checkpoint_every=250, keep=3, eval_max_images=32),
+    ),
+}
+
+# The ResNet (CycleGAN / pix2pix) generator: ``--model resnet`` and paired training.
+RESNET_PRESETS: dict[str, TrainConfig] = {
     "tiny": TrainConfig(
         steps=20,
         amp=False,
@@ -157,6 +205,17 @@ PRESETS: dict[str, TrainConfig] = {
         log=LogConfig(log_every=50, sample_every=1000, checkpoint_every=5000, eval_max_images=32),
     ),
 }
+
+
+PRESETS = COLOUR_PRESETS  # preset names; the family is chosen by preset_config()
+
+
+def preset_config(name: str, generator: Optional[str] = None) -> TrainConfig:
+    """Preset ``name`` for a generator family: the colour generator unless ``generator`` is another
+    architecture (``resnet``, ``mobile``, ``dcgan``), which starts from the ResNet presets."""
+    if name not in COLOUR_PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(COLOUR_PRESETS)}")
+    return COLOUR_PRESETS[name] if generator in (None, "colour") else RESNET_PRESETS[name]
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:
@@ -242,11 +301,10 @@ def load_config(
     preset: str = "cpu",
     yaml_path: Union[str, Path, None] = None,
     overrides: Optional[list[str]] = None,
+    generator: Optional[str] = None,
 ) -> TrainConfig:
-    """Resolve a config: ``PRESETS[preset]``, then the YAML file, then ``a.b=c`` overrides in order."""
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    config = PRESETS[preset]
+    """Resolve a config: :func:`preset_config`, then the YAML file, then ``a.b=c`` overrides in order."""
+    config = preset_config(preset, generator)
     if yaml_path is not None:
         config = config_from_dict(read_yaml(yaml_path), base=config)
     for text in overrides or []:
@@ -291,6 +349,8 @@ def validate(config: TrainConfig) -> None:
         (0.0 <= config.optim.ema_decay < 1.0, "optim.ema_decay must be in [0, 1)"),
         (0.0 <= config.optim.decay_start <= 1.0, "optim.decay_start must be in [0, 1]"),
         (config.log.keep >= 1, "log.keep must be >= 1"),
+        (config.model.init in ("mkl", "mkl+hist", "hist", "identity"),
+         "model.init must be one of mkl, mkl+hist, hist, identity"),
         (min(config.log.log_every, config.log.sample_every, config.log.checkpoint_every) >= 1,
          "log.*_every must be >= 1"),
     ]

@@ -25,7 +25,13 @@ import torch
 from torch import Tensor, nn
 
 from styleforge.train.config import TrainConfig
-from styleforge.train.losses import GANLoss, cycle_loss, gradient_penalty, identity_loss, r1_penalty
+from styleforge.train.losses import (
+    GANLoss,
+    cycle_loss,
+    gradient_penalty,
+    identity_loss,
+    r1_penalty,
+)
 from styleforge.train.models.registry import build_discriminator, build_generator
 
 
@@ -93,6 +99,24 @@ class Objective:
 
     def step(self, batch: dict[str, Tensor], scaler, noise: Optional[torch.Generator] = None) -> dict[str, Tensor]:
         raise NotImplementedError
+
+    # -- optional hooks (no-ops here), called by the trainer on the main process ---------------
+    def prepare(self, dataset, fresh: bool) -> None:
+        """Called once the dataset is built; ``fresh`` on a new run (e.g. for a data-driven init)."""
+
+    def on_checkpoint(self, step: int, ema_generator: nn.Module) -> None:
+        """Called before each checkpoint is written (e.g. to score a model-selection candidate)."""
+
+    def finish(self, run_dir, ema_generator: nn.Module, step: int) -> Optional[dict]:
+        """Called after the last step; may return a verdict dict (written into the run)."""
+        return None
+
+    def extra_state(self) -> dict:
+        """Plain data saved with the optimiser state and handed back by :meth:`load_extra_state`."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
 
     @torch.no_grad()
     def sample_rows(self, batch: dict[str, Tensor], generator: nn.Module) -> tuple[list[list[Tensor]], list[str]]:
@@ -253,3 +277,12 @@ class DCGANObjective(Objective):
 
 
 OBJECTIVES = {"unpaired": UnpairedObjective, "paired": PairedObjective, "dcgan": DCGANObjective}
+
+
+def build_objective(config: TrainConfig) -> Objective:
+    """The objective of a run: by mode, and the colour objective for an unpaired colour generator."""
+    if config.mode == "unpaired" and config.model.generator == "colour":
+        from styleforge.train.colour_objective import ColourObjective
+
+        return ColourObjective(config)
+    return OBJECTIVES[config.mode](config)

@@ -121,3 +121,28 @@ def cycle_loss(reconstructed: Tensor, original: Tensor) -> Tensor:
 def identity_loss(mapped: Tensor, original: Tensor) -> Tensor:
     """CycleGAN identity loss: L1 between ``G(y)`` and ``y`` for a target-domain ``y``."""
     return F.l1_loss(mapped, original)
+
+
+def _luma(x: Tensor) -> Tensor:
+    """Rec.601 luma ``[N, 1, H, W]`` of RGB ``[N, 3, H, W]`` (any range)."""
+    return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+
+
+def structure_loss(output: Tensor, source: Tensor, window: int = 7, eps: float = 1e-4) -> Tensor:
+    """``1 - local correlation`` of output and source luma (SSIM's structure term), mean over pixels.
+
+    Invariant to any local brightness and contrast change, so tone curves, colour grades and
+    black-and-white conversions are free, while smearing, noise and invented edges are not.
+    ``output``, ``source``: ``[N, 3, H, W]`` in the same range.
+    """
+    a, b = _luma(output), _luma(source)
+
+    def mean(z: Tensor) -> Tensor:
+        return F.avg_pool2d(z, window, 1, window // 2, count_include_pad=False)
+
+    ma, mb = mean(a), mean(b)
+    va = (mean(a * a) - ma * ma).clamp_min(0.0)
+    vb = (mean(b * b) - mb * mb).clamp_min(0.0)
+    cov = mean(a * b) - ma * mb
+    corr = (cov + eps) / ((va * vb).clamp_min(1e-10).sqrt() + eps)
+    return (1.0 - corr).mean()

@@ -35,8 +35,9 @@ from styleforge.train.checkpoint import (
     save_checkpoint,
 )
 from styleforge.train.config import TrainConfig, config_from_dict, config_to_dict, config_to_yaml
-from styleforge.train.gan_steps import OBJECTIVES, Objective
+from styleforge.train.gan_steps import Objective, build_objective
 from styleforge.train.runlog import RunLogger, plot_losses, save_image_grid
+from styleforge.verdict import DegenerateModelError, write_verdict
 
 SAMPLE_KEY = 2**31 - 1  # rng key of the fixed sample-grid batch (never a training step)
 
@@ -342,7 +343,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
 
     # Networks: the same seed on every rank (DDP also broadcasts rank 0's weights).
     torch.manual_seed(config.seed)
-    objective: Objective = OBJECTIVES[config.mode](config)
+    objective: Objective = build_objective(config)
     state_dicts, meta, train_state = (None, None, None)
     if resume_from is not None:
         state_dicts, meta, train_state = load_checkpoint(resume_from)
@@ -358,6 +359,10 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
         with torch.no_grad():
             image_size = int(generator.eval()(objective.noise(1, None, "cpu")).shape[-1])
         generator.train()
+    dataset = build_dataset(config, image_size)
+    if train_state is not None:
+        objective.load_extra_state(train_state.get("objective", {}))
+    objective.prepare(dataset, fresh=resume_from is None)  # e.g. the colour generator's classical init
     ema = EMA(generator, config.optim.ema_decay)
     if state_dicts is not None and "generator_ema" in state_dicts:
         ema.model.load_state_dict(state_dicts["generator_ema"])
@@ -377,7 +382,6 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
         wrapped = distributed.wrap(net, dist, device)
         objective.forward[name] = torch.compile(wrapped) if config.compile else wrapped
 
-    dataset = build_dataset(config, image_size)
     start = (meta or {}).get("step", 0) + 1
     loader = torch.utils.data.DataLoader(
         StepSamples(dataset, config.seed, start, config.steps, local_batch, dist.rank),
@@ -407,6 +411,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
             "optimizers": {name: opt.state_dict() for name, opt in objective.optimizers.items()},
             "scaler": scaler.state_dict() if scaler is not None else {},
             "torch_rng": torch.get_rng_state(),
+            "objective": objective.extra_state(),
         }
         return save_checkpoint(run_dir, step, state, meta_base, train_state, keep=config.log.keep)
 
@@ -452,6 +457,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
             draw(step)
             plot_losses(logger.path, run_dir / "loss.png")
         if main and (step % config.log.checkpoint_every == 0 or step == config.steps):
+            objective.on_checkpoint(step, ema.model)
             save(step)
         if bar is not None:
             bar.update(1)
@@ -461,19 +467,34 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
 
     summary: dict[str, Any] = {"run": str(run_dir), "step": step, "world_size": dist.world_size,
                                "seconds": round(time.perf_counter() - t0, 2)}
+    verdict = None
+    if main and start <= config.steps:
+        finished = objective.finish(run_dir, ema.model, step)
+        if finished is not None:
+            verdict = finished.pop("verdict")
+            write_verdict(run_dir, verdict, step=step, **finished)
+            summary["verdict"] = verdict.to_dict()
     split = test_split(config)
     if main and split is not None and start <= config.steps:
         report = {"step": step, "input_dir": str(split[0]), "target_dir": str(split[1])}
-        for name, model in (("generator_ema", ema.model), ("generator", generator)):
+        candidates = [("generator_ema", ema.model), ("generator", generator)]
+        if "generator_selected" in objective.networks:
+            candidates.insert(0, ("generator_selected", objective.networks["generator_selected"]))
+            candidates.append(("generator_init", objective.networks["generator_init"]))
+        for name, model in candidates:
             report[name] = evaluate_on_folder(model, *split, device=device,
                                               max_images=config.log.eval_max_images)
-        report.update({k: report["generator_ema"][k] for k in ("psnr", "ssim", "delta_e2000")})
-        report["identity"] = report["generator_ema"]["identity"]
+        product = candidates[0][0]  # what load_generator(run) returns
+        report.update({k: report[product][k] for k in ("psnr", "ssim", "delta_e2000")})
+        report["identity"] = report[product]["identity"]
+        report["product"] = product
         _write_text(run_dir / "eval.json", json.dumps(report, indent=2))
         summary["eval"] = report
     if main and latest_checkpoint(run_dir) is not None:
         summary["checkpoint"] = str(latest_checkpoint(run_dir))
         summary["checkpoints"] = [p.name for p in list_checkpoints(run_dir)]
+    if verdict is not None and not verdict.ok:
+        raise DegenerateModelError(verdict, where=f"{run_dir} (step {step})")
     return summary
 
 

@@ -20,6 +20,7 @@ from styleforge.train.checkpoint import (
 )
 from styleforge.train.config import (
     PRESETS,
+    RESNET_PRESETS,
     ConfigError,
     config_from_dict,
     config_to_dict,
@@ -31,15 +32,17 @@ from styleforge.train.samples import sample_photos
 
 
 def test_presets_and_overrides(tmp_path):
-    assert set(PRESETS) == {"tiny", "cpu", "gpu"}
-    gpu = PRESETS["gpu"]
+    assert set(PRESETS) == set(RESNET_PRESETS) == {"tiny", "cpu", "gpu"}
+    assert PRESETS["cpu"].model.generator == "colour"  # the default for unpaired looks
+    assert load_config("cpu", generator="resnet") == RESNET_PRESETS["cpu"]
+    gpu = RESNET_PRESETS["gpu"]
     assert gpu.model.generator_kwargs == {"ngf": 64, "n_blocks": 9} and gpu.data.patch_size == 256
     assert gpu.data.batch_size == 8 and gpu.amp
     assert (gpu.optim.lr_g, gpu.optim.beta1, gpu.optim.beta2) == (2e-4, 0.5, 0.999)
 
     path = tmp_path / "c.yaml"
     path.write_text("steps: 50\nloss:\n  gan: hinge\n  r1_gamma: 1\nmodel:\n  generator_kwargs: {ngf: 4, n_blocks: 1}\n")
-    config = load_config("tiny", path, ["optim.ema_decay=0.9", "model.generator_kwargs.ngf=6"])
+    config = load_config("tiny", path, ["optim.ema_decay=0.9", "model.generator_kwargs.ngf=6"], generator="resnet")
     assert config.steps == 50 and config.loss.gan == "hinge" and config.loss.r1_gamma == 1.0
     assert config.model.generator_kwargs == {"ngf": 6, "n_blocks": 1} and config.optim.ema_decay == 0.9
     assert config_from_dict(config_to_dict(config)) == config  # the saved config round-trips

@@ -8,6 +8,7 @@ import torch
 
 from styleforge.album import album_paths
 from styleforge.runtime.imageio import open_image, to_uint8_array
+from styleforge.train.models.colour import ColourGenerator
 from styleforge.train.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from styleforge.train.models.mobile import PRESETS, MobileGenerator
 from styleforge.train.models.patchgan import PatchGANDiscriminator
@@ -53,7 +54,8 @@ def capture_features(model: torch.nn.Module, x: torch.Tensor) -> dict[str, torch
 
 
 def test_registries_are_explicit():
-    assert GENERATORS == {"resnet": ResnetGenerator, "mobile": MobileGenerator, "dcgan": DCGANGenerator}
+    assert GENERATORS == {"colour": ColourGenerator, "resnet": ResnetGenerator, "mobile": MobileGenerator,
+                          "dcgan": DCGANGenerator}
     assert DISCRIMINATORS == {"patchgan": PatchGANDiscriminator, "dcgan": DCGANDiscriminator}
     with pytest.raises(KeyError, match="unknown generator 'nope'"):
         build_generator("nope")

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from torch import nn
 
+from styleforge.train.models.colour import ColourGenerator
 from styleforge.train.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from styleforge.train.models.mobile import MobileGenerator
 from styleforge.train.models.patchgan import PatchGANDiscriminator
 from styleforge.train.models.resnet import ResnetGenerator
 
 GENERATORS: dict[str, type[nn.Module]] = {
+    "colour": ColourGenerator,
     "resnet": ResnetGenerator,
     "mobile": MobileGenerator,
     "dcgan": DCGANGenerator,

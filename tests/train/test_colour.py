@@ -1,0 +1,137 @@
+"""The colour generator, the classical fits it starts from, and an unpaired colour run end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from styleforge.cli import main as cli
+from styleforge.train import baselines
+from styleforge.train.checkpoint import load_checkpoint, load_generator
+from styleforge.train.data import make_dataset
+from styleforge.train.models.colour import ColourGenerator, MonotoneCurves
+
+
+def test_colour_generator_is_the_identity_at_init_any_size():
+    torch.manual_seed(0)
+    for kwargs in ({}, {"adaptive": 2, "local": 8}):
+        model = ColourGenerator(curve_knots=8, lut_size=5, **kwargs).eval()
+        x = torch.rand(2, 3, 23, 37) * 2 - 1
+        with torch.no_grad():
+            y = model(x)
+        assert y.shape == x.shape
+        torch.testing.assert_close(y, x, atol=2e-5, rtol=0)
+
+
+def test_curves_are_monotone_and_take_any_monotone_shape():
+    curves = MonotoneCurves(knots=9)
+    target = torch.tensor(np.array([np.linspace(0.1, 0.9, 9) ** p for p in (0.5, 1.0, 2.0)]), dtype=torch.float32)
+    curves.set_values(target)
+    torch.testing.assert_close(curves.values(), target, atol=1e-4, rtol=0)
+    with torch.no_grad():
+        curves.steps.normal_()  # any parameters: still increasing
+    assert bool((curves.values().diff(dim=1) > 0).all())
+
+
+def test_lut_residual_is_interpolated_on_its_lattice():
+    model = ColourGenerator(curve_knots=4, lut_size=3).eval()
+    with torch.no_grad():
+        model.lut[0, 0, 2, 1, 0] = 0.25  # red offset at node (r=0, g=0.5, b=1): [c, b, g, r]
+    nodes = torch.tensor([[0.0, 0.5, 1.0], [0.0, 0.25, 1.0], [1.0, 0.5, 0.0]])
+    out = model.colour(nodes)
+    assert out[0, 0].item() == pytest.approx(0.25, abs=1e-5)  # exactly on the node
+    assert out[1, 0].item() == pytest.approx(0.125, abs=1e-5)  # half-way along g
+    assert out[2, 0].item() == pytest.approx(1.0, abs=1e-5)  # other node untouched
+
+
+def test_lut_regulariser_flags_non_monotone_lattices():
+    model = ColourGenerator(lut_size=5)
+    tv, mono = model.lut_regulariser()
+    assert tv.item() == 0.0 and mono.item() == 0.0
+    with torch.no_grad():
+        model.lut[0, 0, :, :, :] = -2 * torch.linspace(0, 1, 5)  # red output falls as red input rises
+    tv, mono = model.lut_regulariser()
+    assert tv.item() > 0 and mono.item() > 0
+
+
+def test_mkl_maps_mean_and_covariance_exactly():
+    rng = np.random.default_rng(0)
+    source = rng.normal([0.4, 0.5, 0.3], 0.1, size=(5000, 3)) @ np.array([[1, 0.2, 0], [0, 1, 0.3], [0, 0, 1]])
+    target = rng.normal([0.6, 0.4, 0.2], [0.05, 0.15, 0.1], size=(5000, 3))
+    a, b = baselines.mkl_fit(source, target)
+    mapped = source @ a.T + b
+    np.testing.assert_allclose(mapped.mean(0), target.mean(0), atol=1e-9)
+    np.testing.assert_allclose(np.cov(mapped.T), np.cov(target.T), atol=2e-5)  # up to the 1e-6 ridge
+
+
+def test_sliced_ot_and_swd_move_toward_the_target():
+    rng = np.random.default_rng(1)
+    source = rng.uniform(0.0, 0.6, size=(20000, 3))
+    target = rng.beta(5, 2, size=(20000, 3))
+    fit = baselines.sliced_ot_fit(source, target, steps=10)
+    before = baselines.sliced_wasserstein_lab(source, target)
+    after = baselines.sliced_wasserstein_lab(np.clip(fit(source), 0, 1), target)
+    assert after < 0.25 * before, (before, after)
+    assert baselines.sliced_wasserstein_lab(target, target) < 0.5
+
+
+@pytest.fixture(scope="module")
+def colour_data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("colour") / "film-warm"
+    return make_dataset("film-warm", out, seed=0, size=64, show_progress=False)
+
+
+def colour_args(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--content", str(data / "content"), "--style", str(data / "style"),
+            "--out", str(out), "--preset", "tiny", "--quiet", *extra]
+
+
+def test_unpaired_colour_run_selects_and_judges_its_model(colour_data, tmp_path):
+    run = tmp_path / "run"
+    assert cli(colour_args(colour_data, run)) == 0
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert verdict["ok"] and verdict["failed"] == [] and verdict["images"] >= 2
+    assert verdict["validation"].startswith("validation split")
+    steps = [row["step"] for row in verdict["selection"]]
+    assert steps == [0, 10, 20] and verdict["selection"][0]["candidate"] == "init"
+    best = min(verdict["selection"], key=lambda r: r["score"])
+    assert verdict["selected"] == best
+
+    state, meta, _ = load_checkpoint(run)
+    assert {"generator", "generator_init", "generator_selected", "discriminator"} <= set(state)
+    model, info = load_generator(run)
+    assert info["arch"] == "colour" and info["weights"] == "generator_selected.safetensors"
+    # The initialisation is the classical MKL fit of the two folders, baked into the matrix.
+    content = baselines.pixels01([np.asarray(img) for img in _images(colour_data / "content")])
+    style = baselines.pixels01([np.asarray(img) for img in _images(colour_data / "style")])
+    a, _ = baselines.mkl_fit(content, style)
+    np.testing.assert_allclose(state["generator_init"]["matrix"].numpy(), a, atol=2e-3)
+    report = json.loads((run / "eval.json").read_text())
+    assert report["product"] == "generator_selected" and "generator_init" in report
+
+
+def _images(folder: Path):
+    from styleforge.runtime.imageio import list_images, open_image
+
+    return [open_image(p).rgb for p in list_images(folder)]
+
+
+def test_colour_resume_is_bit_identical(colour_data, tmp_path):
+    quick = ["--set", "log.checkpoint_every=2", "--set", "log.log_every=1"]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert cli(colour_args(colour_data, straight, "--steps", "4", *quick)) == 0
+    assert cli(colour_args(colour_data, stopped, "--steps", "2", *quick)) == 0
+    assert cli(["train", "--out", str(stopped), "--resume", "--steps", "4", "--quiet"]) == 0
+    a, _, a_state = load_checkpoint(straight)
+    b, _, b_state = load_checkpoint(stopped)
+    assert sorted(a) == sorted(b)
+    for name in a:
+        for key in a[name]:
+            assert torch.equal(a[name][key], b[name][key]), f"{name}.{key}"
+    assert a_state["objective"]["selection"] == b_state["objective"]["selection"]
+    assert json.loads((straight / "verdict.json").read_text())["selection"] == \
+        json.loads((stopped / "verdict.json").read_text())["selection"]

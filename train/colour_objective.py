@@ -1,0 +1,226 @@
+"""Unpaired look learning with the colour generator: adversarial, anchored to classical transfer.
+
+``ColourObjective`` trains :class:`~styleforge.train.models.colour.ColourGenerator` against a
+small spectral-norm PatchGAN on crops of the two folders (LSGAN by default; every
+:class:`~styleforge.train.losses.GANLoss` kind and R1 work). The generator loss is::
+
+    lambda_gan * adversarial
+  + lambda_anchor * |G(x) - G_init(x)|      pull toward the classical fit it started from
+  + lambda_structure * (1 - corr(luma))     keep the photo's structure (not a cycle: noir drops colour)
+  + lambda_tv * TV(LUT) + lambda_mono * monotonicity(LUT)
+  + lambda_local * |local residual|         keep the local branch off unless the look needs it
+
+1. :meth:`prepare` fits the classical transfer of the two folders (``model.init``: ``mkl``,
+   ``mkl+hist`` or ``identity``) and bakes it into the generator's matrix and curves, so training
+   starts where classical colour transfer ends; a frozen copy (``generator_init``) is the anchor.
+2. At every checkpoint the EMA generator is a *candidate*; candidates (the initialisation first)
+   are scored without ground truth on validation photos (``DATA/val/content`` and
+   ``DATA/val/style`` when make-dataset wrote them, else the training folders): the sliced
+   Wasserstein distance in CIELAB between outputs and style photos, plus a structure penalty.
+   The best is kept as ``generator_selected``, which :func:`~styleforge.train.checkpoint.load_generator`
+   loads by default.
+3. :meth:`finish` judges the selected model with :mod:`styleforge.verdict` (collapse, structure,
+   do-nothing) and returns the verdict, which the trainer writes to ``RUN/verdict.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from styleforge.train.gan_steps import Objective, adam, set_requires_grad
+from styleforge.train.losses import structure_loss
+from styleforge.train.models.registry import build_discriminator, build_generator
+
+INITS = ("mkl", "mkl+hist", "hist", "identity")
+VALIDATION_SHORT_SIDE = 192  # validation photos are scored at this short side (speed)
+MAX_VALIDATION = 12  # photos per side
+
+
+def _frozen(module: nn.Module) -> nn.Module:
+    module = copy.deepcopy(module).eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+def _resized(images, short: int) -> list[np.ndarray]:
+    from PIL import Image
+
+    out = []
+    for img in images:
+        img = img if isinstance(img, Image.Image) else Image.fromarray(img)
+        scale = short / min(img.size)
+        if scale < 1.0:
+            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                             Image.Resampling.LANCZOS)
+        out.append(np.asarray(img.convert("RGB"), dtype=np.uint8))
+    return out
+
+
+def validation_images(content_dir: str, style_dir: str, dataset) -> tuple[list, list, str]:
+    """(content uint8 HWC list, style list, where from): ``DATA/val/*`` if present, else training photos."""
+    from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
+
+    val = Path(content_dir).parent / "val"
+    if (val / "content").is_dir() and (val / "style").is_dir():
+        def load(folder):
+            return [to_uint8_array(open_image(p).rgb) for p in list_images(folder)[:MAX_VALIDATION]]
+
+        content, style = load(val / "content"), load(val / "style")
+        if len(content) >= 2 and len(style) >= 1:
+            return (_resized(content, VALIDATION_SHORT_SIDE), _resized(style, VALIDATION_SHORT_SIDE),
+                    f"validation split {val}")
+    return (_resized(dataset.content_images[:MAX_VALIDATION], VALIDATION_SHORT_SIDE),
+            _resized(dataset.style_images[:MAX_VALIDATION], VALIDATION_SHORT_SIDE),
+            "training photos (no validation split beside the data)")
+
+
+@torch.no_grad()
+def run_on(generator: nn.Module, images: list[np.ndarray]) -> list[np.ndarray]:
+    """uint8 HWC in -> uint8 HWC out, one photo at a time, on the generator's device."""
+    from styleforge.train.tensors import image_to_tensor, tensor_to_image
+
+    device = next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    out = [tensor_to_image(generator(image_to_tensor(img)[None].to(device))[0]) for img in images]
+    generator.train(was_training)
+    return out
+
+
+class ColourObjective(Objective):
+    """``batch = {"content": [N,3,P,P], "style": [N,3,P,P]}`` in [-1, 1] (unpaired crops)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        m = config.model
+        generator = build_generator(m.generator, **m.generator_kwargs)
+        self.networks = {
+            "generator": generator,
+            "discriminator": build_discriminator(m.discriminator, **m.discriminator_kwargs),
+            "generator_init": _frozen(generator),  # the classical fit: anchor and first candidate
+            "generator_selected": _frozen(generator),  # the best candidate so far
+        }
+        self.optimizers = {
+            "g": adam(generator.parameters(), config.optim.lr_g, config),
+            "d": adam(self.networks["discriminator"].parameters(), config.optim.lr_d, config),
+        }
+        self.selection: list[dict] = []  # one row per candidate: step, swd, structure, score
+        self.expected_change: Optional[float] = None
+        self._validation = None
+        self._dataset = None
+
+    # -- initialisation from the classical fit ---------------------------------------------------
+    def prepare(self, dataset, fresh: bool) -> None:
+        from styleforge.train import baselines
+
+        self._dataset = dataset
+        if not fresh:  # resumed: weights, anchor and selection come from the checkpoint
+            return
+        init = self.config.model.init
+        if init not in INITS:
+            raise ValueError(f"model.init must be one of {', '.join(INITS)}, got {init!r}")
+        generator = self.networks["generator"]
+        content = baselines.pixels01(_resized(dataset.content_images, 256))
+        style = baselines.pixels01(_resized(dataset.style_images, 256))
+        matrix, bias, post = np.eye(3), np.zeros(3), None
+        if init in ("mkl", "mkl+hist"):
+            matrix, bias = baselines.mkl_fit(content, style)
+        if init in ("mkl+hist", "hist"):
+            mapped = np.clip(content @ matrix.T + bias, 0.0, 1.0)
+            post = baselines.quantile_curves(mapped, style, generator.post.knots)
+        generator.init_from(matrix, bias, post)
+        for name in ("generator_init", "generator_selected"):
+            self.networks[name].load_state_dict(generator.state_dict())
+        mkl_a, mkl_b = baselines.mkl_fit(content, style)
+        self.expected_change = float(np.abs(np.clip(content @ mkl_a.T + mkl_b, 0, 1) - content).mean() * 255.0)
+
+    # -- one step ----------------------------------------------------------------------------
+    def step(self, batch, scaler, noise=None):
+        real_a, real_b = batch["content"], batch["style"]  # [N,3,P,P] each
+        f, n, lw = self.forward, self.networks, self.config.loss
+        generator = n["generator"]
+        set_requires_grad([n["discriminator"]], False)
+        with self.autocast():
+            fake_b = f["generator"](real_a)
+            g_gan = self.gan.g_loss(n["discriminator"](fake_b))
+        fake32 = fake_b.float()
+        with torch.no_grad():
+            anchor_target = n["generator_init"](real_a)
+        anchor = (fake32 - anchor_target).abs().mean()
+        structure = structure_loss(fake32, real_a.float())
+        tv, mono = generator.lut_regulariser()
+        loss_g = (lw.lambda_gan * g_gan + lw.lambda_anchor * anchor + lw.lambda_structure * structure
+                  + lw.lambda_tv * tv + lw.lambda_mono * mono)
+        losses = {"g_gan": g_gan, "anchor": anchor, "structure": structure, "lut_tv": tv, "lut_mono": mono}
+        if generator.last_local is not None:
+            local = generator.last_local.abs().mean()
+            loss_g = loss_g + lw.lambda_local * local
+            losses["local"] = local
+        self._backward_step(loss_g, "g", scaler)
+        set_requires_grad([n["discriminator"]], True)
+        d_loss, parts = self._d_loss("discriminator", real_b, fake_b)
+        self._backward_step(d_loss, "d", scaler)
+        losses.update(d=d_loss, **parts)
+        return {k: v.detach().float() for k, v in losses.items()}
+
+    # -- model selection without ground truth -------------------------------------------------
+    def _score(self, generator: nn.Module) -> dict:
+        from styleforge.train.baselines import sliced_wasserstein_lab
+        from styleforge.verdict import structure_similarity
+
+        content, style, _ = self._validation
+        outputs = run_on(generator, content)
+        out_px = np.concatenate([o.reshape(-1, 3) for o in outputs]).astype(np.float64) / 255.0
+        style_px = np.concatenate([s.reshape(-1, 3) for s in style]).astype(np.float64) / 255.0
+        swd = sliced_wasserstein_lab(out_px, style_px)
+        structure = float(np.mean([structure_similarity(c, o) for c, o in zip(content, outputs)]))
+        # A structure deficit of 0.01 costs as much as 0.5 Lab units of colour distance.
+        return {"swd_lab": round(swd, 4), "structure": round(structure, 4),
+                "score": round(swd + 50.0 * max(0.0, 0.98 - structure), 4)}
+
+    def on_checkpoint(self, step, ema_generator) -> None:
+        if self._validation is None:
+            d = self.config.data
+            self._validation = validation_images(d.content_dir, d.style_dir, self._dataset)
+        if not self.selection:  # the classical initialisation is the first candidate
+            self.selection.append({"step": 0, "candidate": "init", **self._score(self.networks["generator_init"])})
+        if any(row["step"] == step for row in self.selection):
+            return
+        row = {"step": step, "candidate": "ema", **self._score(ema_generator)}
+        best = min(self.selection, key=lambda r: r["score"])
+        self.selection.append(row)
+        if row["score"] < best["score"]:
+            self.networks["generator_selected"].load_state_dict(ema_generator.state_dict())
+
+    def selected(self) -> dict:
+        return min(self.selection, key=lambda r: r["score"]) if self.selection else {}
+
+    def finish(self, run_dir, ema_generator, step):
+        from styleforge.verdict import assess
+
+        self.on_checkpoint(step, ema_generator)
+        content, _, source = self._validation
+        outputs = run_on(self.networks["generator_selected"], content)
+        verdict = assess(content, outputs, expected_change_levels=self.expected_change)
+        return {"verdict": verdict, "selection": self.selection, "selected": self.selected(),
+                "validation": source}
+
+    def extra_state(self) -> dict:
+        return {"selection": list(self.selection), "expected_change": self.expected_change}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.selection = list(state.get("selection", []))
+        self.expected_change = state.get("expected_change")
+
+    @torch.no_grad()
+    def sample_rows(self, batch, generator):
+        init = self.networks["generator_init"]
+        rows = [[x, init(x[None])[0], generator(x[None])[0]] for x in batch["content"]]
+        return rows, ["input", "classical init", "output"]
