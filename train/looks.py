@@ -134,6 +134,42 @@ def teal_orange(rgb: np.ndarray) -> np.ndarray:
     return _saturate(_s_curve(np.clip(x, 0.0, 1.0), 0.3), 1.1)
 
 
+def _hue_degrees(rgb: np.ndarray) -> np.ndarray:
+    """Hue angle [H, W] in degrees [0, 360) of RGB in [0, 1] (HSV hue)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    mx, mn = rgb.max(axis=-1), rgb.min(axis=-1)
+    delta = np.maximum(mx - mn, 1e-6)
+    hue = np.where(mx == r, ((g - b) / delta) % 6.0, np.where(mx == g, (b - r) / delta + 2.0, (r - g) / delta + 4.0))
+    return hue * 60.0
+
+
+def sky_teal(rgb: np.ndarray) -> np.ndarray:
+    """Hue-selective grade: blues and cyans (skies, water) turn deeper teal; other hues are kept."""
+    hue = _hue_degrees(rgb)
+    chroma = rgb.max(axis=-1) - rgb.min(axis=-1)
+    # weight 1 for hues 170-250 degrees (cyan to blue), fading out over 25 degrees, only where
+    # there is colour to select (grey pixels have no meaningful hue)
+    band = _smoothstep(145.0, 170.0, hue) * (1.0 - _smoothstep(250.0, 275.0, hue))
+    weight = (band * _smoothstep(0.04, 0.15, chroma))[..., None]
+    grey = _luma(rgb)[..., None]
+    teal = grey + 1.35 * (rgb - grey)  # more saturated...
+    teal = teal + np.array([-0.06, 0.03, -0.02], dtype=np.float32)  # ...and shifted toward teal
+    teal = 0.92 * teal  # a little deeper
+    return rgb + weight * (teal - rgb)
+
+
+def bleach_bypass(rgb: np.ndarray) -> np.ndarray:
+    """Bleach bypass: the photo overlaid on its own black-and-white copy, then desaturated.
+
+    Every output channel depends on all three inputs (through the luma overlay), so per-channel
+    curves cannot express it; a colour matrix with curves, or a 3D LUT, can.
+    """
+    grey = _luma(rgb)[..., None]
+    overlay = np.where(grey < 0.5, 2.0 * rgb * grey, 1.0 - 2.0 * (1.0 - rgb) * (1.0 - grey))
+    x = 0.4 * rgb + 0.6 * overlay
+    return _saturate(np.clip(x, 0.0, 1.0), 0.55)
+
+
 def glow(rgb: np.ndarray) -> np.ndarray:
     """Soft glow: edge-preserving smoothing (skin) plus blurred highlights screened back on top."""
     unit = _scale(rgb)
@@ -174,6 +210,8 @@ LOOKS: dict[str, Look] = {
         Look("film-warm", "warm film grade: S-curve, faded blacks, warm shift (tone)", film_warm),
         Look("noir", "high-contrast black & white via a red-leaning channel mix (tone)", noir),
         Look("teal-orange", "split toning: teal shadows, orange highlights, skin kept (tone)", teal_orange),
+        Look("sky-teal", "hue-selective: blue and cyan hues turn deeper teal, others kept (tone)", sky_teal),
+        Look("bleach-bypass", "overlay on its own B&W copy, desaturated: channels mixed (tone)", bleach_bypass),
         Look("glow", "soft glow with edge-preserving skin smoothing (local)", glow, kind="local"),
         Look("toon", "cartoon: flat colours, luminance bands, dark outlines (structure)", toon, kind="structure"),
     )

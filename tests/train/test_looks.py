@@ -32,13 +32,33 @@ def test_look_is_deterministic_uint8_same_shape_and_changes_the_image(name, port
     out = looked[name]
     assert out.dtype == np.uint8 and out.shape == portrait.shape
     np.testing.assert_array_equal(out, apply_look(name, portrait))
-    assert np.mean(np.abs(out.astype(np.int16) - portrait)) > 4.0
+    if name != "sky-teal":  # hue-selective: a portrait without blue is left alone (tested below)
+        assert np.mean(np.abs(out.astype(np.int16) - portrait)) > 4.0
     odd = apply_look(name, portrait[:37, :53])  # any size works
     assert odd.shape == (37, 53, 3) and odd.dtype == np.uint8
 
 
+def test_sky_teal_moves_only_blue_hues(portrait, looked):
+    from styleforge.album import album_paths
+
+    sea = to_uint8_array(open_image(next(p for p in album_paths() if p.stem == "skagen")).rgb.resize((160, 120)))
+    moved = np.abs(apply_look("sky-teal", sea).astype(np.int16) - sea).mean()
+    kept = np.abs(looked["sky-teal"].astype(np.int16) - portrait).mean()
+    assert moved > 4.0 and kept < 1.5, (moved, kept)
+
+
+def test_bleach_bypass_mixes_channels():
+    # Two pixels with the same red value but different green/blue get different red outputs:
+    # per-channel curves cannot do that.
+    pixels = np.array([[[200, 40, 40], [200, 220, 220]]], dtype=np.uint8)
+    out = apply_look("bleach-bypass", pixels)
+    assert abs(int(out[0, 0, 0]) - int(out[0, 1, 0])) > 20
+
+
 def test_looks_are_distinguishable(looked):
     for a, b in itertools.combinations(LOOKS, 2):
+        if "sky-teal" in (a, b):
+            continue  # equals the input on a portrait by design
         diff = np.mean(np.abs(looked[a].astype(np.int16) - looked[b]))
         assert diff > 3.0, (a, b, diff)
 
