@@ -63,6 +63,9 @@ def register(subparsers) -> None:
     p.add_argument("--name", help="bundle name (default: the --out folder name)")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator weights, not the EMA copy")
     p.add_argument("--force", action="store_true", help="replace an existing bundle (atomically)")
+    p.add_argument("--allow-degenerate", action="store_true",
+                   help="export a model that failed the degeneracy checks (collapse, lost structure, "
+                        "does nothing) anyway; by default it is refused")
     p.add_argument("--quiet", action="store_true", help="no stage lines or progress bars")
     p.set_defaults(func=run_export)
 
@@ -126,6 +129,7 @@ def run_export(args) -> int:
     from styleforge.export.bundle import ExportError, export_bundle
     from styleforge.export.lut_export import LutExportError
     from styleforge.export.verify import FidelityError
+    from styleforge.verdict import DegenerateModelError
 
     size = parse_size(args.size)
     bounds = parse_bounds(args.bound)
@@ -162,6 +166,12 @@ def run_export(args) -> int:
         heldout = cal.photos_in(args.heldout) if args.heldout else None
         if calib and not heldout:
             _, heldout = cal.split_default_photos()
+        from styleforge.train.degeneracy import check_generator
+
+        verdict = check_generator(model, heldout or cal.split_default_photos()[1],
+                                  run=Path(args.source) if args.source else None,
+                                  allow=args.allow_degenerate, where=str(args.source or args.model))
+        info = {**info, "verdict": verdict.to_dict()}
         if heldout and not calib and "tflite_int8" in variants and "tflite" in formats:
             calib, _ = cal.split_default_photos()
         provenance = {"source": str(args.source or args.model), **_jsonable(info)}
@@ -172,7 +182,7 @@ def run_export(args) -> int:
             calibration_count=args.calib_count, coreml_quantize=args.coreml_quantize,
             coreml_image_input=args.coreml_image_input, lut_size=lut_size,
         )
-    except (ExportError, FidelityError, cal.CalibrationError, LutExportError) as err:
+    except (ExportError, FidelityError, cal.CalibrationError, LutExportError, DegenerateModelError) as err:
         raise CLIError(str(err)) from None
     print(f"{out}: {len(manifest.artifacts)} artifacts ({', '.join(manifest.artifacts)})")
     return 0

@@ -43,6 +43,9 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue the newest checkpoint of --out")
     p.add_argument("--stop-at", type=int, help="stop after this step (leaving a checkpoint to --resume)")
     p.add_argument("--force", action="store_true", help="start over in a run folder that has checkpoints")
+    p.add_argument("--allow-degenerate", action="store_true",
+                   help="distill a teacher that failed the degeneracy checks (collapse, lost structure, "
+                        "does nothing) anyway; by default it is refused")
     p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=run_distill)
@@ -79,6 +82,16 @@ def _saved_teacher(out: Path) -> dict:
     return {**(run.get("teacher") or {}), "content_dir": run.get("content_dir")}
 
 
+def _check_teacher(teacher, spec, content: Path, args: argparse.Namespace):
+    """The teacher's stored verdict, or one measured on the content photos; refuses a degenerate one."""
+    from styleforge.runtime.imageio import list_images
+    from styleforge.train.degeneracy import check_generator
+
+    run = Path(spec) if ":" not in str(spec) or Path(spec).exists() else None
+    return check_generator(teacher, list_images(content), run=run, allow=args.allow_degenerate,
+                           where=f"teacher {spec}")
+
+
 def run_distill(args: argparse.Namespace) -> int:
     import yaml
 
@@ -88,6 +101,7 @@ def run_distill(args: argparse.Namespace) -> int:
     from styleforge.train.distill import DistillError, config_to_dict, run_distillation
     from styleforge.train.distill_report import format_report
     from styleforge.train.teachers import TeacherError, load_teacher
+    from styleforge.verdict import DegenerateModelError
 
     try:
         cfg = _resolve(args)
@@ -113,10 +127,14 @@ def run_distill(args: argparse.Namespace) -> int:
 
             torch.set_num_threads(args.threads)
         teacher, teacher_info = load_teacher(teacher_spec, weights, value_range)
+        verdict = _check_teacher(teacher, teacher_spec, content, args)
         report = run_distillation(teacher, teacher_info, content, args.out, cfg, resume=args.resume, force=args.force,
                                   stop_at=args.stop_at, heldout=args.heldout, show_progress=not args.quiet)
-    except (DistillError, TeacherError, CheckpointError, ImageError) as err:
+    except (DistillError, TeacherError, CheckpointError, ImageError, DegenerateModelError) as err:
         raise CLIError(str(err)) from None
+    from styleforge.verdict import write_verdict
+
+    write_verdict(args.out, verdict, source=f"teacher {teacher_spec} (the student copies it)")
     if report is None:
         print(f"stopped at step {args.stop_at}; continue with: styleforge distill --out {args.out} --resume")
         return 0

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from styleforge.train.degeneracy import load_photos, run_on
 from styleforge.train.gan_steps import Objective, adam, set_requires_grad
 from styleforge.train.losses import structure_loss
 from styleforge.train.models.registry import build_discriminator, build_generator
@@ -49,49 +50,19 @@ def _frozen(module: nn.Module) -> nn.Module:
     return module
 
 
-def _resized(images, short: int) -> list[np.ndarray]:
-    from PIL import Image
-
-    out = []
-    for img in images:
-        img = img if isinstance(img, Image.Image) else Image.fromarray(img)
-        scale = short / min(img.size)
-        if scale < 1.0:
-            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                             Image.Resampling.LANCZOS)
-        out.append(np.asarray(img.convert("RGB"), dtype=np.uint8))
-    return out
-
-
 def validation_images(content_dir: str, style_dir: str, dataset) -> tuple[list, list, str]:
     """(content uint8 HWC list, style list, where from): ``DATA/val/*`` if present, else training photos."""
-    from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
+    from styleforge.runtime.imageio import list_images
 
     val = Path(content_dir).parent / "val"
     if (val / "content").is_dir() and (val / "style").is_dir():
-        def load(folder):
-            return [to_uint8_array(open_image(p).rgb) for p in list_images(folder)[:MAX_VALIDATION]]
-
-        content, style = load(val / "content"), load(val / "style")
+        content = load_photos(list_images(val / "content"), MAX_VALIDATION, VALIDATION_SHORT_SIDE)
+        style = load_photos(list_images(val / "style"), MAX_VALIDATION, VALIDATION_SHORT_SIDE)
         if len(content) >= 2 and len(style) >= 1:
-            return (_resized(content, VALIDATION_SHORT_SIDE), _resized(style, VALIDATION_SHORT_SIDE),
-                    f"validation split {val}")
-    return (_resized(dataset.content_images[:MAX_VALIDATION], VALIDATION_SHORT_SIDE),
-            _resized(dataset.style_images[:MAX_VALIDATION], VALIDATION_SHORT_SIDE),
+            return content, style, f"validation split {val}"
+    return (load_photos(dataset.content_images, MAX_VALIDATION, VALIDATION_SHORT_SIDE),
+            load_photos(dataset.style_images, MAX_VALIDATION, VALIDATION_SHORT_SIDE),
             "training photos (no validation split beside the data)")
-
-
-@torch.no_grad()
-def run_on(generator: nn.Module, images: list[np.ndarray]) -> list[np.ndarray]:
-    """uint8 HWC in -> uint8 HWC out, one photo at a time, on the generator's device."""
-    from styleforge.train.tensors import image_to_tensor, tensor_to_image
-
-    device = next(generator.parameters()).device
-    was_training = generator.training
-    generator.eval()
-    out = [tensor_to_image(generator(image_to_tensor(img)[None].to(device))[0]) for img in images]
-    generator.train(was_training)
-    return out
 
 
 class ColourObjective(Objective):
@@ -127,8 +98,8 @@ class ColourObjective(Objective):
         if init not in INITS:
             raise ValueError(f"model.init must be one of {', '.join(INITS)}, got {init!r}")
         generator = self.networks["generator"]
-        content = baselines.pixels01(_resized(dataset.content_images, 256))
-        style = baselines.pixels01(_resized(dataset.style_images, 256))
+        content = baselines.pixels01(load_photos(dataset.content_images, limit=len(dataset.content_images)))
+        style = baselines.pixels01(load_photos(dataset.style_images, limit=len(dataset.style_images)))
         matrix, bias, post = np.eye(3), np.zeros(3), None
         if init in ("mkl", "mkl+hist"):
             matrix, bias = baselines.mkl_fit(content, style)

@@ -1,0 +1,92 @@
+"""Degenerate models are named and refused: by the verdict's checks, by distill and by export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from styleforge.album import album_paths
+from styleforge.cli import main as cli
+from styleforge.runtime.imageio import open_image, to_uint8_array
+from styleforge.train.looks import LOOKS, apply_look
+from styleforge.verdict import MIN_STRUCTURE, assess
+
+COLLAPSED_MODEL = '''
+import torch
+from torch import nn
+
+
+class FlatBlue(nn.Module):
+    """Any photo -> the same flat blue image (a collapsed GAN), [-1, 1] NCHW."""
+
+    def __init__(self):
+        super().__init__()
+        self.colour = nn.Parameter(torch.tensor([-0.8, -0.5, 0.6]).view(1, 3, 1, 1))
+
+    def forward(self, x):
+        return self.colour.expand_as(x) + 0.0 * x
+
+
+def build():
+    return FlatBlue()
+'''
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    return [to_uint8_array(open_image(p).rgb.resize((192, 144))) for p in album_paths()[:10]]
+
+
+@pytest.mark.parametrize("look", list(LOOKS))
+def test_every_built_in_look_passes(photos, look):
+    verdict = assess(photos, [apply_look(look, p) for p in photos], expected_change_levels=20.0)
+    assert verdict.ok, (look, verdict.summary())
+
+
+def test_constant_noise_and_do_nothing_models_fail(photos):
+    rng = np.random.default_rng(0)
+    flat = assess(photos, [np.full_like(p, (30, 60, 200)) for p in photos])
+    assert flat.failed == ("collapse",) and flat.diversity < 0.05
+    noise = assess(photos, [rng.integers(0, 256, p.shape, dtype=np.uint8) for p in photos])
+    assert "structure" in noise.failed and noise.structure < MIN_STRUCTURE
+    shuffled = assess(photos, [rng.permutation(p.reshape(-1, 3)).reshape(p.shape) for p in photos])
+    assert shuffled.failed == ("structure",)
+    lazy = assess(photos, photos, expected_change_levels=20.0)
+    assert lazy.failed == ("no-op",) and "does nothing" in lazy.message()
+    assert assess(photos, photos, expected_change_levels=1.0).ok  # the folders hardly differ: fine
+
+
+@pytest.fixture
+def collapsed_module(tmp_path, monkeypatch):
+    (tmp_path / "collapsed_net.py").write_text(COLLAPSED_MODEL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "collapsed_net:build"
+
+
+def test_distill_and_export_refuse_a_collapsed_model(collapsed_module, tmp_path, capsys):
+    content = tmp_path / "content"
+    content.mkdir()
+    for path in album_paths()[:4]:
+        Image.open(path).convert("RGB").resize((96, 72)).save(content / f"{path.stem}.png")
+
+    distill = ["distill", "--teacher", collapsed_module, "--content", str(content), "--preset", "tiny",
+               "--out", str(tmp_path / "student"), "--steps", "2", "--quiet"]
+    assert cli(distill) == 2
+    err = capsys.readouterr().err
+    assert "degenerate" in err and "diversity" in err and "--allow-degenerate" in err
+    assert not (tmp_path / "student" / "checkpoints").exists()
+
+    export = ["export", "--model", collapsed_module, "--formats", "onnx", "--size", "64x64",
+              "--heldout", str(content), "--out", str(tmp_path / "bundle"), "--quiet"]
+    assert cli(export) == 2
+    err = capsys.readouterr().err
+    assert "degenerate" in err and "collapse" in err
+    assert not (tmp_path / "bundle").exists()
+
+    # The user can insist; the verdict travels with the run.
+    assert cli([*distill, "--allow-degenerate"]) == 0
+    assert "going on" in capsys.readouterr().err
+    assert cli(["export", str(tmp_path / "student"), "--formats", "onnx", "--size", "64x64",
+                "--heldout", str(content), "--out", str(tmp_path / "bundle2"), "--quiet"]) == 2
+    assert "degenerate" in capsys.readouterr().err
