@@ -19,6 +19,7 @@ one deleted).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import os
@@ -37,6 +38,7 @@ from styleforge.atomic import replace_dir
 from styleforge.export import calibration as cal
 from styleforge.export import ops_report, verify
 from styleforge.runtime.contract import Artifact, Manifest, TensorSpec
+from styleforge.runtime.tensors import to_uint8
 
 FORMATS = ("onnx", "tflite", "coreml")
 TFLITE_PRECISION = {
@@ -117,14 +119,17 @@ def export_bundle(
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        manifest = _build(
-            generator, tmp, formats=formats, size=size, calibration_images=calibration_images,
-            heldout_images=heldout_images, style=style, name=name or out_dir.name,
-            provenance=provenance or {}, bounds={**verify.DEFAULT_BOUNDS_DB, **(bounds or {})},
-            dynamic=dynamic, int8_io=int8_io, show=progress, variants=variants,
-            calibration_count=calibration_count, coreml_quantize=coreml_quantize,
-            coreml_image_input=coreml_image_input,
-        )
+        try:
+            manifest = _build(
+                generator, tmp, formats=formats, size=size, calibration_images=calibration_images,
+                heldout_images=heldout_images, style=style, name=name or out_dir.name,
+                provenance=provenance or {}, bounds={**verify.DEFAULT_BOUNDS_DB, **(bounds or {})},
+                dynamic=dynamic, int8_io=int8_io, show=progress, variants=variants,
+                calibration_count=calibration_count, coreml_quantize=coreml_quantize,
+                coreml_image_input=coreml_image_input,
+            )
+        except verify.GateError as err:  # an artifact the runtime cannot run (or a diverged model)
+            raise ExportError(str(err)) from None
         if lut_size:
             from styleforge.export.lut_export import add_lut_to_bundle
 
@@ -158,8 +163,6 @@ class _Stages:
 def _build(generator, bundle: Path, *, formats, size, calibration_images, heldout_images, style,
            name, provenance, bounds, dynamic, int8_io, show, variants, calibration_count,
            coreml_quantize, coreml_image_input) -> Manifest:
-    import torch
-
     from styleforge.export.onnx_export import (
         INPUT_NAME,
         OUTPUT_NAME,
@@ -174,8 +177,8 @@ def _build(generator, bundle: Path, *, formats, size, calibration_images, heldou
     default_calib, default_heldout = cal.split_default_photos() if not (calibration_images and heldout_images) else ([], [])
     heldout_paths = list(heldout_images or default_heldout)
     heldout_u8 = stages.run("held-out photos", cal.heldout_crops, heldout_paths, size)
-    heldout = cal.to_model_range(heldout_u8)
-    reference = stages.run("PyTorch fp32 reference", verify.run_torch, model, heldout)
+    reference = stages.run("PyTorch fp32 reference", verify.reference_pixels, model, heldout_u8)  # [N,H,W,3] 0-255
+    stride = int(getattr(model, "stride", 1) or 1)
 
     h, w = size
     onnx_hw = (None, None) if dynamic else (h, w)  # None marks a free dimension
@@ -197,14 +200,22 @@ def _build(generator, bundle: Path, *, formats, size, calibration_images, heldou
         figures["compared_with"] = "pytorch_fp32"
         return figures
 
+    def check(art: Artifact, label: str, tflite: bool = False) -> Artifact:
+        """Stylize the held-out crops with ``art`` through the runtime, in a child process; gate it.
+
+        ``tflite``: take the I/O specs and op lists from the child too (LiteRT is never loaded here).
+        """
+        out, art = stages.run(label, verify.artifact_pixels, bundle / art.file, art, heldout_u8,
+                              stride=stride, derive_specs=tflite, list_ops=tflite)
+        return dataclasses.replace(art, fidelity=gate(art.key, art.precision, out))
+
     # TorchScript: always; the runtime's torch backend loads it, Core ML converts from it.
     traced = stages.run("TorchScript trace", export_torchscript, model, bundle / "model.pt", size)
-    ts_out = verify.run_torch(torch.jit.load(str(bundle / "model.pt")), heldout)
-    artifacts["torchscript"] = Artifact(
+    artifacts["torchscript"] = check(Artifact(
         key="torchscript", file="model.pt", format="torchscript", precision="fp32",
-        input=static_in, output=static_out, fidelity=gate("torchscript", "fp32", ts_out),
+        input=static_in, output=static_out,
         compatibility={"torch": {"verdict": "full", "unsupported_ops": [], "notes": []}},
-    )
+    ), "TorchScript check")
 
     # ONNX (also the source for TFLite, which then needs a static graph).
     onnx_path = None
@@ -212,13 +223,11 @@ def _build(generator, bundle: Path, *, formats, size, calibration_images, heldou
         onnx_path = bundle / "model.onnx"
         stages.run("ONNX export + onnxsim + checker", export_onnx, model, onnx_path, size, dynamic)
         ops = onnx_ops(onnx_path)
-        out = stages.run("ONNX Runtime check", verify.run_onnx, onnx_path, heldout)
-        artifacts["onnx"] = Artifact(
+        artifacts["onnx"] = check(Artifact(
             key="onnx", file="model.onnx", format="onnx", precision="fp32", input=nchw_in,
-            output=nchw_out, ops=ops, fidelity=gate("onnx", "fp32", out),
-            compatibility=ops_report.onnx_compatibility(ops, None),
+            output=nchw_out, ops=ops, compatibility=ops_report.onnx_compatibility(ops, None),
             extra={"opset": 17, "dynamic_hw": dynamic},
-        )
+        ), "ONNX Runtime check")
 
     work = bundle / ".work"
     if "tflite" in formats:
@@ -251,18 +260,20 @@ def _build(generator, bundle: Path, *, formats, size, calibration_images, heldou
             path = bundle / TFLITE_FILES[key]
             os.replace(written[key], path)
             precision = TFLITE_PRECISION[key]
-            spec_in, spec_out = verify.tflite_specs(path)
-            out = stages.run(f"LiteRT check {key}", verify.run_tflite, path, heldout)
-            ops = ops_report.tflite_ops(path)
-            leftovers = ops_report.tflite_float_leftovers(path) if precision == "int8" else None
+            # Specs (int8 scales exist only once converted) and ops come from the interpreter in
+            # the gate's child: a model that crashes LiteRT fails the export with a message
+            # instead of killing it.
+            nhwc = TensorSpec(INPUT_NAME, (1, h, w, 3), layout="NHWC")
+            checked = check(Artifact(key=key, file=path.name, format="tflite", precision=precision,
+                                     input=nhwc, output=nhwc), f"LiteRT check {key}", tflite=True)
+            ops = checked.ops
+            leftovers = checked.extra.get("float_leftovers") if precision == "int8" else None
             extra: dict[str, Any] = {"converter": "onnx2tf"}
             if precision == "int8":
                 extra.update(int8_io=int8_io, calibration_crops=calibration_count,
                              float_fallback=bool(int8_info.get("float_fallback")), float_leftovers=leftovers)
-            artifacts[key] = Artifact(
-                key=key, file=path.name, format="tflite", precision=precision, input=spec_in,
-                output=spec_out, ops=ops, fidelity=gate(key, precision, out),
-                compatibility=ops_report.tflite_compatibility(ops, precision, True, leftovers),
+            artifacts[key] = dataclasses.replace(
+                checked, compatibility=ops_report.tflite_compatibility(ops, precision, True, leftovers),
                 extra=extra,
             )
     if "onnx" not in formats and onnx_path is not None:
@@ -281,7 +292,7 @@ def _build(generator, bundle: Path, *, formats, size, calibration_images, heldou
             except cm.CoreMLExportError as err:
                 raise ExportError(str(err)) from None
             if cm.can_predict():
-                fid = gate(key, precision, cm.predict_coreml(path, heldout))
+                fid = {}  # measured below through the runtime's coreml backend, once the artifact exists
             else:
                 fid = {"verified": verify.NOT_VERIFIED_COREML, "bound_psnr": bounds.get(key, bounds.get(precision))}
             spec_in = static_in
@@ -297,6 +308,8 @@ def _build(generator, bundle: Path, *, formats, size, calibration_images, heldou
                        "input_type": "image" if coreml_image_input else "tensor",
                        **({"palette": cm.palettize_mode()} if coreml_quantize.startswith("palettize") else {})},
             )
+            if cm.can_predict():
+                artifacts[key] = check(artifacts[key], f"Core ML check {key}")
         if "onnx" in artifacts:
             artifacts["onnx"].compatibility["coreml"] = {
                 "verdict": "converted (from the TorchScript trace)", "unsupported_ops": [], "notes": []}
@@ -327,7 +340,7 @@ def _write_references(bundle: Path, inputs_u8: np.ndarray, outputs: np.ndarray) 
     ref_dir = bundle / "reference"
     ref_dir.mkdir()
     refs = []
-    outputs_u8 = cal.from_model_range(outputs)
+    outputs_u8 = to_uint8(outputs)  # float pixels [0, 255] from verify.reference_pixels
     for i in range(min(N_REFERENCES, len(inputs_u8))):
         Image.fromarray(inputs_u8[i]).save(ref_dir / f"input_{i:03d}.png")
         Image.fromarray(outputs_u8[i]).save(ref_dir / f"output_{i:03d}.png")

@@ -104,29 +104,6 @@ def palettize_mode() -> str:
     return "kmeans" if importlib.util.find_spec("sklearn") else "uniform"
 
 
-def predict_coreml(path: Path, images_nhwc):
-    """macOS only: run the package on NHWC [-1, 1] float images, return NHWC [-1, 1]."""
-    import coremltools as ct
-    import numpy as np
-
-    model = ct.models.MLModel(str(path))
-    spec_input = model.get_spec().description.input[0]
-    is_image = spec_input.type.WhichOneof("Type") == "imageType"
-    outs = []
-    for img in images_nhwc:
-        if is_image:
-            from PIL import Image
-
-            from styleforge.runtime.tensors import range_to_pixels, to_uint8
-
-            pixels = to_uint8(range_to_pixels(img))
-            feed = {"input": Image.fromarray(pixels)}
-        else:
-            feed = {"input": img.transpose(2, 0, 1)[None].astype(np.float32)}
-        outs.append(np.asarray(model.predict(feed)["output"])[0].transpose(1, 2, 0))
-    return np.stack(outs)
-
-
 def coreml_ops(path: Path) -> dict[str, int]:
     """MIL op type -> count in the ML program's main function."""
     from collections import Counter

@@ -44,11 +44,17 @@ INT8_NPU_OPS = {
 _EDGE_OPS = {"QUANTIZE", "DEQUANTIZE"}
 
 
+def _interpreter(path: Path):
+    """The runtime's LiteRT interpreter for ``path``, without XNNPACK: with it, the op list would
+    show one ``DELEGATE`` node instead of the model's own builtin ops."""
+    from styleforge.runtime.backends import BackendOptions, load_backend
+
+    return load_backend("litert", path, None, BackendOptions(threads=1, use_xnnpack=False)).interpreter
+
+
 def tflite_op_details(path: Path) -> list[dict[str, Any]]:
     """The interpreter's op list: ``[{"op_name", "inputs", "outputs", ...}]`` in execution order."""
-    from styleforge.export.verify import tflite_interpreter
-
-    return tflite_interpreter(path, threads=1, default_delegates=False)._get_ops_details()
+    return _interpreter(path)._get_ops_details()
 
 
 def tflite_ops(path: Path) -> dict[str, int]:
@@ -58,9 +64,7 @@ def tflite_ops(path: Path) -> dict[str, int]:
 
 def tflite_float_leftovers(path: Path) -> dict[str, Any]:
     """For a quantised model: ops that compute in float and float tensors other than I/O."""
-    from styleforge.export.verify import tflite_interpreter
-
-    interpreter = tflite_interpreter(path, threads=1, default_delegates=False)
+    interpreter = _interpreter(path)
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
     io_indices = {d["index"] for d in interpreter.get_input_details() + interpreter.get_output_details()}
     float_ops = []

@@ -1,13 +1,21 @@
-"""Run exported artifacts on this machine and compare them with PyTorch fp32: the fidelity gate.
+"""The fidelity gate: run each exported artifact the way ``styleforge stylize`` does, compare with PyTorch.
 
-Runners take and return float32 images in the model's range ``[-1, 1]``, NHWC ``[N, H, W, 3]``,
-and do the layout change and the (de)quantisation of int8 I/O themselves, so every artifact is
-compared on the same footing. Metrics (``styleforge.runtime.metrics``) are computed on
-``[0, 255]`` float images (``(y + 1) * 127.5``, clipped, *not* rounded: rounding to uint8 would
-hide differences below one level and turn tiny ones into whole levels).
+The reference is the PyTorch fp32 model itself, run here. Every artifact is run by
+``styleforge.runtime`` — its backend, its tensor conversion, its ``Stylizer`` — in a **child
+process** (``python -m styleforge.export.gate_worker``), so
 
-Default PSNR bounds (dB vs PyTorch fp32, mean over the held-out photos), from what we measured
-on the nano/small MobileGenerator and a CycleGAN ResNet generator (see ``export/README.md``):
+- the gate measures exactly the pixels a user's ``stylize`` gets from that file (a test holds
+  the two to the same uint8 pixels), and
+- an interpreter that dies in native code (LiteRT aborts on a degenerate int8 model) becomes a
+  :class:`GateError` naming the artifact and the backend, instead of killing ``export``.
+
+Metrics (``styleforge.runtime.metrics``) are computed on float pixel values in ``[0, 255]``,
+clipped, *not* rounded: rounding to uint8 would hide differences below one level and turn tiny
+ones into whole levels (``Stylizer.stylize_unrounded`` gives the values before its rounding).
+
+The gate's PSNR is the mean over the held-out crops of each crop's PSNR (``psnr``; also
+``psnr_min``), the definition its bounds were measured with. Default bounds (dB vs PyTorch
+fp32), from the nano/small MobileGenerator and a CycleGAN ResNet generator (``export/README.md``):
 
 - ``fp32`` 60 dB: the same maths in another kernel library lands at 80-100 dB; below 60 means a
   wrong conversion (a flipped layout, a mis-converted pad), not float rounding.
@@ -20,157 +28,136 @@ on the nano/small MobileGenerator and a CycleGAN ResNet generator (see ``export/
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
+import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Optional
 
 import numpy as np
 
-from styleforge.runtime.contract import TensorSpec
+from styleforge.runtime.contract import Artifact
 from styleforge.runtime.metrics import max_abs_error, psnr, ssim
+from styleforge.runtime.tensors import range_to_pixels
+from styleforge.subproc import run_module
 
 DEFAULT_BOUNDS_DB = {"fp32": 60.0, "fp16": 40.0, "dynamic_int8": 32.0, "int8": 30.0}
 NOT_VERIFIED_COREML = "not verified on this OS (Core ML prediction needs macOS)"
+# The runtime backend that runs each artifact format in the gate (as ``stylize`` would).
+GATE_BACKENDS = {"onnx": "onnxruntime", "tflite": "litert", "torchscript": "torch", "coreml": "coreml"}
+GATE_THREADS = 2
+GATE_TIMEOUT_S = 1800.0  # a ResNet-9 teacher at 1024 px in fp32 on one slow core stays well below
 
 
 class FidelityError(RuntimeError):
     """An artifact fell below its PSNR bound."""
 
 
-def to_255(x: np.ndarray) -> np.ndarray:
-    """[-1, 1] float -> [0, 255] float, clipped (what a user would see, before rounding)."""
-    return np.clip((np.asarray(x, np.float32) + 1.0) * 127.5, 0.0, 255.0)
+class GateError(RuntimeError):
+    """An artifact could not be run at all (its interpreter failed or crashed); names it and why."""
+
+
+def reference_pixels(model, crops: np.ndarray) -> np.ndarray:
+    """PyTorch fp32 ``model`` on uint8 ``[N, H, W, 3]`` crops -> float32 ``[N, H, W, 3]`` in [0, 255].
+
+    Not rounded. Raises :class:`GateError` when the model itself outputs NaN or inf (diverged
+    weights): there is nothing to compare an artifact with.
+    """
+    import torch
+
+    from styleforge.train.tensors import image_to_tensor
+
+    outs = []
+    with torch.no_grad():
+        for crop in crops:
+            y = model(image_to_tensor(crop)[None])[0].permute(1, 2, 0).numpy()  # [H, W, 3] in [-1, 1]
+            outs.append(y)
+    raw = np.stack(outs)
+    if not np.isfinite(raw).all():
+        raise GateError("the PyTorch model outputs NaN or inf on the held-out photos "
+                        "(diverged training?); refusing to export it")
+    return range_to_pixels(raw)
 
 
 def fidelity(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
-    """Mean PSNR/SSIM and worst max-abs error over a batch of NHWC images in [-1, 1]."""
-    ref, cand = to_255(reference), to_255(candidate)
-    psnrs = [psnr(a, b, 255.0) for a, b in zip(ref, cand)]
-    ssims = [ssim(a, b, 255.0) for a, b in zip(ref, cand)]
+    """Mean PSNR/SSIM and worst max-abs error of ``[N, H, W, 3]`` float pixels in [0, 255]."""
+    psnrs = [psnr(a, b, 255.0) for a, b in zip(reference, candidate)]
+    ssims = [ssim(a, b, 255.0) for a, b in zip(reference, candidate)]
     return {
         "psnr": round(float(np.mean(psnrs)), 2),
         "psnr_min": round(float(np.min(psnrs)), 2),
         "ssim": round(float(np.mean(ssims)), 5),
-        "max_abs": round(max(max_abs_error(a, b) for a, b in zip(ref, cand)), 3),
+        "max_abs": round(max(max_abs_error(a, b) for a, b in zip(reference, candidate)), 3),
         "images": len(psnrs),
     }
 
 
-# ---------------------------------------------------------------------------- PyTorch
+def artifact_pixels(
+    model_path: Path,
+    artifact: Artifact,
+    crops: np.ndarray,
+    *,
+    stride: int = 1,
+    backend: Optional[str] = None,
+    derive_specs: bool = False,
+    list_ops: bool = False,
+    threads: int = GATE_THREADS,
+    timeout_s: float = GATE_TIMEOUT_S,
+) -> tuple[np.ndarray, Artifact]:
+    """Stylize uint8 ``[N, H, W, 3]`` crops with ``artifact`` in a child process, as ``stylize`` would.
 
-
-def run_torch(model, images: np.ndarray) -> np.ndarray:
-    """NHWC [-1, 1] -> NHWC [-1, 1] through the PyTorch model (NCHW inside), one image at a time."""
-    import torch
-
-    outs = []
-    with torch.no_grad():
-        for img in images:
-            x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)[None], dtype=np.float32))
-            outs.append(model(x)[0].permute(1, 2, 0).numpy())
-    return np.stack(outs)
-
-
-# ---------------------------------------------------------------------------- ONNX Runtime
-
-
-def run_onnx(path: Path, images: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    outs = [sess.run(None, {name: img.transpose(2, 0, 1)[None].astype(np.float32)})[0][0] for img in images]
-    return np.stack([o.transpose(1, 2, 0) for o in outs])
-
-
-# ---------------------------------------------------------------------------- LiteRT
-
-
-def tflite_interpreter(path: Path, threads: int = 2, default_delegates: bool = True):
-    """A LiteRT interpreter (ai_edge_litert, else tflite_runtime, else tensorflow.lite), allocated.
-
-    ``default_delegates=False`` keeps XNNPACK from taking over the graph, so the op list shows
-    the model's own builtin ops rather than one ``DELEGATE`` node.
+    Returns float32 ``[N, H, W, 3]`` pixel values in [0, 255] (not rounded) and the artifact,
+    with the input/output specs its interpreter reports when ``derive_specs`` (TFLite) and its
+    op counts (``ops``; int8: ``extra["float_leftovers"]``) when ``list_ops`` (TFLite).
+    ``backend`` defaults to :data:`GATE_BACKENDS` of the artifact's format. Raises
+    :class:`GateError` naming the artifact, the backend and what happened if the child fails,
+    crashes (e.g. SIGABRT) or times out.
     """
-    try:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter, OpResolverType
-        except ImportError:
-            import tensorflow as tf
+    backend = backend or GATE_BACKENDS[artifact.format]
+    what = f"{artifact.key} ({Path(model_path).name}) on {backend}"
+    with tempfile.TemporaryDirectory(prefix="styleforge-gate-") as tmp:
+        inputs, output = Path(tmp) / "crops.npy", Path(tmp) / "pixels.npy"
+        np.save(inputs, np.ascontiguousarray(crops, dtype=np.uint8))
+        spec = {
+            "model": str(model_path), "artifact": {**artifact.to_dict(), "key": artifact.key},
+            "backend": backend, "stride": int(stride), "threads": threads,
+            "inputs": str(inputs), "output": str(output), "derive_specs": derive_specs, "list_ops": list_ops,
+        }
+        child = run_module("styleforge.export.gate_worker", ["--spec", json.dumps(spec)], timeout_s=timeout_s)
+        said = [ln for ln in child.stdout.splitlines() if ln.strip().startswith("{")]
+        answer = json.loads(said[-1]) if said else None
+        if child.crashed or answer is None:
+            tail = child.last_lines(1)
+            raise GateError(
+                f"{what}: the export gate's child process running it died ({child.reason()}"
+                + (f"; last output: {tail[0]}" if tail else "")
+                + "). The runtime cannot run this artifact; nothing was written. Degenerate weights "
+                "(diverged training: huge, NaN or zero quantisation scales) make LiteRT abort like this."
+            )
+        if answer.get("status") != "ok":
+            raise GateError(f"{what}: cannot be run by the runtime: {answer.get('error', child.reason())}")
+        pixels = np.load(output)
+    if derive_specs:
+        from styleforge.runtime.contract import TensorSpec
 
-            Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
-    kwargs = {}
-    if not default_delegates:
-        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interpreter = Interpreter(model_path=str(path), num_threads=threads, **kwargs)
-    interpreter.allocate_tensors()
-    return interpreter
-
-
-def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    scale, zero = detail["quantization"]
-    if detail["dtype"] == np.float32:
-        return x.astype(np.float32)
-    info = np.iinfo(detail["dtype"])
-    return np.clip(np.rint(x / scale + zero), info.min, info.max).astype(detail["dtype"])
-
-
-def _dequantize(q: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    scale, zero = detail["quantization"]
-    if detail["dtype"] == np.float32:
-        return q.astype(np.float32)
-    return (q.astype(np.float32) - zero) * scale
-
-
-def run_tflite(path: Path, images: np.ndarray) -> np.ndarray:
-    interpreter = tflite_interpreter(path)
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    outs = []
-    for img in images:
-        interpreter.set_tensor(inp["index"], _quantize(img[None], inp))
-        interpreter.invoke()
-        outs.append(_dequantize(interpreter.get_tensor(out["index"]), out)[0])
-    return np.stack(outs)
-
-
-def tflite_specs(path: Path) -> tuple[TensorSpec, TensorSpec]:
-    """Input and output :class:`TensorSpec` as the interpreter reports them (NHWC)."""
-    interpreter = tflite_interpreter(path, threads=1, default_delegates=False)
-
-    def spec(detail: dict[str, Any]) -> TensorSpec:
-        dtype = np.dtype(detail["dtype"]).name
-        scale, zero = detail["quantization"]
-        quantized = dtype in ("int8", "uint8")
-        return TensorSpec(
-            name=detail["name"],
-            shape=tuple(int(d) for d in detail["shape"]),
-            dtype=dtype,
-            layout="NHWC",
-            value_range=(-1.0, 1.0),
-            scale=float(scale) if quantized else None,
-            zero_point=int(zero) if quantized else None,
-        )
-
-    return spec(interpreter.get_input_details()[0]), spec(interpreter.get_output_details()[0])
-
-
-RUNNERS: dict[str, Callable[[Path, np.ndarray], np.ndarray]] = {
-    "onnx": run_onnx,
-    "tflite": run_tflite,
-}
+        artifact = dataclasses.replace(artifact, input=TensorSpec.from_dict(answer["input"]),
+                                       output=TensorSpec.from_dict(answer["output"]))
+    if "ops" in answer:
+        artifact = dataclasses.replace(artifact, ops=answer["ops"])
+    if "float_leftovers" in answer:
+        artifact = dataclasses.replace(artifact, extra={**artifact.extra, "float_leftovers": answer["float_leftovers"]})
+    return pixels, artifact
 
 
 def check_bound(key: str, precision: str, figures: dict[str, float], bounds: dict[str, float]) -> float:
     """Return the bound for this artifact (by key, else precision); raise FidelityError if below."""
     bound = bounds.get(key, bounds.get(precision, DEFAULT_BOUNDS_DB.get(precision, 0.0)))
-    if figures["psnr"] < bound:
+    if not (figures["psnr"] >= bound) or not math.isfinite(figures["psnr"]):  # NaN outputs fail too
         raise FidelityError(
             f"{key}: PSNR {figures['psnr']:.2f} dB vs PyTorch fp32 is below its bound of {bound:g} dB "
             f"(SSIM {figures['ssim']:.4f}, max abs {figures['max_abs']:.1f}/255); nothing was written. "
             f"Override with --bound {key}=N if this is acceptable."
         )
     return bound
+

@@ -30,6 +30,8 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
 
 def psnr_from_mse(mean_squared_error: float, data_range: float = 255.0) -> float:
     """``10 log10(range^2 / mse)`` in dB, capped at :data:`PSNR_CAP_DB` (identical images)."""
+    if not np.isfinite(mean_squared_error):  # NaN/inf outputs: no PSNR (and never the cap)
+        return float("nan")
     if mean_squared_error <= 0.0:
         return PSNR_CAP_DB
     return float(min(PSNR_CAP_DB, 10.0 * np.log10(data_range**2 / mean_squared_error)))

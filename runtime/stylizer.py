@@ -226,6 +226,21 @@ class Stylizer:
             )
         return styled
 
+    def stylize_unrounded(self, rgb: np.ndarray) -> np.ndarray:
+        """uint8 ``[H, W, 3]`` of exactly one tile -> float32 ``[H, W, 3]`` in [0, 255], not rounded.
+
+        ``stylize_rgb`` of such an image returns exactly ``tensors.to_uint8`` of this (one tile:
+        no padding, no blending). The export gate measures these values, since rounding would
+        hide differences below one level; a test holds the two paths to the same pixels.
+        """
+        rgb = np.asarray(rgb)
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"expected a uint8 [H, W, 3] RGB array, got {rgb.dtype} {rgb.shape}")
+        if self.tile_shape(*rgb.shape[:2]) != rgb.shape[:2]:
+            raise ValueError(f"a {rgb.shape[0]}x{rgb.shape[1]} image is not one tile of this model "
+                             f"({self.tile_shape(*rgb.shape[:2])}); use stylize_rgb")
+        return self._run_tile(np.ascontiguousarray(rgb[None]))[0]
+
     def stylize_rgb(self, rgb: np.ndarray, strength: float = 1.0, on_tile: Optional[Callable[[], None]] = None) -> np.ndarray:
         """uint8 ``[H, W, 3]`` RGB -> uint8 ``[H, W, 3]``, any size (tiled / padded as needed)."""
         if not 0.0 <= strength <= 1.0:

@@ -35,16 +35,22 @@ class CoreMLBackend(Backend):
             raise BackendError(f"coremltools cannot load {model_path}: {err}") from None
         spec = self.model.get_spec()
         self._input_name = spec.description.input[0].name
+        self._image_input = spec.description.input[0].type.WhichOneof("Type") == "imageType"
         self._output_name = spec.description.output[0].name
         self.version = ct.__version__
         self.units = units
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        if self._image_input:  # an ImageType input (export --coreml-image-input) takes a PIL image
+            from PIL import Image
+
+            x = Image.fromarray(np.asarray(x, dtype=np.uint8)[0], "RGB")
         out = self.model.predict({self._input_name: x})
         return np.asarray(out[self._output_name])
 
     def input_details(self) -> dict[str, Any]:
-        return {"name": self._input_name, "shape": None, "dtype": "float32", "scale": None, "zero_point": None}
+        dtype = "uint8" if self._image_input else "float32"
+        return {"name": self._input_name, "shape": None, "dtype": dtype, "scale": None, "zero_point": None}
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "library": "coremltools", "version": self.version, "compute_units": self.units}

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleforge.export import calibration as cal
 from styleforge.export import verify
 from styleforge.runtime.contract import load_manifest
 from styleforge.runtime.metrics import psnr
+from styleforge.runtime.stylizer import Stylizer
+from styleforge.runtime.tensors import to_uint8
 
 TFLITE_KEYS = ("tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "tflite_int8")
 
@@ -78,13 +79,53 @@ def test_runtimes_reproduce_the_reference_pairs(tiny_bundle):
     want = np.asarray(Image.open(tiny_bundle / ref["output"]).convert("RGB"))
     assert x.shape == want.shape == (64, 64, 3)
     assert np.abs(x.astype(int) - want.astype(int)).mean() > 2  # the look changes the photo
-    batch = cal.to_model_range(x[None])
     for key in ("onnx", *TFLITE_KEYS):
         art = manifest.artifacts[key]
-        run = verify.RUNNERS[art.format]
-        got = cal.from_model_range(run(tiny_bundle / art.file, batch))[0]
+        got = Stylizer.from_bundle(tiny_bundle, artifact=key).stylize(x)
         # Both sides are rounded to uint8 here, so allow rounding flips on top of the bound.
         assert psnr(got, want) >= min(art.fidelity["bound_psnr"], 45.0), key
+
+
+def test_gate_measures_the_pixels_stylize_produces(tiny_bundle, tiny_generator):
+    """The gate's pixels, rounded, are stylize's pixels, and the manifest's figures come from them."""
+    manifest = load_manifest(tiny_bundle)
+    crops = np.stack([np.asarray(Image.open(tiny_bundle / r["input"]).convert("RGB")) for r in manifest.references])
+    reference = verify.reference_pixels(tiny_generator, crops)
+    checked = 0
+    for key, art in manifest.artifacts.items():
+        if art.fidelity.get("verified") is not True:
+            continue  # Core ML off macOS
+        gate_pixels, _ = verify.artifact_pixels(tiny_bundle / art.file, art, crops, stride=manifest.model["stride"])
+        stylizer = Stylizer.from_bundle(tiny_bundle, artifact=key, backend=verify.GATE_BACKENDS[art.format],
+                                        threads=verify.GATE_THREADS)
+        for crop, pixels in zip(crops, gate_pixels):
+            assert np.array_equal(stylizer.stylize(crop), to_uint8(pixels)), f"{key}: gate and stylize disagree"
+        if art.fidelity["images"] == len(crops):  # every held-out crop is stored as a reference
+            assert verify.fidelity(reference, gate_pixels)["psnr"] == art.fidelity["psnr"], key
+        checked += 1
+    assert checked >= 6  # torchscript, onnx, four TFLite variants
+
+
+def test_interpreter_crash_fails_the_export_with_a_clear_error(tiny_generator, tmp_path):
+    """A diverged model (one layer's weights x1e30), converted for real, makes LiteRT abort natively
+    (SIGABRT in its quantisation checks); the gate's child dies, `export` says which artifact."""
+    import copy
+
+    import torch
+
+    from styleforge.export.bundle import ExportError, export_bundle
+
+    diverged = copy.deepcopy(tiny_generator)
+    with torch.no_grad():
+        next(p for p in diverged.parameters() if p.ndim == 4).mul_(1e30)
+    out = tmp_path / "bundle"
+    with pytest.raises(ExportError) as err:
+        export_bundle(diverged, out, formats=("tflite",), size=(64, 64), tflite_variants=("tflite_int8",),
+                      progress=False)
+    message = str(err.value)
+    assert "tflite_int8 (model_int8.tflite) on litert" in message, message
+    assert "died (killed by SIG" in message and "nothing was written" in message, message
+    assert list(tmp_path.iterdir()) == []  # no half bundle, no temp folder
 
 
 def test_int8_model_is_integer_inside(tiny_bundle):
