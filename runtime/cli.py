@@ -42,28 +42,38 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_stylize)
 
 
-def plan_outputs(inputs: list[str], out: Path, suffix: str, fmt: str | None, recursive: bool) -> list[tuple[Path, Path]]:
-    """(input, output) pairs: folders keep their relative layout under ``out``.
+def plan_outputs(
+    inputs: list[str], out: Path, suffix: str, fmt: str | None, recursive: bool
+) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
+    """(input, output) pairs, and the files of INPUT folders that are not images, with the reason.
 
-    Raises ``CLIError`` when an output would overwrite an input or two inputs share an output.
+    Folders keep their relative layout under ``out`` and admit whatever Pillow opens (a GIF is
+    styled from its first frame). An output keeps its input's format where we can write it,
+    else PNG. Raises ``CLIError`` when an output would overwrite an input or two inputs share
+    an output.
     """
     from styleforge.errors import CLIError
-    from styleforge.runtime.imageio import list_images
+    from styleforge.runtime.imageio import scan_images
+    from styleforge.runtime.writer import FORMATS
 
     def output_for(src: Path, rel_parent: Path) -> Path:
-        ext = _FORMAT_SUFFIX[fmt] if fmt else src.suffix
+        ext = _FORMAT_SUFFIX[fmt] if fmt else (src.suffix if src.suffix.lower() in FORMATS else ".png")
         return out / rel_parent / f"{src.stem}{suffix}{ext}"
 
     jobs: list[tuple[Path, Path]] = []
+    not_images: list[tuple[Path, str]] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            for src in list_images(path, recursive=recursive):
+            scan = scan_images(path, recursive=recursive)
+            not_images += scan.skipped
+            for src in scan.images:
                 jobs.append((src, output_for(src, src.parent.relative_to(path))))
         else:
             jobs.append((path, output_for(path, Path("."))))  # a missing file is reported as a failure later
     if not jobs:
-        raise CLIError(f"no images found in {', '.join(inputs)}")
+        found = f" ({len(not_images)} other file(s): {', '.join(p.name for p, _ in not_images[:5])})" if not_images else ""
+        raise CLIError(f"no images found in {', '.join(inputs)}{found}")
     sources = {src.resolve() for src, _ in jobs}
     seen: dict[Path, Path] = {}
     for src, dst in jobs:
@@ -73,7 +83,7 @@ def plan_outputs(inputs: list[str], out: Path, suffix: str, fmt: str | None, rec
         if key in seen:
             raise CLIError(f"{seen[key]} and {src} would both be written to {dst}; use --suffix or separate runs")
         seen[key] = src
-    return jobs
+    return jobs, not_images
 
 
 def run_stylize(args: argparse.Namespace) -> int:
@@ -93,7 +103,7 @@ def run_stylize(args: argparse.Namespace) -> int:
             raise CLIError(f"--delegate-option must be KEY=VALUE, got {item!r}")
         delegate_options[key] = value
     out = Path(args.out)
-    jobs = plan_outputs(args.inputs, out, args.suffix, args.format, args.recursive)
+    jobs, not_images = plan_outputs(args.inputs, out, args.suffix, args.format, args.recursive)
     try:
         stylizer = Stylizer.from_bundle(
             args.bundle,
@@ -109,7 +119,7 @@ def run_stylize(args: argparse.Namespace) -> int:
         )
     except (BundleError, BackendError) as err:
         raise CLIError(str(err)) from None
-    failures: list[tuple[Path, str]] = []
+    failures: list[tuple[Path, str]] = list(not_images)  # every file not styled is listed with its reason
     max_pixels = args.max_pixels or None
     for src, dst in progress(jobs, total=len(jobs), desc="stylize", disable=args.quiet):
         try:
@@ -118,9 +128,10 @@ def run_stylize(args: argparse.Namespace) -> int:
             failures.append((src, str(err)))
         except (BundleError, BackendError) as err:  # the model itself failed: no point going on
             raise CLIError(str(err)) from None
-    done = len(jobs) - len(failures)
+    total = len(jobs) + len(not_images)
+    done = total - len(failures)
     info = stylizer.info()
-    print(f"stylized {done}/{len(jobs)} image(s) into {out} ({info['artifact']} on {info['backend']})")
+    print(f"stylized {done}/{total} file(s) into {out} ({info['artifact']} on {info['backend']})")
     for src, reason in failures:
         print(f"failed: {reason if str(src) in reason else f'{src}: {reason}'}", file=sys.stderr)
     return 1 if failures else 0

@@ -2,6 +2,11 @@
 
 Used by the training datasets and by the runtime alike. Everything returns 8-bit RGB
 (``PIL.Image`` mode ``"RGB"``) plus what must be carried over to an output (alpha, ICC, EXIF).
+
+Folders are listed and loaded here too, for every command: :func:`scan_images` admits whatever
+Pillow can open (JPEG, PNG, WebP, GIF's first frame, ...; not a list of suffixes) and names
+every other file with the reason; :func:`load_images` decodes a list of files, collecting the
+ones that fail (truncated, corrupt, too large) with their reasons instead of stopping.
 """
 
 from __future__ import annotations
@@ -11,13 +16,16 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Optional, Union
+from typing import BinaryIO, Callable, Generic, Iterable, Optional, TypeVar, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 120_000_000  # 120 MP: above any camera in use, below a decompression bomb
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+# Suffixes of common photo files: a hint for what a user means, not what a folder run admits
+# (that is whatever Pillow opens, see scan_images).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+NOT_AN_IMAGE = "not an image (or a format Pillow cannot read)"
 
 Source = Union[str, os.PathLike, BinaryIO]
 
@@ -46,15 +54,119 @@ class LoadedImage:
         return self.rgb.size
 
 
+T = TypeVar("T")
+Skipped = tuple[Path, str]  # (file, why it was not used)
+
+
+@dataclass
+class FolderScan:
+    """What :func:`scan_images` found, each list sorted by path.
+
+    ``images``: files Pillow opens. ``broken``: files named like photos (:data:`IMAGE_SUFFIXES`)
+    that it cannot open, with the reason: a caller loading photos reports these. ``others``:
+    every other file, with the reason (``not an image ...``): a caller may ignore them (a
+    training folder's notes) or list them (a ``stylize`` run lists every file it did not style).
+    """
+
+    images: list[Path]
+    broken: list[Skipped]
+    others: list[Skipped]
+
+    @property
+    def skipped(self) -> list[Skipped]:
+        """``broken`` and ``others`` together, sorted by path."""
+        return sorted(self.broken + self.others)
+
+
+@dataclass
+class LoadedImages(Generic[T]):
+    """What :func:`load_images` decoded: ``paths[i]`` gave ``images[i]``; ``skipped`` the rest."""
+
+    paths: list[Path]
+    images: list[T]
+    skipped: list[Skipped]
+
+
+def _identify(path: Path) -> Optional[str]:
+    """``None`` when Pillow recognises ``path`` as an image (header only, nothing decoded), else why not."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with open(path, "rb") as stream, Image.open(stream):
+                return None
+    except UnidentifiedImageError:
+        return NOT_AN_IMAGE
+    except Image.DecompressionBombError:
+        return None  # an image; open_image reports it with the limit to raise
+    except (OSError, SyntaxError, ValueError) as err:
+        return f"cannot read ({getattr(err, 'strerror', None) or err})"
+
+
 def is_image_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    """A visible regular file that Pillow opens as an image."""
+    path = Path(path)
+    return path.is_file() and not path.name.startswith(".") and _identify(path) is None
+
+
+def scan_images(folder: Union[str, os.PathLike], recursive: bool = False) -> FolderScan:
+    """Files of ``folder`` (sorted; hidden files ignored): those Pillow opens as images, and the rest.
+
+    Every other visible file comes back with the reason (``not an image ...``, ``cannot read
+    ...``), in ``broken`` when its name promises a photo, else in ``others``; see :class:`FolderScan`.
+    """
+    root = Path(folder)
+    pattern = root.rglob("*") if recursive else root.glob("*")
+    scan = FolderScan([], [], [])
+    for path in sorted(pattern):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        reason = _identify(path)
+        if reason is None:
+            scan.images.append(path)
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            scan.broken.append((path, reason))
+        else:
+            scan.others.append((path, reason))
+    return scan
 
 
 def list_images(folder: Union[str, os.PathLike], recursive: bool = False) -> list[Path]:
-    """Image files (by suffix) in ``folder``, sorted by name."""
-    root = Path(folder)
-    pattern = root.rglob("*") if recursive else root.glob("*")
-    return sorted(p for p in pattern if is_image_file(p))
+    """Files of ``folder`` to load as photos, sorted: whatever Pillow opens, plus the photo-named
+    files it cannot (so the caller's loader reports those, with the reason, when it fails on them).
+    See :func:`scan_images`."""
+    scan = scan_images(folder, recursive)
+    return sorted(scan.images + [path for path, _ in scan.broken])
+
+
+def load_images(
+    paths: list[Path],
+    prepare: Optional[Callable[[Image.Image], T]] = None,
+    max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+    on_item: Optional[Callable[[Iterable[Path]], Iterable[Path]]] = None,
+) -> LoadedImages[T]:
+    """Decode every file of ``paths`` to upright 8-bit RGB (:func:`open_image`), then ``prepare`` it.
+
+    Files that fail (truncated, corrupt, too large, unreadable) go to ``skipped`` with the reason
+    instead of stopping the loop. ``on_item`` wraps the iteration (e.g. a progress bar).
+    """
+    kept: list[Path] = []
+    images: list = []
+    skipped: list[Skipped] = []
+    for path in (on_item(paths) if on_item else paths):
+        path = Path(path)
+        try:
+            # Pass an open file we close ourselves: Pillow leaves its own handle open when decoding fails.
+            with open(path, "rb") as stream:
+                rgb = open_image(stream, max_pixels=max_pixels).rgb
+        except OSError as err:
+            skipped.append((path, f"cannot read ({err.strerror or err})"))
+            continue
+        except ImageError as err:
+            skipped.append((path, str(err).removeprefix(f"{path}: ")))
+            continue
+        images.append(prepare(rgb) if prepare else rgb)
+        kept.append(path)
+    return LoadedImages(kept, images, skipped)
 
 
 def _name(source: Source) -> str:
@@ -95,7 +207,7 @@ def open_image(source: Source, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image (or a format Pillow cannot read)") from None
+        raise ImageError(f"{name}: {NOT_AN_IMAGE}") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise ImageError(f"{name}: truncated or corrupt image ({err})") from None
     return _normalise(img)

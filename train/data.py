@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from styleforge.progress import progress
-from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, ImageError, list_images, open_image
+from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, ImageError, load_images, scan_images
 from styleforge.runtime.tensors import pixels_to_range
 
 PathLike = Union[str, os.PathLike]
@@ -46,29 +46,28 @@ class DatasetWarning(UserWarning):
 # Loading
 
 
-def _image_files(folder: Path, role: str) -> list[Path]:
+def _image_files(folder: Path, role: str) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Images of ``folder`` (whatever Pillow opens) and the photo-named files it cannot open,
+    with the reason. Other files (notes, sidecars) are not a dataset's business."""
     if not folder.exists():
         raise DatasetError(f"{role} folder {folder} does not exist")
     if not folder.is_dir():
         raise DatasetError(f"{role} folder {folder} is not a folder")
-    files = list_images(folder)
-    if not files:
-        raise DatasetError(f"{role} folder {folder} has no images (.jpg .png .webp .bmp .tif)")
-    return files
+    scan = scan_images(folder)
+    if not scan.images and not scan.broken:
+        raise DatasetError(f"{role} folder {folder} has no images (any format Pillow reads: JPEG, PNG, WebP, ...)")
+    return scan.images, scan.broken
 
 
 def _open_rgb(path: Path, max_pixels: Optional[int]) -> Image.Image:
-    # Pass an open file we close ourselves: Pillow leaves its own handle open when decoding fails.
-    try:
-        with open(path, "rb") as stream:
-            return open_image(stream, max_pixels=max_pixels).rgb
-    except OSError as err:
-        raise ImageError(f"{path}: cannot read ({err.strerror or err})") from None
+    loaded = load_images([path], max_pixels=max_pixels)
+    if loaded.skipped:
+        raise ImageError(f"{path}: {loaded.skipped[0][1]}")
+    return loaded.images[0]
 
 
-def _load_cached(path: Path, max_short: int, max_pixels: Optional[int]) -> Image.Image:
-    """Decode ``path`` to upright RGB, downscaled so its short side is at most ``max_short``."""
-    rgb = _open_rgb(path, max_pixels)
+def _downscale(rgb: Image.Image, max_short: int) -> Image.Image:
+    """``rgb`` downscaled so its short side is at most ``max_short``."""
     short = min(rgb.size)
     if short > max_short:
         factor = max_short / short
@@ -77,17 +76,19 @@ def _load_cached(path: Path, max_short: int, max_pixels: Optional[int]) -> Image
     return rgb
 
 
+def _load_cached(path: Path, max_short: int, max_pixels: Optional[int]) -> Image.Image:
+    """Decode ``path`` to upright RGB, downscaled so its short side is at most ``max_short``."""
+    return _downscale(_open_rgb(path, max_pixels), max_short)
+
+
 def _load_all(
     paths: Sequence[Path], max_short: int, max_pixels: Optional[int], desc: str
 ) -> tuple[list[Path], list[Image.Image], list[tuple[Path, str]]]:
-    kept, images, skipped = [], [], []
-    for path in progress(paths, total=len(paths), desc=desc, disable=len(paths) < PROGRESS_MIN_IMAGES):
-        try:
-            images.append(_load_cached(path, max_short, max_pixels))
-            kept.append(path)
-        except ImageError as err:
-            skipped.append((path, str(err).removeprefix(f"{path}: ")))
-    return kept, images, skipped
+    def bar(items):
+        return progress(items, total=len(paths), desc=desc, disable=len(paths) < PROGRESS_MIN_IMAGES)
+
+    loaded = load_images(list(paths), lambda rgb: _downscale(rgb, max_short), max_pixels, on_item=bar)
+    return loaded.paths, loaded.images, loaded.skipped
 
 
 def _warn_skipped(skipped: list[tuple[Path, str]], where: str) -> None:
@@ -176,15 +177,15 @@ class UnpairedDataset(_CroppingDataset):
     ):
         super().__init__(patch_size, scale_range, flip, cache_factor)
         self.content_dir, self.style_dir = Path(content_dir), Path(style_dir)
-        content_files = _image_files(self.content_dir, "content")
-        style_files = _image_files(self.style_dir, "style")
+        content_files, not_images_c = _image_files(self.content_dir, "content")
+        style_files, not_images_s = _image_files(self.style_dir, "style")
         self.content_paths, self.content_images, skipped_c = _load_all(
             content_files, self.max_short, max_pixels, "loading content"
         )
         self.style_paths, self.style_images, skipped_s = _load_all(
             style_files, self.max_short, max_pixels, "loading style"
         )
-        self.skipped = skipped_c + skipped_s
+        self.skipped = not_images_c + skipped_c + not_images_s + skipped_s
         _warn_skipped(self.skipped, f"{self.content_dir} + {self.style_dir}")
         for role, folder, kept in (("content", self.content_dir, self.content_paths), ("style", self.style_dir, self.style_paths)):
             if not kept:
@@ -227,9 +228,11 @@ class PairedDataset(_CroppingDataset):
         self.root = Path(root)
         if not self.root.is_dir():
             raise DatasetError(f"paired dataset folder {self.root} does not exist")
-        by_stem_a, skipped = self._by_stem(_image_files(self.root / "A", "paired A"), "A")
-        by_stem_b, skipped_b = self._by_stem(_image_files(self.root / "B", "paired B"), "B")
-        skipped += skipped_b
+        files_a, not_images_a = _image_files(self.root / "A", "paired A")
+        files_b, not_images_b = _image_files(self.root / "B", "paired B")
+        by_stem_a, skipped = self._by_stem(files_a, "A")
+        by_stem_b, skipped_b = self._by_stem(files_b, "B")
+        skipped += skipped_b + not_images_a + not_images_b
         for stem in sorted(set(by_stem_a) ^ set(by_stem_b)):
             path, other = (by_stem_a[stem], "B") if stem in by_stem_a else (by_stem_b[stem], "A")
             skipped.append((path, f"no partner named {stem}.* in {other}/"))

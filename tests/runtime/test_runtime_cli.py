@@ -122,3 +122,27 @@ def test_missing_input_file_is_reported(capsys, tiny_bundle, photos, tmp_path):
     rc, _, stderr = _run(capsys, tiny_bundle, photos / "photo0.jpg", tmp_path / "missing.jpg", "--out", tmp_path / "out")
     assert rc == 1 and "missing.jpg: no such file" in stderr
     assert np.asarray(Image.open(tmp_path / "out" / "photo0.jpg")).shape[2] == 3
+
+
+def test_folder_run_styles_what_pillow_opens_and_lists_the_rest(capsys, tiny_bundle, photos, tmp_path):
+    """A GIF is styled (first frame); a text file and a truncated JPEG are listed with their reasons."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    photo = Image.open(photos / "photo0.jpg").convert("RGB")
+    frames = [photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    frames[0].save(folder / "clip.gif", save_all=True, append_images=frames[1:])
+    (folder / "readme.txt").write_text("shot list\n")
+    data = (photos / "photo0.jpg").read_bytes()
+    (folder / "cut.jpg").write_bytes(data[: len(data) // 3])
+    out = tmp_path / "out"
+    rc, stdout, stderr = _run(capsys, tiny_bundle, folder, "--out", out)
+    assert rc == 1
+    assert sorted(p.name for p in out.iterdir()) == ["clip.png"]  # GIF is not an output format: PNG
+    styled = np.asarray(Image.open(out / "clip.png").convert("RGB"))
+    first = np.asarray(Image.open(folder / "clip.gif").convert("RGB"))
+    assert styled.shape == first.shape and np.abs(styled.astype(int) - first.astype(int)).mean() > 1
+    failures = [line for line in stderr.splitlines() if line.startswith("failed:")]
+    assert len(failures) == 2, stderr
+    assert any("readme.txt" in line and "not an image" in line for line in failures)
+    assert any("cut.jpg" in line and "truncated or corrupt" in line for line in failures)
+    assert "1/3 file(s)" in stdout
