@@ -195,8 +195,8 @@ def _export_look(args, formats: tuple[str, ...]) -> int:
 
     if args.source or args.model:
         raise CLIError("give --look alone, not with CHECKPOINT_OR_RUN or --model")
-    if formats != ("cube",):
-        raise CLIError("--look exports a LUT only: use --formats cube")
+    if "cube" not in formats:
+        raise CLIError("--look exports a LUT: use --formats cube (plus onnx, tflite, coreml for the LUT as mobile graphs)")
     out = Path(args.out) if args.out else Path("dist") / f"{args.look}-lut"
     bound = parse_bounds(args.bound).get("lut_cube")
     try:
@@ -206,9 +206,10 @@ def _export_look(args, formats: tuple[str, ...]) -> int:
             colour_fn, out, size=args.lut_size, heldout_images=heldout, style=args.style or args.look,
             name=args.name, provenance={"source": f"look:{args.look}"}, force=args.force,
             progress=not args.quiet, **({"bound_db": bound} if bound is not None else {}),
+            graph_formats=tuple(f for f in formats if f != "cube"), graph_size=parse_size(args.size),
         )
-    except (LutExportError, ValueError, cal.CalibrationError) as err:
-        raise CLIError(str(err)) from None
+    except (LutExportError, ValueError, cal.CalibrationError, RuntimeError) as err:
+        raise CLIError(str(err)) from None  # RuntimeError: ONNX / TFLite / Core ML converter errors
     print(f"{out}: {len(manifest.artifacts)} artifacts ({', '.join(manifest.artifacts)})")
     return 0
 

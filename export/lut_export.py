@@ -274,8 +274,13 @@ def export_lut_bundle(
     bound_db: float = CUBE_BOUND_DB,
     force: bool = False,
     progress: bool = True,
+    graph_formats: Sequence[str] = (),
+    graph_size: tuple[int, int] = (512, 512),
 ) -> Manifest:
-    """A bundle holding only the LUT artifacts of ``colour_fn`` (built in a temp folder, renamed in)."""
+    """A bundle holding only the LUT artifacts of ``colour_fn`` (built in a temp folder, renamed in).
+
+    ``graph_formats`` (``onnx``, ``tflite``, ``coreml``): also the LUT as mobile graphs at
+    ``graph_size`` (:mod:`styleforge.export.lut_graph`), gated against the runtime's LUT path."""
     from styleforge.atomic import replace_dir
     from styleforge.export import calibration as cal
     from styleforge.export.bundle import _version, _versions
@@ -291,6 +296,14 @@ def export_lut_bundle(
     try:
         artifacts = write_lut_artifacts(tmp, colour_fn, size=size, heldout_u8=heldout_u8, full_model=full_model,
                                         title=style or out_dir.name, bound_db=bound_db)
+        if graph_formats:
+            from styleforge.export.lut_graph import write_lut_graphs
+
+            graphs, failures = write_lut_graphs(tmp, rlut.read_cube(tmp / CUBE_FILE),
+                                                cal.heldout_crops(paths, graph_size), graph_formats, show=progress)
+            if failures:
+                raise LutExportError("LUT graph gate failed; nothing was written:\n  " + "\n  ".join(failures))
+            artifacts.update(graphs)
         manifest = Manifest(
             name=name or out_dir.name,
             style=style,
@@ -308,6 +321,11 @@ def export_lut_bundle(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if progress:
+        from styleforge.export import ops_report
+
+        graphs = {k: a for k, a in manifest.artifacts.items() if a.format not in ("cube", "hald")}
+        if graphs:
+            print(ops_report.format_table(graphs), file=sys.stderr)
         print(format_summary(manifest), file=sys.stderr)
     return manifest
 

@@ -114,7 +114,8 @@ def _lut_artifact(manifest: Manifest, artifact: str, backend: str) -> Optional[s
         return key
     if artifact == "auto" and backend in ("auto", "lut"):
         luts = [k for k, a in manifest.artifacts.items() if a.format in LUT_FORMATS]
-        models = [a for a in manifest.artifacts.values() if a.format in ("tflite", "onnx", "coreml", "torchscript")]
+        models = [a for k, a in manifest.artifacts.items()  # a LUT's own mobile graphs (lut_onnx...) do not count
+                  if a.format in ("tflite", "onnx", "coreml", "torchscript") and not k.startswith("lut_")]
         if luts and (not models or backend == "lut"):
             return luts[0]
     return None

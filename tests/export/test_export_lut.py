@@ -128,7 +128,7 @@ def test_cli_look_export_and_refusals(tmp_path, capsys):
     assert (tmp_path / "to" / "look.cube").is_file()
     for argv, message in (
         (["--look", "toon", "--formats", "cube"], "not a colour transform"),
-        (["--look", "film-warm", "--formats", "onnx"], "--formats cube"),
+        (["--look", "film-warm", "--formats", "onnx"], "use --formats cube"),
     ):
         assert main(["export", *argv, "--out", str(tmp_path / "no"), "--quiet"]) == 2
         assert message in capsys.readouterr().err
@@ -182,3 +182,27 @@ def test_export_bundle_ships_the_colour_part_beside_the_model(tmp_path):
     assert manifest.artifacts["lut_cube"].extra["full_vs_colour_part"]["psnr"] >= 35.0
     stylizer = Stylizer.from_bundle(out, artifact="lut")
     assert stylizer.info()["lut_size"] == 17
+
+
+def test_lut_as_mobile_graphs_pass_the_gate_and_run_in_the_runtime(tmp_path):
+    """ONNX opset 17 and TFLite fp32/fp16 graphs built from gathers, each run by the runtime's own
+    backend and compared with the runtime's LUT path (Core ML: converted, not verified on Linux)."""
+    pytest.importorskip("onnx2tf")
+    from styleforge.runtime import Stylizer
+    from styleforge.runtime.contract import load_manifest
+
+    out = tmp_path / "graphs"
+    le.export_lut_bundle(asymmetric, out, size=17, style="asym", progress=False, graph_formats=("onnx", "tflite"),
+                         graph_size=(64, 96))
+    manifest = load_manifest(out)
+    for key, bound in (("lut_onnx", 40.0), ("lut_tflite_fp32", 40.0), ("lut_tflite_fp16", 35.0)):
+        fid = manifest.artifacts[key].fidelity
+        assert fid["verified"] is True and fid["psnr"] >= bound, (key, fid)
+    assert manifest.artifacts["lut_onnx"].ops.get("Gather", 0) >= 8
+    assert "GridSample" not in manifest.artifacts["lut_onnx"].ops
+    assert "GATHER" in manifest.artifacts["lut_tflite_fp32"].ops
+    assert manifest.artifacts["lut_tflite_fp16"].compatibility["int8_npu"]["verdict"] == "no"
+    photo = cal.heldout_crops(cal.split_default_photos()[1][:1], (150, 130))[0]  # not the graph size: tiles
+    lut_path = Stylizer.from_bundle(out).stylize(photo).astype(int)
+    for key in ("lut_onnx", "lut_tflite_fp16"):
+        assert np.abs(Stylizer.from_bundle(out, artifact=key).stylize(photo).astype(int) - lut_path).max() <= 1

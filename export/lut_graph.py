@@ -1,0 +1,183 @@
+"""A 3D LUT as a mobile graph (ONNX opset 17, TFLite fp32/fp16, Core ML) built from gathers.
+
+Why gathers: ONNX's 5-D ``GridSample`` needs opset 20 (bundles use 17), onnx2tf converts only
+the 2-D bilinear one, TFLite has no grid sampling at all, and a convolution-only 33^3 LUT would
+cost ~10^5 MAC per pixel. Trilinear interpolation as index arithmetic + 8 ``Gather``s of a
+``[S^3, 3]`` table costs ~60 element-wise ops per pixel. Index arithmetic needs exact integers,
+so these graphs are fp32/fp16 only (int8 would quantise the indices).
+
+Contract (the same as every styleforge image artifact): NCHW float32 ``[1, 3, H, W]`` in
+``[-1, 1]`` both ways (sRGB-encoded values), so the runtime's backends, tiler and benchmark run
+them unchanged (a LUT is per pixel, so tiles blend without seams).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from styleforge.runtime.lut import Lut3D
+
+
+def lut_module(lut: Lut3D):
+    """An ``nn.Module`` applying ``lut`` trilinearly (matches ``Lut3D.__call__`` to float rounding)."""
+    import torch
+    from torch import nn
+
+    class LutGraph(nn.Module):
+        arch_name = "lut3d-gather"
+        stride = 1
+
+        def __init__(self, table: np.ndarray):
+            super().__init__()
+            size = table.shape[0]
+            self.size = size
+            self.config = {"lut_size": size}
+            # row r*S*S + g*S + b holds table[r, g, b]
+            self.register_buffer("table", torch.from_numpy(np.array(table.reshape(-1, 3), dtype=np.float32)))
+
+        def forward(self, x):  # [1, 3, H, W] in [-1, 1]
+            s = self.size
+            u = torch.clamp((x + 1.0) * 0.5, 0.0, 1.0) * float(s - 1)
+            base = torch.clamp(torch.floor(u), max=float(s - 2))  # [1, 3, H, W], small integers
+            frac = u - base
+            fr, fg, fb = frac[:, 0:1], frac[:, 1:2], frac[:, 2:3]  # [1, 1, H, W]
+            # The flat index in int32: fp16 (Core ML fp16, GPU delegates) holds integers exactly
+            # only up to 2048, and a 33^3 table has 35937 rows.
+            node = base.to(torch.int32)
+            index = (node[:, 0] * (s * s) + node[:, 1] * s) + node[:, 2]  # [1, H, W]
+            out = None
+            for dr, wr in ((0, 1.0 - fr), (s * s, fr)):
+                for dg, wg in ((0, 1.0 - fg), (s, fg)):
+                    for db, wb in ((0, 1.0 - fb), (1, fb)):
+                        corner = self.table[index + (dr + dg + db)]  # Gather (int32 indices): [1, H, W, 3]
+                        term = corner.permute(0, 3, 1, 2) * (wr * wg * wb)  # [1, 3, H, W]
+                        out = term if out is None else out + term
+            return out * 2.0 - 1.0
+
+    return LutGraph(lut.table).eval()
+
+
+# ------------------------------------------------------------------------------ bundle artifacts
+
+GRAPH_FORMATS = ("onnx", "tflite", "coreml")
+GRAPH_BOUNDS_DB = {"fp32": 40.0, "fp16": 35.0}  # vs the runtime's LUT path (float trilinear)
+
+
+def write_lut_graphs(bundle, lut: Lut3D, heldout_u8: np.ndarray, formats=GRAPH_FORMATS,
+                     bounds: dict | None = None, show: bool = True) -> tuple[dict, list[str]]:
+    """Write ``lut_onnx``, ``lut_tflite_fp32/fp16`` and ``lut_coreml_fp32/fp16`` into ``bundle`` at
+    the size of ``heldout_u8`` (uint8 ``[N, H, W, 3]``), each run through the runtime's own
+    backend on those photos and compared with the runtime's LUT path before rounding (float32
+    trilinear of the same table). Returns ``(artifacts, failures)``; a failure names the artifact,
+    its PSNR and its bound (the caller refuses the bundle)."""
+    import shutil
+    import sys
+    import warnings
+    from pathlib import Path
+
+    import torch
+
+    from styleforge.export import calibration as cal
+    from styleforge.export import ops_report
+    from styleforge.export.bundle import _with_file_facts
+    from styleforge.export.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx, onnx_ops
+    from styleforge.runtime.backends import load_backend
+    from styleforge.runtime.contract import Artifact, TensorSpec
+    from styleforge.runtime.metrics import max_abs_error, psnr
+
+    bundle = Path(bundle)
+    bounds = {**GRAPH_BOUNDS_DB, **(bounds or {})}
+    size = heldout_u8.shape[1:3]
+    model = lut_module(lut)
+    x = cal.to_model_range(heldout_u8)  # NHWC [-1, 1]
+    reference = lut(heldout_u8.astype(np.float32) / 255.0) * 255.0  # the runtime LUT path, unrounded
+    artifacts: dict[str, Artifact] = {}
+    failures: list[str] = []
+
+    def say(text: str) -> None:
+        if show:
+            print(f"[export] {text}", file=sys.stderr, flush=True)
+
+    def gate(key: str, precision: str, backend: str, path: Path, layout: str) -> dict:
+        runner = load_backend(backend, path)
+        try:
+            outs = []
+            for img in x:
+                tensor = img.transpose(2, 0, 1)[None] if layout == "NCHW" else img[None]
+                y = np.asarray(runner.run(np.ascontiguousarray(tensor, np.float32)))[0]
+                outs.append(y.transpose(1, 2, 0) if layout == "NCHW" else y)
+        finally:
+            runner.close()
+        out = np.clip((np.stack(outs) + 1.0) * 127.5, 0.0, 255.0)
+        scores = [psnr(a, b, 255.0) for a, b in zip(reference, out)]
+        figures = {"psnr": round(float(np.mean(scores)), 2), "psnr_min": round(float(np.min(scores)), 2),
+                   "max_abs": round(max(max_abs_error(a, b) for a, b in zip(reference, out)), 3),
+                   "images": len(scores), "bound_psnr": bounds[precision], "verified": True,
+                   "compared_with": "runtime LUT path (float32 trilinear, unrounded)"}
+        if figures["psnr"] < bounds[precision]:
+            failures.append(f"{key}: {figures['psnr']:.2f} dB vs the runtime's LUT path is below its bound "
+                            f"of {bounds[precision]:g} dB (max abs {figures['max_abs']:.1f}/255)")
+        return figures
+
+    nchw = TensorSpec(INPUT_NAME, (1, 3, *size), layout="NCHW")
+    nchw_out = TensorSpec(OUTPUT_NAME, (1, 3, *size), layout="NCHW")
+    nhwc = TensorSpec(INPUT_NAME, (1, *size, 3), layout="NHWC")
+    nhwc_out = TensorSpec(OUTPUT_NAME, (1, *size, 3), layout="NHWC")
+    extra = {"lut_size": lut.size, "graph": "index arithmetic + 8 Gathers (int32 indices), trilinear",
+             "why_not_gridsample": "5-D GridSample needs ONNX opset 20; onnx2tf and TFLite have none"}
+    onnx_path = bundle / "lut.onnx"
+    if "onnx" in formats or "tflite" in formats:
+        say("LUT graph: ONNX export + ONNX Runtime check")
+        export_onnx(model, onnx_path, tuple(size))
+        ops = onnx_ops(onnx_path)
+        artifacts["lut_onnx"] = Artifact(
+            key="lut_onnx", file=onnx_path.name, format="onnx", precision="fp32", input=nchw, output=nchw_out,
+            ops=ops, fidelity=gate("lut_onnx", "fp32", "onnxruntime", onnx_path, "NCHW"),
+            compatibility=ops_report.onnx_compatibility(ops, None), extra={**extra, "opset": 17})
+    if "tflite" in formats:
+        from styleforge.export.tflite_convert import convert_tflite
+
+        say("LUT graph: onnx2tf -> TFLite (fp32, fp16)")
+        work = bundle / ".lut-work"
+        written = convert_tflite(onnx_path, work, x, ("tflite_fp32", "tflite_fp16"))
+        for variant, precision in (("tflite_fp32", "fp32"), ("tflite_fp16", "fp16")):
+            key, path = f"lut_{variant}", bundle / f"lut_{precision}.tflite"
+            shutil.move(str(written[variant]), path)
+            ops = ops_report.tflite_ops(path)
+            compat = ops_report.tflite_compatibility(ops, precision, True, None)
+            compat["int8_npu"] = {"verdict": "no", "unsupported_ops": sorted(ops),
+                                  "notes": ["int8 would quantise the LUT indices: fp32/fp16 only"]}
+            artifacts[key] = Artifact(
+                key=key, file=path.name, format="tflite", precision=precision, input=nhwc, output=nhwc_out,
+                ops=ops, fidelity=gate(key, precision, "litert", path, "NHWC"), compatibility=compat,
+                extra={**extra, "converter": "onnx2tf"})
+        shutil.rmtree(work, ignore_errors=True)
+    if "onnx" not in formats and onnx_path.exists():
+        onnx_path.unlink()
+        artifacts.pop("lut_onnx", None)
+    if "coreml" in formats:
+        from styleforge.export import coreml_export as cm
+        from styleforge.export.verify import NOT_VERIFIED_COREML
+
+        if cm.coreml_available() is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                traced = torch.jit.trace(model, torch.zeros(1, 3, *size))
+            for precision in ("fp32", "fp16"):
+                say(f"LUT graph: Core ML {precision}")
+                key, path = f"lut_coreml_{precision}", bundle / f"lut_{precision}.mlpackage"
+                cm.export_coreml(traced, path, tuple(size), precision)
+                fid = {"verified": NOT_VERIFIED_COREML, "bound_psnr": bounds[precision]}
+                predict = getattr(cm, "predict_coreml", None)
+                if cm.can_predict() and predict is not None:
+                    out = predict(path, x)
+                    fid = {"verified": True, "psnr": psnr(reference[0], np.clip((out[0] + 1) * 127.5, 0, 255))}
+                artifacts[key] = Artifact(
+                    key=key, file=path.name, format="coreml", precision=precision, input=nchw, output=nchw_out,
+                    ops=cm.coreml_ops(path), fidelity=fid,
+                    compatibility={"coreml": {"verdict": "converted (ML program, iOS 16+)", "unsupported_ops": [],
+                                              "notes": ["indices in int32, so fp16 compute keeps them exact"]}},
+                    extra={**extra, "compute_precision": precision})
+        else:
+            say(f"LUT graph: Core ML skipped ({cm.coreml_available()})")
+    return {k: _with_file_facts(bundle, a) for k, a in artifacts.items()}, failures
