@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from styleforge.atomic import write_bytes
+from styleforge.atomic import replacing, write_bytes
 from styleforge.benchmarks.environment import summary_lines
 from styleforge.benchmarks.lut_bench import LUT_HEADERS, format_lut_rows
 
@@ -187,12 +185,9 @@ def write_plot(result: dict[str, Any], path: Path) -> Path:
     ax.set_title(f"styleforge bench — {cpu}", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 

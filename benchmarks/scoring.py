@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from styleforge.atomic import replacing
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.runtime.metrics import delta_e2000, pooled_psnr, psnr, ssim
 
@@ -90,8 +91,6 @@ def save_comparison_grid(
             img = Image.fromarray(columns[name][r])
             img.thumbnail((cell, cell))
             grid.paste(img, (c * cell + (cell - img.width) // 2, label_h + r * cell + (cell - img.height) // 2))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    grid.save(tmp)
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        grid.save(tmp, format="PNG")
     return path

@@ -187,11 +187,9 @@ class Manifest:
 
     def save(self, bundle_dir: str | os.PathLike) -> Path:
         """Write ``manifest.json`` into ``bundle_dir`` atomically (write temp file, then rename)."""
-        path = Path(bundle_dir) / MANIFEST_NAME
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
-        os.replace(tmp, path)
-        return path
+        from styleforge.atomic import write_text
+
+        return write_text(Path(bundle_dir) / MANIFEST_NAME, json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
 
 
 def load_manifest(bundle_dir: str | os.PathLike) -> Manifest:

@@ -1,7 +1,7 @@
 """Writing stylized photos faithfully and atomically: alpha, ICC profile and EXIF carried over.
 
 The output format follows the file suffix. Every file is written to a temporary name in the
-target folder and moved into place with ``os.replace``, so a crash never leaves half a photo
+target folder and renamed into place (``styleforge.atomic.replacing``), so a crash never leaves half a photo
 under the final name and never touches the input.
 """
 
@@ -13,6 +13,8 @@ from typing import Optional, Union
 
 import numpy as np
 from PIL import Image
+
+from styleforge.atomic import replacing
 
 FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
 _HAS_ALPHA = ("PNG", "WEBP", "TIFF")
@@ -56,12 +58,6 @@ def save_image(
         kwargs["quality"] = int(quality)
     if fmt == "JPEG":
         kwargs["subsampling"] = 0 if quality >= 90 else 2  # keep chroma detail at high quality
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(path) as tmp:
         img.save(tmp, format=fmt, **kwargs)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

@@ -46,3 +46,21 @@ def test_cli_error_is_one_class():
     from styleforge.errors import CLIError
 
     assert from_cli is CLIError
+
+
+def test_replacing_writes_all_or_nothing(tmp_path):
+    from styleforge.atomic import replacing
+
+    target = tmp_path / "out.png"
+    target.write_text("old")
+    try:
+        with replacing(target) as tmp:
+            tmp.write_text("half")
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+    with replacing(target) as tmp:
+        assert tmp.suffix == ".png" and tmp.parent == tmp_path  # writers may pick the format from it
+        tmp.write_text("new")
+    assert target.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]

@@ -17,12 +17,13 @@ resumed with another world size or loaded by the exporter.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Optional, Union
+
+from styleforge.atomic import replace_dir
 
 CHECKPOINT_DIR = "checkpoints"
 META_FILE = "meta.json"
@@ -92,14 +93,7 @@ def save_checkpoint(
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
         if train_state is not None:
             torch.save(train_state, tmp / STATE_FILE)
-        if final.exists():  # re-saving the same step (e.g. a resumed run that ends there)
-            old = folder / f".{final.name}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
+        replace_dir(tmp, final)  # re-saving the same step (a resumed run that ends there) swaps it
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -69,8 +69,6 @@ def run_looks(args) -> int:
 
 
 def _apply(args) -> int:
-    import os
-
     from PIL import Image
 
     from styleforge.errors import CLIError
@@ -87,17 +85,13 @@ def _apply(args) -> int:
     if args.output.resolve() == args.input.resolve():
         raise CLIError("--output must differ from --input (inputs are never overwritten)")
     result = Image.fromarray(apply_look(args.apply, to_uint8_array(loaded.rgb)))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(args.output.parent / f".{args.output.stem}.tmp-{os.getpid()}{args.output.suffix}")
-    try:
-        fmt = Image.registered_extensions().get(args.output.suffix.lower())
-        if fmt is None:
-            raise CLIError(f"{args.output}: unknown image suffix {args.output.suffix!r}")
+    from styleforge.atomic import replacing
+
+    fmt = Image.registered_extensions().get(args.output.suffix.lower())
+    if fmt is None:
+        raise CLIError(f"{args.output}: unknown image suffix {args.output.suffix!r}")
+    with replacing(args.output) as tmp:
         result.save(tmp, format=fmt, **({"icc_profile": loaded.icc_profile} if loaded.icc_profile else {}))
-        os.replace(tmp, args.output)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     print(args.output)
     return 0
 
