@@ -55,8 +55,11 @@ def export_coreml(
     import coremltools as ct
 
     h, w = size
-    if image_input:
-        inp = ct.ImageType(name="input", shape=(1, 3, h, w), scale=1 / 127.5, bias=[-1.0, -1.0, -1.0],
+    if image_input:  # Core ML scales the pixels itself: the same affine map as pixels_to_range
+        from styleforge.runtime.tensors import MODEL_RANGE
+
+        lo, hi = MODEL_RANGE
+        inp = ct.ImageType(name="input", shape=(1, 3, h, w), scale=(hi - lo) / 255.0, bias=[lo] * 3,
                            color_layout=ct.colorlayout.RGB)
     else:
         inp = ct.TensorType(name="input", shape=(1, 3, h, w))
