@@ -206,3 +206,22 @@ def test_lut_as_mobile_graphs_pass_the_gate_and_run_in_the_runtime(tmp_path):
     lut_path = Stylizer.from_bundle(out).stylize(photo).astype(int)
     for key in ("lut_onnx", "lut_tflite_fp16"):
         assert np.abs(Stylizer.from_bundle(out, artifact=key).stylize(photo).astype(int) - lut_path).max() <= 1
+
+
+def test_ffmpeg_haldclut_reads_our_hald_png(tmp_path, heldout_u8):
+    """ffmpeg's haldclut filter applies look_hald.png: a check of the HALD pixel order by other code."""
+    exe, reason = _ffmpeg_with_lut3d()
+    if exe is None:
+        pytest.skip(reason)
+    lut64 = le.bake_lut(asymmetric, 64)
+    Image.fromarray(rlut.hald_image(lut64, level=8)).save(tmp_path / "hald.png")
+    photo = heldout_u8[0]
+    Image.fromarray(photo).save(tmp_path / "in.png")
+    subprocess.run([exe, "-v", "error", "-y", "-i", "in.png", "-i", "hald.png", "-filter_complex",
+                    "[0][1]haldclut=interp=trilinear", "-frames:v", "1", "-pix_fmt", "rgb24", "out.png"],
+                   check=True, cwd=tmp_path)
+    theirs = np.asarray(Image.open(tmp_path / "out.png").convert("RGB")).astype(np.float32)
+    ours = lut64(photo.astype(np.float32) / 255.0) * 255.0  # the same lattice, float trilinear
+    assert np.abs(theirs - ours).max() <= 1.6  # 8-bit HALD nodes (0.5) + ffmpeg's truncation (1)
+    swapped = rlut.Lut3D(lut64.table.transpose(2, 1, 0, 3))(photo.astype(np.float32) / 255.0) * 255.0
+    assert np.abs(theirs - swapped).max() > 20
