@@ -25,7 +25,8 @@ def register(subparsers) -> None:
     p.add_argument("--artifact", default="all", help="manifest keys (e.g. tflite_fp32,tflite_int8,onnx) or 'all' [all]")
     p.add_argument("--threads", default=None, help="thread counts, e.g. 1,2,4 [the runtime's default]")
     p.add_argument("--size", default=None,
-                   help="sizes for dynamic-size artifacts, e.g. 256,512 or 256x384; filters static ones")
+                   help="sizes for dynamic-size artifacts, comma-separated, each HxW in pixels or N for NxN "
+                        "(e.g. 256,512x768); filters static ones")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs after the first inference [3]")
     p.add_argument("--runs", type=int, default=20, help="timed runs per cell [20]")
     p.add_argument("--duration", type=float, default=None, help="time each cell for this many seconds instead of --runs")
@@ -68,16 +69,9 @@ def _parse_threads(text: str | None) -> list[int | None]:
 
 
 def _parse_sizes(text: str | None) -> list[tuple[int, int]]:
-    from styleforge.errors import CLIError
+    from styleforge.cli_options import parse_sizes
 
-    sizes = []
-    for item in _split(text):
-        h, _, w = item.lower().partition("x")
-        try:
-            sizes.append((int(h), int(w or h)))
-        except ValueError:
-            raise CLIError(f"--size takes sizes like 256,512 or 256x384, got {item!r}") from None
-    return sizes
+    return parse_sizes(text)
 
 
 def _parse_xnnpack(text: str) -> list[bool]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from styleforge.cli_options import SIZE_HELP, parse_size
 from styleforge.errors import CLIError
 
 TFLITE_SHORT = ("fp32", "fp16", "dynamic_int8", "int8")
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
                    help="nodes per axis of look.cube (default 33)")
     p.add_argument("--tflite-variants", default=",".join(TFLITE_SHORT),
                    help="comma list of fp32, fp16, dynamic_int8, int8 (default all)")
-    p.add_argument("--size", default="512x512", help="model input HxW (or one number; default 512x512)")
+    p.add_argument("--size", default="512x512", help=f"model input size: {SIZE_HELP} (default 512x512)")
     p.add_argument("--dynamic", action="store_true", help="ONNX with free H x W (TFLite/Core ML stay at --size)")
     p.add_argument("--calib", metavar="DIR", help="photos for int8 calibration (default: the album's photos outside the held-out scenes)")
     p.add_argument("--calib-count", type=int, default=100, help="calibration crops (>= 100, default 100)")
@@ -68,18 +69,6 @@ def register(subparsers) -> None:
                         "does nothing) anyway; by default it is refused")
     p.add_argument("--quiet", action="store_true", help="no stage lines or progress bars")
     p.set_defaults(func=run_export)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        parts = [int(v) for v in text.lower().replace("*", "x").split("x")]
-    except ValueError:
-        raise CLIError(f"--size must be H or HxW, got {text!r}") from None
-    if len(parts) == 1:
-        parts *= 2
-    if len(parts) != 2 or min(parts) <= 0:
-        raise CLIError(f"--size must be H or HxW, got {text!r}")
-    return parts[0], parts[1]
 
 
 def parse_bounds(items: list[str]) -> dict[str, float]:

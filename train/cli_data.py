@@ -17,9 +17,10 @@ def register(subparsers) -> None:
         help="list the built-in looks (demo styles and ground truth)",
         description="List the built-in looks, or apply one to a photo.",
     )
-    looks.add_argument("--apply", metavar="NAME", help="apply this look to --input and write --output")
+    looks.add_argument("--apply", metavar="NAME", help="apply this look to --input and write --out")
     looks.add_argument("--input", type=Path, help="photo to apply the look to")
-    looks.add_argument("--output", type=Path, help="where to write the result (PNG/JPEG by suffix)")
+    looks.add_argument("--out", "--output", dest="output", type=Path,
+                       help="where to write the result (PNG/JPEG by suffix)")
     looks.set_defaults(func=run_looks)
 
     make = subparsers.add_parser(
@@ -60,7 +61,7 @@ def run_looks(args) -> int:
 
     if args.apply is None:
         if args.input or args.output:
-            raise CLIError("--input/--output need --apply NAME")
+            raise CLIError("--input/--out need --apply NAME")
         width = max(len(name) for name in LOOKS)
         for look in LOOKS.values():
             print(f"{look.name:<{width}}  {look.description}")
@@ -76,14 +77,14 @@ def _apply(args) -> int:
     from styleforge.train.looks import apply_look, get_look
 
     if args.input is None or args.output is None:
-        raise CLIError("--apply needs --input PHOTO and --output FILE")
+        raise CLIError("--apply needs --input PHOTO and --out FILE")
     try:
         get_look(args.apply)
         loaded = open_image(args.input)
     except (ValueError, ImageError) as err:
         raise CLIError(str(err)) from None
     if args.output.resolve() == args.input.resolve():
-        raise CLIError("--output must differ from --input (inputs are never overwritten)")
+        raise CLIError("--out must differ from --input (inputs are never overwritten)")
     result = Image.fromarray(apply_look(args.apply, to_uint8_array(loaded.rgb)))
     from styleforge.atomic import replacing
 

@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--patch-size", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="random seed (data order, init)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is often fastest "
                    "on a busy machine, where OpenMP threads wait on each other)")

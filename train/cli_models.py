@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from styleforge.cli_options import SIZE_HELP, parse_size
+
 
 def register(subparsers) -> None:
     """Add this area's subcommands to the ``styleforge`` parser."""
@@ -29,7 +31,7 @@ def register(subparsers) -> None:
         "folder, checkpoint folder or .safetensors file.",
     )
     parser.add_argument("model", metavar="MODEL", help="NAME[:preset][,key=value...] or a run/checkpoint path")
-    parser.add_argument("--size", default="512", help="input size H or HxW (default 512)")
+    parser.add_argument("--size", default="512", help=f"input size: {SIZE_HELP} (default 512)")
     parser.add_argument("--preset", help="preset for models that have one (mobile: nano|small|medium)")
     parser.add_argument("--discriminator", action="store_true", help="look NAME up among the discriminators")
     parser.add_argument(
@@ -37,7 +39,8 @@ def register(subparsers) -> None:
         help="how transposed convs are counted: 'exact' multiply-adds, or 'torchprofile' as in "
         "GAN Compression's tables (default: exact)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
+                        help="write one JSON object to PATH (no PATH or '-': print it)")
     parser.set_defaults(func=run_info)
 
 
@@ -74,22 +77,6 @@ def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
         else:
             kwargs[key.strip()] = parse_value(value)
     return name.strip(), kwargs
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"512"`` -> (512, 512); ``"512x768"`` -> (512, 768) as (H, W)."""
-    from styleforge.errors import CLIError
-
-    parts = text.lower().split("x")
-    try:
-        dims = [int(p) for p in parts]
-    except ValueError:
-        raise CLIError(f"--size must be H or HxW in pixels, got {text!r}") from None
-    if len(dims) == 1:
-        dims *= 2
-    if len(dims) != 2 or min(dims) < 1:
-        raise CLIError(f"--size must be H or HxW in pixels, got {text!r}")
-    return dims[0], dims[1]
 
 
 def _build(args) -> tuple[Any, dict[str, Any]]:
@@ -141,7 +128,14 @@ def run_info(args) -> int:
     if getattr(model, "latent_dim", None):
         report["size"] = None  # noise-to-image: the input is a latent vector, not an image
     if args.json:
-        print(json.dumps(report, indent=2))
+        text = json.dumps(report, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            from styleforge.atomic import write_text
+
+            written = write_text(Path(args.json), text + "\n")
+            print(f"wrote {written}")
         return 0
     settings = ", ".join(f"{k}={v}" for k, v in report["config"].items() if v is not None)
     at = "from a latent vector" if report["size"] is None else f"at {size[0]}x{size[1]}"
