@@ -18,6 +18,7 @@ below that, nothing is written and the figure is in the error.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import shutil
 import sys
 import uuid
@@ -52,6 +53,8 @@ def _torch_callable(fn) -> bool:
     torch = sys.modules.get("torch")
     if torch is None:
         return False
+    if isinstance(fn, functools.partial):  # e.g. partial(model.colour, params=...)
+        return _torch_callable(fn.func)
     owner = getattr(fn, "__self__", None)
     return isinstance(fn, torch.nn.Module) or isinstance(owner, torch.nn.Module)
 
@@ -138,11 +141,16 @@ def _score(reference01: np.ndarray, candidate01: np.ndarray) -> dict[str, float]
     }
 
 
-def colour_agreement(full_model, colour_fn: ColourFn, photos_u8: np.ndarray) -> dict[str, float]:
-    """How well ``colour_fn`` alone reproduces ``full_model`` on photos (uint8 ``[N, H, W, 3]``)."""
+def colour_agreement(full_model, colour_fn: ColourFn, photos_u8: np.ndarray,
+                     per_photo: Optional[Sequence[ColourFn]] = None) -> dict[str, float]:
+    """How well the colour part alone reproduces ``full_model`` on photos (uint8 ``[N, H, W, 3]``).
+
+    ``per_photo``: one colour function per photo (an image-adaptive model's colour part with that
+    photo's predicted parameters); else ``colour_fn`` for all."""
     x = photos_u8.astype(np.float32) / 255.0
     full = _full_model_output(full_model, x)
-    colour = np.clip(evaluate_colour(colour_fn, x), 0.0, 1.0).reshape(x.shape)
+    fns = list(per_photo) if per_photo is not None else [colour_fn] * len(x)
+    colour = np.stack([np.clip(evaluate_colour(fn, p), 0.0, 1.0).reshape(p.shape) for fn, p in zip(fns, x)])
     return _score(full, colour)
 
 
@@ -194,6 +202,8 @@ def write_lut_artifacts(
     title: str = "",
     bound_db: float = CUBE_BOUND_DB,
     agreement_db: float = COLOUR_AGREEMENT_DB,
+    per_photo: Optional[Sequence[ColourFn]] = None,
+    adaptive: Optional[dict[str, Any]] = None,
 ) -> dict[str, Artifact]:
     """Bake, write ``look.cube`` + ``look_hald.png`` into ``bundle``, verify; returns the artifacts
     (``lut_cube``, ``lut_hald``) with size and sha256. Raises :class:`LutExportError` (having
@@ -202,7 +212,7 @@ def write_lut_artifacts(
         raise LutExportError(f"--lut-size must be one of {', '.join(map(str, rlut.CUBE_SIZES))}, got {size}")
     agreement = None
     if full_model is not None:
-        agreement = colour_agreement(full_model, colour_fn, heldout_u8)
+        agreement = colour_agreement(full_model, colour_fn, heldout_u8, per_photo)
         if agreement["psnr"] < agreement_db:
             raise LutExportError(
                 f"the full model matches its colour part at only {agreement['psnr']:.2f} dB PSNR on "
@@ -232,7 +242,7 @@ def write_lut_artifacts(
         raise
     extra = {"lut_size": size, "order": "red fastest (cube rows r + S*g + S*S*b); table[r, g, b]",
              "encoding": "sRGB in, sRGB out", "interpolation": "trilinear", "runtime_fidelity": runtime,
-             "adaptive": False}
+             "adaptive": adaptive or False}
     if agreement is not None:
         extra["full_vs_colour_part"] = {**agreement, "bound_psnr": agreement_db}
     spec_in, spec_out = lut_tensor_spec("rgb"), lut_tensor_spec("styled")
@@ -380,9 +390,38 @@ def add_lut_to_bundle(bundle: Path, manifest: Manifest, model, size: int = rlut.
             f"with --look")
     paths = list(heldout_images or cal.split_default_photos()[1])
     heldout_u8 = cal.heldout_crops(paths, HELDOUT_SIZE)
+    per_photo, adaptive = None, None
+    if int(getattr(model, "adaptive", 0) or 0) and callable(getattr(model, "adaptive_params", None)):
+        colour_fn, per_photo, adaptive = _median_mix(model, heldout_u8)
     luts = write_lut_artifacts(bundle, colour_fn, size=size, heldout_u8=heldout_u8, full_model=model,
-                               title=manifest.style or manifest.name, bound_db=bound_db)
+                               title=manifest.style or manifest.name, bound_db=bound_db, per_photo=per_photo,
+                               adaptive=adaptive)
     manifest = replace(manifest, artifacts={**manifest.artifacts, **luts})
     manifest.save(bundle)
     print(format_summary(manifest), file=sys.stderr)
     return manifest
+
+
+def _median_mix(model, photos_u8: np.ndarray):
+    """An image-adaptive model (``adaptive_params(u [N, 3, H, W]) -> [N, K]``, ``colour(rgb, params)``):
+    one .cube can hold one mix only, so it holds the mix for the per-parameter median of the
+    held-out photos' predictions. Returns (that colour function, per-photo colour functions for
+    the 35 dB check, what the manifest says about it)."""
+    import torch
+
+    u = torch.from_numpy(np.ascontiguousarray(photos_u8.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0)
+    with torch.no_grad():
+        params = model.adaptive_params(u)  # [N, K]
+        median = params.median(dim=0, keepdim=True).values
+    baked = functools.partial(model.colour, params=median)
+    per_photo = [functools.partial(model.colour, params=params[i : i + 1]) for i in range(len(params))]
+    x = photos_u8.astype(np.float32) / 255.0
+    single = np.stack([np.clip(evaluate_colour(baked, p), 0.0, 1.0).reshape(p.shape) for p in x])
+    adapted = np.stack([np.clip(evaluate_colour(fn, p), 0.0, 1.0).reshape(p.shape) for fn, p in zip(per_photo, x)])
+    note = {
+        "baked": "the mix for the per-parameter median of the held-out photos' predicted parameters",
+        "median_params": [round(float(v), 6) for v in median[0]],
+        "median_mix_vs_per_photo": _score(adapted, single),
+        "not_shipped": "the thumbnail predictor and basis LUTs for the runtime (not exported yet)",
+    }
+    return baked, per_photo, note

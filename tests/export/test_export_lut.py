@@ -72,7 +72,7 @@ class ColourStandIn:
     """A torch generator with a colour part (the contract of the colour generator): ``colour``
     maps ``[M, 3]`` in [0, 1]; ``forward`` is NCHW [-1, 1] = colour (+ an optional local blur)."""
 
-    def __new__(cls, local: float = 0.0):
+    def __new__(cls, local: float = 0.0, adaptive: bool = False):
         import torch
         from torch import nn
 
@@ -84,14 +84,23 @@ class ColourStandIn:
                 self.matrix = nn.Parameter(torch.tensor([[0.9, 0.1, 0.0], [0.05, 0.85, 0.1], [0.0, 0.2, 0.8]]))
                 self.gamma = nn.Parameter(torch.tensor([0.8, 1.0, 1.25]))
                 self.local = local
+                self.adaptive = int(adaptive)
 
-            def colour(self, rgb):
+            def adaptive_params(self, u):  # [N, 3, H, W] -> [N, 1]: the photo's mean brightness
+                return u.mean(dim=(1, 2, 3))[:, None]
+
+            def colour(self, rgb, params=None):
+                if params is not None:  # brighten dark photos, darken bright ones
+                    rgb = torch.clamp(rgb * (1.0 + (0.5 - params[0, 0])), 0.0, 1.0)
                 return torch.clamp(rgb @ self.matrix.T, 1e-6, 1.0) ** self.gamma
 
             def forward(self, x):
                 u = (x + 1) / 2
                 n, c, h, w = u.shape
-                y = self.colour(u.permute(0, 2, 3, 1).reshape(-1, 3)).reshape(n, h, w, 3).permute(0, 3, 1, 2)
+                params = self.adaptive_params(u) if self.adaptive else None
+                ys = [self.colour(u[i : i + 1].permute(0, 2, 3, 1).reshape(-1, 3),
+                                  None if params is None else params[i : i + 1]) for i in range(n)]
+                y = torch.stack(ys).reshape(n, h, w, 3).permute(0, 3, 1, 2)
                 if self.local:
                     blur = torch.nn.functional.avg_pool2d(y, 15, stride=1, padding=7, count_include_pad=False)
                     y = y + self.local * (y - blur)  # unsharp mask: depends on the neighbours
@@ -225,3 +234,16 @@ def test_ffmpeg_haldclut_reads_our_hald_png(tmp_path, heldout_u8):
     assert np.abs(theirs - ours).max() <= 1.6  # 8-bit HALD nodes (0.5) + ffmpeg's truncation (1)
     swapped = rlut.Lut3D(lut64.table.transpose(2, 1, 0, 3))(photo.astype(np.float32) / 255.0) * 255.0
     assert np.abs(theirs - swapped).max() > 20
+
+
+def test_adaptive_model_bakes_the_median_mix_and_says_so(tmp_path):
+    pytest.importorskip("torch")
+    from styleforge.export.bundle import export_bundle
+
+    manifest = export_bundle(ColourStandIn(adaptive=True), tmp_path / "adaptive", formats=(), size=(64, 64),
+                             progress=False, lut_size=17)
+    extra = manifest.artifacts["lut_cube"].extra
+    assert extra["full_vs_colour_part"]["psnr"] >= 35.0  # per-photo parameters: the colour part is the look
+    note = extra["adaptive"]
+    assert "median" in note["baked"] and len(note["median_params"]) == 1
+    assert note["median_mix_vs_per_photo"]["psnr"] < 60.0  # one .cube cannot adapt: the figure says how much
