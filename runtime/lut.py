@@ -156,8 +156,8 @@ def read_cube(path: PathLike) -> Lut3D:
     domain_min, domain_max = [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
     values: list[list[float]] = []
     for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
+        line = raw.strip()
+        if not line or line.startswith("#"):  # comments are whole lines (a TITLE may hold a '#')
             continue
         if _NUMBER.match(line):
             parts = line.split()
@@ -179,7 +179,12 @@ def read_cube(path: PathLike) -> Lut3D:
             if len(triple) != 3:
                 raise LutError(f"{path}:{number}: {key} needs 3 values")
             (domain_min if key == "DOMAIN_MIN" else domain_max)[:] = triple
-        elif key in ("LUT_1D_SIZE", "LUT_3D_INPUT_RANGE", "LUT_1D_INPUT_RANGE"):
+        elif key == "LUT_3D_INPUT_RANGE":  # Resolve's spelling of the domain
+            lo_hi = [float(v) for v in rest.split()]
+            if len(lo_hi) != 2:
+                raise LutError(f"{path}:{number}: {key} needs 2 values")
+            domain_min[:], domain_max[:] = [lo_hi[0]] * 3, [lo_hi[1]] * 3
+        elif key in ("LUT_1D_SIZE", "LUT_1D_INPUT_RANGE"):
             raise LutError(f"{path}:{number}: {key} is not supported (a 3D LUT on [0, 1] only)")
         else:
             raise LutError(f"{path}:{number}: unknown keyword {key!r}")

@@ -55,6 +55,8 @@ def test_read_cube_refuses_what_it_cannot_honour(tmp_path):
     bad.write_text("LUT_3D_SIZE 2\nDOMAIN_MAX 2 2 2\n" + "0 0 0\n" * 8)
     with pytest.raises(rlut.LutError, match="domain"):
         rlut.read_cube(bad)
+    bad.write_text('# a comment\nTITLE "look #1"\nLUT_3D_INPUT_RANGE 0.0 1.0\nLUT_3D_SIZE 2\n\n' + "0.5 0.5 0.5\n" * 8)
+    assert rlut.read_cube(bad).title == "look #1"
     bad.write_text("LUT_1D_SIZE 2\n0 0 0\n1 1 1\n")
     with pytest.raises(rlut.LutError, match="LUT_1D_SIZE"):
         rlut.read_cube(bad)
