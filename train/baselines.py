@@ -188,6 +188,24 @@ def quantile_curves(source: np.ndarray, target: np.ndarray, knots: int) -> np.nd
     return curves
 
 
+def levels_fit(source: np.ndarray, target: np.ndarray, low: float = 0.005, high: float = 0.995
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel levels (black and white points): ``y = scale * x + offset`` mapping the
+    ``low``/``high`` quantiles of each ``source`` channel onto ``target``'s.
+
+    Unlike mean/covariance or histogram matching, the extremes of a photo set hardly depend on
+    *what* the photos show (most photos hold something near black and near white), while a
+    look's lifted blacks, rolled-off whites and tinted extremes show up there directly; on the
+    album's scene-disjoint splits this is the most robust of the classical fits.
+    Returns ``(scale [3], offset [3])``.
+    """
+    src = np.quantile(source, [low, high], axis=0)
+    tgt = np.quantile(target, [low, high], axis=0)
+    scale = (tgt[1] - tgt[0]) / np.maximum(src[1] - src[0], 1e-3)
+    scale = np.maximum(scale, 1e-3)  # a flat style set must not turn the curve around
+    return scale, tgt[0] - src[0] * scale
+
+
 def _apply_rows(img: np.ndarray, fn) -> np.ndarray:
     flat = img.reshape(-1, 3).astype(np.float64) / 255.0
     return np.clip(np.rint(fn(flat) * 255.0), 0, 255).astype(np.uint8).reshape(img.shape)
@@ -202,6 +220,17 @@ def mkl_transfer(
     a, b = mkl_fit(style_reference(content_images).pixels[:, 0].astype(np.float64) / 255.0,
                    style_reference(style_images).pixels[:, 0].astype(np.float64) / 255.0)
     return _apply_rows(_check(img), lambda x: x @ a.T + b)
+
+
+def levels_transfer(
+    img: np.ndarray,
+    style_images: Union[Sequence[StyleImage], StyleReference],
+    content_images: Union[Sequence[StyleImage], StyleReference],
+) -> np.ndarray:
+    """Set-to-set per-channel levels (:func:`levels_fit`) applied to ``img``. uint8 HWC."""
+    scale, offset = levels_fit(style_reference(content_images).pixels[:, 0].astype(np.float64) / 255.0,
+                               style_reference(style_images).pixels[:, 0].astype(np.float64) / 255.0)
+    return _apply_rows(_check(img), lambda x: x * scale + offset)
 
 
 @dataclass(frozen=True)
@@ -280,4 +309,4 @@ def sliced_wasserstein_lab(a_rgb01: np.ndarray, b_rgb01: np.ndarray, projections
     return float(np.sqrt(np.mean((pa - pb) ** 2)))
 
 
-BASELINES.update({"mkl": mkl_transfer, "sliced-ot": sliced_ot_transfer})
+BASELINES.update({"mkl": mkl_transfer, "sliced-ot": sliced_ot_transfer, "levels": levels_transfer})

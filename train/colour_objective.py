@@ -10,9 +10,11 @@ small spectral-norm PatchGAN on crops of the two folders (LSGAN by default; ever
   + lambda_tv * TV(LUT) + lambda_mono * monotonicity(LUT)
   + lambda_local * |local residual|         keep the local branch off unless the look needs it
 
-1. :meth:`prepare` fits the classical transfer of the two folders (``model.init``: ``mkl``,
-   ``mkl+hist`` or ``identity``) and bakes it into the generator's matrix and curves, so training
-   starts where classical colour transfer ends; a frozen copy (``generator_init``) is the anchor.
+1. :meth:`prepare` fits the classical transfer of the two folders (``model.init``: ``levels``, the
+   default, per-channel black/white points, the fit least fooled by the folders showing different
+   scenes; or ``mkl``, ``mkl+hist``, ``hist``, ``identity``) and bakes it into the generator's
+   curves and matrix, so training starts where classical colour transfer ends; a frozen copy
+   (``generator_init``) is the anchor.
 2. At every checkpoint the EMA generator is a *candidate*; candidates (the initialisation first)
    are scored without ground truth on validation photos (``DATA/val/content`` and
    ``DATA/val/style`` when make-dataset wrote them, else the training folders): the sliced
@@ -38,7 +40,7 @@ from styleforge.train.gan_steps import Objective, adam, set_requires_grad
 from styleforge.train.losses import structure_loss
 from styleforge.train.models.registry import build_discriminator, build_generator
 
-INITS = ("mkl", "mkl+hist", "hist", "identity")
+INITS = ("levels", "mkl", "mkl+hist", "hist", "identity")
 VALIDATION_SHORT_SIDE = 192  # validation photos are scored at this short side (speed)
 MAX_VALIDATION = 12  # photos per side
 
@@ -100,13 +102,17 @@ class ColourObjective(Objective):
         generator = self.networks["generator"]
         content = baselines.pixels01(load_photos(dataset.content_images, limit=len(dataset.content_images)))
         style = baselines.pixels01(load_photos(dataset.style_images, limit=len(dataset.style_images)))
-        matrix, bias, post = np.eye(3), np.zeros(3), None
+        matrix, bias, post, pre = np.eye(3), np.zeros(3), None, None
+        if init == "levels":
+            scale, offset = baselines.levels_fit(content, style)
+            knots = np.linspace(0.0, 1.0, generator.pre.knots)
+            pre = (knots[None, :] * scale[:, None] + offset[:, None])  # [3, knots]
         if init in ("mkl", "mkl+hist"):
             matrix, bias = baselines.mkl_fit(content, style)
         if init in ("mkl+hist", "hist"):
             mapped = np.clip(content @ matrix.T + bias, 0.0, 1.0)
             post = baselines.quantile_curves(mapped, style, generator.post.knots)
-        generator.init_from(matrix, bias, post)
+        generator.init_from(matrix, bias, post, pre)
         for name in ("generator_init", "generator_selected"):
             self.networks[name].load_state_dict(generator.state_dict())
         mkl_a, mkl_b = baselines.mkl_fit(content, style)

@@ -39,7 +39,7 @@ class ModelConfig:
     discriminator: str = "patchgan"  # key of DISCRIMINATORS
     discriminator_kwargs: dict = field(default_factory=lambda: {"ndf": 64, "n_layers": 3})
     latent_dim: int = 100  # dcgan mode only: length of the noise vector z
-    init: str = "mkl"  # colour generator: classical fit it starts from (mkl | mkl+hist | hist | identity)
+    init: str = "levels"  # colour generator's classical start: levels | mkl | mkl+hist | hist | identity
 
 
 @dataclass(frozen=True)
@@ -349,8 +349,8 @@ def validate(config: TrainConfig) -> None:
         (0.0 <= config.optim.ema_decay < 1.0, "optim.ema_decay must be in [0, 1)"),
         (0.0 <= config.optim.decay_start <= 1.0, "optim.decay_start must be in [0, 1]"),
         (config.log.keep >= 1, "log.keep must be >= 1"),
-        (config.model.init in ("mkl", "mkl+hist", "hist", "identity"),
-         "model.init must be one of mkl, mkl+hist, hist, identity"),
+        (config.model.init in ("levels", "mkl", "mkl+hist", "hist", "identity"),
+         "model.init must be one of levels, mkl, mkl+hist, hist, identity"),
         (min(config.log.log_every, config.log.sample_every, config.log.checkpoint_every) >= 1,
          "log.*_every must be >= 1"),
     ]

@@ -105,11 +105,14 @@ def test_unpaired_colour_run_selects_and_judges_its_model(colour_data, tmp_path)
     assert {"generator", "generator_init", "generator_selected", "discriminator"} <= set(state)
     model, info = load_generator(run)
     assert info["arch"] == "colour" and info["weights"] == "generator_selected.safetensors"
-    # The initialisation is the classical MKL fit of the two folders, baked into the matrix.
+    # The initialisation is the classical levels fit of the two folders, baked into the pre-curves.
     content = baselines.pixels01([np.asarray(img) for img in _images(colour_data / "content")])
     style = baselines.pixels01([np.asarray(img) for img in _images(colour_data / "style")])
-    a, _ = baselines.mkl_fit(content, style)
-    np.testing.assert_allclose(state["generator_init"]["matrix"].numpy(), a, atol=2e-3)
+    scale, offset = baselines.levels_fit(content, style)
+    init = ColourGenerator(**info["config"])
+    init.load_state_dict(state["generator_init"])
+    np.testing.assert_allclose(init.pre.values()[:, [0, -1]].detach().numpy(),
+                               np.stack([offset, scale + offset], axis=1), atol=2e-3)
     report = json.loads((run / "eval.json").read_text())
     assert report["product"] == "generator_selected" and "generator_init" in report
 
