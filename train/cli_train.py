@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the newest checkpoint in --out")
     parser.add_argument("--force", action="store_true", help="start over in a run folder that has checkpoints")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config (YAML) and exit")
+    parser.add_argument("--allow-degenerate", action="store_true",
+                        help="finish with a warning, not an error, when the trained model fails the "
+                             "degeneracy checks (the verdict is written to RUN/verdict.json either way)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -133,7 +136,12 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         summary = train(config, args.out, resume=args.resume, force=args.force, preset=args.preset,
                         show_progress=not args.quiet)
-    except (TrainError, CheckpointError, DegenerateModelError) as err:
+    except DegenerateModelError as err:
+        if not args.allow_degenerate:
+            raise CLIError(str(err)) from None
+        print(f"warning: {err} (--allow-degenerate given)", file=sys.stderr)
+        return 0
+    except (TrainError, CheckpointError) as err:
         raise CLIError(str(err)) from None
     if "checkpoint" in summary:
         print(f"checkpoint: {summary['checkpoint']}")
