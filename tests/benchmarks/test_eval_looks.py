@@ -1,55 +1,59 @@
-"""eval-looks end to end on the tiny preset: every stage really runs (train, distill, export to
-TFLite, paired train), every method is scored against ground truth, and a rerun reuses stages."""
+"""eval-looks end to end on the tiny preset: every stage really runs (colour generator, ResNet,
+distill, export to TFLite, paired train), every method is scored against ground truth, the
+summary carries the margins, selection and guard statistics, and a rerun reuses stages."""
 
 import json
 import math
 
 import pytest
 
-from styleforge.benchmarks.eval_looks import (
-    CLASSICAL,
-    across_splits,
-    run_all,
-    summarise,
-    to_markdown,
-)
+from styleforge.benchmarks.eval_looks import CLASSICAL, COLOUR, run_all, summarise, to_markdown
 
-METHODS = {
-    "identity", *CLASSICAL, "teacher", "student fp32", "student int8 (TFLite)", "paired teacher",
+FULL_METHODS = {
+    "identity", *CLASSICAL, COLOUR, "colour: classical init", "colour: last EMA",
+    "ResNet (unpaired, CycleGAN)", "student fp32 (from colour)", "student int8 (TFLite)", "paired (ResNet)",
 }
 
 
 @pytest.fixture(scope="module")
 def tiny_eval(tmp_path_factory):
     out = tmp_path_factory.mktemp("evals")
-    report = run_all(["film-warm"], out, preset="tiny", student="nano", export_size=64)
+    report = run_all(["film-warm"], out, preset="tiny", student="nano", export_size=64, split_seeds=[0, 1])
     return out, report
 
 
 def test_every_method_scored_with_finite_metrics(tiny_eval):
     out, report = tiny_eval
     saved = json.loads((out / "results.json").read_text())
-    assert saved["looks"][0]["look"] == "film-warm"
-    scores = saved["looks"][0]["scores"]
-    assert set(scores) == METHODS
-    for method, s in scores.items():
+    first, second = saved["looks"]
+    assert (first["look"], first["split_seed"], second["split_seed"]) == ("film-warm", 0, 1)
+    assert set(first["scores"]) == FULL_METHODS  # the first split runs everything
+    assert set(second["scores"]) == FULL_METHODS - {
+        "ResNet (unpaired, CycleGAN)", "student fp32 (from colour)", "student int8 (TFLite)", "paired (ResNet)"}
+    for method, s in first["scores"].items():
         assert all(math.isfinite(s[k]) for k in ("psnr", "ssim", "delta_e2000")), method
         assert 5.0 < s["psnr"] < 100.0 and 0.0 < s["ssim"] <= 1.0 and s["delta_e2000"] >= 0.0
-    # The classical baselines really change the photos; the identity is the input itself.
-    assert scores["histogram match"]["psnr"] != pytest.approx(scores["identity"]["psnr"], abs=1e-3)
-    gate = saved["looks"][0]["int8_vs_fp32"]
+    scores = first["scores"]
+    assert scores["MKL (set-to-set)"]["psnr"] != pytest.approx(scores["identity"]["psnr"], abs=1e-3)
+    # The colour generator's initialisation is the levels fit itself (up to 8-bit rounding).
+    assert scores["colour: classical init"]["psnr"] == pytest.approx(scores["levels (set-to-set)"]["psnr"], abs=0.3)
+    gate = first["int8_vs_fp32"]
     assert gate["passes_ship_gate"] == (gate["psnr"] >= gate["ship_gate_db"])
+    assert second["int8_vs_fp32"] is None
+    selection = first["colour"]["selection"]
+    assert selection["candidates"] == 3 and selection["picked_init"] == (selection["picked"] == "init")
     summary = saved["summary"]["film-warm"]
-    assert summary["best_classical"] in CLASSICAL
-    expected = scores["student int8 (TFLite)"]["psnr"] - scores["teacher"]["psnr"]
-    assert summary["int8_minus_teacher_db"] == pytest.approx(expected)
+    assert len(summary["splits"]) == 2 and summary["kind"] == "tone"
+    margins = [row["colour_minus_best"] for row in summary["splits"]]
+    assert summary["stats"]["colour_minus_best"][0] == pytest.approx(sum(margins) / 2)
+    assert 0 <= summary["init_picked"] <= 2
 
 
 def test_outputs_for_a_person(tiny_eval):
     out, _ = tiny_eval
-    assert (out / "film-warm" / "grid.png").stat().st_size > 10_000
+    assert (out / "film-warm" / "split-0" / "grid.png").stat().st_size > 10_000
     markdown = (out / "results.md").read_text()
-    assert "film-warm" in markdown and "PSNR" in markdown and "ship gate" in markdown
+    assert "| film-warm |" in markdown and "ship gate" in markdown and "init picked" in markdown
     assert "n per split (photos / scene groups): content " in markdown
     split = json.loads((out / "results.json").read_text())["looks"][0]["split"]
     assert split["test"]["photos"] >= 4 and split["test"]["groups"] >= 2
@@ -57,31 +61,41 @@ def test_outputs_for_a_person(tiny_eval):
 
 def test_rerun_reuses_finished_stages(tiny_eval):
     out, first = tiny_eval
-    again = run_all(["film-warm"], out, preset="tiny", student="nano", export_size=64)
+    again = run_all(["film-warm"], out, preset="tiny", student="nano", export_size=64, split_seeds=[0, 1])
     assert again["looks"][0]["scores"] == first["looks"][0]["scores"]
     assert again["wall_seconds"] < first["wall_seconds"]
 
 
-def test_several_scene_splits_are_summarised_with_their_spread():
-    def result(split_seed, identity, teacher):
-        scores = {m: {"psnr": identity, "ssim": 0.9, "delta_e2000": 5.0} for m in METHODS}
-        scores["teacher"] = {"psnr": teacher, "ssim": 0.9, "delta_e2000": 4.0}
+def test_summary_means_targets_and_guard_counts(tmp_path):
+    def result(split_seed, identity, classical, colour, ok=True):
+        scores = {m: {"psnr": identity, "ssim": 0.9, "delta_e2000": 5.0} for m in FULL_METHODS}
+        scores["MKL (set-to-set)"]["psnr"] = classical
+        scores[COLOUR] = {"psnr": colour, "ssim": 0.9, "delta_e2000": 4.0}
         split = {"content": {"photos": 7, "groups": 3}, "test": {"photos": 5, "groups": 2}}
-        gate = {"psnr": 40.0, "max_abs": 3.0, "ship_gate_db": 30.0, "passes_ship_gate": True}
+        selection = {"picked": "init", "picked_init": True, "candidates": 3,
+                     "criterion": {"selected": 1.0, "init": 1.0, "last": 2.0},
+                     "psnr": {"selected": colour, "init": classical, "last": colour}}
+        verdict = {"ok": ok, "failed": [] if ok else ["collapse"], "diversity": 1.0, "structure": 1.0,
+                   "change_levels": 5.0}
         return {"look": "noir", "split_seed": split_seed, "split": split, "scores": scores,
-                "int8_vs_fp32": gate, "grid": f"/x/out/noir/split-{split_seed}/grid.png"}
+                "colour": {"verdict": verdict, "selection": selection, "chroma_cab": 1.0},
+                "int8_vs_fp32": None, "grid": str(tmp_path / "noir" / f"split-{split_seed}" / "grid.png")}
 
-    results = [result(0, 20.0, 24.0), result(1, 22.0, 21.0)]
-    table = across_splits(results)["noir"]
-    assert table["split_seeds"] == [0, 1]
-    teacher = table["methods"]["teacher"]
-    assert teacher["psnr_mean"] == pytest.approx(22.5) and teacher["gain_min"] == pytest.approx(-1.0)
-    assert teacher["gain_max"] == pytest.approx(4.0)
+    results = [result(0, 20.0, 22.0, 25.0), result(1, 22.0, 23.0, 26.0, ok=False)]
+    summary = summarise(results)["noir"]
+    assert summary["stats"]["colour_minus_best"][0] == pytest.approx(3.0)
+    assert summary["stats"]["colour_minus_identity"][0] == pytest.approx(4.5)
+    assert summary["target_met"] and summary["flagged"] == 1 and summary["false_alarms"] == 1
+    assert summary["init_picked"] == 2 and summary["noir_chroma_cab"] == 1.0
+    results[1] = result(1, 22.0, 25.0, 25.5)  # margin mean 1.75 but identity margin (4.0) ok
+    assert summarise(results)["noir"]["target_met"]
+    results[1] = result(1, 22.0, 25.5, 25.5)  # margin mean 1.5 - ok; then below
+    results[0] = result(0, 20.0, 24.0, 25.0)
+    assert not summarise(results)["noir"]["target_met"]
     env = {"processor": "cpu", "cores": 2, "python": "3"}
-    report = {"preset": "tiny", "student": "nano", "wall_seconds": 60.0, "environment": env,
-              "split_seeds": [0, 1], "looks": results, "summary": summarise(results),
-              "across_splits": across_splits(results)}
-    markdown = to_markdown(report)
+    report = {"preset": "tiny", "student": "nano", "steps": None, "wall_seconds": 60.0, "environment": env,
+              "split_seeds": [0, 1], "looks": results, "summary": summarise(results)}
+    markdown = to_markdown(report, tmp_path)
     assert "noir (scene split 1)" in markdown and "content 7/3, test 5/2" in markdown
-    assert "| teacher | 22.50 [21.00, 24.00] | +1.50 [-1.00, +4.00] |" in markdown
+    assert "| noir | 21.00 ± 1.41 | 24.75 ± 1.06 | 25.25 ± 0.35 | +0.50 ± 0.71 |" in markdown
     assert "(noir/split-1/grid.png)" in markdown
