@@ -255,8 +255,8 @@ def _run_adb(cell: CellPlan, settings: BenchSettings, pushed: dict[Path, str]) -
 
 def _macs(cell: CellPlan, size: Optional[Sequence[int]]) -> Optional[int]:
     """The manifest's MAC count, scaled by pixel count when the cell ran at another size."""
-    if cell.target.manifest is None:
-        return None
+    if cell.target.manifest is None or cell.fmt == "cube" or str(cell.artifact or "").startswith("lut_"):
+        return None  # the model's MACs say nothing about a LUT or its gather graphs
     model = cell.target.manifest.model
     macs = model.get("macs")
     if not macs or not size:

@@ -39,6 +39,7 @@ def test_bench_measures_the_lut_path(lut_bundle, tmp_path):
         assert lut["pillow_max_abs"] <= 1  # the same LUT through Pillow's Color3DLUT
         assert cell["fidelity"]["psnr"] >= 40.0  # vs the bundle's references (the colour function)
         assert cell["rss_peak_mb"] > 0
+        assert cell["gmacs_per_s"] is None  # no MAC count for a table lookup
     text = report.format_table(result)
     assert "LUT path" in text and "Pillow 1-thread ms" in text
     assert "### LUT path" in report.to_markdown(result)
