@@ -133,7 +133,8 @@ def export_bundle(
         if lut_size:
             from styleforge.export.lut_export import add_lut_to_bundle
 
-            manifest = add_lut_to_bundle(tmp, manifest, generator, lut_size, heldout_images)
+            manifest = add_lut_to_bundle(tmp, manifest, generator, lut_size, heldout_images,
+                                         graph_formats=formats, graph_size=size)
         replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -375,11 +375,14 @@ def format_summary(manifest: Manifest) -> str:
 
 
 def add_lut_to_bundle(bundle: Path, manifest: Manifest, model, size: int = rlut.DEFAULT_CUBE_SIZE,
-                      heldout_images: Optional[Sequence[Path]] = None, bound_db: float = CUBE_BOUND_DB) -> Manifest:
+                      heldout_images: Optional[Sequence[Path]] = None, bound_db: float = CUBE_BOUND_DB,
+                      graph_formats: Sequence[str] = (), graph_size: tuple[int, int] = (512, 512)) -> Manifest:
     """Add ``lut_cube`` + ``lut_hald`` of ``model.colour`` to a bundle being built (``export_bundle``
     with ``lut_size``): ``model`` is a styleforge generator (NCHW ``[-1, 1]``) whose ``colour``
     method maps ``[M, 3]`` RGB in [0, 1] to the same; the full model must match it within
-    :data:`COLOUR_AGREEMENT_DB` on the held-out photos. Saves and returns the new manifest."""
+    :data:`COLOUR_AGREEMENT_DB` on the held-out photos. ``graph_formats`` (of ``onnx``, ``tflite``,
+    ``coreml``): the baked LUT also as gather graphs at ``graph_size`` (``lut_onnx``, ...).
+    Saves and returns the new manifest."""
     from styleforge.export import calibration as cal
 
     colour_fn = getattr(model, "colour", None)
@@ -396,6 +399,15 @@ def add_lut_to_bundle(bundle: Path, manifest: Manifest, model, size: int = rlut.
     luts = write_lut_artifacts(bundle, colour_fn, size=size, heldout_u8=heldout_u8, full_model=model,
                                title=manifest.style or manifest.name, bound_db=bound_db, per_photo=per_photo,
                                adaptive=adaptive)
+    graph_formats = [f for f in graph_formats if f in ("onnx", "tflite", "coreml")]
+    if graph_formats:
+        from styleforge.export.lut_graph import write_lut_graphs
+
+        graphs, failures = write_lut_graphs(bundle, rlut.read_cube(bundle / CUBE_FILE),
+                                            cal.heldout_crops(paths, graph_size), graph_formats)
+        if failures:
+            raise LutExportError("LUT graph gate failed; nothing was written:\n  " + "\n  ".join(failures))
+        luts.update(graphs)
     manifest = replace(manifest, artifacts={**manifest.artifacts, **luts})
     manifest.save(bundle)
     print(format_summary(manifest), file=sys.stderr)

@@ -185,9 +185,10 @@ def test_export_bundle_ships_the_colour_part_beside_the_model(tmp_path):
     from styleforge.runtime import Stylizer
 
     out = tmp_path / "both"
-    manifest = export_bundle(ColourStandIn(), out, formats=(), size=(64, 64), style="stand-in", progress=False,
-                             lut_size=17)
-    assert {"torchscript", "lut_cube", "lut_hald"} <= set(manifest.artifacts)
+    manifest = export_bundle(ColourStandIn(), out, formats=("onnx",), size=(64, 64), style="stand-in",
+                             progress=False, lut_size=17)
+    assert {"torchscript", "onnx", "lut_cube", "lut_hald", "lut_onnx"} <= set(manifest.artifacts)
+    assert manifest.artifacts["lut_onnx"].fidelity["psnr"] >= 40.0  # the LUT's gather graph, gated too
     assert manifest.artifacts["lut_cube"].extra["full_vs_colour_part"]["psnr"] >= 35.0
     stylizer = Stylizer.from_bundle(out, artifact="lut")
     assert stylizer.info()["lut_size"] == 17
