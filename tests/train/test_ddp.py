@@ -19,7 +19,7 @@ from styleforge.train.data import make_dataset
 @pytest.fixture(scope="module")
 def ddp_data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("h3ddp") / "noir"
-    return make_dataset("noir", out, seed=1, size=48, val_groups=0, show_progress=False)
+    return make_dataset("noir", out, seed=1, size=64, val_groups=0, show_progress=False)
 
 
 def test_two_process_gloo_run_then_single_process_resume(ddp_data, tmp_path):
@@ -30,7 +30,7 @@ def test_two_process_gloo_run_then_single_process_resume(ddp_data, tmp_path):
             # The tiny preset's residual teacher starts with a zero head, so for its first steps
             # every upstream gradient is ~0 and Adam turns all-reduce rounding noise into
             # full-size steps; the tanh teacher keeps this exactness check tight.
-            "--set", "model.generator_kwargs.residual=false"]
+            "--model", "resnet", "--set", "model.generator_kwargs.residual=false"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
