@@ -70,20 +70,14 @@ def peak_rss_mb() -> Optional[float]:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
-# The library each backend imports, in the order it tries them (imported first so that the
-# import's time and memory are reported apart from the model's).
-BACKEND_LIBRARIES = {
-    "litert": ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow"),
-    "tflite-runtime": ("tflite_runtime.interpreter",),
-    "onnxruntime": ("onnxruntime",),
-    "torch": ("torch",),
-    "coreml": ("coremltools",),
-}
-
-
 def import_backend_library(backend: str) -> Optional[str]:
-    """Import the first available library of ``backend``; returns its module name (None if none)."""
+    """Import the first available library of ``backend``; returns its module name (None if none).
+
+    Imported first so that the import's time and memory are reported apart from the model's.
+    """
     import importlib
+
+    from styleforge.runtime.backends import BACKEND_LIBRARIES
 
     for module in BACKEND_LIBRARIES.get(backend, ()):
         try:

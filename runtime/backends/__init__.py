@@ -26,10 +26,11 @@ BACKENDS = {
     "torch": ("styleforge.runtime.backends.torch_backend", "TorchBackend", ("torchscript",)),
 }
 
-# Libraries that provide each backend, in the order the backend tries them.
-_PROVIDERS = {
-    "litert": ("ai_edge_litert", "tflite_runtime", "tensorflow"),
-    "tflite-runtime": ("tflite_runtime",),
+# The module each backend imports, by library, in the order the backend tries them (the
+# benchmark worker imports these first to time the import apart from the model load).
+BACKEND_LIBRARIES = {
+    "litert": ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow"),
+    "tflite-runtime": ("tflite_runtime.interpreter",),
     "onnxruntime": ("onnxruntime",),
     "coreml": ("coremltools",),
     "torch": ("torch",),
@@ -37,6 +38,7 @@ _PROVIDERS = {
 
 __all__ = [
     "BACKENDS",
+    "BACKEND_LIBRARIES",
     "Backend",
     "BackendError",
     "BackendOptions",
@@ -58,10 +60,10 @@ def _installed(module: str) -> bool:
 def available_backends() -> list[str]:
     """Backends whose library is installed here (Core ML only on macOS), without importing them."""
     names = []
-    for name, modules in _PROVIDERS.items():
+    for name, modules in BACKEND_LIBRARIES.items():
         if name == "coreml" and sys.platform != "darwin":
             continue
-        if any(_installed(m) for m in modules):
+        if any(_installed(m.split(".")[0]) for m in modules):  # top level: finding it imports nothing
             names.append(name)
     return names
 
