@@ -157,8 +157,11 @@ def colour_agreement(full_model, colour_fn: ColourFn, photos_u8: np.ndarray,
 def verify_cube(cube_path: Path, colour_fn: ColourFn, photos_u8: np.ndarray) -> dict[str, Any]:
     """Read ``cube_path`` with colour-science, apply it (trilinear) to the photos and compare with
     ``colour_fn`` on the same pixels. Returns the figures (``psnr``, ``psnr_min``, ``max_abs``)."""
-    import colour
-
+    try:
+        import colour
+    except ImportError:
+        raise LutExportError("the .cube gate reads the LUT back with colour-science: "
+                             "pip install colour-science (it is in styleforge[export])") from None
     read = colour.read_LUT(str(cube_path))
     if not isinstance(read, colour.LUT3D):
         raise LutExportError(f"{cube_path}: colour-science read a {type(read).__name__}, not a LUT3D")
