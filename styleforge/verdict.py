@@ -8,8 +8,8 @@ needed:
   inputs are (mean pairwise distance of 16x16 thumbnails in 8-bit levels, luma and colour). A
   model that paints every photo the same (a flat blue image) scores near 0; a colour grade keeps
   most of the inputs' differences (noir, which drops colour by design, keeps the luma ones).
-* **structure**: the mean local correlation of output luma with input luma (the structure term
-  of SSIM, 7x7 windows on textured windows only). Tone curves, colour grades, glow and toon keep
+* **structure**: the mean absolute local correlation of output luma with input luma (the
+  structure term of SSIM, 7x7 windows on textured windows only; an inverted image keeps it). Tone curves, colour grades, glow and toon keep
   it high; noise, checkerboards and smeared outputs do not.
 * **change**: the mean absolute difference between output and input in 8-bit levels. Doing
   nothing is only degenerate when the two photo folders do differ (``expected_change``).
@@ -116,14 +116,15 @@ def _box(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def structure_similarity(inp: np.ndarray, out: np.ndarray, window: int = 7) -> float:
-    """Mean local correlation of luma (SSIM's structure term) over windows where the input is textured."""
+    """Mean absolute local correlation of luma (SSIM's structure term) over windows where the
+    input is textured: 1 for any monotone tone change (or its inverse), ~0 for noise."""
     a = inp.astype(np.float64) @ LUMA
     b = out.astype(np.float64) @ LUMA
     ma, mb = _box(a, window), _box(b, window)
     va = np.clip(_box(a * a, window) - ma * ma, 0, None)
     vb = np.clip(_box(b * b, window) - mb * mb, 0, None)
     cov = _box(a * b, window) - ma * mb
-    corr = (cov + 1.0) / (np.sqrt(va * vb) + 1.0)
+    corr = np.abs(cov + 1.0) / (np.sqrt(va * vb) + 1.0)  # a negative (inverted) image keeps its structure
     textured = va > 4.0  # std above 2 levels: flat sky says nothing about structure
     return float(corr[textured].mean()) if textured.any() else 1.0
 
