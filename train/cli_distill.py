@@ -26,7 +26,9 @@ def register(subparsers) -> None:
                    help="value range of the teacher's input and output: -1,1 (default) or 0,1")
     p.add_argument("--content", type=Path, help="folder of photos to distill on (on --resume defaults to the run's)")
     p.add_argument("--out", type=Path, required=True, help="run folder to create (or continue with --resume)")
-    p.add_argument("--student", choices=("nano", "small", "medium"), help="MobileGenerator preset (default: preset's)")
+    p.add_argument("--student", choices=("nano", "small", "medium", "lut"),
+                   help="MobileGenerator preset (default: preset's), or lut: fit curves + matrix + 3D LUT "
+                        "to the teacher and report how much of its look is a colour function")
     p.add_argument("--preset", choices=("tiny", "cpu", "gpu"), default="cpu", help="config preset (default cpu)")
     p.add_argument("--config", type=Path, help="YAML file with DistillConfig keys (optionally under 'distill:')")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
@@ -92,6 +94,42 @@ def _check_teacher(teacher, spec, content: Path, args: argparse.Namespace):
                            where=f"teacher {spec}")
 
 
+def _run_lut_student(args: argparse.Namespace) -> int:
+    """``--student lut``: one pass, no checkpoints to resume (it takes seconds to a minute)."""
+    from styleforge.errors import CLIError
+    from styleforge.train.lut_student import LutStudentConfig, fit_lut_student
+    from styleforge.train.teachers import TeacherError, load_teacher
+    from styleforge.verdict import DegenerateModelError, write_verdict
+
+    if args.resume or not args.teacher or args.content is None:
+        raise CLIError("--student lut needs --teacher and --content (and does not --resume: rerun it)")
+    if not args.content.is_dir():
+        raise CLIError(f"{args.content}: no such content folder")
+    if args.out.exists() and any(args.out.iterdir()) and not args.force:
+        raise CLIError(f"{args.out} exists and is not empty (use --force to replace it)")
+    cfg = LutStudentConfig(**{k: v for k, v in (("steps", args.steps), ("seed", args.seed), ("lr", args.lr))
+                              if v is not None})
+    try:
+        teacher, teacher_info = load_teacher(args.teacher, args.teacher_weights, args.teacher_range or "-1,1")
+        verdict = _check_teacher(teacher, args.teacher, args.content, args)
+        report = fit_lut_student(teacher, teacher_info, args.content, args.out, cfg, heldout=args.heldout,
+                                 show_progress=not args.quiet)
+    except (TeacherError, DegenerateModelError, ValueError) as err:
+        raise CLIError(str(err)) from None
+    write_verdict(args.out, verdict, source=f"teacher {args.teacher} (the student copies it)")
+    share = report["colour_function_share_db"]
+    print(f"LUT student vs teacher on {report['heldout']['images']} held-out photos: {share:.2f} dB PSNR "
+          f"(SSIM {report['heldout'].get('ssim', float('nan')):.4f})")
+    if share >= 35.0:
+        print(f"the look is a colour function: ship it as a .cube with "
+              f"`styleforge export {args.out} --formats cube`")
+    else:
+        print("below 35 dB the teacher's look is not a colour function (local effects): "
+              "distill a conv student (--student small) for it")
+    print(f"report: {args.out / 'report.json'}")
+    return 0
+
+
 def run_distill(args: argparse.Namespace) -> int:
     import yaml
 
@@ -103,6 +141,8 @@ def run_distill(args: argparse.Namespace) -> int:
     from styleforge.train.teachers import TeacherError, load_teacher
     from styleforge.verdict import DegenerateModelError
 
+    if args.student == "lut":
+        return _run_lut_student(args)
     try:
         cfg = _resolve(args)
         saved = _saved_teacher(args.out) if args.resume else {}
