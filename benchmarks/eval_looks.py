@@ -365,6 +365,9 @@ def to_markdown(report: dict, out: Path) -> str:
         f"wall time {report['wall_seconds'] / 60:.1f} min. PSNR in dB, mean ± sd over the splits; "
         "'best classical' is the best of seven classical transfers on each split.",
         "",
+        "Photos: KPhotoAlbum demo album, © 2003-2007 Jesper K. Pedersen, CC-BY-SA-4.0; the grids "
+        "below are derived from them and carry the same licence and credit (data/album/ATTRIBUTION.md).",
+        "",
         "| look | identity | best classical | colour generator | colour − best classical | colour − identity "
         "| target | init picked | flagged (false alarms) |",
         "|---|---:|---:|---:|---:|---:|:---:|---:|---:|",

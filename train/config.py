@@ -4,14 +4,15 @@ A run is described completely by one :class:`TrainConfig`. It is resolved once (
 optional YAML file, then ``--set`` overrides, then the command-line shortcuts), saved as
 ``RUN/config.yaml`` and in every checkpoint's ``meta.json``, and read back on ``--resume``.
 
-Presets:
+Presets (``tiny`` for tests, ``cpu`` for a laptop, ``gpu`` for one modern GPU) come in two
+families, chosen by :func:`preset_config`:
 
-- ``tiny``: for tests; 32 px patches, an 8-filter teacher, 20 steps, seconds on a CPU.
-- ``cpu``: a laptop; 64 px patches, a small norm-free residual teacher, a few minutes on 2 cores.
-- ``gpu``: one modern GPU; the CycleGAN/pix2pix reference sizes (ngf=64, 9 blocks, 256 px), AMP.
-
-The ``tiny`` and ``cpu`` teachers are residual (``clip(x + delta)``, identity at init: see
-:class:`~styleforge.train.models.resnet.ResnetGenerator`); ``gpu`` keeps the exact CycleGAN network.
+- :data:`COLOUR_PRESETS`, the default for unpaired looks: the colour generator (curves + matrix +
+  3D LUT residual, see :mod:`styleforge.train.colour_objective`) against a spectral-norm PatchGAN.
+- :data:`RESNET_PRESETS` for ``--model resnet`` (CycleGAN), ``--paired`` (pix2pix) and the other
+  architectures: the ``tiny`` and ``cpu`` teachers are residual (``clip(x + delta)``, identity at
+  init: see :class:`~styleforge.train.models.resnet.ResnetGenerator`); ``gpu`` keeps the exact
+  CycleGAN network.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ RESNET_PRESETS: dict[str, TrainConfig] = {
         data=DataConfig(patch_size=32, batch_size=2),
         log=LogConfig(log_every=5, sample_every=10, checkpoint_every=10, keep=2, eval_max_images=2),
     ),
-    # Tuned on make-dataset --look film-warm (2 shared CPU cores, OMP_NUM_THREADS=1, held-out
+    # Tuned (before the album, on the 7 sample photos) on make-dataset --look film-warm (2 shared CPU cores, OMP_NUM_THREADS=1, held-out
     # split; the untouched input scores 22.4 dB): unpaired 25.0 dB in ~2.7 min CPU (was 16.3 dB
     # with a tanh teacher, identity loss and a 70 px discriminator), paired 33.9 dB at 800 steps
     # (was 26.9 dB with the tanh teacher). Without normalisation
