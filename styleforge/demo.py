@@ -68,6 +68,11 @@ def run_demo(out: Path, look: str, preset: str, student: str, size: int, formats
          "--heldout", data / "test" / "input", "--out", bundle],
         [bundle / "manifest.json"],
     )
+    stages.run(  # the learned look is a colour function: it also ships as a .cube
+        "lut",
+        ["export", teacher, "--formats", "cube", "--heldout", data / "test" / "input", "--out", out / "lut"],
+        [out / "lut" / "manifest.json"],
+    )
     stages.run(
         "stylize",
         ["stylize", bundle, *_test_photos(data), "--artifact", "tflite_int8", "--out", out / "stylized"],
