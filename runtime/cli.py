@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     p.add_argument("--strength", type=float, default=1.0, help="blend with the original, 0..1 (default 1)")
     p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS], help="interpreter (default auto)")
     p.add_argument("--artifact", default="auto", help="auto, a manifest key (tflite_int8, onnx, ...) or int8/fp16/fp32/torch, "
-                   "or lut (the bundle's look.cube: full resolution, no interpreter, 16-bit TIFF kept)")
+                   "or lut (the bundle's look.cube: full resolution, no interpreter, 16-bit TIFF kept; a LUT per "
+                   "photo when the look is image-adaptive, lut_cube for its single .cube)")
     p.add_argument("--threads", type=int, default=None, help="interpreter threads")
     p.add_argument("--delegate", default=None, help="external TFLite delegate .so (Edge TPU, vendor NPU)")
     p.add_argument("--delegate-option", action="append", default=[], metavar="KEY=VALUE", help="option for --delegate (repeatable)")

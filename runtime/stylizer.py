@@ -58,8 +58,10 @@ ARTIFACT_ALIASES = {
     "torch": "torchscript",
     "lut": "lut_cube",
     "cube": "lut_cube",
+    "adaptive": "lut_adaptive",
 }
-LUT_FORMATS = ("cube",)  # applied by runtime/lut_stylizer.py: no interpreter, no tiles
+# applied by runtime/lut_stylizer.py (and adaptive_lut.py, a LUT per photo): no interpreter, no tiles
+LUT_FORMATS = ("cube", "adaptive-lut")
 DEFAULT_DYNAMIC_TILE = 512  # tile edge for models without a fixed input size
 
 ImageLike = Union[Image.Image, np.ndarray]
@@ -121,6 +123,23 @@ def _lut_artifact(manifest: Manifest, artifact: str, backend: str) -> Optional[s
     return None
 
 
+def _adaptive_or_cube(manifest: Manifest, artifact: str, key: str, adaptive: Optional[bool]) -> str:
+    """Between a bundle's per-photo LUT (``lut_adaptive``) and its single ``.cube`` (``lut_cube``):
+    ``adaptive=None`` takes the per-photo one for ``artifact`` ``auto``/``lut`` when the bundle
+    has it (``cube``/``lut_cube`` name the file); ``True`` requires it; ``False`` takes the ``.cube``."""
+    has = "lut_adaptive" in manifest.artifacts
+    if adaptive is True:
+        if not has:
+            raise BundleError("bundle has no per-photo LUT (lut_adaptive): it was not exported from an "
+                              "image-adaptive colour model")
+        return "lut_adaptive"
+    if adaptive is False:
+        if key == "lut_adaptive" and artifact not in ("auto", "lut"):
+            raise BundleError(f"artifact {artifact!r} is the per-photo LUT; adaptive=False asks for the .cube")
+        return "lut_cube" if key == "lut_adaptive" else key
+    return "lut_adaptive" if has and artifact in ("auto", "lut") and key in ("lut_cube", "lut_adaptive") else key
+
+
 class Stylizer:
     """One loaded model plus everything needed to stylize images of any size with it."""
 
@@ -166,6 +185,7 @@ class Stylizer:
         tile: Optional[int] = None,
         tile_overlap: Optional[int] = None,
         verify: bool = True,
+        adaptive: Optional[bool] = None,
     ) -> Stylizer:
         """Load a bundle folder. ``artifact``: ``"auto"``, a manifest key (``tflite_int8``, ``onnx``,
         ...) or an alias (``int8``, ``fp16``, ``fp32``, ``torch``). ``backend``: ``"auto"``,
@@ -174,15 +194,24 @@ class Stylizer:
         ``.so`` (Edge TPU, vendor NPU). ``providers``: ONNX Runtime execution providers in order.
         ``device``: ``cpu``/``cuda`` for torch, compute units for Core ML. ``tile``/``tile_overlap``:
         tile edge for dynamic-size models and the overlap between tiles. ``verify`` checks the
-        model file's sha256 against the manifest.
+        model file's sha256 against the manifest. ``adaptive`` (LUT bundles of an image-adaptive
+        model): ``None`` = each photo gets its own LUT when ``artifact`` is ``auto``/``lut`` and the
+        bundle has one (``lut_adaptive``); ``False`` = the single baked ``look.cube``.
         """
         bundle = Path(path)
         manifest = load_manifest(bundle)
         lut_key = _lut_artifact(manifest, artifact, backend)
         if lut_key is not None:
+            lut_key = _adaptive_or_cube(manifest, artifact, lut_key, adaptive)
+            if lut_key == "lut_adaptive":
+                from styleforge.runtime.adaptive_lut import AdaptiveLutStylizer
+
+                return AdaptiveLutStylizer.from_manifest(bundle, manifest, lut_key, threads=threads, verify=verify)
             from styleforge.runtime.lut_stylizer import LutStylizer
 
             return LutStylizer.from_manifest(bundle, manifest, lut_key, threads=threads, verify=verify)
+        if adaptive:
+            raise BundleError("adaptive=True applies to LUT bundles (artifact 'lut'); this one runs a model")
         chosen, backend_name = choose(manifest, artifact, backend)
         model_path = bundle / chosen.file
         if not model_path.exists():
