@@ -13,6 +13,10 @@ function evaluated on the same pixels (PSNR on unrounded [0, 255] values). The r
 A full model that is more than its colour part (a local branch) ships a ``.cube`` only when the
 full model and its colour part agree within :data:`COLOUR_AGREEMENT_DB` on the held-out photos;
 below that, nothing is written and the figure is in the error.
+
+An image-adaptive model's ``.cube`` holds the mix for the median of the held-out photos'
+parameters; beside it :mod:`styleforge.export.adaptive_lut` writes ``look_adaptive.npz``, from
+which the runtime bakes a LUT per photo (gated against torch too).
 """
 
 from __future__ import annotations
@@ -336,7 +340,7 @@ def export_lut_bundle(
     if progress:
         from styleforge.export import ops_report
 
-        graphs = {k: a for k, a in manifest.artifacts.items() if a.format not in ("cube", "hald")}
+        graphs = {k: a for k, a in manifest.artifacts.items() if a.format not in ("cube", "hald", "adaptive-lut")}
         if graphs:
             print(ops_report.format_table(graphs), file=sys.stderr)
         print(format_summary(manifest), file=sys.stderr)
@@ -358,7 +362,7 @@ def _write_references(bundle: Path, inputs_u8: np.ndarray, colour_fn: ColourFn) 
 
 def format_summary(manifest: Manifest) -> str:
     lines = []
-    for key in ("lut_cube", "lut_hald"):
+    for key in ("lut_cube", "lut_hald", "lut_adaptive"):
         art = manifest.artifacts.get(key)
         if art is None:
             continue
@@ -371,6 +375,10 @@ def format_summary(manifest: Manifest) -> str:
             agree = art.extra.get("full_vs_colour_part")
             if agree:
                 lines.append(f"[export] full model vs its colour part: {agree['psnr']:.2f} dB (bound {agree['bound_psnr']:g})")
+        elif key == "lut_adaptive":
+            lines.append(f"[export] {art.file}: a {art.extra['bake_size']}^3 LUT per photo in the runtime, "
+                         f"{fid['psnr']:.2f} dB vs torch's per-photo colour (bound {fid['bound_psnr']:g}), "
+                         f"numpy colour function {fid['numpy_vs_torch']['psnr']:.2f} dB")
         else:
             lines.append(f"[export] {art.file}: HALD level {art.extra['hald_level']} "
                          f"({art.extra['lattice']}^3), {art.size_bytes / 1024:.0f} KiB")
@@ -396,12 +404,26 @@ def add_lut_to_bundle(bundle: Path, manifest: Manifest, model, size: int = rlut.
             f"with --look")
     paths = list(heldout_images or cal.split_default_photos()[1])
     heldout_u8 = cal.heldout_crops(paths, HELDOUT_SIZE)
-    per_photo, adaptive = None, None
+    per_photo, adaptive, adaptive_art = None, None, None
     if int(getattr(model, "adaptive", 0) or 0) and callable(getattr(model, "adaptive_params", None)):
+        from styleforge.export import adaptive_lut as eal
+
         colour_fn, per_photo, adaptive = _median_mix(model, heldout_u8)
-    luts = write_lut_artifacts(bundle, colour_fn, size=size, heldout_u8=heldout_u8, full_model=model,
-                               title=manifest.style or manifest.name, bound_db=bound_db, per_photo=per_photo,
-                               adaptive=adaptive)
+        try:  # the per-photo LUTs for the runtime (look_adaptive.npz), gated against torch
+            adaptive_art = eal.write_adaptive_artifact(bundle, model, heldout_u8, lut_size=size)
+            adaptive.update(eal.note_for(adaptive_art))
+        except eal.NotExportable as why:
+            adaptive.update(eal.note_for(None, str(why)))
+    try:
+        luts = write_lut_artifacts(bundle, colour_fn, size=size, heldout_u8=heldout_u8, full_model=model,
+                                   title=manifest.style or manifest.name, bound_db=bound_db, per_photo=per_photo,
+                                   adaptive=adaptive)
+    except BaseException:
+        if adaptive_art is not None:
+            (bundle / adaptive_art.file).unlink(missing_ok=True)
+        raise
+    if adaptive_art is not None:
+        luts[adaptive_art.key] = adaptive_art
     graph_formats = [f for f in graph_formats if f in ("onnx", "tflite", "coreml")]
     if graph_formats:
         from styleforge.export.lut_graph import write_lut_graphs
@@ -437,6 +459,5 @@ def _median_mix(model, photos_u8: np.ndarray):
         "baked": "the mix for the per-parameter median of the held-out photos' predicted parameters",
         "median_params": [round(float(v), 6) for v in median[0]],
         "median_mix_vs_per_photo": _score(adapted, single),
-        "not_shipped": "the thumbnail predictor and basis LUTs for the runtime (not exported yet)",
     }
     return baked, per_photo, note
