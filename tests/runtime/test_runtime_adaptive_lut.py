@@ -196,11 +196,16 @@ def test_runtime_path_imports_no_torch(bundle, photos, tmp_path):
         f"s = Stylizer.from_bundle({str(bundle)!r}, artifact='lut')\n"
         f"out = s.stylize(np.asarray(Image.open({str(tmp_path / 'p.png')!r})))\n"
         "assert type(s).__name__ == 'AdaptiveLutStylizer', type(s)\n"
-        "assert 'torch' not in sys.modules and 'tensorflow' not in sys.modules, 'heavy import'\n"
         "np.save(sys.argv[1], out)\n"
+        "from styleforge.cli import main\n"
+        f"rc = main(['stylize', {str(bundle)!r}, {str(tmp_path / 'p.png')!r}, '--out', {str(tmp_path / 'o')!r},"
+        " '--artifact', 'lut', '--quiet'])\n"
+        "assert rc == 0, rc\n"
+        "assert 'torch' not in sys.modules and 'tensorflow' not in sys.modules, 'heavy import'\n"
     )
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out.npy")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    assert "lut_adaptive on lut" in proc.stdout
     in_process = Stylizer.from_bundle(bundle, artifact="lut").stylize(photos[0])
     assert np.array_equal(np.load(tmp_path / "out.npy"), in_process)
 
