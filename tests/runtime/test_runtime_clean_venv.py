@@ -31,7 +31,7 @@ ENVIRONMENTS = {
     # the 32-bit Raspberry Pi OS path: the last tflite-runtime wheel, which needs numpy 1.x
     "tflite-runtime": ("numpy<2", "pillow", "tflite-runtime==2.14.0"),
 }
-SOURCE_ITEMS = ("pyproject.toml", "README.md", "LICENSE", "styleforge", "train", "export", "runtime", "benchmarks")
+SOURCE_ITEMS = ("pyproject.toml", "README.md", "LICENSE", "styleforge", "train", "export", "runtime", "benchmarks", "data")
 
 # Run inside the clean venv: stylize via the in-process CLI and the API, then report modules.
 PROBE = r"""

@@ -15,7 +15,8 @@ from parts that stay well-behaved when learned from a few dozen unpaired photos:
 * **Image-adaptive** (``adaptive > 0``): a tiny CNN on a 32x32 thumbnail predicts per-photo
   weights of ``adaptive`` basis LUT residuals and a per-channel gain/offset before the curves, so
   exposure and white-balance differences between photos are handled (Zeng et al., TPAMI 2020).
-  Its last layer is zero-initialised: at init every photo gets the same transform.
+  Its last layer is zero-initialised (the bases are small and random): at init every photo gets
+  the same transform.
 * **Local branch** (``local > 0``): a small conv net adding a residual for looks that are not a
   colour function (glow, toon); its last layer is zero-initialised and the objective penalises
   its output, so it stays off when the look is global.
@@ -120,7 +121,9 @@ class ColourGenerator(nn.Module):
         self.lut = nn.Parameter(torch.zeros(1, 3, lut_size, lut_size, lut_size))  # residual, [1, c, b, g, r]
         self.adaptive = int(adaptive)
         if self.adaptive:
-            self.basis = nn.Parameter(torch.zeros(self.adaptive, 3, lut_size, lut_size, lut_size))
+            # Small random bases, zero mixing weights: identity at init, and both get gradients
+            # (with both at zero neither would ever move).
+            self.basis = nn.Parameter(0.01 * torch.randn(self.adaptive, 3, lut_size, lut_size, lut_size))
             self.predictor = nn.Sequential(
                 nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.LeakyReLU(0.2),  # 16
                 nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.LeakyReLU(0.2),  # 8
