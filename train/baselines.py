@@ -150,7 +150,7 @@ BASELINES = {"reinhard": reinhard_transfer, "histogram": histogram_match}
 # generator). Pixels are float64 ``[N, 3]`` RGB in [0, 1].
 
 
-def pixels01(images: Sequence[StyleImage]) -> np.ndarray:
+def pixels01(images: Union[Sequence[StyleImage], StyleReference]) -> np.ndarray:
     """Pooled pixels of ``images`` as float64 ``[N, 3]`` in [0, 1] (subsampled like :func:`style_reference`)."""
     return style_reference(images).pixels[:, 0, :].astype(np.float64) / 255.0
 
@@ -217,8 +217,7 @@ def mkl_transfer(
     content_images: Union[Sequence[StyleImage], StyleReference],
 ) -> np.ndarray:
     """Set-to-set MKL colour transfer (content set -> style set) applied to ``img``. uint8 HWC."""
-    a, b = mkl_fit(style_reference(content_images).pixels[:, 0].astype(np.float64) / 255.0,
-                   style_reference(style_images).pixels[:, 0].astype(np.float64) / 255.0)
+    a, b = mkl_fit(pixels01(content_images), pixels01(style_images))
     return _apply_rows(_check(img), lambda x: x @ a.T + b)
 
 
@@ -228,8 +227,7 @@ def levels_transfer(
     content_images: Union[Sequence[StyleImage], StyleReference],
 ) -> np.ndarray:
     """Set-to-set per-channel levels (:func:`levels_fit`) applied to ``img``. uint8 HWC."""
-    scale, offset = levels_fit(style_reference(content_images).pixels[:, 0].astype(np.float64) / 255.0,
-                               style_reference(style_images).pixels[:, 0].astype(np.float64) / 255.0)
+    scale, offset = levels_fit(pixels01(content_images), pixels01(style_images))
     return _apply_rows(_check(img), lambda x: x * scale + offset)
 
 
@@ -282,9 +280,7 @@ def sliced_ot_transfer(
     content_images: Union[Sequence[StyleImage], StyleReference],
 ) -> np.ndarray:
     """Set-to-set sliced optimal-transport colour transfer applied to ``img``. uint8 HWC."""
-    fit = sliced_ot_fit(style_reference(content_images).pixels[:, 0].astype(np.float64) / 255.0,
-                        style_reference(style_images).pixels[:, 0].astype(np.float64) / 255.0)
-    return _apply_rows(_check(img), fit)
+    return _apply_rows(_check(img), sliced_ot_fit(pixels01(content_images), pixels01(style_images)))
 
 
 def sliced_wasserstein_lab(a_rgb01: np.ndarray, b_rgb01: np.ndarray, projections: int = 64,
