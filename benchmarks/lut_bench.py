@@ -55,7 +55,7 @@ def _photo(spec: dict[str, Any], h: int, w: int):
 
 def measure_lut(spec: dict[str, Any]) -> dict[str, Any]:
     """Time and score one LUT cell (see the module doc); returns the bench cell's metrics."""
-    from styleforge.benchmarks.worker import current_rss_mb, latency_stats, peak_rss_mb
+    from styleforge.benchmarks.worker import cell_record, current_rss_mb, peak_rss_mb
 
     rss_before = current_rss_mb()
     start = time.perf_counter()
@@ -103,26 +103,15 @@ def measure_lut(spec: dict[str, Any]) -> dict[str, Any]:
         fidelity = _reference_fidelity(spec, stylizer)
         vs_student = _vs_student(bundle, manifest, rgb, styled)
     stylizer.close()
-    latency = latency_stats(times)
+    record = cell_record((h, w), (import_ms, load_ms, first_ms), times,
+                         (rss_before, rss_after_import, rss_after_load, peak), fidelity)
     return {
-        "size": [h, w],
-        "import_ms": import_ms,
-        "load_ms": load_ms,
-        "first_ms": first_ms,
-        "latency_ms": latency,
-        "runs": len(times),
-        "ips": 1000.0 / latency["mean"],
-        "rss_before_mb": rss_before,
-        "rss_after_import_mb": rss_after_import,
-        "rss_after_load_mb": rss_after_load,
-        "rss_peak_mb": peak,
-        "rss_increase_mb": (peak - rss_before) if rss_before is not None and peak is not None else None,
-        "fidelity": fidelity,
+        **record,
         "lut": {
             "decode_ms": decode_ms,
             "encode_ms": encode_ms,
             "pillow_1t_ms": pillow_ms,
-            "ratio_vs_pillow": latency["p50"] / pillow_ms if pillow_ms else None,
+            "ratio_vs_pillow": record["latency_ms"]["p50"] / pillow_ms if pillow_ms else None,
             "pillow_max_abs": pillow_max_diff,
             "vs_student": vs_student,
             "lut_size": stylizer.lut.size,

@@ -104,6 +104,28 @@ def latency_stats(times_ms: list[float]) -> dict[str, float]:
     }
 
 
+def cell_record(size, phases_ms, times: list, rss_mb, fidelity) -> dict:
+    """The fields every bench cell reports: ``phases_ms`` = (import, load, first inference),
+    ``rss_mb`` = (before import, after import, after load, peak); None where unmeasured."""
+    latency = latency_stats(times)
+    rss_before, rss_after_import, rss_after_load, peak = rss_mb
+    return {
+        "size": list(size),
+        "import_ms": phases_ms[0],
+        "load_ms": phases_ms[1],
+        "first_ms": phases_ms[2],
+        "latency_ms": latency,
+        "runs": len(times),
+        "ips": 1000.0 / latency["mean"],
+        "rss_before_mb": rss_before,
+        "rss_after_import_mb": rss_after_import,
+        "rss_after_load_mb": rss_after_load,
+        "rss_peak_mb": peak,
+        "rss_increase_mb": (peak - rss_before) if rss_before is not None and peak is not None else None,
+        "fidelity": fidelity,
+    }
+
+
 def _check_device(spec: dict[str, Any]) -> Optional[tuple[str, ...]]:
     """Raise CellSkipped when the requested device is absent; returns ONNX Runtime providers."""
     backend, device = spec["backend"], spec.get("device") or "cpu"
@@ -257,22 +279,9 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
             break
 
     fidelity = _fidelity(spec, backend, in_spec, out_spec)
-    latency = latency_stats(times)
-    peak = peak_rss_mb()
     return {
-        "size": [h, w],
-        "import_ms": import_ms,
-        "load_ms": load_ms,
-        "first_ms": first_ms,
-        "latency_ms": latency,
-        "runs": len(times),
-        "ips": 1000.0 / latency["mean"],
-        "rss_before_mb": rss_before,
-        "rss_after_import_mb": rss_after_import,
-        "rss_after_load_mb": rss_after_load,
-        "rss_peak_mb": peak,
-        "rss_increase_mb": (peak - rss_before) if rss_before is not None and peak is not None else None,
-        "fidelity": fidelity,
+        **cell_record((h, w), (import_ms, load_ms, first_ms), times,
+                      (rss_before, rss_after_import, rss_after_load, peak_rss_mb()), fidelity),
         "backend_info": dict(backend.info(), imported=library),
         "input": {"shape": list(x.shape), "dtype": str(x.dtype), "layout": in_spec.layout},
     }
