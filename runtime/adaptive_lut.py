@@ -30,8 +30,7 @@ import numpy as np
 
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, BundleError, Manifest
-from styleforge.runtime.lut_stylizer import LutStylizer
-from styleforge.runtime.stylizer import sha256_of
+from styleforge.runtime.lut_stylizer import LutStylizer, artifact_file
 
 ADAPTIVE_KEY, ADAPTIVE_FILE, ADAPTIVE_FORMAT = "lut_adaptive", "look_adaptive.npz", "adaptive-lut"
 FUNCTION = "styleforge.colour/v1"  # the colour function below; bump when it changes
@@ -199,14 +198,7 @@ class AdaptiveLutStylizer(LutStylizer):
     @classmethod
     def from_manifest(cls, bundle: Path, manifest: Manifest, key: str = ADAPTIVE_KEY,
                       threads: Optional[int] = None, verify: bool = True) -> AdaptiveLutStylizer:
-        if key not in manifest.artifacts:
-            raise BundleError(f"bundle has no {key!r} artifact; it has {', '.join(manifest.artifacts) or 'none'}")
-        artifact = manifest.artifacts[key]
-        path = Path(bundle) / artifact.file
-        if not path.is_file():
-            raise BundleError(f"{bundle}: file {artifact.file} of artifact {key!r} is missing")
-        if verify and artifact.sha256 and sha256_of(path) != artifact.sha256:
-            raise BundleError(f"{path}: sha256 does not match the manifest (corrupt or replaced file)")
+        artifact, path = artifact_file(bundle, manifest, key, verify)
         return cls(AdaptiveLook.load(path, artifact.extra), artifact, manifest, Path(bundle), threads)
 
     def lut_for(self, rgb: np.ndarray) -> rlut.Lut3D:

@@ -25,6 +25,20 @@ LUT_KEYS = ("lut_cube",)
 TIFF_SUFFIXES = (".tif", ".tiff")
 
 
+def artifact_file(bundle: Path, manifest: Manifest, key: str, verify: bool = True) -> tuple[Artifact, Path]:
+    """``(artifact, path)`` of a bundle's artifact ``key``; BundleError when it is not listed,
+    its file is missing, or (``verify``) the file's sha256 differs from the manifest's."""
+    if key not in manifest.artifacts:
+        raise BundleError(f"bundle has no {key!r} artifact; it has {', '.join(manifest.artifacts) or 'none'}")
+    artifact = manifest.artifacts[key]
+    path = Path(bundle) / artifact.file
+    if not path.is_file():
+        raise BundleError(f"{bundle}: file {artifact.file} of artifact {key!r} is missing")
+    if verify and artifact.sha256 and sha256_of(path) != artifact.sha256:
+        raise BundleError(f"{path}: sha256 does not match the manifest (corrupt or replaced file)")
+    return artifact, path
+
+
 class LutStylizer(Stylizer):
     """A colour look from a bundle's ``.cube``: ``stylize`` any size, 8- or 16-bit, in strips."""
 
@@ -43,14 +57,7 @@ class LutStylizer(Stylizer):
     @classmethod
     def from_manifest(cls, bundle: Path, manifest: Manifest, key: str = "lut_cube",
                       threads: Optional[int] = None, verify: bool = True) -> LutStylizer:
-        if key not in manifest.artifacts:
-            raise BundleError(f"bundle has no {key!r} artifact; it has {', '.join(manifest.artifacts) or 'none'}")
-        artifact = manifest.artifacts[key]
-        path = Path(bundle) / artifact.file
-        if not path.is_file():
-            raise BundleError(f"{bundle}: LUT file {artifact.file} of artifact {key!r} is missing")
-        if verify and artifact.sha256 and sha256_of(path) != artifact.sha256:
-            raise BundleError(f"{path}: sha256 does not match the manifest (corrupt or replaced LUT file)")
+        artifact, path = artifact_file(bundle, manifest, key, verify)
         try:
             lut = rlut.read_cube(path)
         except rlut.LutError as err:
