@@ -138,3 +138,35 @@ def test_colour_resume_is_bit_identical(colour_data, tmp_path):
     assert a_state["objective"]["selection"] == b_state["objective"]["selection"]
     assert json.loads((straight / "verdict.json").read_text())["selection"] == \
         json.loads((stopped / "verdict.json").read_text())["selection"]
+
+
+def test_learned_film_warm_beats_identity_and_holds_the_best_classical_fit(colour_data, tmp_path):
+    """On held-out scene groups: well above doing nothing, and not below the best of the seven
+    classical transfers by more than 0.5 dB (model selection keeps the classical start when
+    training does not beat it). It does not assert the issue's +1.5 dB over classical: see
+    docs/results/eval_looks."""
+    from styleforge.benchmarks.eval_looks import CLASSICAL
+    from styleforge.benchmarks.scoring import load_pairs, score_methods, torch_method
+    from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
+
+    run = tmp_path / "run"
+    assert cli(colour_args(colour_data, run, "--steps", "40")) == 0
+    pairs = load_pairs(colour_data / "test" / "input", colour_data / "test" / "target")
+    style = baselines.style_reference([to_uint8_array(open_image(p).rgb) for p in list_images(colour_data / "style")])
+    content = baselines.style_reference([to_uint8_array(open_image(p).rgb) for p in list_images(colour_data / "content")])
+    methods = {
+        "identity": lambda x: x,
+        "colour": torch_method(load_generator(run)[0]),
+        "reinhard (Lab mean/std)": lambda x: baselines.reinhard_transfer(x, style),
+        "histogram match": lambda x: baselines.histogram_match(x, style),
+        "reinhard (set-to-set)": lambda x: baselines.reinhard_transfer(x, style, content),
+        "histogram match (set-to-set)": lambda x: baselines.histogram_match(x, style, content),
+        "MKL (set-to-set)": lambda x: baselines.mkl_transfer(x, style, content),
+        "sliced OT (set-to-set)": lambda x: baselines.sliced_ot_transfer(x, style, content),
+        "levels (set-to-set)": lambda x: baselines.levels_transfer(x, style, content),
+    }
+    assert set(methods) - {"identity", "colour"} == set(CLASSICAL)
+    scores, _ = score_methods(methods, pairs)
+    best = max(CLASSICAL, key=lambda k: scores[k]["psnr"])
+    assert scores["colour"]["psnr"] >= scores["identity"]["psnr"] + 3.0, scores
+    assert scores["colour"]["psnr"] >= scores[best]["psnr"] - 0.5, (best, scores)
