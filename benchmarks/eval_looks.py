@@ -386,7 +386,7 @@ def to_markdown(report: dict, out: Path) -> str:
         )
     lines += ["", "Targets: tone looks colour ≥ best classical + 1.5 dB and ≥ identity + 3 dB (means); "
               "glow/toon (mean − sd) ≥ best classical + 0.5 dB. 'init picked': how often model "
-              "selection kept the classical (MKL) initialisation. 'flagged': runs the degeneracy "
+              "selection kept the classical initialisation (levels by default). 'flagged': runs the degeneracy "
               "check stopped; a false alarm is a flagged run that beat identity by ≥ 1 dB.", ""]
     noir = report["summary"].get("noir", {}).get("noir_chroma_cab")
     if noir is not None:
