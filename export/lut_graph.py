@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from styleforge.runtime.lut import Lut3D
+from styleforge.runtime.tensors import range_to_pixels
 
 
 def lut_module(lut: Lut3D):
@@ -108,7 +109,7 @@ def write_lut_graphs(bundle, lut: Lut3D, heldout_u8: np.ndarray, formats=GRAPH_F
                 outs.append(y.transpose(1, 2, 0) if layout == "NCHW" else y)
         finally:
             runner.close()
-        out = np.clip((np.stack(outs) + 1.0) * 127.5, 0.0, 255.0)
+        out = range_to_pixels(np.stack(outs))
         scores = [psnr(a, b, 255.0) for a, b in zip(reference, out)]
         figures = {"psnr": round(float(np.mean(scores)), 2), "psnr_min": round(float(np.min(scores)), 2),
                    "max_abs": round(max(max_abs_error(a, b) for a, b in zip(reference, out)), 3),
@@ -171,7 +172,7 @@ def write_lut_graphs(bundle, lut: Lut3D, heldout_u8: np.ndarray, formats=GRAPH_F
                 predict = getattr(cm, "predict_coreml", None)
                 if cm.can_predict() and predict is not None:
                     out = predict(path, x)
-                    fid = {"verified": True, "psnr": psnr(reference[0], np.clip((out[0] + 1) * 127.5, 0, 255))}
+                    fid = {"verified": True, "psnr": psnr(reference[0], range_to_pixels(out[0]))}
                 artifacts[key] = Artifact(
                     key=key, file=path.name, format="coreml", precision=precision, input=nchw, output=nchw_out,
                     ops=cm.coreml_ops(path), fidelity=fid,

@@ -173,16 +173,11 @@ def write_tiff16(pixels: np.ndarray, path: Union[str, os.PathLike], icc: Optiona
     """Write uint16 ``[H, W, 3|4]`` as a TIFF atomically (temp name + rename), ICC profile kept."""
     import tifffile
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    from styleforge.atomic import replacing
+
     extratags = [(_ICC_TAG, 7, len(icc), icc, True)] if icc else []
     extrasamples = (2,) if pixels.shape[2] == 4 else None
-    try:
+    with replacing(Path(path)) as tmp:
         tifffile.imwrite(tmp, pixels, photometric="rgb", compression="zlib", extratags=extratags,
                          extrasamples=extrasamples)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)

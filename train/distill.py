@@ -18,10 +18,8 @@ continues bit-exactly. All tensors are float32 ``[N, 3, H, W]`` RGB in ``[-1, 1]
 from __future__ import annotations
 
 import dataclasses
-import os
 import platform
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +31,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import styleforge
+from styleforge.atomic import write_text
 from styleforge.runtime.imageio import ImageError, list_images, open_image, to_uint8_array
 from styleforge.train.teachers import TeacherWrapper
+from styleforge.train.tensors import image_to_tensor
 
 STRUCTURAL_LOSSES = ("ssim", "ms-ssim", "none")
 DEVICES = ("auto", "cpu", "cuda")
@@ -212,7 +212,7 @@ class ContentCrops:
             crop = np.asarray(Image.fromarray(crop).resize((p, p), Image.BICUBIC, reducing_gap=3.0))
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
-        return {"content": to_tensor(crop)}
+        return {"content": image_to_tensor(crop)}
 
 
 def _fit(img, max_side: int, min_side: int):
@@ -225,16 +225,6 @@ def _fit(img, max_side: int, min_side: int):
     if abs(scale - 1.0) < 1e-9:
         return img
     return img.resize((max(min_side, round(w * scale)), max(min_side, round(h * scale))), Image.BICUBIC)
-
-
-def to_tensor(rgb_uint8_hwc: np.ndarray) -> torch.Tensor:
-    """uint8 ``[H, W, 3]`` -> float32 ``[3, H, W]`` in [-1, 1]."""
-    return torch.from_numpy(np.array(rgb_uint8_hwc, copy=True)).permute(2, 0, 1).float() / 127.5 - 1.0
-
-
-def to_uint8(t: torch.Tensor) -> np.ndarray:
-    """float ``[3, H, W]`` in [-1, 1] -> uint8 ``[H, W, 3]`` (rounded, clipped)."""
-    return ((t.detach().float().cpu().clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(1, 2, 0).numpy()
 
 
 def batch_for_step(dataset, step: int, seed: int, batch_size: int) -> torch.Tensor:
@@ -421,7 +411,7 @@ def fixed_sample_inputs(dataset: ContentCrops, count: int = 3) -> torch.Tensor:
     for img in dataset.images[:count]:
         p = dataset.patch_size
         top, left = (img.shape[0] - p) // 2, (img.shape[1] - p) // 2
-        crops.append(to_tensor(img[top:top + p, left:left + p]))
+        crops.append(image_to_tensor(img[top:top + p, left:left + p]))
     return torch.stack(crops)
 
 
@@ -602,23 +592,10 @@ def run_distillation(
     return report
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temp file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_config(out: Path, cfg: DistillConfig) -> None:
     import yaml
 
-    atomic_write_text(out / "config.yaml", yaml.safe_dump({"distill": config_to_dict(cfg)}, sort_keys=False))
+    write_text(out / "config.yaml", yaml.safe_dump({"distill": config_to_dict(cfg)}, sort_keys=False))
 
 
 def read_run_config(out: Path) -> Optional[DistillConfig]:

@@ -156,9 +156,9 @@ def build_report(teacher, teacher_info: dict, student: nn.Module, cfg, content_d
 
 
 def write_report(path: Path, report: dict) -> Path:
-    from styleforge.train.distill import atomic_write_text
+    from styleforge.atomic import write_text
 
-    atomic_write_text(Path(path), json.dumps(report, indent=2) + "\n")
+    write_text(Path(path), json.dumps(report, indent=2) + "\n")
     return Path(path)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from styleforge.atomic import write_text
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.train import distributed
 from styleforge.train.checkpoint import (
@@ -37,6 +37,7 @@ from styleforge.train.checkpoint import (
 from styleforge.train.config import TrainConfig, config_from_dict, config_to_dict, config_to_yaml
 from styleforge.train.gan_steps import Objective, build_objective
 from styleforge.train.runlog import RunLogger, plot_losses, save_image_grid
+from styleforge.train.tensors import image_to_tensor, tensor_to_image
 from styleforge.verdict import DegenerateModelError, write_verdict
 
 SAMPLE_KEY = 2**31 - 1  # rng key of the fixed sample-grid batch (never a training step)
@@ -84,8 +85,7 @@ class StyleFolderDataset:
         rgb = self.images[i]
         if rng.random() < 0.5:
             rgb = rgb[:, ::-1]
-        x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).float() / 127.5 - 1.0
-        return {"style": x}
+        return {"style": image_to_tensor(np.ascontiguousarray(rgb))}
 
 
 def build_dataset(config: TrainConfig, image_size: Optional[int] = None):
@@ -227,11 +227,10 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 @torch.no_grad()
 def stylize_array(generator: nn.Module, rgb: np.ndarray, device="cpu") -> np.ndarray:
     """Run an image generator on a uint8 ``[H, W, 3]`` array; returns uint8 ``[H, W, 3]``."""
-    x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
+    x = image_to_tensor(np.asarray(rgb, dtype=np.uint8))[None]  # [1,3,H,W] in [-1, 1]
     h, w = x.shape[-2:]
     y = generator(_pad_to_multiple(x.to(device), int(getattr(generator, "stride", 4))))[..., :h, :w]
-    y = y[0].float().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0)
-    return y.cpu().numpy()
+    return tensor_to_image(y[0])
 
 
 def evaluate_on_folder(
@@ -393,7 +392,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
     samples_dir = run_dir / "samples"
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_text(run_dir / "config.yaml", config_to_yaml(config))
+        write_text(run_dir / "config.yaml", config_to_yaml(config))
         if resume_from is None and force:
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
             shutil.rmtree(samples_dir, ignore_errors=True)
@@ -488,7 +487,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
         report.update({k: report[product][k] for k in ("psnr", "ssim", "delta_e2000")})
         report["identity"] = report[product]["identity"]
         report["product"] = product
-        _write_text(run_dir / "eval.json", json.dumps(report, indent=2))
+        write_text(run_dir / "eval.json", json.dumps(report, indent=2))
         summary["eval"] = report
     if main and latest_checkpoint(run_dir) is not None:
         summary["checkpoint"] = str(latest_checkpoint(run_dir))
@@ -523,12 +522,6 @@ def _meta(config: TrainConfig, generator: nn.Module, dist, preset, dataset, styl
                          "numpy": np.__version__, "python": platform.python_version()},
         },
     }
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def resolved_config_for_resume(run_dir: Union[str, Path], base: TrainConfig) -> TrainConfig:
