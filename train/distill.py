@@ -1,38 +1,38 @@
 """Distillation: teach a tiny mobile student to reproduce a teacher generator's look.
 
-The teacher labels the user's photos on the fly (pseudo-pairs: student input = a content crop,
-target = ``teacher(crop)`` under ``torch.no_grad()``) and the student learns with
-
-* a pixel loss (L1) and a structural loss (1 - SSIM or MS-SSIM, ``pytorch_msssim``),
-* a feature loss as in GAN Compression (Li et al. 2020): the student's features at its
-  ``distill_points`` pass through learned 1x1 conv adapters and match the teacher's features at
-  its ``distill_points`` (resized to the student's spatial size) in mean squared error,
-* optionally an adversarial loss: a small PatchGAN judges student outputs against teacher outputs.
+This module holds what is particular to a distillation *run*: its config and presets, the
+content crops the teacher labels, and the glue around the report. The losses live in
+:class:`~styleforge.train.distill_objective.DistillObjective`, and the loop that runs it (EMA,
+schedule, logging, samples, checkpoints, resume) is the one every objective uses,
+:func:`styleforge.train.trainer.run_loop`.
 
 The run folder is laid out like a training run (``styleforge.train.checkpoint``) so that
-``load_generator(RUN)`` and ``styleforge export RUN`` treat a student like any teacher. Each
-step's batch comes from ``numpy.random.default_rng([seed, step])``, so ``--resume`` on CPU
-continues bit-exactly. All tensors are float32 ``[N, 3, H, W]`` RGB in ``[-1, 1]`` unless noted.
+``load_generator(RUN)`` and ``styleforge export RUN`` treat a student like any teacher. The
+batch of step ``s`` (from 1) comes from ``numpy.random.default_rng([seed, s - 1])``, so
+``--resume`` on CPU continues bit-exactly. Tensors are float32 ``[N, 3, H, W]`` RGB in ``[-1, 1]``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import platform
-import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 import styleforge
 from styleforge.atomic import write_text
 from styleforge.runtime.imageio import ImageError, list_images, open_image, to_uint8_array
+from styleforge.train.distill_objective import (  # noqa: F401  (re-exported: the feature machinery)
+    DistillObjective,
+    FeatureAdapters,
+    FeatureTap,
+    build_adapters,
+    pair_points,
+)
 from styleforge.train.teachers import TeacherWrapper
 from styleforge.train.tensors import image_to_tensor
 
@@ -234,119 +234,7 @@ def batch_for_step(dataset, step: int, seed: int, batch_size: int) -> torch.Tens
     return torch.stack([dataset.get(int(i), rng)["content"] for i in indices])  # [N,3,P,P]
 
 
-# ------------------------------------------------------------------------------------ features
-
-
-class FeatureTap:
-    """Forward hooks that keep the outputs of named submodules from the latest forward pass."""
-
-    def __init__(self, modules: dict[str, nn.Module]):
-        self.outputs: dict[str, torch.Tensor] = {}
-        self._handles = [m.register_forward_hook(self._hook(name)) for name, m in modules.items()]
-
-    def _hook(self, name: str):
-        def keep(_module, _inputs, output):
-            self.outputs[name] = output[0] if isinstance(output, (tuple, list)) else output
-        return keep
-
-    def close(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-
-
-def pair_points(student_points: tuple[str, ...], teacher_points: tuple[str, ...]) -> list[tuple[str, str]]:
-    """Match each student point to the teacher point at the same relative depth."""
-    if not student_points or not teacher_points:
-        return []
-    if len(student_points) == 1:
-        return [(student_points[0], teacher_points[len(teacher_points) // 2])]
-    last_s, last_t = len(student_points) - 1, len(teacher_points) - 1
-    return [(s, teacher_points[round(k * last_t / last_s)]) for k, s in enumerate(student_points)]
-
-
-class FeatureAdapters(nn.Module):
-    """Learned 1x1 convs mapping student features to the teacher's channel counts (GAN Compression).
-
-    ``forward(student_feats, teacher_feats)`` -> scalar: the mean over pairs of
-    ``mse(adapter(s), resize(t, s.shape[-2:]))``; ``s`` is ``[N, Cs, h, w]``, ``t`` ``[N, Ct, H, W]``.
-    """
-
-    def __init__(self, pairs: list[tuple[str, str]], student_channels: list[int], teacher_channels: list[int]):
-        super().__init__()
-        self.pairs = list(pairs)
-        self.convs = nn.ModuleList(nn.Conv2d(cs, ct, kernel_size=1) for cs, ct in zip(student_channels, teacher_channels))
-
-    def forward(self, student_feats: dict[str, torch.Tensor], teacher_feats: dict[str, torch.Tensor]) -> torch.Tensor:
-        losses = []
-        for (s_name, t_name), conv in zip(self.pairs, self.convs):
-            s = conv(student_feats[s_name])
-            t = teacher_feats[t_name].detach()
-            if t.shape[-2:] != s.shape[-2:]:
-                t = F.interpolate(t, size=s.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
-            losses.append(F.mse_loss(s, t))
-        return torch.stack(losses).mean()
-
-
-def build_adapters(student: nn.Module, teacher: TeacherWrapper, patch_size: int) -> tuple[FeatureAdapters, dict]:
-    """Pair distill points and size the adapters from one probe forward pass on a zero image."""
-    s_points = tuple(getattr(student, "distill_points", ()))
-    pairs = pair_points(s_points, teacher.distill_points)
-    if not pairs:
-        return FeatureAdapters([], [], []), {"pairs": [], "reason": "teacher or student has no distill_points"}
-    s_modules, t_modules = dict(student.named_modules()), teacher.feature_modules()
-    s_tap = FeatureTap({s: s_modules[s] for s, _ in pairs})
-    t_tap = FeatureTap({t: t_modules[t] for _, t in pairs})
-    probe = torch.zeros(1, 3, patch_size, patch_size, device=next(student.parameters()).device)
-    try:
-        with torch.no_grad():
-            student(probe)
-            teacher(probe)
-    finally:
-        s_tap.close()
-        t_tap.close()
-    s_ch = [s_tap.outputs[s].shape[1] for s, _ in pairs]
-    t_ch = [t_tap.outputs[t].shape[1] for _, t in pairs]
-    info = {"pairs": [[s, t, cs, ct] for (s, t), cs, ct in zip(pairs, s_ch, t_ch)]}
-    return FeatureAdapters(pairs, s_ch, t_ch), info
-
-
-# -------------------------------------------------------------------------------------- losses
-
-
-def structural_loss(kind: str, student_out: torch.Tensor, teacher_out: torch.Tensor) -> torch.Tensor:
-    """``1 - SSIM`` (or MS-SSIM) between two [-1, 1] batches, computed on [0, 1] values."""
-    try:
-        from pytorch_msssim import ms_ssim, ssim
-    except ImportError:
-        raise DistillError("the structural loss needs pytorch-msssim: pip install pytorch-msssim "
-                           "(or set structural=none)") from None
-
-    a, b = (student_out + 1.0) * 0.5, (teacher_out + 1.0) * 0.5
-    if kind == "ms-ssim":
-        return 1.0 - ms_ssim(a, b, data_range=1.0)
-    win = 11 if min(a.shape[-2:]) >= 11 else (min(a.shape[-2:]) // 2) * 2 - 1
-    return 1.0 - ssim(a, b, data_range=1.0, win_size=win)
-
-
-def lr_at(step: int, cfg: DistillConfig, base_lr: float) -> float:
-    """Constant for the first half, then linear decay to 10% (CycleGAN's schedule, shortened)."""
-    half = cfg.steps / 2
-    if step < half:
-        return base_lr
-    return base_lr * (1.0 - 0.9 * (step - half) / max(1.0, half))
-
-
-@torch.no_grad()
-def ema_update(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
-    # Warm-up (as in TF's ExponentialMovingAverage num_updates): early averages do not drag in init noise.
-    d = min(decay, (1.0 + step) / (10.0 + step))
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p, 1.0 - d)
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
-
-
-# ---------------------------------------------------------------------------------------- loop
+# ------------------------------------------------------------------------------------- the run
 
 
 def resolve_device(name: str) -> torch.device:
@@ -357,54 +245,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-class StudentParts(nn.Module):
-    """The trainable side of a run: student (+ EMA copy), feature adapters, optional PatchGAN."""
-
-    def __init__(self, cfg: DistillConfig, teacher: TeacherWrapper, device: torch.device):
-        super().__init__()
-        from styleforge.train.models.registry import build_discriminator, build_generator
-
-        torch.manual_seed(cfg.seed)  # the same seed builds the same student, adapters and critic
-        self.student = build_generator("mobile", preset=cfg.student).to(device)
-        stride = int(getattr(self.student, "stride", 1))
-        if cfg.patch_size % stride:
-            raise DistillError(f"patch_size {cfg.patch_size} is not a multiple of the {cfg.student} student's stride {stride}")
-        adapters, self.adapter_info = build_adapters(self.student, teacher, cfg.patch_size)
-        self.adapters = adapters.to(device)
-        self.use_features = cfg.feature_weight > 0 and bool(adapters.pairs)
-        self.ema = None
-        if cfg.ema_decay > 0:
-            self.ema = build_generator("mobile", **self.student.config).to(device).eval()
-            self.ema.load_state_dict(self.student.state_dict())
-            self.ema.requires_grad_(False)
-        self.critic = None
-        if cfg.adv_weight > 0:
-            ndf = 8 if cfg.patch_size <= 64 else 32
-            self.critic = build_discriminator("patchgan", ndf=ndf, n_layers=2 if cfg.patch_size <= 64 else 3).to(device)
-
-    def final_student(self) -> nn.Module:
-        return self.ema if self.ema is not None else self.student
-
-    def state_dicts(self) -> dict[str, dict]:
-        out = {"generator": self.student.state_dict()}
-        if self.ema is not None:
-            out["generator_ema"] = self.ema.state_dict()
-        if self.adapters.pairs:
-            out["adapters"] = self.adapters.state_dict()
-        if self.critic is not None:
-            out["discriminator"] = self.critic.state_dict()
-        return out
-
-    def load_state_dicts(self, state_dicts: dict[str, dict]) -> None:
-        self.student.load_state_dict(state_dicts["generator"])
-        if self.ema is not None:
-            self.ema.load_state_dict(state_dicts.get("generator_ema", state_dicts["generator"]))
-        if self.adapters.pairs:
-            self.adapters.load_state_dict(state_dicts["adapters"])
-        if self.critic is not None:
-            self.critic.load_state_dict(state_dicts["discriminator"])
-
-
 def fixed_sample_inputs(dataset: ContentCrops, count: int = 3) -> torch.Tensor:
     """Centre crops of the first photos: the same inputs for every sample grid of a run."""
     crops = []
@@ -413,18 +253,6 @@ def fixed_sample_inputs(dataset: ContentCrops, count: int = 3) -> torch.Tensor:
         top, left = (img.shape[0] - p) // 2, (img.shape[1] - p) // 2
         crops.append(image_to_tensor(img[top:top + p, left:left + p]))
     return torch.stack(crops)
-
-
-@torch.no_grad()
-def save_samples(path: Path, inputs: torch.Tensor, teacher: nn.Module, student: nn.Module) -> Path:
-    from styleforge.train.runlog import save_image_grid
-
-    was_training = student.training
-    student.eval()
-    t_out, s_out = teacher(inputs), student(inputs)
-    student.train(was_training)
-    rows = [[x, t, s] for x, t, s in zip(inputs.cpu(), t_out.cpu(), s_out.cpu())]
-    return save_image_grid(rows, path, col_labels=["input", "teacher", "student"])
 
 
 def run_distillation(
@@ -447,50 +275,29 @@ def run_distillation(
     ``out/report.json``), or None when ``stop_at`` ended the run early (a checkpoint at
     ``stop_at`` is left for ``resume=True``).
     """
-    from tqdm.auto import tqdm
-
-    from styleforge.train.checkpoint import (
-        latest_checkpoint,
-        load_checkpoint,
-        save_checkpoint,
-        step_name,
-    )
-    from styleforge.train.runlog import RunLogger, plot_losses, read_log
-    from styleforge.train.trainer import git_commit
+    from styleforge.train.checkpoint import latest_checkpoint
+    from styleforge.train.runlog import read_log
+    from styleforge.train.trainer import Loop, TrainError, git_commit, load_networks, run_loop
 
     out = Path(out)
     device = resolve_device(cfg.device)
     dataset = ContentCrops(content_dir, cfg.patch_size, cfg.max_side)
     teacher = teacher.to(device)
-    parts = StudentParts(cfg, teacher, device)
-    student, adapters, critic = parts.student, parts.adapters, parts.critic
-    opt_g = torch.optim.Adam([*student.parameters(), *adapters.parameters()], lr=cfg.lr, betas=cfg.betas)
-    opt_d = torch.optim.Adam(critic.parameters(), lr=cfg.d_lr, betas=(0.5, 0.999)) if critic is not None else None
-    gan = None
-    if critic is not None:
-        from styleforge.train.losses import GANLoss
+    objective = DistillObjective(cfg, teacher, device)
+    student = objective.networks["generator"]
 
-        gan = GANLoss(cfg.gan_loss)
-
-    start = 0
     checkpoint = latest_checkpoint(out) if out.exists() else None
     if checkpoint is not None and not resume:
         if not force:
             raise DistillError(f"{out} already holds checkpoints (newest {checkpoint.name}); "
                                "pass --resume to continue it or --force to start over")
-        for stale in ("checkpoints", "samples"):
-            shutil.rmtree(out / stale, ignore_errors=True)
-        (out / "report.json").unlink(missing_ok=True)
+        (out / "report.json").unlink(missing_ok=True)  # the engine clears checkpoints and samples
         checkpoint = None
-    if resume and checkpoint is not None:
-        state_dicts, meta, train_state = load_checkpoint(checkpoint)
-        parts.load_state_dicts(state_dicts)
-        opt_g.load_state_dict(train_state["opt_g"])
-        if opt_d is not None:
-            opt_d.load_state_dict(train_state["opt_d"])
-        start = int(meta["step"])
+    try:
+        resumed = load_networks(objective, checkpoint) if checkpoint is not None else None
+    except TrainError as err:
+        raise DistillError(str(err)) from None
     _write_config(out, cfg)
-    logger = RunLogger(out, resume_from=start if start else None)
 
     meta = {
         "generator": {"arch": student.arch_name, "config": dict(student.config)},
@@ -498,7 +305,7 @@ def run_distillation(
         "input_range": [-1.0, 1.0],
         "mode": "distill",
         "config": config_to_dict(cfg),
-        "adapters": parts.adapter_info,
+        "adapters": objective.adapter_info,
         "run": {
             "kind": "distill",
             "mode": "distill",
@@ -514,77 +321,33 @@ def run_distillation(
                         ("kind", "spec", "weights", "input_range", "arch", "config", "style", "step", "run")},
         },
     }
-    s_tap = FeatureTap({s: dict(student.named_modules())[s] for s, _ in adapters.pairs}) if parts.use_features else None
-    t_tap = FeatureTap({t: teacher.feature_modules()[t] for _, t in adapters.pairs}) if parts.use_features else None
-    sample_inputs = fixed_sample_inputs(dataset).to(device)
-    end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
-    student.train()
-    begun = time.perf_counter()
 
-    def save(step: int) -> None:
-        train_state = {"opt_g": opt_g.state_dict(), **({"opt_d": opt_d.state_dict()} if opt_d else {})}
-        save_checkpoint(out, step, parts.state_dicts(), meta, train_state, keep=cfg.keep_checkpoints)
+    def stream(first: int, last: int):
+        for step in range(first, last + 1):  # step s (from 1) trains on batch_for_step(s - 1)
+            yield {"content": batch_for_step(dataset, step - 1, cfg.seed, cfg.batch_size)}
 
-    bar = tqdm(range(start, end), total=end - start, desc="distill", disable=not show_progress, dynamic_ncols=True)
-    for step in bar:
-        lr = lr_at(step, cfg, cfg.lr)
-        for group in opt_g.param_groups:
-            group["lr"] = lr
-        x = batch_for_step(dataset, step, cfg.seed, cfg.batch_size).to(device)  # [N,3,P,P]
-        with torch.no_grad():
-            target = teacher(x)  # [N,3,P,P]; features land in t_tap
-        student_out = student(x)
-        losses = {"l1": F.l1_loss(student_out, target)}
-        total = cfg.l1_weight * losses["l1"]
-        if cfg.structural != "none" and cfg.structural_weight > 0:
-            losses["structural"] = structural_loss(cfg.structural, student_out, target)
-            total = total + cfg.structural_weight * losses["structural"]
-        if parts.use_features:
-            losses["feature"] = adapters(s_tap.outputs, t_tap.outputs)
-            total = total + cfg.feature_weight * losses["feature"]
-        if critic is not None:
-            critic.requires_grad_(False)
-            losses["adv_g"] = gan.g_loss(critic(student_out))
-            total = total + cfg.adv_weight * losses["adv_g"]
-            critic.requires_grad_(True)
-        opt_g.zero_grad(set_to_none=True)
-        total.backward()
-        opt_g.step()
-        if critic is not None:
-            opt_d.zero_grad(set_to_none=True)
-            losses["adv_d"] = gan.d_loss(critic(target), critic(student_out.detach()))
-            losses["adv_d"].backward()
-            opt_d.step()
-        if parts.ema is not None:
-            ema_update(parts.ema, student, cfg.ema_decay, step)
-
-        done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:  # not at stop_at: resumed logs read as one
-            scalars = {k: float(v.detach()) for k, v in losses.items()}
-            logger.log(done, total=float(total.detach()), lr=lr, **scalars)
-            bar.set_postfix({k: f"{v:.4f}" for k, v in scalars.items()}, refresh=False)
-        if done % cfg.sample_every == 0 or done == cfg.steps:
-            save_samples(out / "samples" / f"{step_name(done)}.png", sample_inputs, teacher, parts.final_student())
-        if done % cfg.checkpoint_every == 0 or done == end:
-            save(done)
-    bar.close()
-    for tap in (s_tap, t_tap):
-        if tap is not None:
-            tap.close()
-    plot_losses(out / "log.jsonl", out / "loss.png")
-    if end < cfg.steps:
+    loop = Loop(seed=cfg.seed, steps=cfg.steps, log_every=cfg.log_every, sample_every=cfg.sample_every,
+                checkpoint_every=cfg.checkpoint_every, keep=cfg.keep_checkpoints, ema_decay=cfg.ema_decay,
+                ema=cfg.ema_decay > 0, stop_at=stop_at, log_elapsed=False, desc="distill")
+    try:
+        done = run_loop(objective, loop, out, stream=stream, sample_batch={"content": fixed_sample_inputs(dataset)},
+                        meta=meta, device=device, resumed=resumed, force=force, show_progress=show_progress)
+    finally:
+        objective.close()
+    if loop.end < cfg.steps:
         return None
 
     from styleforge.train.distill_report import build_report, write_report
 
+    final_student = done.ema_model if done.ema_model is not None else student
     report = build_report(
-        teacher, teacher_info, parts.final_student().eval(), cfg, content_dir, dataset.paths, heldout, device,
+        teacher, teacher_info, final_student.eval(), cfg, content_dir, dataset.paths, heldout, device,
     )
     log_rows = read_log(out / "log.jsonl")
     report["train"] = {
         "steps": cfg.steps,
-        "resumed_from": start,
-        "seconds_this_session": round(time.perf_counter() - begun, 2),
+        "resumed_from": done.start - 1,
+        "seconds_this_session": done.seconds,
         "final_losses": log_rows[-1] if log_rows else {},
         "skipped_photos": [[str(p), why] for p, why in dataset.skipped],
     }

@@ -7,8 +7,11 @@
 - :class:`DCGANObjective` (Radford et al. 2016): noise -> 64x64 image against a style folder.
 
 Each objective owns its networks (``self.networks``: raw modules, saved in checkpoints), their
-optimisers, and ``step(batch, scaler) -> {loss name: detached tensor}``. The training loop
-(``trainer.py``) decides everything else: devices, DDP, AMP, schedules, logging, checkpoints.
+optimisers, its learning-rate schedule, and ``step(batch, scaler) -> {loss name: detached
+tensor}``. :class:`BaseObjective` is that contract (distillation's objective implements it too);
+:class:`Objective` adds what the three share (a ``TrainConfig``, its GAN loss and penalties).
+The loop (``trainer.run_loop``) decides everything else: devices, DDP, AMP, EMA, logging,
+checkpoints.
 
 Under DDP, ``self.forward[name]`` is the wrapped module (gradients are all-reduced when it is
 used in the loss that is back-propagated); the generator step evaluates the discriminators
@@ -45,14 +48,21 @@ def adam(params, lr: float, config: TrainConfig) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, betas=(config.optim.beta1, config.optim.beta2))
 
 
-class Objective:
-    """Shared plumbing: networks, optimisers, autocast and the backward/step with a GradScaler."""
+class BaseObjective:
+    """What the training loop (``trainer.run_loop``) drives: networks, optimisers, one step, samples.
+
+    The loop owns devices, DDP, AMP, EMA, the learning-rate schedule, logging, samples,
+    checkpoints and resume; an objective owns its networks (``self.networks``: raw modules, saved
+    in checkpoints under these names), their optimisers (``self.optimizers``), and
+    ``step(batch, scaler, noise) -> {loss name: detached tensor}``.
+    """
 
     generator_key = "generator"  # the network that is the product of the run (and gets an EMA)
+    lr_log_key = "lr_g"  # the log.jsonl field holding the "g" optimiser's learning rate
+    grad_clip = 0.0  # clip each optimiser's gradient norm to this (0: off)
 
-    def __init__(self, config: TrainConfig):
+    def __init__(self, config):
         self.config = config
-        self.gan = GANLoss(config.loss.gan)
         self.networks: dict[str, nn.Module] = {}
         self.forward: dict[str, Callable] = {}  # possibly DDP-wrapped / compiled callables
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
@@ -60,42 +70,31 @@ class Objective:
 
     # -- wiring, called by the trainer -------------------------------------------------------
     def lr_groups(self) -> dict[str, float]:
-        """Base learning rate of each optimiser (the trainer scales them by the schedule)."""
-        return {name: (self.config.optim.lr_g if name == "g" else self.config.optim.lr_d)
-                for name in self.optimizers}
+        """Base learning rate of each optimiser (the loop scales them by :meth:`lr_scales`)."""
+        raise NotImplementedError
+
+    def lr_scales(self, step: int) -> dict[str, float]:
+        """The schedule: factor on each optimiser's base learning rate at ``step`` (1-based)."""
+        return {name: 1.0 for name in self.optimizers}
 
     def _backward_step(self, loss: Tensor, optimizer_name: str, scaler) -> None:
         optimizer = self.optimizers[optimizer_name]
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
-            if self.config.optim.grad_clip > 0:
+            if self.grad_clip > 0:
                 scaler.unscale_(optimizer)
                 self._clip(optimizer)
             scaler.step(optimizer)
         else:
             loss.backward()
-            if self.config.optim.grad_clip > 0:
+            if self.grad_clip > 0:
                 self._clip(optimizer)
             optimizer.step()
 
     def _clip(self, optimizer) -> None:
         params = [p for group in optimizer.param_groups for p in group["params"]]
-        nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip)
-
-    def _d_loss(self, name: str, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Discriminator loss on real vs (detached) fake, plus the configured penalties (fp32)."""
-        with self.autocast():
-            loss = self.gan.d_loss(self.forward[name](real), self.forward[name](fake.detach()))
-        parts = {}
-        raw = self.networks[name]
-        if self.config.loss.gan == "wgan-gp" and self.config.loss.lambda_gp > 0:
-            parts["gp"] = gradient_penalty(raw, real.float(), fake.detach().float())
-            loss = loss + self.config.loss.lambda_gp * parts["gp"]
-        if self.config.loss.r1_gamma > 0:
-            parts["r1"] = r1_penalty(raw, real.float())
-            loss = loss + 0.5 * self.config.loss.r1_gamma * parts["r1"]
-        return loss, parts
+        nn.utils.clip_grad_norm_(params, self.grad_clip)
 
     def step(self, batch: dict[str, Tensor], scaler, noise: Optional[torch.Generator] = None) -> dict[str, Tensor]:
         raise NotImplementedError
@@ -122,6 +121,42 @@ class Objective:
     def sample_rows(self, batch: dict[str, Tensor], generator: nn.Module) -> tuple[list[list[Tensor]], list[str]]:
         """Rows of images for the sample grid, with column labels; ``generator`` is the EMA copy."""
         raise NotImplementedError
+
+
+class Objective(BaseObjective):
+    """The GAN objectives of ``styleforge train``: a :class:`TrainConfig`, its GAN loss and schedule."""
+
+    def __init__(self, config: TrainConfig):
+        super().__init__(config)
+        self.gan = GANLoss(config.loss.gan)
+        self.grad_clip = config.optim.grad_clip
+
+    def lr_groups(self) -> dict[str, float]:
+        return {name: (self.config.optim.lr_g if name == "g" else self.config.optim.lr_d)
+                for name in self.optimizers}
+
+    def lr_scales(self, step: int) -> dict[str, float]:
+        """Constant, then linear decay to zero from ``decay_start * steps`` (CycleGAN's schedule)."""
+        optim, steps = self.config.optim, self.config.steps
+        start = optim.decay_start * steps
+        scale = 1.0
+        if step > start and optim.decay_start < 1.0:
+            scale = max(0.0, 1.0 - (step - start) / max(1.0, steps - start))
+        return {name: scale for name in self.optimizers}
+
+    def _d_loss(self, name: str, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Discriminator loss on real vs (detached) fake, plus the configured penalties (fp32)."""
+        with self.autocast():
+            loss = self.gan.d_loss(self.forward[name](real), self.forward[name](fake.detach()))
+        parts = {}
+        raw = self.networks[name]
+        if self.config.loss.gan == "wgan-gp" and self.config.loss.lambda_gp > 0:
+            parts["gp"] = gradient_penalty(raw, real.float(), fake.detach().float())
+            loss = loss + self.config.loss.lambda_gp * parts["gp"]
+        if self.config.loss.r1_gamma > 0:
+            parts["r1"] = r1_penalty(raw, real.float())
+            loss = loss + 0.5 * self.config.loss.r1_gamma * parts["r1"]
+        return loss, parts
 
 
 class UnpairedObjective(Objective):

@@ -1,4 +1,10 @@
-"""The training loop: data, devices, AMP, DDP, EMA, logging, samples, checkpoints, resume, eval.
+"""The training engine: one loop (:func:`run_loop`) for every objective, and ``styleforge train``.
+
+:func:`run_loop` drives any :class:`~styleforge.train.gan_steps.BaseObjective` (the GAN
+objectives of ``gan_steps`` and ``colour_objective``, and distillation's ``DistillObjective``):
+devices, AMP, DDP, EMA, the learning-rate schedule the objective states, logging, samples,
+atomic checkpoints and resume. :func:`train` builds a GAN objective, its dataset and stream,
+runs the loop, then evaluates; ``distill.run_distillation`` does the same for a student.
 
 Determinism is the design constraint. Nothing in the loop uses an RNG whose state lives only in
 memory: sample ``k`` of step ``s`` is cut by ``ds.get(i, numpy.random.default_rng([seed, s,
@@ -18,8 +24,9 @@ import shutil
 import subprocess
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 import numpy as np
 import torch
@@ -276,14 +283,6 @@ def evaluate_on_folder(
 # the loop
 
 
-def _lr_scale(config: TrainConfig, step: int) -> float:
-    """Constant, then linear decay to zero from ``decay_start * steps`` (CycleGAN's schedule)."""
-    start = config.optim.decay_start * config.steps
-    if step <= start or config.optim.decay_start >= 1.0:
-        return 1.0
-    return max(0.0, 1.0 - (step - start) / max(1.0, config.steps - start))
-
-
 def _amp(device: torch.device, enabled: bool):
     """(autocast factory, GradScaler or None): bf16 where supported, else fp16 with a scaler."""
     if device.type != "cuda" or not enabled:
@@ -343,15 +342,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
     # Networks: the same seed on every rank (DDP also broadcasts rank 0's weights).
     torch.manual_seed(config.seed)
     objective: Objective = build_objective(config)
-    state_dicts, meta, train_state = (None, None, None)
-    if resume_from is not None:
-        state_dicts, meta, train_state = load_checkpoint(resume_from)
-        for name, net in objective.networks.items():
-            try:
-                net.load_state_dict(state_dicts[name])
-            except (KeyError, RuntimeError) as err:
-                raise TrainError(f"{resume_from}: {name} does not match the run's config "
-                                 f"({str(err).splitlines()[0]})") from None
+    resumed = load_networks(objective, resume_from) if resume_from is not None else None
     generator = objective.networks["generator"]
     image_size = config.data.patch_size
     if config.mode == "dcgan":  # the dataset is resized to what the generator draws
@@ -359,116 +350,39 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
             image_size = int(generator.eval()(objective.noise(1, None, "cpu")).shape[-1])
         generator.train()
     dataset = build_dataset(config, image_size)
-    if train_state is not None:
-        objective.load_extra_state(train_state.get("objective", {}))
+    if resumed is not None:
+        objective.load_extra_state(resumed[2].get("objective", {}))
     objective.prepare(dataset, fresh=resume_from is None)  # e.g. the colour generator's classical init
-    ema = EMA(generator, config.optim.ema_decay)
-    if state_dicts is not None and "generator_ema" in state_dicts:
-        ema.model.load_state_dict(state_dicts["generator_ema"])
 
-    memory_format = torch.channels_last if (device.type == "cuda" and config.channels_last) else None
-    for net in [*objective.networks.values(), ema.model]:
-        net.to(device)
-        if memory_format is not None:
-            net.to(memory_format=memory_format)
-    objective.autocast, scaler = _amp(device, config.amp)
-    for name, opt in objective.optimizers.items():
-        if train_state is not None:
-            opt.load_state_dict(train_state["optimizers"][name])
-    if scaler is not None and train_state is not None and train_state.get("scaler"):
-        scaler.load_state_dict(train_state["scaler"])
-    for name, net in objective.networks.items():
-        wrapped = distributed.wrap(net, dist, device)
-        objective.forward[name] = torch.compile(wrapped) if config.compile else wrapped
+    def stream(first: int, last: int):
+        return torch.utils.data.DataLoader(
+            StepSamples(dataset, config.seed, first, last, local_batch, dist.rank),
+            batch_size=local_batch, shuffle=False, num_workers=config.data.num_workers,
+            pin_memory=device.type == "cuda", drop_last=False, persistent_workers=False,
+        )
 
-    start = (meta or {}).get("step", 0) + 1
-    loader = torch.utils.data.DataLoader(
-        StepSamples(dataset, config.seed, start, config.steps, local_batch, dist.rank),
-        batch_size=local_batch, shuffle=False, num_workers=config.data.num_workers,
-        pin_memory=device.type == "cuda", drop_last=False,
-        persistent_workers=False,
-    )
-    main = dist.rank == 0
-    samples_dir = run_dir / "samples"
-    if main:
+    if dist.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text(run_dir / "config.yaml", config_to_yaml(config))
-        if resume_from is None and force:
-            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-            shutil.rmtree(samples_dir, ignore_errors=True)
-    logger = RunLogger(run_dir, resume_from=start - 1 if resume_from is not None else None) if main else None
     sample_batch = fixed_batch(dataset, config.seed, 4 if config.mode != "dcgan" else 1)
     if config.mode == "dcgan":
         sample_batch = {"noise": objective.noise(16, torch.Generator().manual_seed(config.seed), device)}
-    meta_base = _meta(config, generator, dist, preset, dataset, style_name(config))
-    lr_base = objective.lr_groups()
+    log = config.log
+    loop = Loop(seed=config.seed, steps=config.steps, log_every=log.log_every, sample_every=log.sample_every,
+                checkpoint_every=log.checkpoint_every, keep=log.keep, ema_decay=config.optim.ema_decay,
+                amp=config.amp, channels_last=config.channels_last, compile=config.compile,
+                desc=f"train {config.mode}")
+    done = run_loop(objective, loop, run_dir, stream=stream, sample_batch=sample_batch,
+                    meta=_meta(config, generator, dist, preset, dataset, style_name(config)),
+                    device=device, dist=dist, resumed=resumed, force=force, show_progress=show_progress)
+    step, start, ema_model = done.step, done.start, done.ema_model
 
-    def save(step):
-        state = {name: net.state_dict() for name, net in objective.networks.items()}
-        state["generator_ema"] = ema.model.state_dict()
-        train_state = {
-            "optimizers": {name: opt.state_dict() for name, opt in objective.optimizers.items()},
-            "scaler": scaler.state_dict() if scaler is not None else {},
-            "torch_rng": torch.get_rng_state(),
-            "objective": objective.extra_state(),
-        }
-        return save_checkpoint(run_dir, step, state, meta_base, train_state, keep=config.log.keep)
-
-    def draw(step):
-        batch = {k: v.to(device) for k, v in sample_batch.items()}
-        rows, labels = objective.sample_rows(batch, ema.model)
-        save_image_grid(rows, samples_dir / f"step_{step:07d}.png", col_labels=labels)
-
-    totals: dict[str, torch.Tensor] = {}
-    count, t0, step = 0, time.perf_counter(), start - 1
-    bar = None
-    if main and show_progress and start <= config.steps:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.steps, initial=start - 1, desc=f"train {config.mode}", dynamic_ncols=True)
-    for step, batch in enumerate(loader, start):
-        torch.manual_seed(step_seed(config.seed, step, dist.rank))
-        noise = torch.Generator().manual_seed(step_seed(config.seed, step, dist.rank))
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        if memory_format is not None:
-            batch = {k: v.contiguous(memory_format=memory_format) for k, v in batch.items()}
-        scale = _lr_scale(config, step)
-        for name, opt in objective.optimizers.items():
-            for group in opt.param_groups:
-                group["lr"] = lr_base[name] * scale
-        losses = objective.step(batch, scaler, noise)
-        if scaler is not None:
-            scaler.update()
-        ema.update(generator, step)
-        for k, v in losses.items():
-            totals[k] = totals.get(k, 0) + v
-        count += 1
-
-        if step % config.log.log_every == 0 or step == config.steps:
-            means = {k: distributed.mean(v / count, dist).item() for k, v in sorted(totals.items())}
-            if main:
-                elapsed = time.perf_counter() - t0
-                logger.log(step, **means, lr_g=lr_base["g"] * scale, elapsed_s=elapsed)
-                if bar is not None:
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
-            totals, count = {}, 0
-        if main and (step % config.log.sample_every == 0 or step == config.steps):
-            draw(step)
-            plot_losses(logger.path, run_dir / "loss.png")
-        if main and (step % config.log.checkpoint_every == 0 or step == config.steps):
-            objective.on_checkpoint(step, ema.model)
-            save(step)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    distributed.barrier(dist)
-
+    main = dist.rank == 0
     summary: dict[str, Any] = {"run": str(run_dir), "step": step, "world_size": dist.world_size,
-                               "seconds": round(time.perf_counter() - t0, 2)}
+                               "seconds": done.seconds}
     verdict = None
     if main and start <= config.steps:
-        finished = objective.finish(run_dir, ema.model, step)
+        finished = objective.finish(run_dir, ema_model, step)
         if finished is not None:
             verdict = finished.pop("verdict")
             write_verdict(run_dir, verdict, step=step, **finished)
@@ -476,7 +390,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
     split = test_split(config)
     if main and split is not None and start <= config.steps:
         report = {"step": step, "input_dir": str(split[0]), "target_dir": str(split[1])}
-        candidates = [("generator_ema", ema.model), ("generator", generator)]
+        candidates = [("generator_ema", ema_model), ("generator", generator)]
         if "generator_selected" in objective.networks:
             candidates.insert(0, ("generator_selected", objective.networks["generator_selected"]))
             candidates.append(("generator_init", objective.networks["generator_init"]))
@@ -495,6 +409,180 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
     if verdict is not None and not verdict.ok:
         raise DegenerateModelError(verdict, where=f"{run_dir} (step {step})")
     return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# the engine: one loop for every objective (GAN training and distillation)
+
+
+@dataclass(frozen=True)
+class Loop:
+    """How :func:`run_loop` drives an objective; everything else comes from the objective."""
+
+    seed: int
+    steps: int                      # the run's last step (steps count from 1)
+    log_every: int
+    sample_every: int
+    checkpoint_every: int
+    keep: int                       # checkpoints kept
+    ema_decay: float
+    ema: bool = True                # keep an EMA copy of the generator (saved as generator_ema)
+    stop_at: Optional[int] = None   # end this session after this step (a checkpoint is left there)
+    amp: bool = False
+    channels_last: bool = False
+    compile: bool = False
+    log_elapsed: bool = True        # an elapsed_s field in log.jsonl (off: a resumed log reads the same)
+    desc: str = "train"
+
+    @property
+    def end(self) -> int:
+        return self.steps if self.stop_at is None else min(self.steps, self.stop_at)
+
+
+@dataclass
+class LoopResult:
+    step: int                       # the last step done (start - 1 when nothing ran)
+    start: int                      # the first step of this session
+    ema_model: Optional[nn.Module]  # the EMA generator (None when Loop.ema is off)
+    seconds: float
+
+
+def load_networks(objective, checkpoint: Path) -> tuple[dict, dict, dict]:
+    """Load a checkpoint's weights into ``objective.networks``; returns ``load_checkpoint``'s triple."""
+    state_dicts, meta, train_state = load_checkpoint(checkpoint)
+    for name, net in objective.networks.items():
+        try:
+            net.load_state_dict(state_dicts[name])
+        except (KeyError, RuntimeError) as err:
+            raise TrainError(f"{checkpoint}: {name} does not match the run's config "
+                             f"({str(err).splitlines()[0]})") from None
+    return state_dicts, meta, train_state
+
+
+def run_loop(
+    objective,
+    loop: Loop,
+    run_dir: Path,
+    *,
+    stream: Callable[[int, int], Iterable[dict[str, torch.Tensor]]],
+    sample_batch: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    device: torch.device,
+    dist: distributed.DistInfo = distributed.DistInfo(),
+    resumed: Optional[tuple[dict, dict, dict]] = None,
+    force: bool = False,
+    show_progress: bool = True,
+) -> LoopResult:
+    """Run ``objective`` from the step after ``resumed`` (or 1) to ``loop.end`` into ``run_dir``.
+
+    ``stream(first, last)`` yields the batches of steps ``first..last`` in order, each a pure
+    function of ``(seed, step)``; ``resumed`` is :func:`load_networks`' triple (networks already
+    loaded); ``meta`` is saved in every checkpoint; only rank 0 writes files.
+    """
+    state_dicts, meta_in, train_state = resumed if resumed is not None else (None, None, None)
+    generator = objective.networks[objective.generator_key]
+    ema = EMA(generator, loop.ema_decay) if loop.ema else None
+    if ema is not None and state_dicts is not None:
+        ema.model.load_state_dict(state_dicts.get("generator_ema", state_dicts[objective.generator_key]))
+
+    memory_format = torch.channels_last if (device.type == "cuda" and loop.channels_last) else None
+    for net in [*objective.networks.values(), *([ema.model] if ema else [])]:
+        net.to(device)
+        if memory_format is not None:
+            net.to(memory_format=memory_format)
+    objective.autocast, scaler = _amp(device, loop.amp)
+    if train_state is not None:
+        # distillation runs saved before the single engine kept their optimisers as opt_g / opt_d
+        saved = train_state.get("optimizers") or {"g": train_state.get("opt_g"), "d": train_state.get("opt_d")}
+        for name, opt in objective.optimizers.items():
+            opt.load_state_dict(saved[name])
+        if scaler is not None and train_state.get("scaler"):
+            scaler.load_state_dict(train_state["scaler"])
+    for name, net in objective.networks.items():
+        wrapped = distributed.wrap(net, dist, device)
+        objective.forward[name] = torch.compile(wrapped) if loop.compile else wrapped
+
+    start, end = (meta_in or {}).get("step", 0) + 1, loop.end
+    main = dist.rank == 0
+    samples_dir = run_dir / "samples"
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resumed is None and force:
+            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+            shutil.rmtree(samples_dir, ignore_errors=True)
+    logger = RunLogger(run_dir, resume_from=start - 1 if resumed is not None else None) if main else None
+    lr_base = objective.lr_groups()
+    final = ema.model if ema is not None else generator  # what the samples show
+
+    def save(step):
+        state = {name: net.state_dict() for name, net in objective.networks.items()}
+        if ema is not None:
+            state["generator_ema"] = ema.model.state_dict()
+        train_state = {
+            "optimizers": {name: opt.state_dict() for name, opt in objective.optimizers.items()},
+            "scaler": scaler.state_dict() if scaler is not None else {},
+            "torch_rng": torch.get_rng_state(),
+            "objective": objective.extra_state(),
+        }
+        return save_checkpoint(run_dir, step, state, meta, train_state, keep=loop.keep)
+
+    def draw(step):
+        batch = {k: v.to(device) for k, v in sample_batch.items()}
+        rows, labels = objective.sample_rows(batch, final)
+        save_image_grid(rows, samples_dir / f"step_{step:07d}.png", col_labels=labels)
+
+    totals: dict[str, torch.Tensor] = {}
+    count, t0, step = 0, time.perf_counter(), start - 1
+    bar = None
+    if main and show_progress and start <= end:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=end, initial=start - 1, desc=loop.desc, dynamic_ncols=True)
+    batches = stream(start, end) if start <= end else ()
+    for step, batch in enumerate(batches, start):
+        torch.manual_seed(step_seed(loop.seed, step, dist.rank))
+        noise = torch.Generator().manual_seed(step_seed(loop.seed, step, dist.rank))
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        if memory_format is not None:
+            batch = {k: v.contiguous(memory_format=memory_format) for k, v in batch.items()}
+        scales = objective.lr_scales(step)
+        for name, opt in objective.optimizers.items():
+            for group in opt.param_groups:
+                group["lr"] = lr_base[name] * scales[name]
+        losses = objective.step(batch, scaler, noise)
+        if scaler is not None:
+            scaler.update()
+        if ema is not None:
+            ema.update(generator, step)
+        for k, v in losses.items():
+            totals[k] = totals.get(k, 0) + v
+        count += 1
+
+        if step % loop.log_every == 0 or step == loop.steps:  # not at stop_at: resumed logs read as one
+            means = {k: distributed.mean(v / count, dist).item() for k, v in sorted(totals.items())}
+            if main:
+                extra = {objective.lr_log_key: lr_base["g"] * scales["g"]}
+                if loop.log_elapsed:
+                    extra["elapsed_s"] = time.perf_counter() - t0
+                logger.log(step, **means, **extra)
+                if bar is not None:
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
+            totals, count = {}, 0
+        if main and (step % loop.sample_every == 0 or step == loop.steps):
+            draw(step)
+            plot_losses(logger.path, run_dir / "loss.png")
+        if main and (step % loop.checkpoint_every == 0 or step == end):
+            objective.on_checkpoint(step, final)
+            save(step)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    if main and start <= end:
+        plot_losses(logger.path, run_dir / "loss.png")
+    distributed.barrier(dist)
+    return LoopResult(step=step, start=start, ema_model=ema.model if ema is not None else None,
+                      seconds=round(time.perf_counter() - t0, 2))
 
 
 def _meta(config: TrainConfig, generator: nn.Module, dist, preset, dataset, style: str) -> dict[str, Any]:
