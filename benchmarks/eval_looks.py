@@ -32,7 +32,7 @@ from styleforge.stages import Stages, single_thread_env
 
 DEFAULT_LOOKS = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass", "glow", "toon")
 TONE_LOOKS = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass")
-CLASSICAL = (
+CLASSICAL = (  # the names of train.baselines.classical_methods, in its order
     "reinhard (Lab mean/std)",
     "histogram match",
     "reinhard (set-to-set)",
@@ -169,18 +169,11 @@ def _score(data: Path, colour: Path, full: bool, root: Path):
     from styleforge.train.checkpoint import load_generator
 
     pairs = load_pairs(data / "test" / "input", data / "test" / "target")
-    style = baselines.style_reference([to_uint8_array(open_image(p).rgb) for p in list_images(data / "style")])
-    content = baselines.style_reference([to_uint8_array(open_image(p).rgb) for p in list_images(data / "content")])
+    style = [to_uint8_array(open_image(p).rgb) for p in list_images(data / "style")]
+    content = [to_uint8_array(open_image(p).rgb) for p in list_images(data / "content")]
     methods = {
         "identity": lambda x: x,
-        "reinhard (Lab mean/std)": lambda x: baselines.reinhard_transfer(x, style),
-        "histogram match": lambda x: baselines.histogram_match(x, style),
-        # Set-to-set: one global grade mapping the content set's statistics onto the style set's.
-        "reinhard (set-to-set)": lambda x: baselines.reinhard_transfer(x, style, content),
-        "histogram match (set-to-set)": lambda x: baselines.histogram_match(x, style, content),
-        "MKL (set-to-set)": lambda x: baselines.mkl_transfer(x, style, content),
-        "sliced OT (set-to-set)": lambda x: baselines.sliced_ot_transfer(x, style, content),
-        "levels (set-to-set)": lambda x: baselines.levels_transfer(x, style, content),
+        **baselines.classical_methods(style, content),
         COLOUR: torch_method(load_generator(colour)[0]),
         "colour: classical init": torch_method(_colour_variant(colour, "generator_init")),
         "colour: last EMA": torch_method(_colour_variant(colour, "generator_ema")),

@@ -30,7 +30,7 @@ import numpy as np
 
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, BundleError, Manifest
-from styleforge.runtime.lut_stylizer import LutStylizer, artifact_file
+from styleforge.runtime.lut_stylizer import LutStylizer, artifact_file, checked_rgb
 
 ADAPTIVE_KEY, ADAPTIVE_FILE, ADAPTIVE_FORMAT = "lut_adaptive", "look_adaptive.npz", "adaptive-lut"
 FUNCTION = "styleforge.colour/v1"  # the colour function below; bump when it changes
@@ -208,11 +208,7 @@ class AdaptiveLutStylizer(LutStylizer):
     def stylize_rgb(self, rgb: np.ndarray, strength: float = 1.0,
                     on_tile: Optional[Callable[[], None]] = None) -> np.ndarray:
         """uint8 (or uint16) ``[H, W, 3]`` RGB -> the same, through this photo's own LUT."""
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError(f"strength must be in [0, 1], got {strength}")
-        rgb = np.asarray(rgb)
-        if rgb.dtype not in (np.uint8, np.uint16) or rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f"expected a uint8 or uint16 [H, W, 3] RGB array, got {rgb.dtype} {rgb.shape}")
+        rgb = checked_rgb(rgb, strength)
         if strength == 0.0 or rgb.size == 0:
             return rgb.copy()
         self.last_params = self.look.params(rgb)

@@ -25,6 +25,16 @@ LUT_KEYS = ("lut_cube",)
 TIFF_SUFFIXES = (".tif", ".tiff")
 
 
+def checked_rgb(rgb, strength: float) -> np.ndarray:
+    """``rgb`` as a uint8 or uint16 ``[H, W, 3]`` array; ValueError for it or a strength outside [0, 1]."""
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    rgb = np.asarray(rgb)
+    if rgb.dtype not in (np.uint8, np.uint16) or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected a uint8 or uint16 [H, W, 3] RGB array, got {rgb.dtype} {rgb.shape}")
+    return rgb
+
+
 def artifact_file(bundle: Path, manifest: Manifest, key: str, verify: bool = True) -> tuple[Artifact, Path]:
     """``(artifact, path)`` of a bundle's artifact ``key``; BundleError when it is not listed,
     its file is missing, or (``verify``) the file's sha256 differs from the manifest's."""
@@ -69,11 +79,7 @@ class LutStylizer(Stylizer):
     def stylize_rgb(self, rgb: np.ndarray, strength: float = 1.0,
                     on_tile: Optional[Callable[[], None]] = None) -> np.ndarray:
         """uint8 (or uint16) ``[H, W, 3]`` RGB -> the same dtype and shape, full resolution."""
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError(f"strength must be in [0, 1], got {strength}")
-        rgb = np.asarray(rgb)
-        if rgb.dtype not in (np.uint8, np.uint16) or rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f"expected a uint8 or uint16 [H, W, 3] RGB array, got {rgb.dtype} {rgb.shape}")
+        rgb = checked_rgb(rgb, strength)
         if strength == 0.0:
             return rgb.copy()
         out = self.applier.apply(rgb, strength)

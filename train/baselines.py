@@ -306,3 +306,19 @@ def sliced_wasserstein_lab(a_rgb01: np.ndarray, b_rgb01: np.ndarray, projections
 
 
 BASELINES.update({"mkl": mkl_transfer, "sliced-ot": sliced_ot_transfer, "levels": levels_transfer})
+
+
+def classical_methods(style_images, content_images) -> dict:
+    """The seven classical transfers a learned look is compared with, as ``uint8 HWC -> uint8 HWC``
+    callables named as eval-looks reports them: Reinhard and histogram matching per image and set
+    to set, and set-to-set MKL, sliced OT and levels."""
+    style, content = style_reference(style_images), style_reference(content_images)
+    return {
+        "reinhard (Lab mean/std)": lambda x: reinhard_transfer(x, style),
+        "histogram match": lambda x: histogram_match(x, style),
+        "reinhard (set-to-set)": lambda x: reinhard_transfer(x, style, content),
+        "histogram match (set-to-set)": lambda x: histogram_match(x, style, content),
+        "MKL (set-to-set)": lambda x: mkl_transfer(x, style, content),
+        "sliced OT (set-to-set)": lambda x: sliced_ot_transfer(x, style, content),
+        "levels (set-to-set)": lambda x: levels_transfer(x, style, content),
+    }

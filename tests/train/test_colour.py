@@ -152,18 +152,12 @@ def test_learned_film_warm_beats_identity_and_holds_the_best_classical_fit(colou
     run = tmp_path / "run"
     assert cli(colour_args(colour_data, run, "--steps", "40")) == 0
     pairs = load_pairs(colour_data / "test" / "input", colour_data / "test" / "target")
-    style = baselines.style_reference([to_uint8_array(open_image(p).rgb) for p in list_images(colour_data / "style")])
-    content = baselines.style_reference([to_uint8_array(open_image(p).rgb) for p in list_images(colour_data / "content")])
+    style = [to_uint8_array(open_image(p).rgb) for p in list_images(colour_data / "style")]
+    content = [to_uint8_array(open_image(p).rgb) for p in list_images(colour_data / "content")]
     methods = {
         "identity": lambda x: x,
         "colour": torch_method(load_generator(run)[0]),
-        "reinhard (Lab mean/std)": lambda x: baselines.reinhard_transfer(x, style),
-        "histogram match": lambda x: baselines.histogram_match(x, style),
-        "reinhard (set-to-set)": lambda x: baselines.reinhard_transfer(x, style, content),
-        "histogram match (set-to-set)": lambda x: baselines.histogram_match(x, style, content),
-        "MKL (set-to-set)": lambda x: baselines.mkl_transfer(x, style, content),
-        "sliced OT (set-to-set)": lambda x: baselines.sliced_ot_transfer(x, style, content),
-        "levels (set-to-set)": lambda x: baselines.levels_transfer(x, style, content),
+        **baselines.classical_methods(style, content),
     }
     assert set(methods) - {"identity", "colour"} == set(CLASSICAL)
     scores, _ = score_methods(methods, pairs)
