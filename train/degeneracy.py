@@ -22,29 +22,18 @@ CHECK_PHOTOS = 8  # photos the generator is run on when no stored verdict exists
 CHECK_SHORT_SIDE = 256
 
 
-PAD_MULTIPLE = 32  # every generator here accepts sizes that are multiples of this
-
-
 @torch.no_grad()
 def run_on(generator: nn.Module, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """uint8 HWC in -> uint8 HWC out, one photo at a time, on the generator's device, in eval mode.
-
-    Photos are edge-padded to a multiple of :data:`PAD_MULTIPLE` and cropped back, so strided
-    generators (ResNet, mobile students) take any photo size.
-    """
-    import torch.nn.functional as F
-
-    from styleforge.train.tensors import image_to_tensor, tensor_to_image
+    """uint8 HWC in -> uint8 HWC out, one photo at a time through the trainer's whole-photo runner
+    (:func:`~styleforge.train.trainer.stylize_array`: padded to the generator's stride), on the
+    generator's device, in eval mode."""
+    from styleforge.train.trainer import stylize_array
 
     param = next(generator.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     was_training = generator.training
     generator.eval()
-    out = []
-    for img in images:
-        h, w = img.shape[:2]
-        x = F.pad(image_to_tensor(img)[None], (0, (-w) % PAD_MULTIPLE, 0, (-h) % PAD_MULTIPLE), mode="replicate")
-        out.append(tensor_to_image(generator(x.to(device))[0, :, :h, :w]))
+    out = [stylize_array(generator, img, device) for img in images]
     generator.train(was_training)
     return out
 

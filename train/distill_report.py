@@ -141,7 +141,9 @@ def build_report(teacher, teacher_info: dict, student: nn.Module, cfg, content_d
     else:
         paths, source, target = default_heldout(content_dir, train_paths)
     paths = paths[: cfg.heldout_limit]
-    multiple = math.lcm(int(getattr(student, "stride", 1)), int(getattr(inner, "stride", 16)))
+    from styleforge.train.trainer import pad_multiple
+
+    multiple = math.lcm(pad_multiple(student), pad_multiple(teacher))
     fidelity = heldout_metrics(teacher, student, paths, target, cfg.heldout_max_side, multiple, device)
     report = {
         "teacher": teacher_cost,

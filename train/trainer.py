@@ -231,12 +231,23 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
 
 
+def pad_multiple(generator: nn.Module) -> int:
+    """The size multiple a generator needs: its ``stride``, a wrapped teacher's (``.inner``), else 16."""
+    for module in (generator, getattr(generator, "inner", None)):
+        if module is not None and hasattr(module, "stride"):
+            return int(module.stride)
+    return 16
+
+
 @torch.no_grad()
 def stylize_array(generator: nn.Module, rgb: np.ndarray, device="cpu") -> np.ndarray:
-    """Run an image generator on a uint8 ``[H, W, 3]`` array; returns uint8 ``[H, W, 3]``."""
+    """Run an image generator on a uint8 ``[H, W, 3]`` array; returns uint8 ``[H, W, 3]``.
+
+    The photo is padded to :func:`pad_multiple` (reflected) and cropped back, so any size works.
+    """
     x = image_to_tensor(np.asarray(rgb, dtype=np.uint8))[None]  # [1,3,H,W] in [-1, 1]
     h, w = x.shape[-2:]
-    y = generator(_pad_to_multiple(x.to(device), int(getattr(generator, "stride", 4))))[..., :h, :w]
+    y = generator(_pad_to_multiple(x.to(device), pad_multiple(generator)))[..., :h, :w]
     return tensor_to_image(y[0])
 
 
