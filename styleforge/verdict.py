@@ -171,13 +171,17 @@ def write_verdict(run_dir: Path, verdict: Verdict, **extra) -> Path:
 
 
 def read_verdict(run_dir: Path) -> Optional[Verdict]:
-    """The verdict stored beside a run (or a checkpoint inside it), or None for older runs."""
-    run_dir = Path(run_dir)
-    for folder in (run_dir, run_dir.parent, run_dir.parent.parent):
-        path = folder / VERDICT_FILE
-        if path.is_file():
-            try:
-                return Verdict.from_dict(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError, TypeError):
-                return None
-    return None
+    """The verdict of a run, given the run folder, one of its checkpoint folders
+    (``RUN/checkpoints/step_N``) or a weights file in one; None for older runs."""
+    folder = Path(run_dir)
+    if folder.is_file():
+        folder = folder.parent
+    while folder.name.startswith("step_") or folder.name == "checkpoints":
+        folder = folder.parent  # from inside a run up to the run itself, never beyond
+    path = folder / VERDICT_FILE
+    if not path.is_file():
+        return None
+    try:
+        return Verdict.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None

@@ -115,6 +115,13 @@ def test_unpaired_colour_run_selects_and_judges_its_model(colour_data, tmp_path)
                                np.stack([offset, scale + offset], axis=1), atol=2e-3)
     report = json.loads((run / "eval.json").read_text())
     assert report["product"] == "generator_selected" and "generator_init" in report
+    # The verdict is found from the run, a checkpoint in it or a weights file, and not above the run.
+    from styleforge.verdict import read_verdict
+
+    checkpoint = run / "checkpoints" / "step_0000020"
+    for where in (run, checkpoint, checkpoint / "generator_selected.safetensors"):
+        assert read_verdict(where).ok, where
+    assert read_verdict(tmp_path) is None and read_verdict(run / "samples") is None
 
 
 def _images(folder: Path):
