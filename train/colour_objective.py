@@ -35,12 +35,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from styleforge.train.config import COLOUR_INITS
 from styleforge.train.degeneracy import load_photos, run_on
 from styleforge.train.gan_steps import Objective, adam, set_requires_grad
 from styleforge.train.losses import structure_loss
 from styleforge.train.models.registry import build_discriminator, build_generator
 
-INITS = ("levels", "mkl", "mkl+hist", "hist", "identity")
 VALIDATION_SHORT_SIDE = 192  # validation photos are scored at this short side (speed)
 MAX_VALIDATION = 12  # photos per side
 
@@ -52,7 +52,7 @@ def _frozen(module: nn.Module) -> nn.Module:
     return module
 
 
-def validation_images(content_dir: str, style_dir: str, dataset) -> tuple[list, list, str]:
+def validation_images(content_dir: str, dataset) -> tuple[list, list, str]:
     """(content uint8 HWC list, style list, where from): ``DATA/val/*`` if present, else training photos."""
     from styleforge.runtime.imageio import list_images
 
@@ -97,8 +97,8 @@ class ColourObjective(Objective):
         if not fresh:  # resumed: weights, anchor and selection come from the checkpoint
             return
         init = self.config.model.init
-        if init not in INITS:
-            raise ValueError(f"model.init must be one of {', '.join(INITS)}, got {init!r}")
+        if init not in COLOUR_INITS:
+            raise ValueError(f"model.init must be one of {', '.join(COLOUR_INITS)}, got {init!r}")
         generator = self.networks["generator"]
         content = baselines.pixels01(load_photos(dataset.content_images, limit=len(dataset.content_images)))
         style = baselines.pixels01(load_photos(dataset.style_images, limit=len(dataset.style_images)))
@@ -167,7 +167,7 @@ class ColourObjective(Objective):
     def on_checkpoint(self, step, ema_generator) -> None:
         if self._validation is None:
             d = self.config.data
-            self._validation = validation_images(d.content_dir, d.style_dir, self._dataset)
+            self._validation = validation_images(d.content_dir, self._dataset)
         if not self.selection:  # the classical initialisation is the first candidate
             self.selection.append({"step": 0, "candidate": "init", **self._score(self.networks["generator_init"])})
         if any(row["step"] == step for row in self.selection):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 MODES = ("unpaired", "paired", "dcgan")
+COLOUR_INITS = ("levels", "mkl", "mkl+hist", "hist", "identity")  # model.init: colour_objective.prepare
 GAN_LOSSES = ("bce", "lsgan", "hinge", "wgan-gp")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -350,8 +351,7 @@ def validate(config: TrainConfig) -> None:
         (0.0 <= config.optim.ema_decay < 1.0, "optim.ema_decay must be in [0, 1)"),
         (0.0 <= config.optim.decay_start <= 1.0, "optim.decay_start must be in [0, 1]"),
         (config.log.keep >= 1, "log.keep must be >= 1"),
-        (config.model.init in ("levels", "mkl", "mkl+hist", "hist", "identity"),
-         "model.init must be one of levels, mkl, mkl+hist, hist, identity"),
+        (config.model.init in COLOUR_INITS, f"model.init must be one of {', '.join(COLOUR_INITS)}"),
         (min(config.log.log_every, config.log.sample_every, config.log.checkpoint_every) >= 1,
          "log.*_every must be >= 1"),
     ]
