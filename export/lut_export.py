@@ -37,7 +37,7 @@ from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, Manifest, TensorSpec
 from styleforge.runtime.metrics import max_abs_error, psnr
 
-COLOUR_AGREEMENT_DB = 35.0  # full model vs its colour part: below this a LUT is not the look
+COLOUR_AGREEMENT_DB = rlut.COLOUR_AGREEMENT_DB  # full model vs its colour part: below this a LUT is not the look
 CUBE_BOUND_DB = 40.0  # .cube (read by colour-science) vs the colour function
 HELDOUT_SIZE = (384, 384)
 CUBE_FILE, HALD_FILE = "look.cube", "look_hald.png"

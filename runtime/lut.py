@@ -31,6 +31,7 @@ import numpy as np
 
 CUBE_SIZES = (17, 33, 65)  # the sizes styleforge exports (any size >= 2 reads and applies)
 DEFAULT_CUBE_SIZE = 33
+COLOUR_AGREEMENT_DB = 35.0  # a model ships as a LUT when its colour part reproduces it to this PSNR
 HALD_LEVEL = 8  # HALD CLUT level: a 512x512 image holding a 64^3 lattice
 STRIP_PIXELS = 1 << 18  # ~256k pixels per work item: fits in L2-ish, enough items to balance threads
 _FULL = 256  # 8-bit values per channel

@@ -97,6 +97,7 @@ def _check_teacher(teacher, spec, content: Path, args: argparse.Namespace):
 def _run_lut_student(args: argparse.Namespace) -> int:
     """``--student lut``: one pass, no checkpoints to resume (it takes seconds to a minute)."""
     from styleforge.errors import CLIError
+    from styleforge.runtime.lut import COLOUR_AGREEMENT_DB
     from styleforge.train.lut_student import LutStudentConfig, fit_lut_student
     from styleforge.train.teachers import TeacherError, load_teacher
     from styleforge.verdict import DegenerateModelError, write_verdict
@@ -120,11 +121,11 @@ def _run_lut_student(args: argparse.Namespace) -> int:
     share = report["colour_function_share_db"]
     print(f"LUT student vs teacher on {report['heldout']['images']} held-out photos: {share:.2f} dB PSNR "
           f"(SSIM {report['heldout'].get('ssim', float('nan')):.4f})")
-    if share >= 35.0:
+    if share >= COLOUR_AGREEMENT_DB:
         print(f"the look is a colour function: ship it as a .cube with "
               f"`styleforge export {args.out} --formats cube`")
     else:
-        print("below 35 dB the teacher's look is not a colour function (local effects): "
+        print(f"below {COLOUR_AGREEMENT_DB:g} dB the teacher's look is not a colour function (local effects): "
               "distill a conv student (--student small) for it")
     print(f"report: {args.out / 'report.json'}")
     return 0
