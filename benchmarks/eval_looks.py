@@ -151,14 +151,19 @@ def _mean_chroma(images) -> float:
     return float(np.mean(values))
 
 
-def _colour_variant(run: Path, network: str):
-    """The colour run's ``generator_init`` or ``generator_ema`` weights as a model."""
+def _colour_models(run: Path) -> dict:
+    """The colour run's selected model, its classical start and its last EMA, from one checkpoint read."""
+    import copy
+
     from styleforge.train.checkpoint import load_checkpoint, load_generator
 
-    model, _ = load_generator(run)
+    selected, _ = load_generator(run)
     state, _, _ = load_checkpoint(run)
-    model.load_state_dict(state[network])
-    return model.eval()
+    models = {"selected": selected}
+    for key, network in (("init", "generator_init"), ("ema", "generator_ema")):
+        models[key] = copy.deepcopy(selected)
+        models[key].load_state_dict(state[network])
+    return models
 
 
 def _score(data: Path, colour: Path, full: bool, root: Path):
@@ -171,12 +176,13 @@ def _score(data: Path, colour: Path, full: bool, root: Path):
     pairs = load_pairs(data / "test" / "input", data / "test" / "target")
     style = [to_uint8_array(open_image(p).rgb) for p in list_images(data / "style")]
     content = [to_uint8_array(open_image(p).rgb) for p in list_images(data / "content")]
+    colour_models = _colour_models(colour)
     methods = {
         "identity": lambda x: x,
         **baselines.classical_methods(style, content),
-        COLOUR: torch_method(load_generator(colour)[0]),
-        "colour: classical init": torch_method(_colour_variant(colour, "generator_init")),
-        "colour: last EMA": torch_method(_colour_variant(colour, "generator_ema")),
+        COLOUR: torch_method(colour_models["selected"]),
+        "colour: classical init": torch_method(colour_models["init"]),
+        "colour: last EMA": torch_method(colour_models["ema"]),
     }
     if full:
         from styleforge.runtime import Stylizer
