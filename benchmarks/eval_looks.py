@@ -32,7 +32,7 @@ from styleforge.stages import Stages, single_thread_env
 
 DEFAULT_LOOKS = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass", "glow", "toon")
 TONE_LOOKS = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass")
-CLASSICAL = (  # the names of train.baselines.classical_methods, in its order
+CLASSICAL = (  # the names of photo.baselines.classical_methods, in its order
     "reinhard (Lab mean/std)",
     "histogram match",
     "reinhard (set-to-set)",
@@ -169,8 +169,8 @@ def _colour_models(run: Path) -> dict:
 def _score(data: Path, colour: Path, full: bool, root: Path):
     import numpy as np
 
+    from styleforge.photo import baselines
     from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
-    from styleforge.train import baselines
     from styleforge.train.checkpoint import load_generator
 
     pairs = load_pairs(data / "test" / "input", data / "test" / "target")

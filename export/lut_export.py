@@ -101,7 +101,7 @@ def bake_lut(colour_fn: ColourFn, size: int = rlut.DEFAULT_CUBE_SIZE, title: str
 
 def look_colour_fn(name: str) -> ColourFn:
     """The colour function of a built-in *tone* look (``styleforge looks``); local looks refuse."""
-    from styleforge.train.looks import get_look
+    from styleforge.photo.looks import get_look
 
     look = get_look(name)
     if look.kind != "tone":

@@ -2,7 +2,9 @@
 
 The package is one import namespace built from the repository's top-level folders:
 
-- ``styleforge.train``      (``train/``)      datasets, looks, models, losses, trainers (needs torch)
+- ``styleforge.photo``      (``styleforge/photo/``) torch-free looks, classical colour transfer,
+  dataset building (numpy + Pillow; for any of the areas below)
+- ``styleforge.train``      (``train/``)      data loaders, models, losses, trainers (needs torch)
 - ``styleforge.export``     (``export/``)     ONNX / TFLite / Core ML export and the fidelity gate
 - ``styleforge.runtime``    (``runtime/``)    torch-free stylizer: numpy + Pillow + one interpreter
 - ``styleforge.benchmarks`` (``benchmarks/``) latency / memory / fidelity benchmarks

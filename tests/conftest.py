@@ -33,7 +33,7 @@ def _fit_tiny_generator(steps: int = 60, seed: int = 0):
     photos = cal.default_photos()
     crops = cal.calibration_crops(photos, TINY_SIZE, count=100, seed=seed, show_progress=False)
     try:
-        from styleforge.train.looks import apply_look
+        from styleforge.photo.looks import apply_look
 
         targets = np.stack([apply_look("film-warm", c) for c in crops])
     except ImportError:  # a fixed warm tone curve

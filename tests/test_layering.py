@@ -41,6 +41,50 @@ def test_leaf_modules_import_nothing_of_ours():
         assert ours == [], f"{rel} is a leaf module but imports {ours}"
 
 
+PHOTO_FORBIDDEN = ("torch", "tensorflow", "tf_keras", "styleforge.train", "styleforge.export",
+                   "styleforge.benchmarks")
+PHOTO_LAZY = ("scipy", "skimage", "colour")  # optional: imported inside the functions that need them
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    """What ``path`` imports when it is imported: everything outside function bodies."""
+    names: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.Import):
+                names.update(a.name for a in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                names.add(child.module)
+                names.update(f"{child.module}.{a.name}" for a in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                raise AssertionError(f"{path}: relative import; write styleforge.photo.<module>")
+            visit(child)
+
+    visit(ast.parse(path.read_text(), str(path)))
+    return names
+
+
+def _under(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+def test_photo_is_torch_free_at_import():
+    """styleforge.photo serves runtime, benchmarks, export and train: it imports no train, export
+    or benchmarks code, no torch or tensorflow, and scipy / scikit-image / colour-science only
+    inside functions, so it imports with numpy + Pillow alone."""
+    files = sorted((ROOT / "styleforge" / "photo").rglob("*.py"))
+    assert files, "styleforge/photo is missing"
+    offenders = {
+        str(p.relative_to(ROOT)): bad
+        for p in files
+        if (bad := sorted(n for n in _module_level_imports(p) if _under(n, PHOTO_FORBIDDEN + PHOTO_LAZY)))
+    }
+    assert offenders == {}, f"styleforge.photo must import these lazily or not at all: {offenders}"
+
+
 def test_cli_error_is_one_class():
     from styleforge.cli import CLIError as from_cli
     from styleforge.errors import CLIError

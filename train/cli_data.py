@@ -57,7 +57,7 @@ def register(subparsers) -> None:
 
 def run_looks(args) -> int:
     from styleforge.errors import CLIError
-    from styleforge.train.looks import LOOKS
+    from styleforge.photo.looks import LOOKS
 
     if args.apply is None:
         if args.input or args.output:
@@ -73,8 +73,8 @@ def _apply(args) -> int:
     from PIL import Image
 
     from styleforge.errors import CLIError
+    from styleforge.photo.looks import apply_look, get_look
     from styleforge.runtime.imageio import ImageError, open_image, to_uint8_array
-    from styleforge.train.looks import apply_look, get_look
 
     if args.input is None or args.output is None:
         raise CLIError("--apply needs --input PHOTO and --out FILE")
@@ -101,8 +101,8 @@ def run_make_dataset(args) -> int:
     import json
 
     from styleforge.errors import CLIError
+    from styleforge.photo.dataset import DatasetError, make_dataset
     from styleforge.runtime.imageio import ImageError, list_images
-    from styleforge.train.data import DatasetError, make_dataset
 
     photos = None
     if args.photos is not None:

@@ -91,7 +91,7 @@ class ColourObjective(Objective):
 
     # -- initialisation from the classical fit ---------------------------------------------------
     def prepare(self, dataset, fresh: bool) -> None:
-        from styleforge.train import baselines
+        from styleforge.photo import baselines
 
         self._dataset = dataset
         if not fresh:  # resumed: weights, anchor and selection come from the checkpoint
@@ -151,7 +151,7 @@ class ColourObjective(Objective):
 
     # -- model selection without ground truth -------------------------------------------------
     def _score(self, generator: nn.Module) -> dict:
-        from styleforge.train.baselines import sliced_wasserstein_lab
+        from styleforge.photo.baselines import sliced_wasserstein_lab
         from styleforge.verdict import structure_similarity
 
         content, style, _ = self._validation

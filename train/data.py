@@ -9,8 +9,8 @@ one warning (and listed in ``ds.skipped``); a missing or empty folder is a :clas
 in [-1, 1], CHW. All randomness comes from ``rng`` (a ``numpy.random.Generator``) in a fixed order,
 so the same generator state gives the same sample: the trainer relies on this for exact resume.
 
-:func:`make_dataset` (``styleforge make-dataset``) lives in :mod:`styleforge.train.dataset_builder`
-and is re-exported here.
+:class:`DatasetError` is shared with :func:`styleforge.photo.dataset.make_dataset`
+(``styleforge make-dataset``), which writes the folders these classes read.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from PIL import Image
 
+from styleforge.photo.dataset import DatasetError
 from styleforge.progress import progress
 from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, ImageError, load_images, scan_images
 from styleforge.runtime.tensors import pixels_to_range
@@ -32,10 +33,6 @@ PathLike = Union[str, os.PathLike]
 SCALE_RANGE = (0.5, 1.0)  # crop side as a fraction of the cached image's short side
 CACHE_FACTOR = 2.0  # cached short side <= CACHE_FACTOR * patch_size
 PROGRESS_MIN_IMAGES = 64  # show a loading bar only when it is worth looking at
-
-
-class DatasetError(ValueError):
-    """A dataset that cannot be used: missing or empty folder, no readable images, no pairs."""
 
 
 class DatasetWarning(UserWarning):
@@ -291,11 +288,3 @@ class PairedDataset(_CroppingDataset):
         content = _patch(img_a, box, mirrored, self.patch_size)
         style = _patch(img_b, box, mirrored, self.patch_size)
         return {"content": _tensor(content), "style": _tensor(style)}
-
-
-def make_dataset(look: str, out: PathLike, seed: int = 0, **kwargs) -> Path:
-    """Write a dataset for ``look`` from the shipped photo album (or ``photos=``), split by scene
-    group; see :func:`styleforge.train.dataset_builder.make_dataset`."""
-    from styleforge.train.dataset_builder import make_dataset as _make
-
-    return _make(look, out, seed=seed, **kwargs)

@@ -2,8 +2,9 @@
 
 Each test builds a clean virtual environment (no system site packages) holding only numpy,
 Pillow and a TFLite interpreter, installs styleforge from a wheel WITHOUT extras, stylizes a
-real photo through the console script and through the API, and checks that torch and
-tensorflow were never imported and are not even installed.
+real photo through the console script and through the API, imports the torch-free photo modules
+(:mod:`styleforge.photo`: looks, classical baselines, make-dataset) and applies a tone look, and
+checks that torch and tensorflow were never imported and are not even installed.
 
 The environments are cached under pytest's cache folder, keyed by Python version and
 requirements, so only the first run pays for ``pip install``; the wheel is rebuilt and
@@ -41,6 +42,7 @@ from PIL import Image
 from styleforge.cli import main
 from styleforge.runtime import Stylizer
 from styleforge.runtime.metrics import psnr
+from styleforge.photo import baselines, dataset, looks  # torch-free, and no scipy / scikit-image at import
 
 bundle, photo, out_dir, backend = sys.argv[1:5]
 rc = main(["stylize", bundle, photo, "--out", out_dir, "--backend", backend, "--quiet", "--suffix", "_cli"])
@@ -55,6 +57,8 @@ print(json.dumps({
     "changed": float(np.abs(np.asarray(styled, np.int16) - np.asarray(img, np.int16)).mean()),
     "reference_psnr": psnr(stylizer.stylize(ref_in), ref_out),
     "artifact": stylizer.artifact.key,
+    "photo": [m.__name__ for m in (looks, baselines, dataset)],
+    "look_changed": float(np.abs(looks.apply_look("film-warm", ref_in).astype(np.int16) - ref_in).mean()),
     "backend": stylizer.backend.info(),
     "imported": sorted(m for m in ("torch", "tensorflow", "onnxruntime", "onnx", "tf_keras") if m in sys.modules),
     "installed": sorted(m for m in ("torch", "tensorflow", "onnxruntime") if importlib.util.find_spec(m)),
@@ -87,6 +91,8 @@ def runtime_wheel(tmp_path_factory) -> Path:
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in ("stylizer.py", "tiling.py", "tensors.py", "cli.py", "backends/litert_backend.py"):
         assert f"styleforge/runtime/{module}" in names, f"wheel lacks styleforge/runtime/{module}"
+    for module in ("looks.py", "baselines.py", "dataset.py"):
+        assert f"styleforge/photo/{module}" in names, f"wheel lacks styleforge/photo/{module}"
     return wheel
 
 
@@ -140,5 +146,7 @@ def test_runtime_runs_without_torch_or_tensorflow(request, backend, runtime_whee
     assert report["backend"]["library"] == ("ai_edge_litert" if backend == "litert" else "tflite_runtime")
     assert report["artifact"].startswith("tflite_")
     assert report["reference_psnr"] > 30.0, report
+    assert report["photo"] == ["styleforge.photo.looks", "styleforge.photo.baselines", "styleforge.photo.dataset"]
+    assert report["look_changed"] > 1.0
     assert report["imported"] == [], f"heavy modules imported: {report['imported']}"
     assert report["installed"] == [], f"heavy packages installed: {report['installed']}"

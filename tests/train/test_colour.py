@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from styleforge.cli import main as cli
-from styleforge.train import baselines
+from styleforge.photo import baselines
+from styleforge.photo.dataset import make_dataset
 from styleforge.train.checkpoint import load_checkpoint, load_generator
-from styleforge.train.data import make_dataset
 from styleforge.train.models.colour import ColourGenerator, MonotoneCurves
 
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from styleforge.cli import main as cli
+from styleforge.photo.dataset import make_dataset
 from styleforge.train.checkpoint import list_checkpoints, load_checkpoint
-from styleforge.train.data import make_dataset
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from PIL import Image
 
 from styleforge.album import album_paths
 from styleforge.cli import main as cli
+from styleforge.photo.looks import LOOKS, apply_look
 from styleforge.runtime.imageio import open_image, to_uint8_array
-from styleforge.train.looks import LOOKS, apply_look
 from styleforge.verdict import MIN_STRUCTURE, assess
 
 COLLAPSED_MODEL = '''

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from styleforge.album import people_photos
+from styleforge.photo.looks import LOOKS, apply_look
 from styleforge.runtime.imageio import open_image, to_uint8_array
-from styleforge.train.looks import LOOKS, apply_look
 
 
 @pytest.fixture(scope="module")

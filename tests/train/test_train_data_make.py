@@ -8,9 +8,9 @@ from PIL import Image
 
 from styleforge.album import album_photos
 from styleforge.cli import main
+from styleforge.photo.looks import apply_look
 from styleforge.runtime.imageio import list_images
 from styleforge.train.data import PairedDataset, UnpairedDataset
-from styleforge.train.looks import apply_look
 
 ARGS = ["--look", "film-warm", "--size", "64", "--quiet"]
 FOLDERS = {  # side of the split -> folders holding its photos

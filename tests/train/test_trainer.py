@@ -11,8 +11,8 @@ import yaml
 from safetensors.torch import load_file
 
 from styleforge.cli import main as cli
+from styleforge.photo.dataset import make_dataset
 from styleforge.train.checkpoint import load_checkpoint, load_generator
-from styleforge.train.data import make_dataset
 
 
 @pytest.fixture(scope="session")

@@ -33,13 +33,17 @@ import numpy as np
 from PIL import Image
 
 from styleforge.atomic import replace_dir
+from styleforge.photo.looks import apply_look, get_look
 from styleforge.progress import progress
 from styleforge.runtime.imageio import open_image, to_uint8_array
 from styleforge.scenes import Grouping, SplitError, album_grouping, group_folder, split_groups
-from styleforge.train.data import DatasetError
-from styleforge.train.looks import apply_look, get_look
 
 FORMAT = "styleforge-dataset/2"
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used: missing or empty folder, no readable images, no pairs."""
+
 
 # side of the split -> (folder, look applied?) for each copy written; content also feeds paired/.
 OUTPUTS = {

@@ -1,0 +1,10 @@
+"""Torch-free photo work shared by train, export, runtime and benchmarks (numpy + Pillow).
+
+- :mod:`styleforge.photo.looks`     the built-in looks (demo styles and ground truth)
+- :mod:`styleforge.photo.baselines` classical colour transfer (Reinhard, histogram, MKL, sliced OT,
+  levels) and the sliced Wasserstein distance in CIELAB
+- :mod:`styleforge.photo.dataset`   ``styleforge make-dataset``: a look's dataset split by scene
+
+Nothing here imports torch, tensorflow, :mod:`styleforge.train` or :mod:`styleforge.export`;
+scipy and scikit-image load inside the functions that need them.
+"""
