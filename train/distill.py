@@ -4,7 +4,7 @@ This module holds what is particular to a distillation *run*: its config and pre
 content crops the teacher labels, and the glue around the report. The losses live in
 :class:`~styleforge.train.distill_objective.DistillObjective`, and the loop that runs it (EMA,
 schedule, logging, samples, checkpoints, resume) is the one every objective uses,
-:func:`styleforge.train.trainer.run_loop`.
+:func:`styleforge.train.engine.run_loop`.
 
 The run folder is laid out like a training run (``styleforge.train.checkpoint``) so that
 ``load_generator(RUN)`` and ``styleforge export RUN`` treat a student like any teacher. The
@@ -277,7 +277,7 @@ def run_distillation(
     """
     from styleforge.train.checkpoint import latest_checkpoint
     from styleforge.train.runlog import read_log
-    from styleforge.train.trainer import Loop, TrainError, git_commit, load_networks, run_loop
+    from styleforge.train.engine import Loop, TrainError, git_commit, load_networks, run_loop
 
     out = Path(out)
     device = resolve_device(cfg.device)

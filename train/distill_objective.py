@@ -1,6 +1,6 @@
 """Distillation as an objective: a tiny mobile student learns a teacher generator's look.
 
-``DistillObjective`` is run by the same loop as every GAN objective (``trainer.run_loop``:
+``DistillObjective`` is run by the same loop as every GAN objective (``engine.run_loop``:
 seeding, EMA, schedule, logging, samples, checkpoints, resume). The teacher labels each batch of
 content crops on the fly (``target = teacher(x)`` under ``torch.no_grad()``) and the student
 learns with

@@ -10,7 +10,7 @@ Each objective owns its networks (``self.networks``: raw modules, saved in check
 optimisers, its learning-rate schedule, and ``step(batch, scaler) -> {loss name: detached
 tensor}``. :class:`BaseObjective` is that contract (distillation's objective implements it too);
 :class:`Objective` adds what the three share (a ``TrainConfig``, its GAN loss and penalties).
-The loop (``trainer.run_loop``) decides everything else: devices, DDP, AMP, EMA, logging,
+The loop (``engine.run_loop``) decides everything else: devices, DDP, AMP, EMA, logging,
 checkpoints.
 
 Under DDP, ``self.forward[name]`` is the wrapped module (gradients are all-reduced when it is
@@ -49,7 +49,7 @@ def adam(params, lr: float, config: TrainConfig) -> torch.optim.Adam:
 
 
 class BaseObjective:
-    """What the training loop (``trainer.run_loop``) drives: networks, optimisers, one step, samples.
+    """What the training loop (``engine.run_loop``) drives: networks, optimisers, one step, samples.
 
     The loop owns devices, DDP, AMP, EMA, the learning-rate schedule, logging, samples,
     checkpoints and resume; an objective owns its networks (``self.networks``: raw modules, saved

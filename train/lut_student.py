@@ -52,7 +52,7 @@ def fit_lut_student(teacher, teacher_info: dict, content_dir: Path, out: Path, c
     from styleforge.runtime.imageio import list_images
     from styleforge.train.checkpoint import save_checkpoint
     from styleforge.train.distill_report import build_report, write_report
-    from styleforge.train.trainer import git_commit
+    from styleforge.train.engine import git_commit
 
     paths = list_images(content_dir)
     inputs = load_photos(paths, limit=cfg.photos)

@@ -1,32 +1,21 @@
-"""The training engine: one loop (:func:`run_loop`) for every objective, and ``styleforge train``.
+"""``styleforge train``: a GAN or paired run set up for the engine, then evaluated.
 
-:func:`run_loop` drives any :class:`~styleforge.train.gan_steps.BaseObjective` (the GAN
-objectives of ``gan_steps`` and ``colour_objective``, and distillation's ``DistillObjective``):
-devices, AMP, DDP, EMA, the learning-rate schedule the objective states, logging, samples,
-atomic checkpoints and resume. :func:`train` builds a GAN objective, its dataset and stream,
-runs the loop, then evaluates; ``distill.run_distillation`` does the same for a student.
+:func:`train` builds the objective of a :class:`~styleforge.train.config.TrainConfig` (the GAN
+objectives of ``gan_steps``, or ``colour_objective``), its dataset and data stream, runs them
+through the one training loop (:func:`styleforge.train.engine.run_loop`), then writes the verdict
+and the held-out evaluation. This module also holds the whole-photo runner the report, the
+degeneracy checks and the benchmarks share (:func:`stylize_array`).
 
-Determinism is the design constraint. Nothing in the loop uses an RNG whose state lives only in
-memory: sample ``k`` of step ``s`` is cut by ``ds.get(i, numpy.random.default_rng([seed, s,
-slot]))`` with ``slot = rank * local_batch + k`` (so the data stream does not depend on the
-world size), the torch RNG is re-seeded from ``(seed, step, rank)`` before every step (dropout,
-gradient-penalty mixing, DCGAN noise), and checkpoints hold weights, EMA weights and optimiser
-state. A run stopped at step N and resumed therefore reaches step 2N with the same weights, bit
-for bit on the CPU, as a run that was never stopped.
+The data stream is what makes resume bit-exact: sample ``k`` of step ``s`` is cut by
+``ds.get(i, numpy.random.default_rng([seed, s, slot]))`` with ``slot = rank * local_batch + k``,
+so it is a pure function of ``(seed, step)`` and does not depend on the world size.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-import platform
-import shutil
-import subprocess
-import time
-from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -35,23 +24,23 @@ from torch import nn
 from styleforge.atomic import write_text
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.train import distributed
-from styleforge.train.checkpoint import (
-    latest_checkpoint,
-    list_checkpoints,
-    load_checkpoint,
-    save_checkpoint,
+from styleforge.train.checkpoint import latest_checkpoint, list_checkpoints
+from styleforge.train.config import TrainConfig, config_to_dict, config_to_yaml
+from styleforge.train.engine import (
+    Loop,
+    TrainError,
+    git_commit,
+    load_networks,
+    prepare_run_dir,
+    resolve_device,
+    run_loop,
+    versions,
 )
-from styleforge.train.config import TrainConfig, config_from_dict, config_to_dict, config_to_yaml
 from styleforge.train.gan_steps import Objective, build_objective
-from styleforge.train.runlog import RunLogger, plot_losses, save_image_grid
 from styleforge.train.tensors import image_to_tensor, tensor_to_image
 from styleforge.verdict import DegenerateModelError, write_verdict
 
 SAMPLE_KEY = 2**31 - 1  # rng key of the fixed sample-grid batch (never a training step)
-
-
-class TrainError(ValueError):
-    """A user error detected before training starts (bad folders, occupied run folder...)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,51 +133,8 @@ def fixed_batch(dataset, seed: int, count: int) -> dict[str, torch.Tensor]:
     return {k: torch.stack([it[k] for it in items]) for k in items[0]}
 
 
-def step_seed(seed: int, step: int, rank: int) -> int:
-    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0]) >> 1
-
-
 # ---------------------------------------------------------------------------------------------
-# EMA, devices, provenance
-
-
-class EMA:
-    """Exponential moving average of a module's weights (buffers are copied).
-
-    The decay warms up as ``min(decay, (1 + t) / (10 + t))`` so short runs are not dominated by
-    the random initial weights.
-    """
-
-    def __init__(self, model: nn.Module, decay: float):
-        self.decay = decay
-        self.model = copy.deepcopy(model).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
-        decay = min(self.decay, (1.0 + step) / (10.0 + step))
-        for ema_p, p in zip(self.model.parameters(), model.parameters()):
-            ema_p.lerp_(p.detach(), 1.0 - decay)
-        for ema_b, b in zip(self.model.buffers(), model.buffers()):
-            ema_b.copy_(b)
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainError("--device cuda was asked for but CUDA is not available")
-    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank)
-
-
-def git_commit() -> Optional[str]:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+# run facts
 
 
 def style_name(config: TrainConfig) -> str:
@@ -291,31 +237,7 @@ def evaluate_on_folder(
 
 
 # ---------------------------------------------------------------------------------------------
-# the loop
-
-
-def _amp(device: torch.device, enabled: bool):
-    """(autocast factory, GradScaler or None): bf16 where supported, else fp16 with a scaler."""
-    if device.type != "cuda" or not enabled:
-        return nullcontext, None
-    if torch.cuda.is_bf16_supported():
-        return (lambda: torch.autocast("cuda", dtype=torch.bfloat16)), None
-    return (lambda: torch.autocast("cuda", dtype=torch.float16)), torch.amp.GradScaler("cuda")
-
-
-def prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> Optional[Path]:
-    """Check the run folder; return the checkpoint to resume from (or None for a fresh run)."""
-    existing = latest_checkpoint(run_dir)
-    if resume:
-        if existing is None:
-            raise TrainError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}")
-        return existing
-    if existing is not None and not force:
-        raise TrainError(
-            f"{run_dir} already holds checkpoints (newest {existing.name}); "
-            "pass --resume to continue it or --force to start over"
-        )
-    return None
+# the run
 
 
 def train(
@@ -422,183 +344,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
     return summary
 
 
-# ---------------------------------------------------------------------------------------------
-# the engine: one loop for every objective (GAN training and distillation)
-
-
-@dataclass(frozen=True)
-class Loop:
-    """How :func:`run_loop` drives an objective; everything else comes from the objective."""
-
-    seed: int
-    steps: int                      # the run's last step (steps count from 1)
-    log_every: int
-    sample_every: int
-    checkpoint_every: int
-    keep: int                       # checkpoints kept
-    ema_decay: float
-    ema: bool = True                # keep an EMA copy of the generator (saved as generator_ema)
-    stop_at: Optional[int] = None   # end this session after this step (a checkpoint is left there)
-    amp: bool = False
-    channels_last: bool = False
-    compile: bool = False
-    log_elapsed: bool = True        # an elapsed_s field in log.jsonl (off: a resumed log reads the same)
-    desc: str = "train"
-
-    @property
-    def end(self) -> int:
-        return self.steps if self.stop_at is None else min(self.steps, self.stop_at)
-
-
-@dataclass
-class LoopResult:
-    step: int                       # the last step done (start - 1 when nothing ran)
-    start: int                      # the first step of this session
-    ema_model: Optional[nn.Module]  # the EMA generator (None when Loop.ema is off)
-    seconds: float
-
-
-def load_networks(objective, checkpoint: Path) -> tuple[dict, dict, dict]:
-    """Load a checkpoint's weights into ``objective.networks``; returns ``load_checkpoint``'s triple."""
-    state_dicts, meta, train_state = load_checkpoint(checkpoint)
-    for name, net in objective.networks.items():
-        try:
-            net.load_state_dict(state_dicts[name])
-        except (KeyError, RuntimeError) as err:
-            raise TrainError(f"{checkpoint}: {name} does not match the run's config "
-                             f"({str(err).splitlines()[0]})") from None
-    return state_dicts, meta, train_state
-
-
-def run_loop(
-    objective,
-    loop: Loop,
-    run_dir: Path,
-    *,
-    stream: Callable[[int, int], Iterable[dict[str, torch.Tensor]]],
-    sample_batch: dict[str, torch.Tensor],
-    meta: dict[str, Any],
-    device: torch.device,
-    dist: distributed.DistInfo = distributed.DistInfo(),
-    resumed: Optional[tuple[dict, dict, dict]] = None,
-    force: bool = False,
-    show_progress: bool = True,
-) -> LoopResult:
-    """Run ``objective`` from the step after ``resumed`` (or 1) to ``loop.end`` into ``run_dir``.
-
-    ``stream(first, last)`` yields the batches of steps ``first..last`` in order, each a pure
-    function of ``(seed, step)``; ``resumed`` is :func:`load_networks`' triple (networks already
-    loaded); ``meta`` is saved in every checkpoint; only rank 0 writes files.
-    """
-    state_dicts, meta_in, train_state = resumed if resumed is not None else (None, None, None)
-    generator = objective.networks[objective.generator_key]
-    ema = EMA(generator, loop.ema_decay) if loop.ema else None
-    if ema is not None and state_dicts is not None:
-        ema.model.load_state_dict(state_dicts.get("generator_ema", state_dicts[objective.generator_key]))
-
-    memory_format = torch.channels_last if (device.type == "cuda" and loop.channels_last) else None
-    for net in [*objective.networks.values(), *([ema.model] if ema else [])]:
-        net.to(device)
-        if memory_format is not None:
-            net.to(memory_format=memory_format)
-    objective.autocast, scaler = _amp(device, loop.amp)
-    if train_state is not None:
-        # distillation runs saved before the single engine kept their optimisers as opt_g / opt_d
-        saved = train_state.get("optimizers") or {"g": train_state.get("opt_g"), "d": train_state.get("opt_d")}
-        for name, opt in objective.optimizers.items():
-            opt.load_state_dict(saved[name])
-        if scaler is not None and train_state.get("scaler"):
-            scaler.load_state_dict(train_state["scaler"])
-    for name, net in objective.networks.items():
-        wrapped = distributed.wrap(net, dist, device)
-        objective.forward[name] = torch.compile(wrapped) if loop.compile else wrapped
-
-    start, end = (meta_in or {}).get("step", 0) + 1, loop.end
-    main = dist.rank == 0
-    samples_dir = run_dir / "samples"
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if resumed is None and force:
-            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-            shutil.rmtree(samples_dir, ignore_errors=True)
-    logger = RunLogger(run_dir, resume_from=start - 1 if resumed is not None else None) if main else None
-    lr_base = objective.lr_groups()
-    final = ema.model if ema is not None else generator  # what the samples show
-
-    def save(step):
-        state = {name: net.state_dict() for name, net in objective.networks.items()}
-        if ema is not None:
-            state["generator_ema"] = ema.model.state_dict()
-        train_state = {
-            "optimizers": {name: opt.state_dict() for name, opt in objective.optimizers.items()},
-            "scaler": scaler.state_dict() if scaler is not None else {},
-            "torch_rng": torch.get_rng_state(),
-            "objective": objective.extra_state(),
-        }
-        return save_checkpoint(run_dir, step, state, meta, train_state, keep=loop.keep)
-
-    def draw(step):
-        batch = {k: v.to(device) for k, v in sample_batch.items()}
-        rows, labels = objective.sample_rows(batch, final)
-        save_image_grid(rows, samples_dir / f"step_{step:07d}.png", col_labels=labels)
-
-    totals: dict[str, torch.Tensor] = {}
-    count, t0, step = 0, time.perf_counter(), start - 1
-    bar = None
-    if main and show_progress and start <= end:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=end, initial=start - 1, desc=loop.desc, dynamic_ncols=True)
-    batches = stream(start, end) if start <= end else ()
-    for step, batch in enumerate(batches, start):
-        torch.manual_seed(step_seed(loop.seed, step, dist.rank))
-        noise = torch.Generator().manual_seed(step_seed(loop.seed, step, dist.rank))
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        if memory_format is not None:
-            batch = {k: v.contiguous(memory_format=memory_format) for k, v in batch.items()}
-        scales = objective.lr_scales(step)
-        for name, opt in objective.optimizers.items():
-            for group in opt.param_groups:
-                group["lr"] = lr_base[name] * scales[name]
-        losses = objective.step(batch, scaler, noise)
-        if scaler is not None:
-            scaler.update()
-        if ema is not None:
-            ema.update(generator, step)
-        for k, v in losses.items():
-            totals[k] = totals.get(k, 0) + v
-        count += 1
-
-        if step % loop.log_every == 0 or step == loop.steps:  # not at stop_at: resumed logs read as one
-            means = {k: distributed.mean(v / count, dist).item() for k, v in sorted(totals.items())}
-            if main:
-                extra = {objective.lr_log_key: lr_base["g"] * scales["g"]}
-                if loop.log_elapsed:
-                    extra["elapsed_s"] = time.perf_counter() - t0
-                logger.log(step, **means, **extra)
-                if bar is not None:
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
-            totals, count = {}, 0
-        if main and (step % loop.sample_every == 0 or step == loop.steps):
-            draw(step)
-            plot_losses(logger.path, run_dir / "loss.png")
-        if main and (step % loop.checkpoint_every == 0 or step == end):
-            objective.on_checkpoint(step, final)
-            save(step)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    if main and start <= end:
-        plot_losses(logger.path, run_dir / "loss.png")
-    distributed.barrier(dist)
-    return LoopResult(step=step, start=start, ema_model=ema.model if ema is not None else None,
-                      seconds=round(time.perf_counter() - t0, 2))
-
-
 def _meta(config: TrainConfig, generator: nn.Module, dist, preset, dataset, style: str) -> dict[str, Any]:
-    import styleforge
-
     return {
         "mode": config.mode,
         # build_generator(arch, **config) rebuilds it (the registry's contract)
@@ -617,16 +363,7 @@ def _meta(config: TrainConfig, generator: nn.Module, dist, preset, dataset, styl
             "dataset_size": len(dataset),
             "world_size": dist.world_size,
             "git_commit": git_commit(),
-            "versions": {"styleforge": styleforge.__version__, "torch": torch.__version__,
-                         "numpy": np.__version__, "python": platform.python_version()},
+            "versions": versions(),
         },
     }
-
-
-def resolved_config_for_resume(run_dir: Union[str, Path], base: TrainConfig) -> TrainConfig:
-    """The config saved in ``RUN/config.yaml`` (what ``--resume`` continues), else ``base``."""
-    from styleforge.train.config import read_yaml
-
-    path = Path(run_dir) / "config.yaml"
-    return config_from_dict(read_yaml(path), base=TrainConfig()) if path.is_file() else base
 
