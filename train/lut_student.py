@@ -64,8 +64,11 @@ def fit_lut_student(teacher, teacher_info: dict, content_dir: Path, out: Path, c
 
     torch.manual_seed(cfg.seed)
     student = ColourGenerator(curve_knots=cfg.curve_knots, lut_size=cfg.lut_size)
-    ones = torch.cat([x, torch.ones(len(x), 1)], dim=1)  # least-squares affine colour map as the start
-    solution = torch.linalg.lstsq(ones, y).solution  # [4, 3]
+    # The least-squares affine colour map as the start, solved in float64: MKL's float32 lstsq
+    # returns a slightly different solution from one call to the next on the same pixels (so the
+    # fit was not reproducible); the float64 solution comes out the same every time.
+    ones = torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
+    solution = torch.linalg.lstsq(ones, y.double()).solution.float()  # [4, 3]
     student.init_from(solution[:3].T, solution[3])
     optimizer = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     generator = torch.Generator().manual_seed(cfg.seed)
