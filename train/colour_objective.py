@@ -121,7 +121,7 @@ class ColourObjective(Objective):
         self.expected_change = float(np.abs(np.clip(content * scale + offset, 0, 1) - content).mean() * 255.0)
 
     # -- one step ----------------------------------------------------------------------------
-    def step(self, batch, scaler, noise=None):
+    def phases(self, batch, noise=None):
         real_a, real_b = batch["content"], batch["style"]  # [N,3,P,P] each
         f, n, lw = self.forward, self.networks, self.config.loss
         generator = n["generator"]
@@ -142,10 +142,10 @@ class ColourObjective(Objective):
             local = generator.last_local.abs().mean()
             loss_g = loss_g + lw.lambda_local * local
             losses["local"] = local
-        self._backward_step(loss_g, "g", scaler)
+        yield "g", loss_g
         set_requires_grad([n["discriminator"]], True)
         d_loss, parts = self._d_loss("discriminator", real_b, fake_b)
-        self._backward_step(d_loss, "d", scaler)
+        yield "d", d_loss
         losses.update(d=d_loss, **parts)
         return {k: v.detach().float() for k, v in losses.items()}
 

@@ -276,8 +276,8 @@ def run_distillation(
     ``stop_at`` is left for ``resume=True``).
     """
     from styleforge.train.checkpoint import latest_checkpoint
-    from styleforge.train.runlog import read_log
     from styleforge.train.engine import Loop, TrainError, git_commit, load_networks, run_loop
+    from styleforge.train.runlog import read_log
 
     out = Path(out)
     device = resolve_device(cfg.device)

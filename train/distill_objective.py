@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from styleforge.train.gan_steps import BaseObjective
+from styleforge.train.engine import BaseObjective, Phases
 from styleforge.train.teachers import TeacherWrapper
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ class DistillObjective(BaseObjective):
         scale = 1.0 if index < half else 1.0 - 0.9 * (index - half) / max(1.0, half)
         return {"g": scale, "d": 1.0}
 
-    def step(self, batch: dict[str, Tensor], scaler, noise=None) -> dict[str, Tensor]:
+    def phases(self, batch: dict[str, Tensor], noise=None) -> Phases:
         cfg, f = self.config, self.forward
         x = batch["content"]  # [N,3,P,P]
         with torch.no_grad():
@@ -201,11 +201,11 @@ class DistillObjective(BaseObjective):
                 total = total + cfg.adv_weight * losses["adv_g"]
                 critic.requires_grad_(True)
         losses["total"] = total
-        self._backward_step(total, "g", scaler)
+        yield "g", total
         if critic is not None:
             with self.autocast():
                 losses["adv_d"] = self.gan.d_loss(f["discriminator"](target), f["discriminator"](student_out.detach()))
-            self._backward_step(losses["adv_d"], "d", scaler)
+            yield "d", losses["adv_d"]
         return {k: v.detach().float() for k, v in losses.items()}
 
     @torch.no_grad()

@@ -1,10 +1,14 @@
-"""The training engine: one loop (:func:`run_loop`) for every objective.
+"""The training engine: one loop (:func:`run_loop`) for every objective, and the contract it drives.
 
-:func:`run_loop` drives any :class:`~styleforge.train.gan_steps.BaseObjective` (the GAN objectives
-of ``gan_steps`` and ``colour_objective``, and distillation's ``DistillObjective``): devices, AMP,
-DDP, EMA, the learning-rate schedule the objective states, logging, samples, atomic checkpoints
-and resume. ``trainer.train`` (``styleforge train``) and ``distill.run_distillation`` build an
-objective and its data stream and hand them to it.
+An objective (:class:`BaseObjective`: the GAN objectives of ``gan_steps`` and
+``colour_objective``, distillation's ``DistillObjective``, the LUT fit's ``LutObjective``) owns
+networks, their optimisers and the losses; it never steps an optimiser. Its
+:meth:`~BaseObjective.phases` computes a loss from a batch and yields it with the name of the
+optimiser it trains; the engine back-propagates it and steps that optimiser (zero_grad, backward,
+gradient clipping, AMP's GradScaler) before the objective continues, so a discriminator phase sees
+the generator as the generator phase left it. The split is StyleGAN3's (``loss.py`` computes,
+``training_loop.py`` steps). Everything else is the engine's too: devices, AMP, DDP, EMA, the
+learning-rate schedule the objective states, logging, samples, atomic checkpoints and resume.
 
 Determinism is the design constraint. Nothing in the loop uses an RNG whose state lives only in
 memory: the batches of ``stream(first, last)`` are a pure function of ``(seed, step)`` (the
@@ -16,15 +20,15 @@ weights, bit for bit on the CPU, as a run that was never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import platform
 import shutil
 import subprocess
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Generator, Iterable, Optional
 
 import numpy as np
 import torch
@@ -34,9 +38,72 @@ from styleforge.train import distributed
 from styleforge.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from styleforge.train.runlog import RunLogger, plot_losses, save_image_grid
 
+# What an objective's phases are: (optimiser name, loss) pairs, then the step's losses to log.
+Phases = Generator[tuple[str, Tensor], None, dict[str, Tensor]]
+
 
 class TrainError(ValueError):
     """A user error detected before training starts (bad folders, occupied run folder...)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# the objective contract
+
+
+class BaseObjective:
+    """What :func:`run_loop` drives: networks, optimisers, the losses of one step, samples.
+
+    An objective owns its networks (``self.networks``: raw modules, saved in checkpoints under
+    these names), their optimisers (``self.optimizers``, by name) and :meth:`phases`; the engine
+    owns every optimiser step.
+    """
+
+    generator_key = "generator"  # the network that is the product of the run (and gets an EMA)
+    lr_log_key = "lr_g"  # the log.jsonl field holding the "g" optimiser's learning rate
+
+    def __init__(self, config):
+        self.config = config
+        self.networks: dict[str, nn.Module] = {}
+        self.forward: dict[str, Callable] = {}  # possibly DDP-wrapped / compiled callables
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+
+    def lr_groups(self) -> dict[str, float]:
+        """Base learning rate of each optimiser (the loop scales them by :meth:`lr_scales`)."""
+        raise NotImplementedError
+
+    def lr_scales(self, step: int) -> dict[str, float]:
+        """The schedule: factor on each optimiser's base learning rate at ``step`` (1-based)."""
+        return {name: 1.0 for name in self.optimizers}
+
+    def phases(self, batch: dict[str, Tensor], noise: Optional[torch.Generator] = None) -> Phases:
+        """One step as a generator: ``yield name, loss`` for each optimiser to step, in order
+        (the engine steps ``self.optimizers[name]`` on ``loss`` before the generator resumes),
+        then ``return {loss name: detached tensor}`` for the log."""
+        raise NotImplementedError
+
+    # -- optional hooks (no-ops here), called by the loop's callers on the main process ---------
+    def prepare(self, dataset, fresh: bool) -> None:
+        """Called once the dataset is built; ``fresh`` on a new run (e.g. for a data-driven init)."""
+
+    def on_checkpoint(self, step: int, ema_generator: nn.Module) -> None:
+        """Called before each checkpoint is written (e.g. to score a model-selection candidate)."""
+
+    def finish(self, run_dir, ema_generator: nn.Module, step: int) -> Optional[dict]:
+        """Called after the last step; may return a verdict dict (written into the run)."""
+        return None
+
+    def extra_state(self) -> dict:
+        """Plain data saved with the optimiser state and handed back by :meth:`load_extra_state`."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    @torch.no_grad()
+    def sample_rows(self, batch: dict[str, Tensor], generator: nn.Module) -> tuple[list[list[Tensor]], list[str]]:
+        """Rows of images for the sample grid, with column labels; ``generator`` is the EMA copy."""
+        raise NotImplementedError
 
 
 # ---------------------------------------------------------------------------------------------
@@ -45,6 +112,35 @@ class TrainError(ValueError):
 
 def step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0]) >> 1
+
+
+def backward_step(optimizer: torch.optim.Optimizer, loss: Tensor, scaler, grad_clip: float = 0.0) -> None:
+    """The one place an optimiser steps: zero_grad, backward, clip the global norm, step."""
+    optimizer.zero_grad(set_to_none=True)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        if grad_clip > 0:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        scaler.step(optimizer)
+    else:
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+
+
+def run_phases(phases: Phases, step: Callable[[str, Tensor], None]) -> dict[str, Tensor]:
+    """Drive an objective's phases: ``step(name, loss)`` for each yielded pair before resuming it;
+    returns the generator's return value (the losses to log)."""
+    try:
+        name, loss = next(phases)
+        while True:
+            step(name, loss)
+            name, loss = next(phases)
+    except StopIteration as end:
+        return end.value
 
 
 class EMA:
@@ -72,7 +168,7 @@ class EMA:
 def _amp(device: torch.device, enabled: bool):
     """(autocast factory, GradScaler or None): bf16 where supported, else fp16 with a scaler."""
     if device.type != "cuda" or not enabled:
-        return nullcontext, None
+        return contextlib.nullcontext, None
     if torch.cuda.is_bf16_supported():
         return (lambda: torch.autocast("cuda", dtype=torch.bfloat16)), None
     return (lambda: torch.autocast("cuda", dtype=torch.float16)), torch.amp.GradScaler("cuda")
@@ -123,7 +219,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> Optional[Path]:
     return None
 
 
-def load_networks(objective, checkpoint: Path) -> tuple[dict, dict, dict]:
+def load_networks(objective: BaseObjective, checkpoint: Path) -> tuple[dict, dict, dict]:
     """Load a checkpoint's weights into ``objective.networks``; returns ``load_checkpoint``'s triple."""
     state_dicts, meta, train_state = load_checkpoint(checkpoint)
     for name, net in objective.networks.items():
@@ -151,6 +247,7 @@ class Loop:
     keep: int                       # checkpoints kept
     ema_decay: float
     ema: bool = True                # keep an EMA copy of the generator (saved as generator_ema)
+    grad_clip: float = 0.0          # clip each optimiser's global gradient norm to this (0: off)
     stop_at: Optional[int] = None   # end this session after this step (a checkpoint is left there)
     amp: bool = False
     channels_last: bool = False
@@ -172,7 +269,7 @@ class LoopResult:
 
 
 def run_loop(
-    objective,
+    objective: BaseObjective,
     loop: Loop,
     run_dir: Path,
     *,
@@ -226,6 +323,9 @@ def run_loop(
     lr_base = objective.lr_groups()
     final = ema.model if ema is not None else generator  # what the samples show
 
+    def optimizer_step(name: str, loss: Tensor) -> None:
+        backward_step(objective.optimizers[name], loss, scaler, loop.grad_clip)
+
     def save(step):
         state = {name: net.state_dict() for name, net in objective.networks.items()}
         if ema is not None:
@@ -261,7 +361,7 @@ def run_loop(
         for name, opt in objective.optimizers.items():
             for group in opt.param_groups:
                 group["lr"] = lr_base[name] * scales[name]
-        losses = objective.step(batch, scaler, noise)
+        losses = run_phases(objective.phases(batch, noise), optimizer_step)
         if scaler is not None:
             scaler.update()
         if ema is not None:

@@ -1,4 +1,4 @@
-"""The three training objectives: one optimisation step each, networks and losses kept apart.
+"""The three GAN objectives: the losses of one step each, networks and losses kept apart.
 
 - :class:`UnpairedObjective` (CycleGAN, Zhu et al. 2017): G: content -> style, F: style ->
   content, discriminators D_style / D_content; adversarial + cycle L1 + identity L1.
@@ -7,27 +7,27 @@
 - :class:`DCGANObjective` (Radford et al. 2016): noise -> 64x64 image against a style folder.
 
 Each objective owns its networks (``self.networks``: raw modules, saved in checkpoints), their
-optimisers, its learning-rate schedule, and ``step(batch, scaler) -> {loss name: detached
-tensor}``. :class:`BaseObjective` is that contract (distillation's objective implements it too);
-:class:`Objective` adds what the three share (a ``TrainConfig``, its GAN loss and penalties).
-The loop (``engine.run_loop``) decides everything else: devices, DDP, AMP, EMA, logging,
-checkpoints.
+optimisers, its learning-rate schedule, and ``phases(batch, noise)``: a generator that yields
+``(optimiser name, loss)`` for the engine to step and returns the step's losses
+(:class:`~styleforge.train.engine.BaseObjective` is that contract). :class:`Objective` adds what
+the three share (a ``TrainConfig``, its GAN loss and penalties). The loop (``engine.run_loop``)
+decides everything else: optimiser steps, devices, DDP, AMP, EMA, logging, checkpoints.
 
 Under DDP, ``self.forward[name]`` is the wrapped module (gradients are all-reduced when it is
-used in the loss that is back-propagated); the generator step evaluates the discriminators
+used in the loss that is back-propagated); the generator phase evaluates the discriminators
 through their raw modules with gradients off, so DDP never waits for gradients it will not get.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
 from styleforge.train.config import TrainConfig
+from styleforge.train.engine import BaseObjective, Phases
 from styleforge.train.losses import (
     GANLoss,
     cycle_loss,
@@ -48,88 +48,12 @@ def adam(params, lr: float, config: TrainConfig) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, betas=(config.optim.beta1, config.optim.beta2))
 
 
-class BaseObjective:
-    """What the training loop (``engine.run_loop``) drives: networks, optimisers, one step, samples.
-
-    The loop owns devices, DDP, AMP, EMA, the learning-rate schedule, logging, samples,
-    checkpoints and resume; an objective owns its networks (``self.networks``: raw modules, saved
-    in checkpoints under these names), their optimisers (``self.optimizers``), and
-    ``step(batch, scaler, noise) -> {loss name: detached tensor}``.
-    """
-
-    generator_key = "generator"  # the network that is the product of the run (and gets an EMA)
-    lr_log_key = "lr_g"  # the log.jsonl field holding the "g" optimiser's learning rate
-    grad_clip = 0.0  # clip each optimiser's gradient norm to this (0: off)
-
-    def __init__(self, config):
-        self.config = config
-        self.networks: dict[str, nn.Module] = {}
-        self.forward: dict[str, Callable] = {}  # possibly DDP-wrapped / compiled callables
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        self.autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
-
-    # -- wiring, called by the trainer -------------------------------------------------------
-    def lr_groups(self) -> dict[str, float]:
-        """Base learning rate of each optimiser (the loop scales them by :meth:`lr_scales`)."""
-        raise NotImplementedError
-
-    def lr_scales(self, step: int) -> dict[str, float]:
-        """The schedule: factor on each optimiser's base learning rate at ``step`` (1-based)."""
-        return {name: 1.0 for name in self.optimizers}
-
-    def _backward_step(self, loss: Tensor, optimizer_name: str, scaler) -> None:
-        optimizer = self.optimizers[optimizer_name]
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            if self.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                self._clip(optimizer)
-            scaler.step(optimizer)
-        else:
-            loss.backward()
-            if self.grad_clip > 0:
-                self._clip(optimizer)
-            optimizer.step()
-
-    def _clip(self, optimizer) -> None:
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        nn.utils.clip_grad_norm_(params, self.grad_clip)
-
-    def step(self, batch: dict[str, Tensor], scaler, noise: Optional[torch.Generator] = None) -> dict[str, Tensor]:
-        raise NotImplementedError
-
-    # -- optional hooks (no-ops here), called by the trainer on the main process ---------------
-    def prepare(self, dataset, fresh: bool) -> None:
-        """Called once the dataset is built; ``fresh`` on a new run (e.g. for a data-driven init)."""
-
-    def on_checkpoint(self, step: int, ema_generator: nn.Module) -> None:
-        """Called before each checkpoint is written (e.g. to score a model-selection candidate)."""
-
-    def finish(self, run_dir, ema_generator: nn.Module, step: int) -> Optional[dict]:
-        """Called after the last step; may return a verdict dict (written into the run)."""
-        return None
-
-    def extra_state(self) -> dict:
-        """Plain data saved with the optimiser state and handed back by :meth:`load_extra_state`."""
-        return {}
-
-    def load_extra_state(self, state: dict) -> None:
-        pass
-
-    @torch.no_grad()
-    def sample_rows(self, batch: dict[str, Tensor], generator: nn.Module) -> tuple[list[list[Tensor]], list[str]]:
-        """Rows of images for the sample grid, with column labels; ``generator`` is the EMA copy."""
-        raise NotImplementedError
-
-
 class Objective(BaseObjective):
     """The GAN objectives of ``styleforge train``: a :class:`TrainConfig`, its GAN loss and schedule."""
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
         self.gan = GANLoss(config.loss.gan)
-        self.grad_clip = config.optim.grad_clip
 
     def lr_groups(self) -> dict[str, float]:
         return {name: (self.config.optim.lr_g if name == "g" else self.config.optim.lr_d)
@@ -179,7 +103,7 @@ class UnpairedObjective(Objective):
                       config.optim.lr_d, config),
         }
 
-    def step(self, batch, scaler, noise=None):
+    def phases(self, batch, noise=None) -> Phases:
         real_a, real_b = batch["content"], batch["style"]  # [N,3,P,P] each
         f, n, lw = self.forward, self.networks, self.config.loss
         discriminators = [n["discriminator"], n["discriminator_inverse"]]
@@ -198,12 +122,12 @@ class UnpairedObjective(Objective):
                 identity = (identity_loss(f["generator"](real_b), real_b)
                             + identity_loss(f["generator_inverse"](real_a), real_a))
                 loss_g = loss_g + lw.lambda_cycle * lw.lambda_identity * identity
-        self._backward_step(loss_g, "g", scaler)
+        yield "g", loss_g
         set_requires_grad(discriminators, True)
 
         d_style, parts_b = self._d_loss("discriminator", real_b, fake_b)
         d_content, parts_a = self._d_loss("discriminator_inverse", real_a, fake_a)
-        self._backward_step(0.5 * (d_style + d_content), "d", scaler)
+        yield "d", 0.5 * (d_style + d_content)
         losses = {"g_gan": g_gan, "cycle": cycle, "identity": identity, "d_style": d_style, "d_content": d_content}
         losses.update({k: parts_a[k] + parts_b[k] for k in parts_a})
         return {k: v.detach().float() for k, v in losses.items()}
@@ -235,7 +159,7 @@ class PairedObjective(Objective):
             self.networks["discriminator"] = build_discriminator(m.discriminator, **kwargs)
             self.optimizers["d"] = adam(self.networks["discriminator"].parameters(), config.optim.lr_d, config)
 
-    def step(self, batch, scaler, noise=None):
+    def phases(self, batch, noise=None) -> Phases:
         a, b = batch["content"], batch["style"]
         f, n, lw = self.forward, self.networks, self.config.loss
         adversarial = "discriminator" in n
@@ -250,11 +174,11 @@ class PairedObjective(Objective):
                 g_gan = self.gan.g_loss(n["discriminator"](torch.cat([a, fake], 1)))
                 loss_g = loss_g + lw.lambda_gan * g_gan
                 losses["g_gan"] = g_gan
-        self._backward_step(loss_g, "g", scaler)
+        yield "g", loss_g
         if adversarial:
             set_requires_grad([n["discriminator"]], True)
             d_loss, parts = self._d_loss("discriminator", torch.cat([a, b], 1), torch.cat([a, fake], 1))
-            self._backward_step(d_loss, "d", scaler)
+            yield "d", d_loss
             losses.update(d=d_loss, **parts)
         return {k: v.detach().float() for k, v in losses.items()}
 
@@ -286,19 +210,19 @@ class DCGANObjective(Objective):
         z = torch.randn(n, self.latent_dim, generator=generator)
         return z.to(device)
 
-    def step(self, batch, scaler, noise=None):
+    def phases(self, batch, noise=None) -> Phases:
         real = batch["style"]
         f, n = self.forward, self.networks
         z = self.noise(real.shape[0], noise, real.device)
         with self.autocast():
             fake = f["generator"](z)  # [N,3,S,S]
         d_loss, parts = self._d_loss("discriminator", real, fake)
-        self._backward_step(d_loss, "d", scaler)
+        yield "d", d_loss
 
         set_requires_grad([n["discriminator"]], False)
         with self.autocast():
             g_loss = self.gan.g_loss(n["discriminator"](fake))
-        self._backward_step(g_loss, "g", scaler)
+        yield "g", g_loss
         set_requires_grad([n["discriminator"]], True)
         return {k: v.detach().float() for k, v in {"g": g_loss, "d": d_loss, **parts}.items()}
 

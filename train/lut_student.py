@@ -9,9 +9,11 @@ a colour function: at 35 dB or more the teacher's look ships as a ``.cube`` of a
 kilobytes (``styleforge export RUN --formats cube``); far below, the look is local (glow, toon)
 and needs the conv student.
 
-The run folder holds a checkpoint that :func:`~styleforge.train.checkpoint.load_generator` reads
-(``generator``/``generator_ema`` = the fitted colour generator), ``report.json`` (the distill
-report: costs and held-out fidelity) and the teacher's verdict.
+The fit is a training run like any other: :class:`LutObjective` on the engine
+(:func:`~styleforge.train.engine.run_loop`), without an EMA. The run folder holds its checkpoint,
+which :func:`~styleforge.train.checkpoint.load_generator` reads (``generator`` = the fitted colour
+generator), ``log.jsonl``, ``loss.png``, a sample grid, ``report.json`` (the distill report: costs
+and held-out fidelity) and the teacher's verdict.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import numpy as np
 import torch
 
 from styleforge.train.degeneracy import load_photos, run_on
+from styleforge.train.engine import BaseObjective, Phases
 from styleforge.train.models.colour import ColourGenerator
+from styleforge.train.tensors import image_to_tensor
 
 PIXELS_PER_STEP = 1 << 15
 
@@ -39,20 +43,59 @@ class LutStudentConfig:
     lr: float = 5e-3
     seed: int = 0
     photos: int = 48  # content photos the teacher is run on (short side 256)
+    log_every: int = 50
     heldout_limit: int = 8
     heldout_max_side: int = 1024
     student: str = "lut"
 
 
+class LutObjective(BaseObjective):
+    """The colour generator against a teacher's pixels: ``batch = {"input": [P, 3], "target": [P, 3]}``,
+    RGB in [0, 1] (``P`` pixels drawn from every photo). Loss: L1 + the LUT's smoothness (x1)
+    and monotonicity (x10) regularisers; one Adam optimiser ``g``."""
+
+    lr_log_key = "lr"
+
+    def __init__(self, cfg: LutStudentConfig, student: ColourGenerator):
+        super().__init__(cfg)
+        self.networks = {"generator": student}
+        self.optimizers = {"g": torch.optim.Adam(student.parameters(), lr=cfg.lr)}
+
+    def lr_groups(self) -> dict[str, float]:
+        return {"g": self.config.lr}
+
+    def phases(self, batch, noise=None) -> Phases:
+        student = self.networks["generator"]
+        l1 = (student.colour(batch["input"]) - batch["target"]).abs().mean()
+        tv, mono = student.lut_regulariser()
+        yield "g", l1 + 1.0 * tv + 10.0 * mono
+        return {"l1_levels": l1.detach() * 255.0, "lut_tv": tv.detach(), "lut_mono": mono.detach()}
+
+    @torch.no_grad()
+    def sample_rows(self, batch, generator):
+        rows = [[x, t, generator(x[None])[0]] for x, t in zip(batch["content"], batch["teacher"])]
+        return rows, ["input", "teacher", "student"]
+
+
+def _sample_batch(inputs: list[np.ndarray], targets: list[np.ndarray], count: int = 3) -> dict[str, torch.Tensor]:
+    """Centre squares of the first photos and their teacher outputs (``[k, 3, S, S]`` in [-1, 1])."""
+    side = min(min(img.shape[:2]) for img in inputs[:count])
+
+    def centre(img):
+        top, left = (img.shape[0] - side) // 2, (img.shape[1] - side) // 2
+        return image_to_tensor(np.ascontiguousarray(img[top:top + side, left:left + side]))
+
+    return {"content": torch.stack([centre(i) for i in inputs[:count]]),
+            "teacher": torch.stack([centre(t) for t in targets[:count]])}
+
+
 def fit_lut_student(teacher, teacher_info: dict, content_dir: Path, out: Path, cfg: LutStudentConfig,
                     heldout: Optional[Path] = None, show_progress: bool = True) -> dict:
-    """Fit, save the run to ``out`` and return the distill report (also ``out/report.json``)."""
-    from tqdm.auto import tqdm
-
+    """Fit with the training engine, save the run to ``out`` and return the distill report (also
+    ``out/report.json``)."""
     from styleforge.runtime.imageio import list_images
-    from styleforge.train.checkpoint import save_checkpoint
     from styleforge.train.distill_report import build_report, write_report
-    from styleforge.train.engine import git_commit
+    from styleforge.train.engine import Loop, git_commit, run_loop
 
     paths = list_images(content_dir)
     inputs = load_photos(paths, limit=cfg.photos)
@@ -70,21 +113,18 @@ def fit_lut_student(teacher, teacher_info: dict, content_dir: Path, out: Path, c
     ones = torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
     solution = torch.linalg.lstsq(ones, y.double()).solution.float()  # [4, 3]
     student.init_from(solution[:3].T, solution[3])
-    optimizer = torch.optim.Adam(student.parameters(), lr=cfg.lr)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    bar = tqdm(range(cfg.steps), desc="distill lut", disable=not show_progress, dynamic_ncols=True)
-    for _ in bar:
-        idx = torch.randint(len(x), (PIXELS_PER_STEP,), generator=generator)
-        loss = (student.colour(x[idx]) - y[idx]).abs().mean()
-        tv, mono = student.lut_regulariser()
-        optimizer.zero_grad(set_to_none=True)
-        (loss + 1.0 * tv + 10.0 * mono).backward()
-        optimizer.step()
-        bar.set_postfix(l1=f"{loss.item() * 255:.2f} levels", refresh=False)
-    student.eval()
+    objective = LutObjective(cfg, student)
 
-    report = build_report(teacher, teacher_info, student, cfg, Path(content_dir), paths, heldout, torch.device("cpu"))
-    report["colour_function_share_db"] = report["heldout"].get("psnr")
+    pixels = torch.Generator().manual_seed(cfg.seed)
+
+    def stream(first: int, last: int):
+        # The fit always runs from step 1 in one session (it takes seconds; it is never resumed),
+        # so the pixel draws continue one generator instead of being re-seeded per step.
+        assert first == 1, "the LUT fit is not resumable"
+        for _ in range(first, last + 1):
+            idx = torch.randint(len(x), (PIXELS_PER_STEP,), generator=pixels)
+            yield {"input": x[idx], "target": y[idx]}
+
     meta = {
         "generator": {"arch": student.arch_name, "config": dict(student.config)},
         "style": teacher_info.get("style", ""),
@@ -95,7 +135,14 @@ def fit_lut_student(teacher, teacher_info: dict, content_dir: Path, out: Path, c
                 "git_commit": git_commit(),
                 "teacher": {k: teacher_info.get(k) for k in ("kind", "spec", "weights", "arch", "style")}},
     }
-    state = student.state_dict()
-    save_checkpoint(out, cfg.steps, {"generator": state, "generator_ema": state}, meta)
+    loop = Loop(seed=cfg.seed, steps=cfg.steps, log_every=cfg.log_every, sample_every=cfg.steps,
+                checkpoint_every=cfg.steps, keep=1, ema_decay=0.0, ema=False, log_elapsed=False,
+                desc="distill lut")
+    run_loop(objective, loop, Path(out), stream=stream, sample_batch=_sample_batch(inputs, targets), meta=meta,
+             device=torch.device("cpu"), force=True, show_progress=show_progress)
+    student.eval()
+
+    report = build_report(teacher, teacher_info, student, cfg, Path(content_dir), paths, heldout, torch.device("cpu"))
+    report["colour_function_share_db"] = report["heldout"].get("psnr")
     write_report(Path(out) / "report.json", report)
     return report

@@ -303,8 +303,8 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
     log = config.log
     loop = Loop(seed=config.seed, steps=config.steps, log_every=log.log_every, sample_every=log.sample_every,
                 checkpoint_every=log.checkpoint_every, keep=log.keep, ema_decay=config.optim.ema_decay,
-                amp=config.amp, channels_last=config.channels_last, compile=config.compile,
-                desc=f"train {config.mode}")
+                grad_clip=config.optim.grad_clip, amp=config.amp, channels_last=config.channels_last,
+                compile=config.compile, desc=f"train {config.mode}")
     done = run_loop(objective, loop, run_dir, stream=stream, sample_batch=sample_batch,
                     meta=_meta(config, generator, dist, preset, dataset, style_name(config)),
                     device=device, dist=dist, resumed=resumed, force=force, show_progress=show_progress)
