@@ -12,7 +12,8 @@ small spectral-norm PatchGAN on crops of the two folders (LSGAN by default; ever
 
 1. :meth:`prepare` fits the classical transfer of the two folders (``model.init``: ``levels``, the
    default, per-channel black/white points, the fit least fooled by the folders showing different
-   scenes; or ``mkl``, ``mkl+hist``, ``hist``, ``identity``) and bakes it into the generator's
+   scenes, which becomes grey levels when the style photos are (toned) black and white; or
+   ``mkl``, ``mkl+hist``, ``hist``, ``identity``) and bakes it into the generator's
    curves and matrix, so training starts where classical colour transfer ends; a frozen copy
    (``generator_init``) is the anchor.
 2. At every checkpoint the EMA generator is a *candidate*; candidates (the initialisation first)
@@ -86,6 +87,7 @@ class ColourObjective(Objective):
         }
         self.selection: list[dict] = []  # one row per candidate: step, swd, structure, score
         self.expected_change: Optional[float] = None
+        self.init_fit: Optional[str] = None  # the classical start actually used (model.init, or grey levels)
         self._validation = None
         self._dataset = None
 
@@ -103,10 +105,20 @@ class ColourObjective(Objective):
         content = baselines.pixels01(load_photos(dataset.content_images, limit=len(dataset.content_images)))
         style = baselines.pixels01(load_photos(dataset.style_images, limit=len(dataset.style_images)))
         matrix, bias, post, pre = np.eye(3), np.zeros(3), None, None
-        if init == "levels":
+        knots = np.linspace(0.0, 1.0, generator.pre.knots)
+        # A look whose photos are (toned) black and white drops the colour: per-channel levels
+        # cannot, so the levels start becomes grey levels (luma, then each channel's black and
+        # white points). Decided from the style folder alone, the same way for any look.
+        self.init_fit = init
+        if init == "levels" and baselines.is_monochrome(style):
+            self.init_fit = "grey levels (monochrome style)"
+            matrix = np.tile(baselines.GREY, (3, 1))
+            scale, offset = baselines.grey_levels_fit(content, style)
+            post = knots[None, :] * scale[:, None] + offset[:, None]  # [3, knots]
+            change = np.clip((content @ baselines.GREY)[:, None] * scale + offset, 0, 1) - content
+        elif init == "levels":
             scale, offset = baselines.levels_fit(content, style)
-            knots = np.linspace(0.0, 1.0, generator.pre.knots)
-            pre = (knots[None, :] * scale[:, None] + offset[:, None])  # [3, knots]
+            pre = knots[None, :] * scale[:, None] + offset[:, None]  # [3, knots]
         if init in ("mkl", "mkl+hist"):
             matrix, bias = baselines.mkl_fit(content, style)
         if init in ("mkl+hist", "hist"):
@@ -117,8 +129,10 @@ class ColourObjective(Objective):
             self.networks[name].load_state_dict(generator.state_dict())
         # How much the folders differ, for the do-nothing check: the change the levels fit makes
         # (the fit least fooled by different scenes; MKL would call a scene difference a look).
-        scale, offset = baselines.levels_fit(content, style)
-        self.expected_change = float(np.abs(np.clip(content * scale + offset, 0, 1) - content).mean() * 255.0)
+        if self.init_fit == init:
+            scale, offset = baselines.levels_fit(content, style)
+            change = np.clip(content * scale + offset, 0, 1) - content
+        self.expected_change = float(np.abs(change).mean() * 255.0)
 
     # -- one step ----------------------------------------------------------------------------
     def phases(self, batch, noise=None):
@@ -189,14 +203,16 @@ class ColourObjective(Objective):
         outputs = run_on(self.networks["generator_selected"], content)
         verdict = assess(content, outputs, expected_change_levels=self.expected_change)
         return {"verdict": verdict, "selection": self.selection, "selected": self.selected(),
-                "validation": source}
+                "validation": source, "init_fit": self.init_fit}
 
     def extra_state(self) -> dict:
-        return {"selection": list(self.selection), "expected_change": self.expected_change}
+        return {"selection": list(self.selection), "expected_change": self.expected_change,
+                "init_fit": self.init_fit}
 
     def load_extra_state(self, state: dict) -> None:
         self.selection = list(state.get("selection", []))
         self.expected_change = state.get("expected_change")
+        self.init_fit = state.get("init_fit")
 
     @torch.no_grad()
     def sample_rows(self, batch, generator):

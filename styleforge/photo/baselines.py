@@ -206,6 +206,52 @@ def levels_fit(source: np.ndarray, target: np.ndarray, low: float = 0.005, high:
     return scale, tgt[0] - src[0] * scale
 
 
+MONOCHROME_RESIDUAL = 2.0  # CIELAB units; photos in colour sit at 10 and above, B&W and toned prints near 0
+GREY = np.array([0.299, 0.587, 0.114])  # Rec.601 luma weights on [0, 1] RGB
+
+
+def tone_residual(pixels: np.ndarray, max_samples: int = 200_000) -> float:
+    """How much colour a pixel set ``[N, 3]`` (RGB in [0, 1]) holds beyond what its lightness explains.
+
+    The RMS distance (CIELAB a*b* units) of each pixel's a*, b* from the mean a*, b* of pixels of
+    the same lightness (5-unit L* bins). 0 for black-and-white and for toned monochrome (sepia,
+    cyanotype: colour is a function of lightness); 10-20 for ordinary colour photos whatever they
+    show, which makes it a test of the *look* rather than of the scenes.
+    """
+    from skimage.color import rgb2lab
+
+    rng = np.random.default_rng(0)
+    sample = pixels[rng.permutation(len(pixels))[:max_samples]]
+    lab = rgb2lab(sample[:, None, :].clip(0, 1)).reshape(-1, 3)
+    bins = np.clip((lab[:, 0] / 5.0).astype(int), 0, 19)
+    count = np.maximum(np.bincount(bins, minlength=20), 1)
+    sq = 0.0
+    for c in (1, 2):
+        mean = np.bincount(bins, lab[:, c], minlength=20) / count
+        sq = sq + (lab[:, c] - mean[bins]) ** 2
+    return float(np.sqrt(np.mean(sq)))
+
+
+def is_monochrome(style: np.ndarray) -> bool:
+    """True when the style pixels ``[N, 3]`` (RGB in [0, 1]) are (toned) black and white."""
+    return tone_residual(style) < MONOCHROME_RESIDUAL
+
+
+def grey_levels_fit(source: np.ndarray, target: np.ndarray, low: float = 0.005, high: float = 0.995
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Levels from the source's grey (Rec.601 luma) to each target channel, for monochrome looks.
+
+    ``y_c = scale_c * (GREY . x) + offset_c`` maps the ``low``/``high`` quantiles of the source's
+    luma onto those of target channel ``c``: black and white with the target's black and white
+    points, and its tint at both ends for a toned print. Returns ``(scale [3], offset [3])``.
+    """
+    grey = source @ GREY
+    src = np.quantile(grey, [low, high])
+    tgt = np.quantile(target, [low, high], axis=0)
+    scale = np.maximum((tgt[1] - tgt[0]) / max(src[1] - src[0], 1e-3), 1e-3)
+    return scale, tgt[0] - src[0] * scale
+
+
 def _apply_rows(img: np.ndarray, fn) -> np.ndarray:
     flat = img.reshape(-1, 3).astype(np.float64) / 255.0
     return np.clip(np.rint(fn(flat) * 255.0), 0, 255).astype(np.uint8).reshape(img.shape)
