@@ -1,8 +1,46 @@
-"""``styleforge eval-looks``: the style-fidelity benchmark (argparse only; heavy imports inside)."""
+"""``styleforge eval-looks``: the style-fidelity benchmark (argparse only; heavy imports inside).
+
+Its config is an :class:`EvalLooksConfig`, resolved like ``train``'s and ``distill``'s
+(:func:`styleforge.train.config.resolve_config`: preset, ``--config`` YAML, ``--set``, then the
+shortcut flags; ``--dry-run`` prints it).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+
+from styleforge.train.config import PRESET_NAMES, add_config_arguments
+
+STUDENT_SIZES = ("nano", "small", "medium")
+
+
+@dataclass(frozen=True)
+class EvalLooksConfig:
+    """What ``eval-looks`` runs (saved as ``OUT/config.yaml`` under ``eval_looks:``)."""
+
+    looks: tuple[str, ...] = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass", "glow", "toon")
+    train_preset: str = "cpu"           # the train and distill preset of every stage: tiny | cpu | gpu
+    student: str = "small"              # student size preset: nano | small | medium
+    export_size: int = 256              # square export size in pixels
+    steps: int = 0                      # training steps of every train/distill stage; 0: the preset's
+    paired: bool = True                 # also train a paired teacher (on the full splits)
+    seed: int = 0                       # training seed, and the scene-split seed by default
+    split_seeds: tuple[int, ...] = ()   # repeat every look on these scene splits (empty: the seed's)
+    full_splits: int = 1                # ResNet, student, export and paired teacher on the first N splits only
+
+    def checks(self) -> list[tuple[bool, str]]:
+        return [
+            (len(self.looks) >= 1, "looks is empty"),
+            (self.train_preset in PRESET_NAMES, f"train_preset must be one of {', '.join(PRESET_NAMES)}"),
+            (self.student in STUDENT_SIZES, f"student must be one of {', '.join(STUDENT_SIZES)}"),
+            (self.export_size >= 16, "export_size must be >= 16"),
+            (self.steps >= 0 and self.full_splits >= 0, "steps and full_splits must be >= 0"),
+        ]
+
+
+# ``--preset X`` runs every stage with the train/distill preset X.
+EVAL_LOOKS_PRESETS = {name: EvalLooksConfig(train_preset=name) for name in PRESET_NAMES}
 
 
 def register(subparsers) -> None:
@@ -19,41 +57,60 @@ def register(subparsers) -> None:
             "Stages are resumable: rerunning reuses finished ones."
         ),
     )
-    p.add_argument("--looks", default="film-warm,noir,teal-orange,sky-teal,bleach-bypass,glow,toon",
-                   help="comma-separated look names")
-    p.add_argument("--preset", default="cpu", help="training preset for teacher and student (tiny|cpu|gpu)")
-    p.add_argument("--student", default="small", help="student size preset (nano|small|medium)")
-    p.add_argument("--export-size", type=int, default=256, help="square export size in pixels")
-    p.add_argument("--steps", type=int, default=None, help="override the preset's training steps")
-    p.add_argument("--no-paired", action="store_true", help="skip the paired-training run per look")
-    p.add_argument("--seed", type=int, default=0, help="training seed, and the scene-split seed by default")
+    add_config_arguments(p, example="steps=600", section="eval_looks",
+                         preset_help="starting config, and the train and distill preset of every stage "
+                                     "(default: cpu)")
+    p.add_argument("--looks", help="comma-separated look names (default: all seven built-in looks)")
+    p.add_argument("--student", choices=STUDENT_SIZES, help="student size preset (default: small)")
+    p.add_argument("--export-size", type=int, help="square export size in pixels (default: 256)")
+    p.add_argument("--steps", type=int, help="override the preset's training steps")
+    p.add_argument("--no-paired", dest="paired", action="store_false", default=None,
+                   help="skip the paired-training run per look")
+    p.add_argument("--seed", type=int, help="training seed, and the scene-split seed by default (default: 0)")
     p.add_argument(
-        "--split-seeds", default=None, metavar="0,1,2",
+        "--split-seeds", metavar="0,1,2",
         help="repeat every look on these scene splits of the album and report mean ± sd over them",
     )
-    p.add_argument("--full-splits", type=int, default=1, metavar="N",
+    p.add_argument("--full-splits", type=int, metavar="N",
                    help="run the ResNet, student, export and paired teacher on the first N splits only "
                         "(default 1; the colour generator and classical baselines run on every split)")
     p.add_argument("--out", type=Path, default=Path("evals/looks"), help="output folder")
     p.set_defaults(func=run)
 
 
+def resolve(args) -> EvalLooksConfig:
+    """The preset, --config (keys at the top level or under ``eval_looks:``), --set, then the flags."""
+    from styleforge.train.config import preset, resolve_config
+
+    flags = {"looks": args.looks, "student": args.student, "export_size": args.export_size, "steps": args.steps,
+             "paired": args.paired, "seed": args.seed, "split_seeds": args.split_seeds,
+             "full_splits": args.full_splits}
+    shortcuts = {k: v for k, v in flags.items() if v is not None}
+    return resolve_config(preset(EVAL_LOOKS_PRESETS, args.preset), args.config, args.overrides, shortcuts,
+                          section="eval_looks")
+
+
 def run(args) -> int:
-    from styleforge.benchmarks.eval_looks import run_all
+    from styleforge.atomic import write_text
     from styleforge.errors import CLIError
     from styleforge.stages import StageError
+    from styleforge.train.config import ConfigError, config_to_yaml
 
-    looks = [name.strip() for name in args.looks.split(",") if name.strip()]
-    if not looks:
-        raise CLIError("--looks is empty")
     try:
-        split_seeds = [int(s) for s in args.split_seeds.split(",") if s.strip()] if args.split_seeds else None
-    except ValueError:
-        raise CLIError(f"--split-seeds takes comma-separated integers, got {args.split_seeds!r}") from None
+        cfg = resolve(args)
+    except ConfigError as err:
+        raise CLIError(str(err)) from None
+    if args.dry_run:
+        print(config_to_yaml(cfg, section="eval_looks", context={"out": str(args.out)}), end="")
+        return 0
+
+    from styleforge.benchmarks.eval_looks import run_all
+
+    write_text(args.out / "config.yaml", config_to_yaml(cfg, section="eval_looks"))
     try:
         report = run_all(
-            looks, args.out, args.preset, args.student, args.export_size, args.steps,
-            not args.no_paired, args.seed, split_seeds=split_seeds, full_splits=args.full_splits,
+            list(cfg.looks), args.out, cfg.train_preset, cfg.student, cfg.export_size, cfg.steps or None,
+            cfg.paired, cfg.seed, split_seeds=list(cfg.split_seeds) or None, full_splits=cfg.full_splits,
         )
     except StageError as err:
         raise CLIError(str(err)) from None

@@ -1,9 +1,14 @@
-"""``styleforge distill``: teach a mobile student a teacher's look (argparse only; torch is imported in run)."""
+"""``styleforge distill``: teach a mobile student a teacher's look (argparse only; torch is imported in run).
+
+Its config is resolved like ``train``'s and ``eval-looks``' (:func:`styleforge.train.config.resolve_config`).
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from styleforge.train.config import add_config_arguments
 
 
 def register(subparsers) -> None:
@@ -29,13 +34,11 @@ def register(subparsers) -> None:
     p.add_argument("--student", choices=("nano", "small", "medium", "lut"),
                    help="MobileGenerator preset (default: preset's), or lut: fit curves + matrix + 3D LUT "
                         "to the teacher and report how much of its look is a colour function")
-    p.add_argument("--preset", choices=("tiny", "cpu", "gpu"), default="cpu", help="config preset (default cpu)")
-    p.add_argument("--config", type=Path, help="YAML file with DistillConfig keys (optionally under 'distill:')")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
-    p.add_argument("--steps", type=int)
+    add_config_arguments(p, example="feature_weight=0.5", section="distill")
+    p.add_argument("--steps", type=int, help="training steps (--student lut: the fit's, lut.steps)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--patch-size", type=int)
-    p.add_argument("--lr", type=float)
+    p.add_argument("--lr", type=float, help="learning rate (--student lut: lut.lr)")
     p.add_argument("--seed", type=int, help="random seed (data order, init)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is often fastest "
@@ -49,28 +52,24 @@ def register(subparsers) -> None:
                    help="distill a teacher that failed the degeneracy checks (collapse, lost structure, "
                         "does nothing) anyway; by default it is refused")
     p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress bar")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=run_distill)
 
 
 def _resolve(args: argparse.Namespace):
-    from styleforge.train.distill import (
-        DistillError,
-        config_from_dict,
-        config_to_dict,
-        read_run_config,
-        resolve_config,
-    )
+    """The preset (or, on --resume, the run's saved config), --config, --set, then the shortcut flags."""
+    from styleforge.train.config import DISTILL_PRESETS, preset, resolve_config
+    from styleforge.train.distill import read_run_config
 
-    shortcuts = dict(student=args.student, steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size,
-                     lr=args.lr, seed=args.seed, device=args.device)
     saved = read_run_config(args.out) if args.resume else None
-    if saved is None:
-        return resolve_config(args.preset, args.config, tuple(args.set), **shortcuts)
-    # A resumed run keeps its own config; only what is given again on the command line changes.
-    if args.config or args.set:
-        raise DistillError("--config/--set cannot change a run being resumed; use the shortcut flags (e.g. --steps)")
-    return config_from_dict({**config_to_dict(saved), **{k: v for k, v in shortcuts.items() if v is not None}})
+    base = saved if saved is not None else preset(DISTILL_PRESETS, args.preset)
+    lut = args.student == "lut" or (args.student is None and base.student == "lut")
+    flags = dict(student=args.student, seed=args.seed, device=args.device)
+    if lut:  # --steps and --lr set the LUT fit's
+        flags["lut"] = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}
+    else:
+        flags.update(steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size, lr=args.lr)
+    shortcuts = {k: v for k, v in flags.items() if v is not None and v != {}}
+    return resolve_config(base, args.config, args.overrides, shortcuts, section="distill")
 
 
 def _saved_teacher(out: Path) -> dict:
@@ -94,11 +93,11 @@ def _check_teacher(teacher, spec, content: Path, args: argparse.Namespace):
                            where=f"teacher {spec}")
 
 
-def _run_lut_student(args: argparse.Namespace) -> int:
+def _run_lut_student(args: argparse.Namespace, cfg) -> int:
     """``--student lut``: one pass, no checkpoints to resume (it takes seconds to a minute)."""
     from styleforge.errors import CLIError
     from styleforge.runtime.lut import COLOUR_AGREEMENT_DB
-    from styleforge.train.lut_student import LutStudentConfig, fit_lut_student
+    from styleforge.train.lut_student import fit_lut_student
     from styleforge.train.teachers import TeacherError, load_teacher
     from styleforge.verdict import DegenerateModelError, write_verdict
 
@@ -108,8 +107,6 @@ def _run_lut_student(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.content}: no such content folder")
     if args.out.exists() and any(args.out.iterdir()) and not args.force:
         raise CLIError(f"{args.out} exists and is not empty (use --force to replace it)")
-    cfg = LutStudentConfig(**{k: v for k, v in (("steps", args.steps), ("seed", args.seed), ("lr", args.lr))
-                              if v is not None})
     try:
         teacher, teacher_info = load_teacher(args.teacher, args.teacher_weights, args.teacher_range or "-1,1")
         verdict = _check_teacher(teacher, args.teacher, args.content, args)
@@ -132,18 +129,15 @@ def _run_lut_student(args: argparse.Namespace) -> int:
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    import yaml
-
     from styleforge.errors import CLIError
     from styleforge.runtime.imageio import ImageError
     from styleforge.train.checkpoint import CheckpointError
-    from styleforge.train.distill import DistillError, config_to_dict, run_distillation
+    from styleforge.train.config import ConfigError, config_to_yaml
+    from styleforge.train.distill import DistillError, run_distillation
     from styleforge.train.distill_report import format_report
     from styleforge.train.teachers import TeacherError, load_teacher
     from styleforge.verdict import DegenerateModelError
 
-    if args.student == "lut":
-        return _run_lut_student(args)
     try:
         cfg = _resolve(args)
         saved = _saved_teacher(args.out) if args.resume else {}
@@ -155,23 +149,25 @@ def run_distill(args: argparse.Namespace) -> int:
         if not teacher_spec or content is None:
             raise CLIError("--teacher and --content are required (on --resume they default to the run's own)")
         if args.dry_run:
-            print(yaml.safe_dump({"teacher": str(teacher_spec), "teacher_weights": str(weights) if weights else None,
-                                  "teacher_range": value_range, "content": str(content), "out": str(args.out),
-                                  "distill": config_to_dict(cfg)}, sort_keys=False), end="")
+            context = {"teacher": str(teacher_spec), "teacher_weights": str(weights) if weights else None,
+                       "teacher_range": value_range, "content": str(content), "out": str(args.out)}
+            print(config_to_yaml(cfg, section="distill", context=context), end="")
             return 0
-        if not Path(content).is_dir():
-            raise CLIError(f"{content}: no such content folder")
-        if args.heldout is not None and not args.heldout.is_dir():
-            raise CLIError(f"{args.heldout}: no such held-out folder")
         if args.threads:
             import torch
 
             torch.set_num_threads(args.threads)
+        if cfg.student == "lut":
+            return _run_lut_student(args, cfg)
+        if not Path(content).is_dir():
+            raise CLIError(f"{content}: no such content folder")
+        if args.heldout is not None and not args.heldout.is_dir():
+            raise CLIError(f"{args.heldout}: no such held-out folder")
         teacher, teacher_info = load_teacher(teacher_spec, weights, value_range)
         verdict = _check_teacher(teacher, teacher_spec, content, args)
         report = run_distillation(teacher, teacher_info, content, args.out, cfg, resume=args.resume, force=args.force,
                                   stop_at=args.stop_at, heldout=args.heldout, show_progress=not args.quiet)
-    except (DistillError, TeacherError, CheckpointError, ImageError, DegenerateModelError) as err:
+    except (ConfigError, DistillError, TeacherError, CheckpointError, ImageError, DegenerateModelError) as err:
         raise CLIError(str(err)) from None
     from styleforge.verdict import write_verdict
 

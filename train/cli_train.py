@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-PRESET_NAMES = ("tiny", "cpu", "gpu")
+from styleforge.train.config import add_config_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,16 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "anchored to classical colour transfer), resnet (CycleGAN; default for "
                              "--paired), mobile, or dcgan (noise -> image on --style)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs, samples)")
-    parser.add_argument("--preset", choices=PRESET_NAMES, default="cpu", help="starting config (default: cpu)")
-    parser.add_argument("--config", type=Path, help="YAML file overriding the preset")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value, e.g. --set loss.gan=hinge (repeatable)")
+    add_config_arguments(parser, example="loss.gan=hinge")
     parser.add_argument("--steps", type=int, help="total training steps (a resumed run trains up to this)")
     parser.add_argument("--seed", type=int, help="random seed (data order, init, noise)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: auto (CUDA if present)")
     parser.add_argument("--resume", action="store_true", help="continue the newest checkpoint in --out")
     parser.add_argument("--force", action="store_true", help="start over in a run folder that has checkpoints")
-    parser.add_argument("--dry-run", action="store_true", help="print the resolved config (YAML) and exit")
     parser.add_argument("--allow-degenerate", action="store_true",
                         help="finish with a warning, not an error, when the trained model fails the "
                              "degeneracy checks (the verdict is written to RUN/verdict.json either way)")
@@ -55,27 +51,24 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run_train)
 
 
-def resolve_config(args: argparse.Namespace):
-    """Preset (or the run's saved config on --resume), YAML, --set, then the shortcut flags."""
+def _resolve(args: argparse.Namespace):
+    """The preset (or the run's saved config on --resume), YAML, --set, then the shortcut flags
+    (:func:`styleforge.train.config.resolve_config`, the path ``distill`` and ``eval-looks`` take)."""
     from styleforge.train.config import (
         TrainConfig,
-        apply_override,
         config_from_dict,
-        load_config,
+        preset_config,
         read_yaml,
+        resolve_config,
         validate,
     )
 
     saved = args.out / "config.yaml"
     if args.resume and saved.is_file():
-        config = config_from_dict(read_yaml(saved), base=TrainConfig())
-        if args.config is not None:
-            config = config_from_dict(read_yaml(args.config), base=config)
-        for text in args.overrides:
-            config = apply_override(config, text)
+        base = config_from_dict(read_yaml(saved), base=TrainConfig())
     else:
-        family = args.model or ("resnet" if args.paired else None)
-        config = load_config(args.preset, args.config, args.overrides, generator=family)
+        base = preset_config(args.preset, args.model or ("resnet" if args.paired else None))
+    config = resolve_config(base, args.config, args.overrides)
 
     mode = config.mode
     data = {}
@@ -118,7 +111,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.paired and (args.content or args.style):
         raise CLIError("give either --paired DIR or --content/--style, not both")
     try:
-        config = resolve_config(args)
+        config = _resolve(args)
     except ConfigError as err:
         raise CLIError(str(err)) from None
     if args.dry_run:

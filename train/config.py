@@ -1,11 +1,16 @@
-"""Training configuration: frozen dataclasses, three presets, YAML files and ``a.b=c`` overrides.
+"""The one config system of ``train``, ``distill`` and ``eval-looks``: frozen dataclasses, presets,
+YAML files, ``--set key=value`` overrides and ``--dry-run``.
 
-A run is described completely by one :class:`TrainConfig`. It is resolved once (preset, then an
-optional YAML file, then ``--set`` overrides, then the command-line shortcuts), saved as
-``RUN/config.yaml`` and in every checkpoint's ``meta.json``, and read back on ``--resume``.
+Each command is described completely by one frozen dataclass (:class:`TrainConfig`,
+:class:`DistillConfig`, ``benchmarks.cli_eval.EvalLooksConfig``), resolved by one code path,
+:func:`resolve_config`: a preset (``tiny`` for tests, ``cpu`` for a laptop, ``gpu`` for one modern
+GPU; or, on ``--resume``, the run's saved config), then an optional YAML file, then ``--set``
+overrides in order, then the command-line shortcuts (``--steps``...), then :func:`validate`.
+:func:`add_config_arguments` gives every command the same ``--preset``, ``--config``, ``--set``
+and ``--dry-run``; :func:`config_to_yaml` is what ``--dry-run`` prints and what a run saves as
+``RUN/config.yaml`` (training runs also keep it in every checkpoint's ``meta.json``).
 
-Presets (``tiny`` for tests, ``cpu`` for a laptop, ``gpu`` for one modern GPU) come in two
-families, chosen by :func:`preset_config`:
+Training presets come in two families, chosen by :func:`preset_config`:
 
 - :data:`COLOUR_PRESETS`, the default for unpaired looks: the colour generator (curves + matrix +
   3D LUT residual, see :mod:`styleforge.train.colour_objective`) against a spectral-norm PatchGAN.
@@ -13,23 +18,32 @@ families, chosen by :func:`preset_config`:
   architectures: the ``tiny`` and ``cpu`` teachers are residual (``clip(x + delta)``, identity at
   init: see :class:`~styleforge.train.models.resnet.ResnetGenerator`); ``gpu`` keeps the exact
   CycleGAN network.
+
+Distillation has :data:`DISTILL_PRESETS` (a conv student, or with ``student=lut`` the LUT fit of
+``distill --student lut``, whose settings are the ``lut`` section).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, TypeVar, Union
 
+PRESET_NAMES = ("tiny", "cpu", "gpu")
 MODES = ("unpaired", "paired", "dcgan")
 COLOUR_INITS = ("levels", "mkl", "mkl+hist", "hist", "identity")  # model.init: colour_objective.prepare
 GAN_LOSSES = ("bce", "lsgan", "hinge", "wgan-gp")
 DEVICES = ("auto", "cpu", "cuda")
+STUDENTS = ("nano", "small", "medium", "lut")  # MobileGenerator presets, or the LUT fit
+STRUCTURAL_LOSSES = ("ssim", "ms-ssim", "none")
+
+Config = TypeVar("Config")  # any of the frozen config dataclasses
 
 
 class ConfigError(ValueError):
-    """A configuration file or override that does not match :class:`TrainConfig`."""
+    """A configuration file or override that does not match its config dataclass."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,24 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     log: LogConfig = field(default_factory=LogConfig)
+
+    def checks(self) -> list[tuple[bool, str]]:
+        """(holds, message naming the key) for every value that cannot work; see :func:`validate`."""
+        return [
+            (self.mode in MODES, f"mode must be one of {', '.join(MODES)}"),
+            (self.loss.gan in GAN_LOSSES, f"loss.gan must be one of {', '.join(GAN_LOSSES)}"),
+            (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
+            (self.steps >= 1, "steps must be >= 1"),
+            (self.data.batch_size >= 1, "data.batch_size must be >= 1"),
+            (self.data.patch_size >= 8, "data.patch_size must be >= 8"),
+            (self.data.num_workers >= 0, "data.num_workers must be >= 0"),
+            (0.0 <= self.optim.ema_decay < 1.0, "optim.ema_decay must be in [0, 1)"),
+            (0.0 <= self.optim.decay_start <= 1.0, "optim.decay_start must be in [0, 1]"),
+            (self.log.keep >= 1, "log.keep must be >= 1"),
+            (self.model.init in COLOUR_INITS, f"model.init must be one of {', '.join(COLOUR_INITS)}"),
+            (min(self.log.log_every, self.log.sample_every, self.log.checkpoint_every) >= 1,
+             "log.*_every must be >= 1"),
+        ]
 
 
 # The colour generator (the default for unpaired looks): curves + matrix + 17^3 LUT residual, a
@@ -215,25 +247,165 @@ PRESETS = COLOUR_PRESETS  # preset names; the family is chosen by preset_config(
 def preset_config(name: str, generator: Optional[str] = None) -> TrainConfig:
     """Preset ``name`` for a generator family: the colour generator unless ``generator`` is another
     architecture (``resnet``, ``mobile``, ``dcgan``), which starts from the ResNet presets."""
-    if name not in COLOUR_PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(COLOUR_PRESETS)}")
-    return COLOUR_PRESETS[name] if generator in (None, "colour") else RESNET_PRESETS[name]
+    return preset(COLOUR_PRESETS if generator in (None, "colour") else RESNET_PRESETS, name)
 
 
-def config_to_dict(config: TrainConfig) -> dict[str, Any]:
-    """Plain nested dict (YAML/JSON-ready) of a config."""
-    return dataclasses.asdict(config)
+# ---------------------------------------------------------------------------------------------
+# distillation
 
 
-def config_from_dict(data: dict[str, Any], base: Optional[TrainConfig] = None) -> TrainConfig:
-    """Apply a (possibly partial) nested dict onto ``base``; unknown keys raise :class:`ConfigError`."""
-    return _merge(base or TrainConfig(), data, prefix="")
+@dataclass(frozen=True)
+class LutConfig:
+    """``distill --student lut``: the colour generator fitted to the teacher's pixels
+    (:mod:`styleforge.train.lut_student`)."""
+
+    steps: int = 800
+    lr: float = 5e-3                    # Adam, constant
+    lut_size: int = 17
+    curve_knots: int = 32
+    photos: int = 48                    # content photos the teacher is run on (short side 256)
+    log_every: int = 50
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Everything that decides a distillation run; saved as ``RUN/config.yaml`` (under ``distill:``)."""
+
+    student: str = "small"              # MobileGenerator preset: nano | small | medium; or lut
+    steps: int = 1500
+    batch_size: int = 4
+    patch_size: int = 128               # square crops; a multiple of the student's stride
+    lr: float = 2e-3                    # student and adapters (Adam); linear decay over the 2nd half
+    betas: tuple[float, float] = (0.9, 0.999)
+    l1_weight: float = 1.0
+    structural: str = "ssim"            # ssim | ms-ssim | none
+    structural_weight: float = 0.5
+    feature_weight: float = 1.0         # 0 disables the adapters
+    adv_weight: float = 0.0             # 0 disables the PatchGAN
+    gan_loss: str = "lsgan"             # a styleforge.train.losses.GANLoss kind
+    d_lr: float = 2e-4
+    ema_decay: float = 0.99             # 0 disables the EMA copy of the student
+    seed: int = 0
+    device: str = "auto"                # auto | cpu | cuda
+    log_every: int = 10
+    sample_every: int = 250
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    max_side: int = 512                 # training photos are downscaled to this longer side first
+    heldout_limit: int = 8              # at most this many held-out photos in report.json
+    heldout_max_side: int = 1024        # held-out photos larger than this are downscaled
+    lut: LutConfig = field(default_factory=LutConfig)  # student=lut only
+
+    def checks(self) -> list[tuple[bool, str]]:
+        """(holds, message naming the key) for every value that cannot work; see :func:`validate`."""
+        return [
+            (self.student in STUDENTS, f"student must be one of {', '.join(STUDENTS)}"),
+            (self.structural in STRUCTURAL_LOSSES, f"structural must be one of {', '.join(STRUCTURAL_LOSSES)}"),
+            (self.gan_loss in GAN_LOSSES, f"gan_loss must be one of {', '.join(GAN_LOSSES)}"),
+            (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
+            (self.steps >= 1 and self.batch_size >= 1, "steps and batch_size must be >= 1"),
+            (self.patch_size >= 16, "patch_size must be >= 16"),
+            (self.structural != "ms-ssim" or self.patch_size > 160,
+             "ms-ssim needs patch_size > 160 (five scales of an 11-pixel window); use ssim"),
+            (0.0 <= self.ema_decay < 1.0, "ema_decay must be in [0, 1)"),
+            (min(self.log_every, self.sample_every, self.checkpoint_every, self.keep_checkpoints) >= 1,
+             "log_every, sample_every, checkpoint_every and keep_checkpoints must be >= 1"),
+            (self.max_side >= self.patch_size, "max_side must be >= patch_size"),
+            (min(self.lut.steps, self.lut.photos, self.lut.log_every) >= 1,
+             "lut.steps, lut.photos and lut.log_every must be >= 1"),
+            (min(self.lut.lut_size, self.lut.curve_knots) >= 2, "lut.lut_size and lut.curve_knots must be >= 2"),
+        ]
+
+
+DISTILL_PRESETS: dict[str, DistillConfig] = {
+    # Seconds, for tests: every loss on, tiny crops.
+    "tiny": DistillConfig(
+        student="nano", steps=6, batch_size=2, patch_size=32, lr=2e-3, structural_weight=0.5,
+        adv_weight=0.05, ema_decay=0.5, log_every=1, sample_every=3, checkpoint_every=3,
+        max_side=96, heldout_limit=2, heldout_max_side=96,
+    ),
+    # A few minutes on two laptop cores.
+    "cpu": DistillConfig(),
+    # A real run on one GPU.
+    "gpu": DistillConfig(
+        steps=20000, batch_size=16, patch_size=256, lr=1e-3, structural="ms-ssim", adv_weight=0.02,
+        ema_decay=0.999, log_every=50, sample_every=1000, checkpoint_every=2000, max_side=1024,
+        heldout_limit=32, heldout_max_side=2048,
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# the one code path: preset, YAML, --set, shortcuts, validation, --dry-run
+
+
+def preset(presets: dict[str, Config], name: str) -> Config:
+    """``presets[name]``, or a :class:`ConfigError` naming the choices."""
+    if name not in presets:
+        raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(presets)}")
+    return presets[name]
+
+
+def resolve_config(
+    base: Config,
+    yaml_path: Union[str, Path, None] = None,
+    overrides: Sequence[str] = (),
+    shortcuts: Optional[dict[str, Any]] = None,
+    section: Optional[str] = None,
+) -> Config:
+    """``base`` (a preset, or a resumed run's saved config), then the YAML file (its ``section:``
+    mapping when it has one), then ``a.b=c`` overrides in order, then ``shortcuts`` (a partial
+    nested dict from command-line flags); validated."""
+    config = base
+    if yaml_path is not None:
+        data = read_yaml(yaml_path)
+        config = config_from_dict(data.get(section, data) if section else data, base=config)
+    for text in overrides:
+        config = apply_override(config, text)
+    if shortcuts:
+        config = config_from_dict(shortcuts, base=config)
+    validate(config)
+    return config
+
+
+def load_config(
+    preset: str = "cpu",
+    yaml_path: Union[str, Path, None] = None,
+    overrides: Optional[list[str]] = None,
+    generator: Optional[str] = None,
+) -> TrainConfig:
+    """A training config: :func:`preset_config` through :func:`resolve_config`."""
+    return resolve_config(preset_config(preset, generator), yaml_path, overrides or ())
+
+
+def validate(config) -> None:
+    """Reject values that cannot work, with a message that names the key (the config's ``checks()``)."""
+    for ok, message in config.checks():
+        if not ok:
+            raise ConfigError(message)
+
+
+def config_to_dict(config) -> dict[str, Any]:
+    """Plain nested dict (YAML/JSON-ready: tuples become lists) of a config."""
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return list(map(plain, value)) if isinstance(value, (tuple, list)) else value
+
+    return plain(dataclasses.asdict(config))
+
+
+def config_from_dict(data: dict[str, Any], base=None):
+    """Apply a (possibly partial) nested dict onto ``base`` (default ``TrainConfig()``); unknown
+    keys and values of the wrong type raise :class:`ConfigError`."""
+    return _merge(TrainConfig() if base is None else base, data, prefix="")
 
 
 def _merge(obj: Any, data: dict[str, Any], prefix: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
     known = {f.name: f for f in fields(obj)}
+    hints = typing.get_type_hints(type(obj))
     changes = {}
     for key, value in data.items():
         if key not in known:
@@ -246,12 +418,25 @@ def _merge(obj: Any, data: dict[str, Any], prefix: str) -> Any:
                 raise ConfigError(f"{prefix}{key}: expected a mapping, got {value!r}")
             changes[key] = dict(value)  # kwargs dicts are replaced whole, not merged
         else:
-            changes[key] = _coerce(value, current, f"{prefix}{key}")
+            changes[key] = _coerce(value, current, f"{prefix}{key}", hints[key])
     return replace(obj, **changes)
 
 
-def _coerce(value: Any, current: Any, name: str) -> Any:
-    """Give ``value`` the type of the field's current value (YAML may say 1 for 1.0)."""
+def _coerce(value: Any, current: Any, name: str, hint: Any) -> Any:
+    """Give ``value`` the field's type (YAML may say 1 for 1.0; a tuple may come as ``a,b``)."""
+    if isinstance(current, tuple):
+        if isinstance(value, str):  # "a,b" from a flag or --set: each item read as YAML
+            import yaml
+
+            value = [yaml.safe_load(v) for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}: expected a list, got {value!r}")
+        kinds = typing.get_args(hint)  # (float, float) or (int, Ellipsis)
+        if len(kinds) == 2 and kinds[1] is Ellipsis:
+            kinds = (kinds[0],) * len(value)
+        if len(kinds) != len(value):
+            raise ConfigError(f"{name}: expected {len(kinds)} values, got {value!r}")
+        return tuple(_coerce(v, kind(), f"{name}[{i}]", kind) for i, (v, kind) in enumerate(zip(value, kinds)))
     if isinstance(current, bool):
         if isinstance(value, bool):
             return value
@@ -270,7 +455,7 @@ def _coerce(value: Any, current: Any, name: str) -> Any:
 
 
 def parse_override(text: str) -> dict[str, Any]:
-    """``"a.b=c"`` -> ``{"a": {"b": c}}`` with ``c`` parsed as YAML (numbers, booleans, mappings)."""
+    """``"a.b=c"`` -> ``{"a": {"b": c}}`` with ``c`` parsed as YAML (numbers, booleans, lists, mappings)."""
     import yaml
 
     if "=" not in text:
@@ -279,40 +464,36 @@ def parse_override(text: str) -> dict[str, Any]:
     keys = [k for k in path.strip().split(".") if k]
     if not keys:
         raise ConfigError(f"override {text!r} has an empty key")
-    value = yaml.safe_load(raw) if raw.strip() else ""
-    # kwargs dicts may be set key by key: model.generator_kwargs.ngf=16
-    nested: dict[str, Any] = {keys[-1]: value}
-    for key in reversed(keys[:-1]):
-        nested = {key: nested}
-    return nested
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {text!r}: the value is not valid YAML ({err})") from None
+    return _nest(keys, value)
 
 
-def apply_override(config: TrainConfig, text: str) -> TrainConfig:
-    """Apply one ``a.b=c`` override (see :func:`parse_override`) to ``config``."""
+def _nest(keys: list[str], value: Any) -> dict[str, Any]:
+    for key in reversed(keys):
+        value = {key: value}
+    return value
+
+
+def apply_override(config: Config, text: str) -> Config:
+    """Apply one ``a.b=c`` override (see :func:`parse_override`) to ``config``.
+
+    A path into a dict field (``model.generator_kwargs.ngf=16``) sets that one entry and keeps
+    the others; everything else replaces the value it names.
+    """
     patch = parse_override(text)
-    # A dotted path into a kwargs dict updates one entry instead of replacing the dict.
-    keys = text.split("=", 1)[0].strip().split(".")
-    if len(keys) == 3 and keys[0] == "model" and keys[1].endswith("_kwargs"):
-        merged = dict(getattr(config.model, keys[1]))
-        merged[keys[2]] = patch["model"][keys[1]][keys[2]]
-        patch = {"model": {keys[1]: merged}}
+    keys = [k for k in text.split("=", 1)[0].strip().split(".") if k]
+    holder = config
+    for key in keys[:-1]:
+        holder = getattr(holder, key, None) if dataclasses.is_dataclass(holder) else None
+    if len(keys) >= 2 and isinstance(holder, dict):
+        value = patch
+        for key in keys:
+            value = value[key]
+        patch = _nest(keys[:-1], {**holder, keys[-1]: value})
     return config_from_dict(patch, base=config)
-
-
-def load_config(
-    preset: str = "cpu",
-    yaml_path: Union[str, Path, None] = None,
-    overrides: Optional[list[str]] = None,
-    generator: Optional[str] = None,
-) -> TrainConfig:
-    """Resolve a config: :func:`preset_config`, then the YAML file, then ``a.b=c`` overrides in order."""
-    config = preset_config(preset, generator)
-    if yaml_path is not None:
-        config = config_from_dict(read_yaml(yaml_path), base=config)
-    for text in overrides or []:
-        config = apply_override(config, text)
-    validate(config)
-    return config
 
 
 def read_yaml(path: Union[str, Path]) -> dict[str, Any]:
@@ -332,29 +513,24 @@ def read_yaml(path: Union[str, Path]) -> dict[str, Any]:
     return data
 
 
-def config_to_yaml(config: TrainConfig) -> str:
+def config_to_yaml(config, section: Optional[str] = None, context: Optional[dict[str, Any]] = None) -> str:
+    """The YAML that ``--dry-run`` prints and a run saves: the config at the top level, or under
+    ``section:`` after the ``context`` (e.g. the teacher and folders of a distillation)."""
     import yaml
 
-    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    data = config_to_dict(config)
+    if section is not None:
+        data = {**(context or {}), section: data}
+    return yaml.safe_dump(data, sort_keys=False)
 
 
-def validate(config: TrainConfig) -> None:
-    """Reject values that cannot work, with a message that names the key."""
-    checks = [
-        (config.mode in MODES, f"mode must be one of {', '.join(MODES)}"),
-        (config.loss.gan in GAN_LOSSES, f"loss.gan must be one of {', '.join(GAN_LOSSES)}"),
-        (config.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
-        (config.steps >= 1, "steps must be >= 1"),
-        (config.data.batch_size >= 1, "data.batch_size must be >= 1"),
-        (config.data.patch_size >= 8, "data.patch_size must be >= 8"),
-        (config.data.num_workers >= 0, "data.num_workers must be >= 0"),
-        (0.0 <= config.optim.ema_decay < 1.0, "optim.ema_decay must be in [0, 1)"),
-        (0.0 <= config.optim.decay_start <= 1.0, "optim.decay_start must be in [0, 1]"),
-        (config.log.keep >= 1, "log.keep must be >= 1"),
-        (config.model.init in COLOUR_INITS, f"model.init must be one of {', '.join(COLOUR_INITS)}"),
-        (min(config.log.log_every, config.log.sample_every, config.log.checkpoint_every) >= 1,
-         "log.*_every must be >= 1"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
+def add_config_arguments(parser, example: str, section: Optional[str] = None,
+                         preset_help: str = "starting config (default: cpu)") -> None:
+    """``--preset``, ``--config``, ``--set`` and ``--dry-run``, spelled alike in every command
+    (argparse only: this runs when ``styleforge --help`` builds the parser)."""
+    where = f" (its keys at the top level or under '{section}:')" if section else ""
+    parser.add_argument("--preset", choices=PRESET_NAMES, default="cpu", help=preset_help)
+    parser.add_argument("--config", type=Path, metavar="FILE.yaml", help=f"YAML file overriding the preset{where}")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override one config value, e.g. --set {example} (repeatable)")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config (YAML) and exit")

@@ -1,7 +1,8 @@
 """Distillation: teach a tiny mobile student to reproduce a teacher generator's look.
 
-This module holds what is particular to a distillation *run*: its config and presets, the
-content crops the teacher labels, and the glue around the report. The losses live in
+This module holds what is particular to a distillation *run*: the content crops the teacher
+labels, the run folder and the glue around the report. Its config (:class:`DistillConfig`, presets,
+YAML, ``--set``) is the one config system's (:mod:`styleforge.train.config`). The losses live in
 :class:`~styleforge.train.distill_objective.DistillObjective`, and the loop that runs it (EMA,
 schedule, logging, samples, checkpoints, resume) is the one every objective uses,
 :func:`styleforge.train.engine.run_loop`.
@@ -14,18 +15,22 @@ batch of step ``s`` (from 1) comes from ``numpy.random.default_rng([seed, s - 1]
 
 from __future__ import annotations
 
-import dataclasses
-import platform
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 
-import styleforge
 from styleforge.atomic import write_text
 from styleforge.runtime.imageio import ImageError, list_images, open_image, to_uint8_array
+from styleforge.train.config import (
+    ConfigError,
+    DistillConfig,
+    config_from_dict,
+    config_to_dict,
+    config_to_yaml,
+    read_yaml,
+)
 from styleforge.train.distill_objective import (  # noqa: F401  (re-exported: the feature machinery)
     DistillObjective,
     FeatureAdapters,
@@ -36,129 +41,9 @@ from styleforge.train.distill_objective import (  # noqa: F401  (re-exported: th
 from styleforge.train.teachers import TeacherWrapper
 from styleforge.train.tensors import image_to_tensor
 
-STRUCTURAL_LOSSES = ("ssim", "ms-ssim", "none")
-DEVICES = ("auto", "cpu", "cuda")
-
 
 class DistillError(ValueError):
     """A distillation setup that cannot run (bad config, empty folder, incompatible run folder)."""
-
-
-# --------------------------------------------------------------------------------------- config
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    """Everything that decides a distillation run; saved as ``RUN/config.yaml``."""
-
-    student: str = "small"              # MobileGenerator preset: nano | small | medium
-    steps: int = 1500
-    batch_size: int = 4
-    patch_size: int = 128               # square crops; a multiple of the student's stride
-    lr: float = 2e-3                    # student and adapters (Adam); linear decay over the 2nd half
-    betas: tuple[float, float] = (0.9, 0.999)
-    l1_weight: float = 1.0
-    structural: str = "ssim"            # ssim | ms-ssim | none
-    structural_weight: float = 0.5
-    feature_weight: float = 1.0         # 0 disables the adapters
-    adv_weight: float = 0.0             # 0 disables the PatchGAN
-    gan_loss: str = "lsgan"             # a styleforge.train.losses.GANLoss kind
-    d_lr: float = 2e-4
-    ema_decay: float = 0.99             # 0 disables the EMA copy of the student
-    seed: int = 0
-    device: str = "auto"                # auto | cpu | cuda
-    log_every: int = 10
-    sample_every: int = 250
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 3
-    max_side: int = 512                 # training photos are downscaled to this longer side first
-    heldout_limit: int = 8              # at most this many held-out photos in report.json
-    heldout_max_side: int = 1024        # held-out photos larger than this are downscaled
-
-
-PRESETS: dict[str, DistillConfig] = {
-    # Seconds, for tests: every loss on, tiny crops.
-    "tiny": DistillConfig(
-        student="nano", steps=6, batch_size=2, patch_size=32, lr=2e-3, structural_weight=0.5,
-        adv_weight=0.05, ema_decay=0.5, log_every=1, sample_every=3, checkpoint_every=3,
-        max_side=96, heldout_limit=2, heldout_max_side=96,
-    ),
-    # A few minutes on two laptop cores.
-    "cpu": DistillConfig(),
-    # A real run on one GPU.
-    "gpu": DistillConfig(
-        steps=20000, batch_size=16, patch_size=256, lr=1e-3, structural="ms-ssim", adv_weight=0.02,
-        ema_decay=0.999, log_every=50, sample_every=1000, checkpoint_every=2000, max_side=1024,
-        heldout_limit=32, heldout_max_side=2048,
-    ),
-}
-
-
-def resolve_config(preset: str = "cpu", yaml_path: Optional[Path] = None, sets: tuple[str, ...] = (),
-                   **shortcuts: Any) -> DistillConfig:
-    """Preset, then a YAML file, then ``key=value`` overrides, then CLI shortcuts (``None`` = unset)."""
-    from styleforge.train.config import ConfigError, parse_override, read_yaml
-
-    if preset not in PRESETS:
-        raise DistillError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    values: dict[str, Any] = {}
-    try:
-        if yaml_path is not None:
-            loaded = read_yaml(yaml_path)
-            values.update(loaded.get("distill", loaded))
-        for text in sets:
-            values.update(parse_override(text))
-    except ConfigError as err:
-        raise DistillError(str(err)) from None
-    values.update({k: v for k, v in shortcuts.items() if v is not None})
-    return config_from_dict(values, base=PRESETS[preset])
-
-
-def config_from_dict(values: dict, base: DistillConfig = DistillConfig()) -> DistillConfig:
-    """Apply ``values`` onto ``base``, coercing YAML scalars to each field's type."""
-    fields = {f.name: f for f in dataclasses.fields(DistillConfig)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise DistillError(f"unknown distill config keys: {', '.join(unknown)}; known: {', '.join(fields)}")
-    changes = {}
-    for key, value in values.items():
-        current = getattr(base, key)
-        try:
-            if isinstance(current, tuple):
-                changes[key] = tuple(float(v) for v in value)
-            elif isinstance(current, bool) or isinstance(current, str):
-                changes[key] = type(current)(value)
-            elif isinstance(current, int):
-                if float(value) != int(float(value)):
-                    raise ValueError
-                changes[key] = int(float(value))
-            else:
-                changes[key] = float(value)
-        except (TypeError, ValueError):
-            raise DistillError(f"{key}: cannot use {value!r} (expected {type(current).__name__})") from None
-    cfg = dataclasses.replace(base, **changes)
-    checks = [
-        (cfg.structural in STRUCTURAL_LOSSES, f"structural must be one of {', '.join(STRUCTURAL_LOSSES)}"),
-        (cfg.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
-        (cfg.steps >= 1 and cfg.batch_size >= 1, "steps and batch_size must be >= 1"),
-        (cfg.patch_size >= 16, "patch_size must be >= 16"),
-        (cfg.structural != "ms-ssim" or cfg.patch_size > 160,
-         "ms-ssim needs patch_size > 160 (five scales of an 11-pixel window); use ssim"),
-        (0.0 <= cfg.ema_decay < 1.0, "ema_decay must be in [0, 1)"),
-        (min(cfg.log_every, cfg.sample_every, cfg.checkpoint_every, cfg.keep_checkpoints) >= 1,
-         "log_every, sample_every, checkpoint_every and keep_checkpoints must be >= 1"),
-        (cfg.max_side >= cfg.patch_size, "max_side must be >= patch_size"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise DistillError(message)
-    return cfg
-
-
-def config_to_dict(cfg: DistillConfig) -> dict:
-    out = dataclasses.asdict(cfg)
-    out["betas"] = list(cfg.betas)
-    return out
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -237,14 +122,6 @@ def batch_for_step(dataset, step: int, seed: int, batch_size: int) -> torch.Tens
 # ------------------------------------------------------------------------------------- the run
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DistillError("device 'cuda' requested but torch sees no CUDA GPU")
-    return torch.device(name)
-
-
 def fixed_sample_inputs(dataset: ContentCrops, count: int = 3) -> torch.Tensor:
     """Centre crops of the first photos: the same inputs for every sample grid of a run."""
     crops = []
@@ -276,11 +153,22 @@ def run_distillation(
     ``stop_at`` is left for ``resume=True``).
     """
     from styleforge.train.checkpoint import latest_checkpoint
-    from styleforge.train.engine import Loop, TrainError, git_commit, load_networks, run_loop
+    from styleforge.train.engine import (
+        Loop,
+        TrainError,
+        git_commit,
+        load_networks,
+        resolve_device,
+        run_loop,
+        versions,
+    )
     from styleforge.train.runlog import read_log
 
     out = Path(out)
-    device = resolve_device(cfg.device)
+    try:
+        device = resolve_device(cfg.device)
+    except TrainError as err:
+        raise DistillError(str(err)) from None
     dataset = ContentCrops(content_dir, cfg.patch_size, cfg.max_side)
     teacher = teacher.to(device)
     objective = DistillObjective(cfg, teacher, device)
@@ -297,7 +185,7 @@ def run_distillation(
         resumed = load_networks(objective, checkpoint) if checkpoint is not None else None
     except TrainError as err:
         raise DistillError(str(err)) from None
-    _write_config(out, cfg)
+    write_run_config(out, cfg)
 
     meta = {
         "generator": {"arch": student.arch_name, "config": dict(student.config)},
@@ -315,8 +203,7 @@ def run_distillation(
             "content_dir": str(Path(content_dir).resolve()),
             "dataset_size": len(dataset),
             "git_commit": git_commit(),
-            "versions": {"styleforge": styleforge.__version__, "torch": torch.__version__,
-                         "numpy": np.__version__, "python": platform.python_version()},
+            "versions": versions(),
             "teacher": {k: teacher_info.get(k) for k in
                         ("kind", "spec", "weights", "input_range", "arch", "config", "style", "step", "run")},
         },
@@ -355,10 +242,9 @@ def run_distillation(
     return report
 
 
-def _write_config(out: Path, cfg: DistillConfig) -> None:
-    import yaml
-
-    write_text(out / "config.yaml", yaml.safe_dump({"distill": config_to_dict(cfg)}, sort_keys=False))
+def write_run_config(out: Path, cfg: DistillConfig) -> None:
+    """``RUN/config.yaml``: the resolved config under ``distill:`` (what ``--resume`` continues)."""
+    write_text(Path(out) / "config.yaml", config_to_yaml(cfg, section="distill"))
 
 
 def read_run_config(out: Path) -> Optional[DistillConfig]:
@@ -366,9 +252,7 @@ def read_run_config(out: Path) -> Optional[DistillConfig]:
     path = Path(out) / "config.yaml"
     if not path.is_file():
         return None
-    import yaml
-
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_yaml(path)
     if "distill" not in data:
-        raise DistillError(f"{path} is not a distillation run's config")
-    return config_from_dict(data["distill"])
+        raise ConfigError(f"{path} is not a distillation run's config")
+    return config_from_dict(data["distill"], base=DistillConfig())

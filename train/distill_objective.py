@@ -26,7 +26,7 @@ from styleforge.train.engine import BaseObjective, Phases
 from styleforge.train.teachers import TeacherWrapper
 
 if TYPE_CHECKING:
-    from styleforge.train.distill import DistillConfig
+    from styleforge.train.config import DistillConfig
 
 
 # ------------------------------------------------------------------------------------ features

@@ -18,13 +18,13 @@ and held-out fidelity) and the teacher's verdict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
 
+from styleforge.train.config import DistillConfig
 from styleforge.train.degeneracy import load_photos, run_on
 from styleforge.train.engine import BaseObjective, Phases
 from styleforge.train.models.colour import ColourGenerator
@@ -33,36 +33,20 @@ from styleforge.train.tensors import image_to_tensor
 PIXELS_PER_STEP = 1 << 15
 
 
-@dataclass(frozen=True)
-class LutStudentConfig:
-    """What the LUT fit needs; ``heldout_*`` and ``student`` match the distill report's fields."""
-
-    steps: int = 800
-    lut_size: int = 17
-    curve_knots: int = 32
-    lr: float = 5e-3
-    seed: int = 0
-    photos: int = 48  # content photos the teacher is run on (short side 256)
-    log_every: int = 50
-    heldout_limit: int = 8
-    heldout_max_side: int = 1024
-    student: str = "lut"
-
-
 class LutObjective(BaseObjective):
     """The colour generator against a teacher's pixels: ``batch = {"input": [P, 3], "target": [P, 3]}``,
     RGB in [0, 1] (``P`` pixels drawn from every photo). Loss: L1 + the LUT's smoothness (x1)
-    and monotonicity (x10) regularisers; one Adam optimiser ``g``."""
+    and monotonicity (x10) regularisers; one Adam optimiser ``g`` at ``cfg.lut.lr``."""
 
     lr_log_key = "lr"
 
-    def __init__(self, cfg: LutStudentConfig, student: ColourGenerator):
+    def __init__(self, cfg: DistillConfig, student: ColourGenerator):
         super().__init__(cfg)
         self.networks = {"generator": student}
-        self.optimizers = {"g": torch.optim.Adam(student.parameters(), lr=cfg.lr)}
+        self.optimizers = {"g": torch.optim.Adam(student.parameters(), lr=cfg.lut.lr)}
 
     def lr_groups(self) -> dict[str, float]:
-        return {"g": self.config.lr}
+        return {"g": self.config.lut.lr}
 
     def phases(self, batch, noise=None) -> Phases:
         student = self.networks["generator"]
@@ -89,16 +73,17 @@ def _sample_batch(inputs: list[np.ndarray], targets: list[np.ndarray], count: in
             "teacher": torch.stack([centre(t) for t in targets[:count]])}
 
 
-def fit_lut_student(teacher, teacher_info: dict, content_dir: Path, out: Path, cfg: LutStudentConfig,
+def fit_lut_student(teacher, teacher_info: dict, content_dir: Path, out: Path, cfg: DistillConfig,
                     heldout: Optional[Path] = None, show_progress: bool = True) -> dict:
-    """Fit with the training engine, save the run to ``out`` and return the distill report (also
-    ``out/report.json``)."""
+    """Fit with the training engine (``cfg.lut``, ``cfg.seed``; ``cfg.heldout_*`` for the report),
+    save the run to ``out`` and return the distill report (also ``out/report.json``)."""
     from styleforge.runtime.imageio import list_images
+    from styleforge.train.distill import write_run_config
     from styleforge.train.distill_report import build_report, write_report
     from styleforge.train.engine import Loop, git_commit, run_loop
 
     paths = list_images(content_dir)
-    inputs = load_photos(paths, limit=cfg.photos)
+    inputs = load_photos(paths, limit=cfg.lut.photos)
     if len(inputs) < 1:
         raise ValueError(f"{content_dir}: no readable photos")
     targets = run_on(teacher.eval(), inputs)
@@ -106,7 +91,7 @@ def fit_lut_student(teacher, teacher_info: dict, content_dir: Path, out: Path, c
     y = torch.from_numpy(np.concatenate([t.reshape(-1, 3) for t in targets]).astype(np.float32) / 255.0)
 
     torch.manual_seed(cfg.seed)
-    student = ColourGenerator(curve_knots=cfg.curve_knots, lut_size=cfg.lut_size)
+    student = ColourGenerator(curve_knots=cfg.lut.curve_knots, lut_size=cfg.lut.lut_size)
     # The least-squares affine colour map as the start, solved in float64: MKL's float32 lstsq
     # returns a slightly different solution from one call to the next on the same pixels (so the
     # fit was not reproducible); the float64 solution comes out the same every time.
@@ -130,14 +115,15 @@ def fit_lut_student(teacher, teacher_info: dict, content_dir: Path, out: Path, c
         "style": teacher_info.get("style", ""),
         "input_range": [-1.0, 1.0],
         "mode": "distill-lut",
-        "run": {"kind": "distill", "student": "lut", "steps": cfg.steps, "seed": cfg.seed,
+        "run": {"kind": "distill", "student": "lut", "steps": cfg.lut.steps, "seed": cfg.seed,
                 "content_dir": str(Path(content_dir).resolve()), "photos": len(inputs),
                 "git_commit": git_commit(),
                 "teacher": {k: teacher_info.get(k) for k in ("kind", "spec", "weights", "arch", "style")}},
     }
-    loop = Loop(seed=cfg.seed, steps=cfg.steps, log_every=cfg.log_every, sample_every=cfg.steps,
-                checkpoint_every=cfg.steps, keep=1, ema_decay=0.0, ema=False, log_elapsed=False,
+    loop = Loop(seed=cfg.seed, steps=cfg.lut.steps, log_every=cfg.lut.log_every, sample_every=cfg.lut.steps,
+                checkpoint_every=cfg.lut.steps, keep=1, ema_decay=0.0, ema=False, log_elapsed=False,
                 desc="distill lut")
+    write_run_config(out, cfg)
     run_loop(objective, loop, Path(out), stream=stream, sample_batch=_sample_batch(inputs, targets), meta=meta,
              device=torch.device("cpu"), force=True, show_progress=show_progress)
     student.eval()

@@ -1,0 +1,64 @@
+"""One config system for train, distill and eval-looks: the same flags, resolution order and --dry-run."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from styleforge.benchmarks.cli_eval import EVAL_LOOKS_PRESETS, EvalLooksConfig
+from styleforge.cli import build_parser
+from styleforge.cli import main as cli
+from styleforge.train.config import (
+    DISTILL_PRESETS,
+    ConfigError,
+    DistillConfig,
+    config_from_dict,
+    config_to_dict,
+    resolve_config,
+)
+
+CONFIG_FLAGS = ("--preset", "--config", "--set", "--dry-run")
+
+
+def test_train_distill_and_eval_looks_spell_the_config_flags_alike():
+    commands = build_parser()._subparsers._group_actions[0].choices
+    spelled = {}
+    for name in ("train", "distill", "eval-looks"):
+        actions = {a.option_strings[0]: a for a in commands[name]._actions if a.option_strings}
+        spelled[name] = [(actions[f].dest, actions[f].choices, actions[f].default) for f in CONFIG_FLAGS]
+    assert spelled["train"] == spelled["distill"] == spelled["eval-looks"]
+
+
+def test_distill_config_resolves_preset_yaml_set_then_flags(tmp_path):
+    path = tmp_path / "d.yaml"
+    path.write_text("distill:\n  steps: 40\n  betas: [0.5, 0.9]\n  lut: {lut_size: 9}\n")
+    cfg = resolve_config(DISTILL_PRESETS["tiny"], path, ["steps=50", "lut.steps=300"], {"seed": 3},
+                         section="distill")
+    assert (cfg.student, cfg.steps, cfg.betas, cfg.seed) == ("nano", 50, (0.5, 0.9), 3)
+    assert (cfg.lut.steps, cfg.lut.lut_size, cfg.lut.lr) == (300, 9, 5e-3)
+    assert config_from_dict(config_to_dict(cfg), base=DistillConfig()) == cfg  # the saved config round-trips
+    for overrides, message in [(["nope=1"], "unknown config key 'nope'"), (["betas=[1]"], "2 values"),
+                               (["structural=ms-ssim"], "ms-ssim"), (["lut.steps=0"], "lut.steps")]:
+        with pytest.raises(ConfigError, match=message):
+            resolve_config(DISTILL_PRESETS["tiny"], overrides=overrides)
+
+
+def test_eval_looks_dry_run_prints_the_resolved_config(tmp_path, capsys):
+    assert EVAL_LOOKS_PRESETS["tiny"] == EvalLooksConfig(train_preset="tiny")
+    assert cli(["eval-looks", "--preset", "tiny", "--looks", "noir,glow", "--set", "split_seeds=0,2",
+                "--set", "student=nano", "--no-paired", "--out", str(tmp_path / "ev"), "--dry-run"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["out"] == str(tmp_path / "ev") and not (tmp_path / "ev").exists()
+    assert printed["eval_looks"] == {
+        "looks": ["noir", "glow"], "train_preset": "tiny", "student": "nano", "export_size": 256, "steps": 0,
+        "paired": False, "seed": 0, "split_seeds": [0, 2], "full_splits": 1}
+    assert cli(["eval-looks", "--split-seeds", "0,x", "--dry-run"]) == 2
+    assert "split_seeds[1]" in capsys.readouterr().err
+
+
+def test_distill_lut_dry_run_uses_the_same_path(tmp_path, capsys):
+    assert cli(["distill", "--teacher", "t.ts", "--content", str(tmp_path), "--out", str(tmp_path / "r"),
+                "--student", "lut", "--steps", "30", "--lr", "0.01", "--dry-run"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)["distill"]
+    assert printed["student"] == "lut" and printed["steps"] == DISTILL_PRESETS["cpu"].steps
+    assert printed["lut"]["steps"] == 30 and printed["lut"]["lr"] == 0.01
