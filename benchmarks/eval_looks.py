@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from styleforge.atomic import write_text
 from styleforge.benchmarks.scoring import (
     load_pairs,
     markdown_table,
@@ -74,9 +75,10 @@ def run_look(
                 "--seed", seed, "--allow-degenerate", *step_args]
     stages.run("dataset", ["make-dataset", "--look", look, "--out", data, "--seed", split_seed], [data / "dataset.json"])
     # A measurement: a degenerate model is kept and scored, its verdict reported beside the score.
-    stages.run("colour", [*unpaired, "--out", colour], [colour / "verdict.json"], env=threads)
+    stages.run("colour", [*unpaired, "--out", colour, *_resume(colour)], [colour / "verdict.json"], env=threads)
     if full:
-        stages.run("resnet", [*unpaired, "--model", "resnet", "--out", resnet], [resnet], env=threads)
+        stages.run("resnet", [*unpaired, "--model", "resnet", "--out", resnet, *_resume(resnet)], [resnet],
+                   env=threads)
         stages.run(
             "student",
             ["distill", "--teacher", colour, "--content", data / "content", "--student", student,
@@ -97,10 +99,14 @@ def run_look(
             stages.run(
                 "paired",
                 ["train", "--paired", data / "paired", "--preset", preset, "--out", paired_run,
-                 "--seed", seed, *step_args],
+                 "--seed", seed, *step_args, *_resume(paired_run)],
                 [paired_run],
                 env=threads,
             )
+    saved = root / "scores.json"
+    if not stages.ran and stages.done("score", [saved]):  # nothing retrained: the scores stand
+        stages.say("[score] done earlier - reusing")
+        return json.loads(saved.read_text())
     start = time.perf_counter()
     scores, outputs, pairs = _score(data, colour, full, root)
     stages.record("score", time.perf_counter() - start)
@@ -117,6 +123,7 @@ def run_look(
         "colour": {
             "verdict": {k: verdict[k] for k in ("ok", "failed", "diversity", "structure", "change_levels")},
             "selection": _selection(verdict, scores),
+            "init_fit": verdict.get("init_fit"),
             "chroma_cab": _mean_chroma(outputs[COLOUR]) if look == "noir" else None,
             "train_seconds": stages.timings.get("colour"),
         },
@@ -124,8 +131,13 @@ def run_look(
         "grid": str(grid),
         "stage_seconds": stages.timings,
     }
-    (root / "scores.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_text(saved, json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _resume(run: Path) -> list[str]:
+    """``["--resume"]`` when a training stage was cut short after its first checkpoint."""
+    return ["--resume"] if any((run / "checkpoints").glob("step_*")) else []
 
 
 def _selection(verdict: dict, scores: dict) -> dict:
@@ -347,8 +359,8 @@ def run_all(
         "summary": summarise(results),
         "across_splits": across_splits(results),
     }
-    (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "results.md").write_text(to_markdown(report, out))
+    write_text(out / "results.json", json.dumps(report, indent=2) + "\n")
+    write_text(out / "results.md", to_markdown(report, out))
     return report
 
 

@@ -38,6 +38,7 @@ class Stages:
     root: Path
     timings: dict[str, float] = field(default_factory=dict)
     quiet: bool = False
+    ran: list[str] = field(default_factory=list)  # stages this object ran anew (not reused)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -55,10 +56,10 @@ class Stages:
         if self.done(name, outputs):
             prior = json.loads(self._marker(name).read_text())
             self.timings[name] = float(prior.get("seconds", 0.0))
-            self._say(f"[{name}] done earlier ({prior.get('seconds', 0):.0f} s) - reusing")
+            self.say(f"[{name}] done earlier ({prior.get('seconds', 0):.0f} s) - reusing")
             return
         cmd = [sys.executable, "-m", "styleforge", *map(str, argv)]
-        self._say(f"[{name}] {' '.join(cmd[2:])}")
+        self.say(f"[{name}] {' '.join(cmd[2:])}")
         start = time.perf_counter()
         child_env = dict(os.environ, **(env or {}))
         result = subprocess.run(cmd, env=child_env)
@@ -66,14 +67,15 @@ class Stages:
         if result.returncode != 0:
             raise StageError(f"stage {name!r} failed (exit {result.returncode}): {' '.join(cmd[2:])}")
         self.timings[name] = seconds
+        self.ran.append(name)
         self._marker(name).write_text(json.dumps({"seconds": seconds, "argv": list(map(str, argv))}))
-        self._say(f"[{name}] finished in {seconds:.0f} s")
+        self.say(f"[{name}] finished in {seconds:.0f} s")
 
     def record(self, name: str, seconds: float) -> None:
         """Mark an in-process stage as done."""
         self.timings[name] = seconds
         self._marker(name).write_text(json.dumps({"seconds": seconds}))
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         if not self.quiet:
             print(text, file=sys.stderr, flush=True)

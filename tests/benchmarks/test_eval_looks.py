@@ -64,6 +64,13 @@ def test_rerun_reuses_finished_stages(tiny_eval):
     again = run_all(["film-warm"], out, preset="tiny", student="nano", export_size=64, split_seeds=[0, 1])
     assert again["looks"][0]["scores"] == first["looks"][0]["scores"]
     assert again["wall_seconds"] < first["wall_seconds"]
+    # Nothing retrained, nothing rescored: the saved scores stand (a cut-short run resumes cheaply);
+    # a retrained colour stage is scored anew.
+    assert again["looks"][0]["stage_seconds"]["score"] == first["looks"][0]["stage_seconds"]["score"]
+    (out / "film-warm" / "split-1" / ".stages" / "colour.json").unlink()
+    third = run_all(["film-warm"], out, preset="tiny", student="nano", export_size=64, split_seeds=[0, 1])
+    assert third["looks"][1]["stage_seconds"]["score"] != first["looks"][1]["stage_seconds"]["score"]
+    assert third["looks"][1]["scores"]["identity"] == first["looks"][1]["scores"]["identity"]
 
 
 def test_summary_means_targets_and_guard_counts(tmp_path):
