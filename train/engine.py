@@ -219,6 +219,18 @@ def prepare_run_dir(run_dir: Path, resume: bool, force: bool) -> Optional[Path]:
     return None
 
 
+def to_channels_last(net: nn.Module) -> nn.Module:
+    """Lay out the 4-D tensors (conv weights ``[O, I, kH, kW]``) of ``net`` channels-last, in place.
+
+    Other ranks keep theirs: ``Module.to(memory_format=channels_last)`` refuses the colour
+    generator's 3D LUT ``[1, 3, S, S, S]``, which crashed every colour run on CUDA.
+    """
+    for tensor in [*net.parameters(), *net.buffers()]:
+        if tensor.dim() == 4:
+            tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+    return net
+
+
 def load_networks(objective: BaseObjective, checkpoint: Path) -> tuple[dict, dict, dict]:
     """Load a checkpoint's weights into ``objective.networks``; returns ``load_checkpoint``'s triple."""
     state_dicts, meta, train_state = load_checkpoint(checkpoint)
@@ -298,7 +310,7 @@ def run_loop(
     for net in [*objective.networks.values(), *([ema.model] if ema else [])]:
         net.to(device)
         if memory_format is not None:
-            net.to(memory_format=memory_format)
+            to_channels_last(net)
     objective.autocast, scaler = _amp(device, loop.amp)
     if train_state is not None:
         # distillation runs saved before the single engine kept their optimisers as opt_g / opt_d

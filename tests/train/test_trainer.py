@@ -155,3 +155,20 @@ def test_paired_and_dcgan_modes_run(film_warm_data, tmp_path):
         images = model(torch.randn(2, 16))
     assert images.shape == (2, 3, 64, 64)
     assert (dcgan / "samples" / "step_0000003.png").is_file() and not (dcgan / "eval.json").exists()
+
+
+def test_channels_last_skips_the_colour_generators_3d_lut():
+    """On CUDA the engine lays conv weights out channels-last; Module.to(memory_format=) refused
+    the colour generator's 5-D LUT and crashed every colour run on a GPU (seen on an H200)."""
+    from styleforge.train.engine import to_channels_last
+    from styleforge.train.models.colour import ColourGenerator
+
+    net = ColourGenerator(adaptive=3, local=8)
+    with pytest.raises(RuntimeError):
+        net.to(memory_format=torch.channels_last)  # what the engine did: would this ever pass, drop the helper
+    to_channels_last(net)
+    convs = [p for p in net.parameters() if p.dim() == 4]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    assert net.lut.dim() == 5 and net.lut.is_contiguous()
+    x = torch.rand(1, 3, 40, 56) * 2 - 1
+    assert net(x).shape == x.shape
