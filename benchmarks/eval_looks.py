@@ -353,6 +353,9 @@ def run_all(
         "student": student,
         "steps": steps,
         "wall_seconds": time.perf_counter() - start,
+        # every stage's own time, reused ones counted from when they ran (a resumed or parallel
+        # run's wall time says little)
+        "stage_seconds": round(sum(sum(r.get("stage_seconds", {}).values()) for r in results), 1),
         "environment": environment(),
         "split_seeds": splits,
         "looks": results,
@@ -373,7 +376,9 @@ def to_markdown(report: dict, out: Path) -> str:
         "",
         f"Preset `{report['preset']}`{steps}, "
         f"scene splits {splits}; {env['processor']} ({env['cores']} cores), Python {env['python']}; "
-        f"wall time {report['wall_seconds'] / 60:.1f} min. PSNR in dB, mean ± sd over the splits; "
+        f"wall time {report['wall_seconds'] / 60:.1f} min this run, stage time "
+        f"{report.get('stage_seconds', 0.0) / 60:.1f} min in all (reused stages counted from when they "
+        "ran). PSNR in dB, mean ± sd over the splits; "
         "'best classical' is the best of seven classical transfers on each split.",
         "",
         "Photos: KPhotoAlbum demo album, © 2003-2007 Jesper K. Pedersen, CC-BY-SA-4.0; the grids "
@@ -421,6 +426,6 @@ def to_markdown(report: dict, out: Path) -> str:
                 f"int8 TFLite vs PyTorch fp32: {gate['psnr']:.2f} dB (max abs {gate['max_abs']:.0f}/255) — "
                 + ("passes" if gate["passes_ship_gate"] else "**fails**")
                 + f" the {gate['ship_gate_db']:g} dB ship gate\n")
-        grid = Path(r["grid"])
-        lines.append(f"![{title}]({grid.relative_to(out)})\n")
+        grid = Path(r["look"]) / f"split-{r['split_seed']}" / Path(r["grid"]).name  # run_all's layout,
+        lines.append(f"![{title}]({grid.as_posix()})\n")  # so a results folder moved elsewhere still links
     return "\n".join(lines)
