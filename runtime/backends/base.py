@@ -18,6 +18,12 @@ class BackendError(RuntimeError):
     """A backend that cannot be loaded or run: the message says why and what to install."""
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of ``err``'s message (interpreters raise pages), else its type's name."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 @dataclass(frozen=True)
 class BackendOptions:
     threads: Optional[int] = None  # None: the runtime's default

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from styleforge.runtime.backends.base import Backend, BackendError, BackendOptions
+from styleforge.runtime.backends.base import Backend, BackendError, BackendOptions, first_line
 from styleforge.runtime.contract import Artifact
 
 
@@ -32,11 +32,6 @@ def _interpreter_module(candidates: tuple[str, ...]):
         return mod, lib, _version(lib)
     install = "pip install ai-edge-litert" if len(candidates) > 1 else "pip install tflite-runtime"
     raise BackendError(f"no TFLite interpreter installed (tried {', '.join(candidates)}): {install}")
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _version(lib: str) -> str:
@@ -61,7 +56,7 @@ class LiteRTBackend(Backend):
             try:
                 self.delegates = [mod.load_delegate(options.delegate, dict(options.delegate_options))]
             except (ValueError, OSError, RuntimeError) as err:
-                raise BackendError(f"cannot load TFLite delegate {options.delegate}: {_first_line(err)}") from None
+                raise BackendError(f"cannot load TFLite delegate {options.delegate}: {first_line(err)}") from None
             kwargs["experimental_delegates"] = self.delegates
         if not options.use_xnnpack and hasattr(mod, "OpResolverType"):
             kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
@@ -69,7 +64,7 @@ class LiteRTBackend(Backend):
             self.interpreter = mod.Interpreter(**kwargs)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
-            raise BackendError(f"{self.library} cannot load {model_path}: {_first_line(err)}") from None
+            raise BackendError(f"{self.library} cannot load {model_path}: {first_line(err)}") from None
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
 

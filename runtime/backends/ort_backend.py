@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from styleforge.runtime.backends.base import Backend, BackendError, BackendOptions
+from styleforge.runtime.backends.base import Backend, BackendError, BackendOptions, first_line
 from styleforge.runtime.contract import Artifact
 
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8", "tensor(uint8)": "uint8"}
@@ -38,8 +38,7 @@ class OnnxRuntimeBackend(Backend):
         try:
             self.session = ort.InferenceSession(str(model_path), session_options, providers=providers)
         except Exception as err:  # onnxruntime raises its own exception types
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise BackendError(f"onnxruntime cannot load {model_path}: {first_line}") from None
+            raise BackendError(f"onnxruntime cannot load {model_path}: {first_line(err)}") from None
         self._input = self.session.get_inputs()[0]
         self._output = self.session.get_outputs()[0]
 

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from styleforge.runtime.backends.base import Backend, BackendError, BackendOptions
+from styleforge.runtime.backends.base import Backend, BackendError, BackendOptions, first_line
 from styleforge.runtime.contract import Artifact
 
 
@@ -29,8 +29,7 @@ class TorchBackend(Backend):
         try:
             self.module = torch.jit.load(str(model_path), map_location=self.device).eval()
         except (RuntimeError, ValueError) as err:
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise BackendError(f"torch cannot load TorchScript {model_path}: {first_line}") from None
+            raise BackendError(f"torch cannot load TorchScript {model_path}: {first_line(err)}") from None
         self.artifact = artifact
 
     @property
