@@ -116,10 +116,7 @@ class LutStylizer(Stylizer):
 
     def info(self) -> dict[str, Any]:
         return {
-            "bundle": str(self.bundle_dir),
-            "artifact": self.artifact.key,
-            "format": self.artifact.format,
-            "precision": self.artifact.precision,
+            **self._artifact_info(),
             "backend": "lut",
             "lut_size": self.lut.size,
             "threads": self.applier.threads,

@@ -340,12 +340,18 @@ class Stylizer:
         del rgb
         return save_image(styled, dst, alpha=loaded.alpha, icc_profile=loaded.icc_profile, exif=loaded.exif, quality=quality)
 
-    def info(self) -> dict[str, Any]:
+    def _artifact_info(self) -> dict[str, Any]:
+        """Which bundle and artifact this stylizer runs: the head of every :meth:`info`."""
         return {
             "bundle": str(self.bundle_dir),
             "artifact": self.artifact.key,
             "format": self.artifact.format,
             "precision": self.artifact.precision,
+        }
+
+    def info(self) -> dict[str, Any]:
+        return {
+            **self._artifact_info(),
             "input": self.input_spec.to_dict(),
             "tile": self.tile,
             "tile_overlap": self.tile_overlap,
