@@ -16,7 +16,7 @@ import hashlib
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -36,6 +36,10 @@ class StyleReference:
     pixels: np.ndarray  # uint8 [N, 1, 3]
 
 
+# A style (or content) set: uint8 HWC arrays or image paths, or their pooled StyleReference.
+StyleSet = Union[Sequence[StyleImage], StyleReference]
+
+
 def _as_rgb(image: StyleImage) -> np.ndarray:
     if isinstance(image, np.ndarray):
         arr = image
@@ -50,7 +54,7 @@ _CACHE: dict[bytes, StyleReference] = {}  # pooled-pixel digest -> reference; a 
 _CACHE_SIZE = 4
 
 
-def style_reference(style_images: Union[Sequence[StyleImage], StyleReference]) -> StyleReference:
+def style_reference(style_images: StyleSet) -> StyleReference:
     """Pool the pixels of ``style_images`` (evenly subsampled to :data:`MAX_POOLED_PIXELS`).
 
     Results are cached by the pooled pixels' digest, so calling the transfer functions with the
@@ -82,8 +86,8 @@ def _check(img: np.ndarray) -> np.ndarray:
 
 def reinhard_transfer(
     img: np.ndarray,
-    style_images: Union[Sequence[StyleImage], StyleReference],
-    content_images: Union[Sequence[StyleImage], StyleReference, None] = None,
+    style_images: StyleSet,
+    content_images: Optional[StyleSet] = None,
 ) -> np.ndarray:
     """Shift and scale each CIELAB channel of ``img`` to the style set's mean and std. uint8 HWC.
 
@@ -117,8 +121,8 @@ def _cdf(values: np.ndarray) -> np.ndarray:
 
 def histogram_match(
     img: np.ndarray,
-    style_images: Union[Sequence[StyleImage], StyleReference],
-    content_images: Union[Sequence[StyleImage], StyleReference, None] = None,
+    style_images: StyleSet,
+    content_images: Optional[StyleSet] = None,
 ) -> np.ndarray:
     """Match each RGB channel's histogram to the pooled style pixels. uint8 HWC.
 
@@ -150,7 +154,7 @@ BASELINES = {"reinhard": reinhard_transfer, "histogram": histogram_match}
 # generator). Pixels are float64 ``[N, 3]`` RGB in [0, 1].
 
 
-def pixels01(images: Union[Sequence[StyleImage], StyleReference]) -> np.ndarray:
+def pixels01(images: StyleSet) -> np.ndarray:
     """Pooled pixels of ``images`` as float64 ``[N, 3]`` in [0, 1] (subsampled like :func:`style_reference`)."""
     return style_reference(images).pixels[:, 0, :].astype(np.float64) / 255.0
 
@@ -253,25 +257,19 @@ def grey_levels_fit(source: np.ndarray, target: np.ndarray, low: float = 0.005, 
 
 
 def _apply_rows(img: np.ndarray, fn) -> np.ndarray:
+    """``fn`` (float64 ``[N, 3]`` RGB in [0, 1] -> the same) applied to every pixel of uint8 HWC
+    ``img``; rounded and clipped back to uint8 HWC. The one body of the set-to-set transfers."""
     flat = img.reshape(-1, 3).astype(np.float64) / 255.0
     return np.clip(np.rint(fn(flat) * 255.0), 0, 255).astype(np.uint8).reshape(img.shape)
 
 
-def mkl_transfer(
-    img: np.ndarray,
-    style_images: Union[Sequence[StyleImage], StyleReference],
-    content_images: Union[Sequence[StyleImage], StyleReference],
-) -> np.ndarray:
+def mkl_transfer(img: np.ndarray, style_images: StyleSet, content_images: StyleSet) -> np.ndarray:
     """Set-to-set MKL colour transfer (content set -> style set) applied to ``img``. uint8 HWC."""
     a, b = mkl_fit(pixels01(content_images), pixels01(style_images))
     return _apply_rows(_check(img), lambda x: x @ a.T + b)
 
 
-def levels_transfer(
-    img: np.ndarray,
-    style_images: Union[Sequence[StyleImage], StyleReference],
-    content_images: Union[Sequence[StyleImage], StyleReference],
-) -> np.ndarray:
+def levels_transfer(img: np.ndarray, style_images: StyleSet, content_images: StyleSet) -> np.ndarray:
     """Set-to-set per-channel levels (:func:`levels_fit`) applied to ``img``. uint8 HWC."""
     scale, offset = levels_fit(pixels01(content_images), pixels01(style_images))
     return _apply_rows(_check(img), lambda x: x * scale + offset)
@@ -320,11 +318,7 @@ def sliced_ot_fit(source: np.ndarray, target: np.ndarray, steps: int = 20, seed:
     return SlicedOTMap(np.stack(rots), np.stack(all_xs), np.stack(all_ys))
 
 
-def sliced_ot_transfer(
-    img: np.ndarray,
-    style_images: Union[Sequence[StyleImage], StyleReference],
-    content_images: Union[Sequence[StyleImage], StyleReference],
-) -> np.ndarray:
+def sliced_ot_transfer(img: np.ndarray, style_images: StyleSet, content_images: StyleSet) -> np.ndarray:
     """Set-to-set sliced optimal-transport colour transfer applied to ``img``. uint8 HWC."""
     return _apply_rows(_check(img), sliced_ot_fit(pixels01(content_images), pixels01(style_images)))
 
