@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from styleforge.atomic import write_text
-from styleforge.runtime.imageio import ImageError, list_images, open_image, to_uint8_array
+from styleforge.runtime.imageio import list_images, load_images, to_uint8_array
 from styleforge.train.config import (
     ConfigError,
     DistillConfig,
@@ -62,20 +62,13 @@ class ContentCrops:
 
     def __init__(self, content_dir: Path, patch_size: int, max_side: int = 512):
         self.patch_size = patch_size
-        self.skipped: list[tuple[Path, str]] = []
-        self.paths: list[Path] = []
-        self.images: list[np.ndarray] = []
         folder = Path(content_dir)
         if not folder.is_dir():
             raise DistillError(f"{folder}: no such content folder")
-        for path in list_images(folder):
-            try:
-                rgb = open_image(path).rgb
-            except ImageError as err:
-                self.skipped.append((path, str(err)))
-                continue
-            self.paths.append(path)
-            self.images.append(to_uint8_array(_fit(rgb, max_side, patch_size)))
+        loaded = load_images(list_images(folder), lambda rgb: to_uint8_array(_fit(rgb, max_side, patch_size)))
+        self.paths: list[Path] = loaded.paths
+        self.images: list[np.ndarray] = loaded.images  # uint8 [H, W, 3]
+        self.skipped: list[tuple[Path, str]] = loaded.skipped  # (file, why it could not be read)
         if not self.images:
             raise DistillError(f"{folder}: no readable photos")
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from styleforge.atomic import write_text
-from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
+from styleforge.runtime.imageio import list_images, load_images, open_image, to_uint8_array
 from styleforge.train import distributed
 from styleforge.train.checkpoint import latest_checkpoint, list_checkpoints
 from styleforge.train.config import TrainConfig, config_to_dict, config_to_yaml
@@ -59,18 +59,15 @@ class StyleFolderDataset:
         folder = Path(folder)
         if not folder.is_dir():
             raise TrainError(f"style folder not found: {folder}")
-        self.skipped: list[tuple[Path, str]] = []
-        self.images: list[np.ndarray] = []
-        for path in list_images(folder):
-            try:
-                img = open_image(path).rgb
-            except ValueError as err:
-                self.skipped.append((path, str(err)))
-                continue
-            side = min(img.size)
-            left, top = (img.width - side) // 2, (img.height - side) // 2
-            img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
-            self.images.append(np.asarray(img))
+
+        def square(rgb: Image.Image) -> np.ndarray:  # centre square, resized: uint8 [size, size, 3]
+            side = min(rgb.size)
+            left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
+            return np.asarray(rgb.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS))
+
+        loaded = load_images(list_images(folder), square)
+        self.images: list[np.ndarray] = loaded.images
+        self.skipped: list[tuple[Path, str]] = loaded.skipped  # (file, why it could not be read)
         if not self.images:
             raise TrainError(f"no readable images in {folder}")
 

@@ -168,3 +168,30 @@ def test_paired_crops_are_aligned(paired_root):
         assert aligned < 2.5, (i, aligned)
         shifted = np.mean(np.abs(np.roll(b, 4, axis=1)[:, 4:] - expected[:, 4:]))
         assert shifted > aligned + 2.0  # a misaligned crop would be caught
+
+
+def test_dcgan_and_distill_folders_load_through_the_shared_loader(odd_folder, tmp_path):
+    """StyleFolderDataset (dcgan) and ContentCrops (distill) list and decode like the datasets above:
+    same files kept, the same two skipped with their reason (not the path again), notes ignored."""
+    from styleforge.train.distill import ContentCrops, DistillError
+    from styleforge.train.engine import TrainError
+    from styleforge.train.trainer import StyleFolderDataset
+
+    squares, crops = StyleFolderDataset(odd_folder, size=32), ContentCrops(odd_folder, patch_size=32, max_side=96)
+    for ds in (squares, crops):
+        assert len(ds) == 7
+        assert [p.name for p, _ in ds.skipped] == ["corrupt.jpg", "truncated.png"]
+        assert all(why and str(path) not in why for path, why in ds.skipped)
+    assert all(img.shape == (32, 32, 3) and img.dtype == np.uint8 for img in squares.images)
+    assert squares.get(0, np.random.default_rng(0))["style"].shape == (3, 32, 32)
+    assert max(crops.images[0].shape[:2]) == 96 and crops.get(0, np.random.default_rng(0))["content"].shape == (3, 32, 32)
+
+    unreadable = tmp_path / "unreadable"
+    unreadable.mkdir()
+    (unreadable / "corrupt.jpg").write_bytes((odd_folder / "corrupt.jpg").read_bytes())
+    with pytest.raises(TrainError, match="no readable images"):
+        StyleFolderDataset(unreadable)
+    with pytest.raises(TrainError, match="style folder not found"):
+        StyleFolderDataset(tmp_path / "missing")
+    with pytest.raises(DistillError, match="no readable photos"):
+        ContentCrops(unreadable, patch_size=32)
