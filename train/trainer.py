@@ -203,7 +203,7 @@ def evaluate_on_folder(
 ) -> dict[str, Any]:
     """Mean PSNR / SSIM / CIEDE2000 of ``generator(input)`` vs ``target`` over matching files.
 
-    Files are matched by name (then by stem). Returns ``{"psnr", "ssim", "delta_e2000",
+    Files are matched by stem (``x.jpg`` with ``x.png``). Returns ``{"psnr", "ssim", "delta_e2000",
     "count", "identity": {...}}`` where ``identity`` is the same metrics for the input itself
     against the target (the do-nothing baseline a style model has to beat).
     """
