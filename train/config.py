@@ -152,7 +152,7 @@ class TrainConfig:
 
 # The colour generator (the default for unpaired looks): curves + matrix + 17^3 LUT residual, a
 # one-step-per-crop spectral-norm PatchGAN (34 px receptive field at 64 px crops) judging local
-# colour and tone, and a strong pull toward the classical (MKL) fit it starts from.
+# colour and tone, and a strong pull toward the classical (levels) fit it starts from.
 COLOUR_PRESETS: dict[str, TrainConfig] = {
     "tiny": TrainConfig(
         steps=20,
