@@ -264,11 +264,15 @@ def summarise(results: Sequence[dict]) -> dict:
                 "split_seed": r["split_seed"], "identity": s["identity"]["psnr"], "best_classical": best,
                 "best_classical_psnr": s[best]["psnr"], "colour": s[COLOUR]["psnr"],
                 "colour_minus_best": s[COLOUR]["psnr"] - s[best]["psnr"], "colour_minus_identity": gain,
+                # what the adversarial step did to its classical start, and what selection kept of it
+                "last_minus_start": s["colour: last EMA"]["psnr"] - s["colour: classical init"]["psnr"],
+                "selected_minus_start": s[COLOUR]["psnr"] - s["colour: classical init"]["psnr"],
                 "picked_init": r["colour"]["selection"]["picked_init"], "verdict_ok": verdict["ok"],
                 "false_alarm": (not verdict["ok"]) and gain >= 1.0,
             })
         stats = {key: _mean_sd([row[key] for row in rows]) for key in
-                 ("identity", "best_classical_psnr", "colour", "colour_minus_best", "colour_minus_identity")}
+                 ("identity", "best_classical_psnr", "colour", "colour_minus_best", "colour_minus_identity",
+                  "last_minus_start", "selected_minus_start")}
         tone = look in TONE_LOOKS
         if tone:
             target = stats["colour_minus_best"][0] >= 1.5 and stats["colour_minus_identity"][0] >= 3.0
@@ -385,8 +389,8 @@ def to_markdown(report: dict, out: Path) -> str:
         "below are derived from them and carry the same licence and credit (data/album/ATTRIBUTION.md).",
         "",
         "| look | identity | best classical | colour generator | colour − best classical | colour − identity "
-        "| target | init picked | flagged (false alarms) |",
-        "|---|---:|---:|---:|---:|---:|:---:|---:|---:|",
+        "| target | last EMA − start | selected − start | init picked | flagged (false alarms) |",
+        "|---|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|",
     ]
     def fmt(stats, key, sign=""):
         mean, sd = stats[key]
@@ -397,11 +401,14 @@ def to_markdown(report: dict, out: Path) -> str:
         lines.append(
             f"| {look} | {fmt(st, 'identity')} | {fmt(st, 'best_classical_psnr')} | {fmt(st, 'colour')} | "
             f"{fmt(st, 'colour_minus_best', '+')} | {fmt(st, 'colour_minus_identity', '+')} | "
-            f"{'met' if s['target_met'] else 'not met'} | {s['init_picked']}/{len(s['splits'])} | "
+            f"{'met' if s['target_met'] else 'not met'} | {fmt(st, 'last_minus_start', '+')} | "
+            f"{fmt(st, 'selected_minus_start', '+')} | {s['init_picked']}/{len(s['splits'])} | "
             f"{s['flagged']} ({s['false_alarms']}) |"
         )
     lines += ["", "Targets: tone looks colour ≥ best classical + 1.5 dB and ≥ identity + 3 dB (means); "
-              "glow/toon (mean − sd) ≥ best classical + 0.5 dB. 'init picked': how often model "
+              "glow/toon (mean − sd) ≥ best classical + 0.5 dB. 'last EMA − start': what the adversarial "
+              "step did to the classical start it was anchored to; 'selected − start': what model selection "
+              "kept of it. 'init picked': how often model "
               "selection kept the classical initialisation (levels by default). 'flagged': runs the degeneracy "
               "check stopped; a false alarm is a flagged run that beat identity by ≥ 1 dB.", ""]
     noir = report["summary"].get("noir", {}).get("noir_chroma_cab")

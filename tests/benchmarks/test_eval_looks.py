@@ -78,6 +78,8 @@ def test_summary_means_targets_and_guard_counts(tmp_path):
         scores = {m: {"psnr": identity, "ssim": 0.9, "delta_e2000": 5.0} for m in FULL_METHODS}
         scores["MKL (set-to-set)"]["psnr"] = classical
         scores[COLOUR] = {"psnr": colour, "ssim": 0.9, "delta_e2000": 4.0}
+        scores["colour: classical init"] = {"psnr": classical, "ssim": 0.9, "delta_e2000": 4.0}
+        scores["colour: last EMA"] = {"psnr": colour - 0.5, "ssim": 0.9, "delta_e2000": 4.0}
         split = {"content": {"photos": 7, "groups": 3}, "test": {"photos": 5, "groups": 2}}
         selection = {"picked": "init", "picked_init": True, "candidates": 3,
                      "criterion": {"selected": 1.0, "init": 1.0, "last": 2.0},
@@ -94,6 +96,8 @@ def test_summary_means_targets_and_guard_counts(tmp_path):
     assert summary["stats"]["colour_minus_identity"][0] == pytest.approx(4.5)
     assert summary["target_met"] and summary["flagged"] == 1 and summary["false_alarms"] == 1
     assert summary["init_picked"] == 2 and summary["noir_chroma_cab"] == 1.0
+    assert summary["stats"]["last_minus_start"] == pytest.approx((2.5, 0.0))  # 25 - .5 - 22, 26 - .5 - 23
+    assert summary["stats"]["selected_minus_start"] == pytest.approx((3.0, 0.0))
     results[1] = result(1, 22.0, 25.0, 25.5)  # margin mean 1.75 but identity margin (4.0) ok
     assert summarise(results)["noir"]["target_met"]
     results[1] = result(1, 22.0, 25.5, 25.5)  # margin mean 1.5 - ok; then below
@@ -105,4 +109,5 @@ def test_summary_means_targets_and_guard_counts(tmp_path):
     markdown = to_markdown(report, tmp_path)
     assert "noir (scene split 1)" in markdown and "content 7/3, test 5/2" in markdown
     assert "| noir | 21.00 ± 1.41 | 24.75 ± 1.06 | 25.25 ± 0.35 | +0.50 ± 0.71 |" in markdown
+    assert "| not met | +0.00 ± 0.71 | +0.50 ± 0.71 | 2/2 |" in markdown  # last EMA / selected − start
     assert "(noir/split-1/grid.png)" in markdown
