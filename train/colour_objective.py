@@ -21,7 +21,8 @@ small spectral-norm PatchGAN on crops of the two folders (LSGAN by default; ever
    ``DATA/val/style`` when make-dataset wrote them, else the training folders): the sliced
    Wasserstein distance in CIELAB between outputs and style photos, plus a structure penalty.
    The best is kept as ``generator_selected``, which :func:`~styleforge.train.checkpoint.load_generator`
-   loads by default.
+   loads by default. ``model.shrink`` t makes every candidate ``start + t * (EMA - start)``;
+   ``model.select=last`` ships the last (shrunk) EMA instead of the criterion's pick.
 3. :meth:`finish` judges the selected model with :mod:`styleforge.verdict` (collapse, structure,
    do-nothing) and returns the verdict, which the trainer writes to ``RUN/verdict.json``.
 """
@@ -186,14 +187,30 @@ class ColourObjective(Objective):
             self.selection.append({"step": 0, "candidate": "init", **self._score(self.networks["generator_init"])})
         if any(row["step"] == step for row in self.selection):
             return
-        row = {"step": step, "candidate": "ema", **self._score(ema_generator)}
+        candidate = self._shrunk(ema_generator)
+        row = {"step": step, "candidate": "ema", **self._score(candidate)}
         best = min(self.selection, key=lambda r: r["score"])
         self.selection.append(row)
-        if row["score"] < best["score"]:
-            self.networks["generator_selected"].load_state_dict(ema_generator.state_dict())
+        if row["score"] < best["score"] or self.config.model.select == "last":
+            self.networks["generator_selected"].load_state_dict(candidate.state_dict())
 
     def selected(self) -> dict:
+        if self.config.model.select == "last" and len(self.selection) > 1:
+            return max(self.selection, key=lambda r: r["step"])
         return min(self.selection, key=lambda r: r["score"]) if self.selection else {}
+
+    def _shrunk(self, generator: nn.Module) -> nn.Module:
+        """``start + model.shrink * (generator - start)``, weight by weight (the generator itself at 1).
+
+        Curves stay monotone (their increments are softplus of the interpolated raw weights)."""
+        t = float(self.config.model.shrink)
+        if t == 1.0:
+            return generator
+        start = self.networks["generator_init"].state_dict()
+        mixed = {k: start[k] + t * (v.to(start[k].device) - start[k]) for k, v in generator.state_dict().items()}
+        candidate = copy.deepcopy(self.networks["generator_init"])
+        candidate.load_state_dict(mixed)
+        return candidate
 
     def finish(self, run_dir, ema_generator, step):
         from styleforge.verdict import assess

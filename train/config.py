@@ -56,6 +56,13 @@ class ModelConfig:
     discriminator_kwargs: dict = field(default_factory=lambda: {"ndf": 64, "n_layers": 3})
     latent_dim: int = 100  # dcgan mode only: length of the noise vector z
     init: str = "levels"  # colour generator's classical start: levels | mkl | mkl+hist | hist | identity
+    # colour generator: each trained candidate is start + shrink * (trained - start), weight by weight;
+    # 1 keeps the trained weights, 0 the start (shrinkage toward the classical start trades the
+    # adversarial step's gains for less of its scene-driven harm)
+    shrink: float = 1.0
+    # colour generator: which candidate ships: "criterion" (the unsupervised selection score, the
+    # classical start included) or "last" (the last EMA generator, after shrink)
+    select: str = "criterion"
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,8 @@ class TrainConfig:
             (0.0 <= self.optim.decay_start <= 1.0, "optim.decay_start must be in [0, 1]"),
             (self.log.keep >= 1, "log.keep must be >= 1"),
             (self.model.init in COLOUR_INITS, f"model.init must be one of {', '.join(COLOUR_INITS)}"),
+            (0.0 <= self.model.shrink <= 1.0, "model.shrink must be in [0, 1]"),
+            (self.model.select in ("criterion", "last"), "model.select must be criterion or last"),
             (min(self.log.log_every, self.log.sample_every, self.log.checkpoint_every) >= 1,
              "log.*_every must be >= 1"),
         ]

@@ -223,3 +223,43 @@ def test_learned_noir_is_neutral_and_beats_every_classical_fit(tmp_path):
     best = max(CLASSICAL, key=lambda k: scores[k]["psnr"])
     assert _mean_chroma(outputs["colour"]) <= 1.5
     assert scores["colour"]["psnr"] >= scores[best]["psnr"] + 1.5, (best, scores)
+
+
+def test_shrink_moves_each_candidate_toward_the_classical_start():
+    """model.shrink t ships start + t * (trained - start), weight by weight: 1 (the default) is the
+    trained model itself, 0 the start, and the curves stay monotone in between."""
+    from styleforge.train.colour_objective import ColourObjective
+    from styleforge.train.config import ConfigError, apply_override, preset_config, validate
+
+    with pytest.raises(ConfigError, match="model.shrink"):
+        validate(apply_override(preset_config("tiny"), "model.shrink=1.5"))
+    objective = ColourObjective(apply_override(preset_config("tiny"), "model.shrink=0.5"))
+    trained = ColourGenerator(**objective.networks["generator"].config)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    start = objective.networks["generator_init"].state_dict()
+    shrunk = objective._shrunk(trained)
+    for key, value in trained.state_dict().items():
+        torch.testing.assert_close(shrunk.state_dict()[key], 0.5 * (start[key] + value))
+    for curves in (shrunk.pre, shrunk.post):
+        values = curves.values()
+        assert bool((values[:, 1:] >= values[:, :-1]).all())
+    assert ColourObjective(preset_config("tiny"))._shrunk(trained) is trained
+
+
+def test_select_last_ships_the_shrunk_last_ema(colour_data, tmp_path):
+    """--set model.shrink=0.5 --set model.select=last: the shipped generator is halfway between the
+    classical start and the last EMA generator, weight by weight (what eval-looks measured)."""
+    from safetensors.torch import load_file
+
+    run = tmp_path / "run"
+    assert cli(colour_args(colour_data, run, "--set", "model.shrink=0.5", "--set", "model.select=last")) == 0
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert verdict["selected"]["step"] == 20 and verdict["selection"][0]["candidate"] == "init"
+    final = run / "checkpoints" / "step_0000020"
+    start, ema, shipped = (load_file(final / f"{name}.safetensors")
+                           for name in ("generator_init", "generator_ema", "generator_selected"))
+    for key in shipped:
+        torch.testing.assert_close(shipped[key], 0.5 * (start[key] + ema[key]))
