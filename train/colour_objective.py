@@ -110,6 +110,9 @@ class ColourObjective(Objective):
         # A look whose photos are (toned) black and white drops the colour: per-channel levels
         # cannot, so the levels start becomes grey levels (luma, then each channel's black and
         # white points). Decided from the style folder alone, the same way for any look.
+        # How much the folders differ, for the do-nothing check, is the change the (grey) levels
+        # fit makes: the fit least fooled by different scenes (MKL would call a scene difference
+        # a look), whichever start model.init chose.
         self.init_fit = init
         if init == "levels" and baselines.is_monochrome(style):
             self.init_fit = "grey levels (monochrome style)"
@@ -117,9 +120,11 @@ class ColourObjective(Objective):
             scale, offset = baselines.grey_levels_fit(content, style)
             post = knots[None, :] * scale[:, None] + offset[:, None]  # [3, knots]
             change = np.clip((content @ baselines.GREY)[:, None] * scale + offset, 0, 1) - content
-        elif init == "levels":
+        else:
             scale, offset = baselines.levels_fit(content, style)
-            pre = knots[None, :] * scale[:, None] + offset[:, None]  # [3, knots]
+            change = np.clip(content * scale + offset, 0, 1) - content
+            if init == "levels":
+                pre = knots[None, :] * scale[:, None] + offset[:, None]  # [3, knots]
         if init in ("mkl", "mkl+hist"):
             matrix, bias = baselines.mkl_fit(content, style)
         if init in ("mkl+hist", "hist"):
@@ -128,11 +133,6 @@ class ColourObjective(Objective):
         generator.init_from(matrix, bias, post, pre)
         for name in ("generator_init", "generator_selected"):
             self.networks[name].load_state_dict(generator.state_dict())
-        # How much the folders differ, for the do-nothing check: the change the levels fit makes
-        # (the fit least fooled by different scenes; MKL would call a scene difference a look).
-        if self.init_fit == init:
-            scale, offset = baselines.levels_fit(content, style)
-            change = np.clip(content * scale + offset, 0, 1) - content
         self.expected_change = float(np.abs(change).mean() * 255.0)
 
     # -- one step ----------------------------------------------------------------------------

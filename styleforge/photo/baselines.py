@@ -20,6 +20,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from styleforge.photo.looks import LUMA
 from styleforge.runtime.imageio import open_image, to_uint8_array
 
 MAX_POOLED_PIXELS = 2_000_000  # enough for stable statistics, bounded memory for big style sets
@@ -211,7 +212,7 @@ def levels_fit(source: np.ndarray, target: np.ndarray, low: float = 0.005, high:
 
 
 MONOCHROME_RESIDUAL = 2.0  # CIELAB units; photos in colour sit at 10 and above, B&W and toned prints near 0
-GREY = np.array([0.299, 0.587, 0.114])  # Rec.601 luma weights on [0, 1] RGB
+GREY = LUMA  # Rec.601 luma weights on [0, 1] RGB, the looks' own
 
 
 def tone_residual(pixels: np.ndarray, max_samples: int = 200_000) -> float:
@@ -249,11 +250,7 @@ def grey_levels_fit(source: np.ndarray, target: np.ndarray, low: float = 0.005, 
     luma onto those of target channel ``c``: black and white with the target's black and white
     points, and its tint at both ends for a toned print. Returns ``(scale [3], offset [3])``.
     """
-    grey = source @ GREY
-    src = np.quantile(grey, [low, high])
-    tgt = np.quantile(target, [low, high], axis=0)
-    scale = np.maximum((tgt[1] - tgt[0]) / max(src[1] - src[0], 1e-3), 1e-3)
-    return scale, tgt[0] - src[0] * scale
+    return levels_fit((source @ GREY)[:, None], target, low, high)  # one grey column broadcasts to three
 
 
 def _apply_rows(img: np.ndarray, fn) -> np.ndarray:
