@@ -16,13 +16,16 @@ small spectral-norm PatchGAN on crops of the two folders (LSGAN by default; ever
    ``mkl``, ``mkl+hist``, ``hist``, ``identity``) and bakes it into the generator's
    curves and matrix, so training starts where classical colour transfer ends; a frozen copy
    (``generator_init``) is the anchor.
-2. At every checkpoint the EMA generator is a *candidate*; candidates (the initialisation first)
-   are scored without ground truth on validation photos (``DATA/val/content`` and
-   ``DATA/val/style`` when make-dataset wrote them, else the training folders): the sliced
-   Wasserstein distance in CIELAB between outputs and style photos, plus a structure penalty.
-   The best is kept as ``generator_selected``, which :func:`~styleforge.train.checkpoint.load_generator`
-   loads by default. ``model.shrink`` t makes every candidate ``start + t * (EMA - start)``;
-   ``model.select=last`` ships the last (shrunk) EMA instead of the criterion's pick.
+2. At every checkpoint the EMA generator, shrunk toward the start weight by weight
+   (``model.shrink`` t: ``start + t * (EMA - start)``, 0.25 by default), is a *candidate*;
+   candidates (the initialisation first) are scored without ground truth on validation photos
+   (``DATA/val/content`` and ``DATA/val/style`` when make-dataset wrote them, else the training
+   folders): the sliced Wasserstein distance in CIELAB between outputs and style photos, plus a
+   structure penalty. ``generator_selected``, which :func:`~styleforge.train.checkpoint.load_generator`
+   loads by default, is the last candidate (``model.select=last``, the default) or the
+   criterion's best (``model.select=criterion``). Shrinkage is the default because the criterion
+   did not pick well on eval-looks while the shrunk last EMA gained on the start on average and
+   lost little at worst (README, "How an unpaired look is learned").
 3. :meth:`finish` judges the selected model with :mod:`styleforge.verdict` (collapse, structure,
    do-nothing) and returns the verdict, which the trainer writes to ``RUN/verdict.json``.
 """

@@ -98,8 +98,7 @@ def test_unpaired_colour_run_selects_and_judges_its_model(colour_data, tmp_path)
     assert verdict["validation"].startswith("validation split")
     steps = [row["step"] for row in verdict["selection"]]
     assert steps == [0, 10, 20] and verdict["selection"][0]["candidate"] == "init"
-    best = min(verdict["selection"], key=lambda r: r["score"])
-    assert verdict["selected"] == best
+    assert verdict["selected"] == verdict["selection"][-1]  # model.select=last, the default
 
     state, meta, _ = load_checkpoint(run)
     assert {"generator", "generator_init", "generator_selected", "discriminator"} <= set(state)
@@ -149,8 +148,8 @@ def test_colour_resume_is_bit_identical(colour_data, tmp_path):
 
 def test_learned_film_warm_beats_identity_and_holds_the_best_classical_fit(colour_data, tmp_path):
     """On held-out scene groups: well above doing nothing, and not below the best of the seven
-    classical transfers by more than 0.5 dB (model selection keeps the classical start when
-    training does not beat it). It does not assert the issue's +1.5 dB over classical: see
+    classical transfers by more than 0.5 dB (the shipped model stays near the classical start:
+    a quarter of the adversarial change, model.shrink=0.25). It does not assert the issue's +1.5 dB over classical: see
     docs/results/eval_looks."""
     from styleforge.benchmarks.eval_looks import CLASSICAL
     from styleforge.benchmarks.scoring import load_pairs, score_methods, torch_method
@@ -226,8 +225,8 @@ def test_learned_noir_is_neutral_and_beats_every_classical_fit(tmp_path):
 
 
 def test_shrink_moves_each_candidate_toward_the_classical_start():
-    """model.shrink t ships start + t * (trained - start), weight by weight: 1 (the default) is the
-    trained model itself, 0 the start, and the curves stay monotone in between."""
+    """model.shrink t ships start + t * (trained - start), weight by weight: 1 is the trained model
+    itself, 0 the start, and the curves stay monotone in between (0.25, the default, included)."""
     from styleforge.train.colour_objective import ColourObjective
     from styleforge.train.config import ConfigError, apply_override, preset_config, validate
 
@@ -246,20 +245,28 @@ def test_shrink_moves_each_candidate_toward_the_classical_start():
     for curves in (shrunk.pre, shrunk.post):
         values = curves.values()
         assert bool((values[:, 1:] >= values[:, :-1]).all())
-    assert ColourObjective(preset_config("tiny"))._shrunk(trained) is trained
+    assert ColourObjective(apply_override(preset_config("tiny"), "model.shrink=1"))._shrunk(trained) is trained
+    assert preset_config("tiny").model.shrink == 0.25
 
 
-def test_select_last_ships_the_shrunk_last_ema(colour_data, tmp_path):
-    """--set model.shrink=0.5 --set model.select=last: the shipped generator is halfway between the
-    classical start and the last EMA generator, weight by weight (what eval-looks measured)."""
+def test_default_ships_the_shrunk_last_ema_and_criterion_ships_its_pick(colour_data, tmp_path):
+    """By default the shipped generator is the classical start plus a quarter of the way to the last
+    EMA generator, weight by weight (what eval-looks measures); --set model.select=criterion ships
+    the candidate with the best unsupervised score instead, the classical start included."""
     from safetensors.torch import load_file
 
     run = tmp_path / "run"
-    assert cli(colour_args(colour_data, run, "--set", "model.shrink=0.5", "--set", "model.select=last")) == 0
+    assert cli(colour_args(colour_data, run)) == 0
     verdict = json.loads((run / "verdict.json").read_text())
     assert verdict["selected"]["step"] == 20 and verdict["selection"][0]["candidate"] == "init"
     final = run / "checkpoints" / "step_0000020"
     start, ema, shipped = (load_file(final / f"{name}.safetensors")
                            for name in ("generator_init", "generator_ema", "generator_selected"))
+    assert any(not torch.equal(start[key], ema[key]) for key in start)
     for key in shipped:
-        torch.testing.assert_close(shipped[key], 0.5 * (start[key] + ema[key]))
+        torch.testing.assert_close(shipped[key], start[key] + 0.25 * (ema[key] - start[key]))
+
+    picked = tmp_path / "criterion"
+    assert cli(colour_args(colour_data, picked, "--set", "model.select=criterion")) == 0
+    verdict = json.loads((picked / "verdict.json").read_text())
+    assert verdict["selected"] == min(verdict["selection"], key=lambda r: r["score"])
