@@ -389,7 +389,7 @@ def to_markdown(report: dict, out: Path) -> str:
         "below are derived from them and carry the same licence and credit (data/album/ATTRIBUTION.md).",
         "",
         "| look | identity | best classical | colour generator | colour − best classical | colour − identity "
-        "| target | last EMA − start | selected − start | init picked | flagged (false alarms) |",
+        "| target | last EMA − start | shipped − start | init shipped | flagged (false alarms) |",
         "|---|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|",
     ]
     def fmt(stats, key, sign=""):
@@ -407,9 +407,10 @@ def to_markdown(report: dict, out: Path) -> str:
         )
     lines += ["", "Targets: tone looks colour ≥ best classical + 1.5 dB and ≥ identity + 3 dB (means); "
               "glow/toon (mean − sd) ≥ best classical + 0.5 dB. 'last EMA − start': what the adversarial "
-              "step did to the classical start it was anchored to; 'selected − start': what model selection "
-              "kept of it. 'init picked': how often model "
-              "selection kept the classical initialisation (levels by default). 'flagged': runs the degeneracy "
+              "step did to the classical start it was anchored to; 'shipped − start': what the shipped model "
+              "kept of it (model.shrink of the last EMA's change by default; the criterion's pick with "
+              "model.select=criterion). 'init shipped': how often the shipped model is the classical "
+              "start itself (levels by default; only the criterion picks it). 'flagged': runs the degeneracy "
               "check stopped; a false alarm is a flagged run that beat identity by ≥ 1 dB.", ""]
     noir = report["summary"].get("noir", {}).get("noir_chroma_cab")
     if noir is not None:

@@ -41,7 +41,8 @@ def register(subparsers) -> None:
         "train", help="learn a look: colour generator (default), CycleGAN, pix2pix or DCGAN",
         description="Learn a look. Unpaired: --content A --style B trains the colour generator "
                     "(curves + matrix + 3D LUT, initialised from classical colour transfer, trained "
-                    "adversarially, model selection and a degeneracy check at the end); --model resnet "
+                    "adversarially; it ships the start plus a quarter of the trained change, "
+                    "model.shrink=0.25, and a degeneracy check judges it at the end); --model resnet "
                     "trains a CycleGAN. Paired: --paired DIR with A/ and B/ (pix2pix). --style DIR "
                     "--model dcgan (noise -> image). Under torchrun it trains with DistributedDataParallel. "
                     "A collapsed, structure-destroying or do-nothing model ends with an error "

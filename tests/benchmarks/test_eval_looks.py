@@ -53,7 +53,7 @@ def test_outputs_for_a_person(tiny_eval):
     out, _ = tiny_eval
     assert (out / "film-warm" / "split-0" / "grid.png").stat().st_size > 10_000
     markdown = (out / "results.md").read_text()
-    assert "| film-warm |" in markdown and "ship gate" in markdown and "init picked" in markdown
+    assert "| film-warm |" in markdown and "ship gate" in markdown and "init shipped" in markdown
     assert "n per split (photos / scene groups): content " in markdown
     split = json.loads((out / "results.json").read_text())["looks"][0]["split"]
     assert split["test"]["photos"] >= 4 and split["test"]["groups"] >= 2
@@ -109,5 +109,5 @@ def test_summary_means_targets_and_guard_counts(tmp_path):
     markdown = to_markdown(report, tmp_path)
     assert "noir (scene split 1)" in markdown and "content 7/3, test 5/2" in markdown
     assert "| noir | 21.00 ± 1.41 | 24.75 ± 1.06 | 25.25 ± 0.35 | +0.50 ± 0.71 |" in markdown
-    assert "| not met | +0.00 ± 0.71 | +0.50 ± 0.71 | 2/2 |" in markdown  # last EMA / selected − start
+    assert "| not met | +0.00 ± 0.71 | +0.50 ± 0.71 | 2/2 |" in markdown  # last EMA / shipped − start
     assert "(noir/split-1/grid.png)" in markdown
