@@ -164,7 +164,8 @@ class TrainConfig:
 # one-step-per-crop spectral-norm PatchGAN judging local colour and tone, and a strong pull toward
 # the classical (levels) fit it starts from. The cpu preset cuts 32 px crops (the discriminator's
 # 34 px receptive field sees the whole crop): a crop that shows less of the scene gives the
-# discriminator less scene to judge (README, "How an unpaired look is learned", measured on 64 px).
+# discriminator less scene to judge (README, "How an unpaired look is learned": +0.12 dB per
+# eval-looks run over 64 px crops, 21 of 35 runs better, half the training time).
 COLOUR_PRESETS: dict[str, TrainConfig] = {
     "tiny": TrainConfig(
         steps=20,
