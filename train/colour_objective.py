@@ -162,7 +162,7 @@ class ColourObjective(Objective):
             losses["local"] = local
         yield "g", loss_g
         set_requires_grad([n["discriminator"]], True)
-        d_loss, parts = self._d_loss("discriminator", real_b, fake_b)
+        d_loss, parts = self._d_loss("discriminator", real_b, fake_b, noise)
         yield "d", d_loss
         losses.update(d=d_loss, **parts)
         return {k: v.detach().float() for k, v in losses.items()}
@@ -226,10 +226,11 @@ class ColourObjective(Objective):
                 "validation": source, "init_fit": self.init_fit}
 
     def extra_state(self) -> dict:
-        return {"selection": list(self.selection), "expected_change": self.expected_change,
-                "init_fit": self.init_fit}
+        return {**super().extra_state(), "selection": list(self.selection),
+                "expected_change": self.expected_change, "init_fit": self.init_fit}
 
     def load_extra_state(self, state: dict) -> None:
+        super().load_extra_state(state)
         self.selection = list(state.get("selection", []))
         self.expected_change = state.get("expected_change")
         self.init_fit = state.get("init_fit")

@@ -103,6 +103,7 @@ class LossConfig:
     lambda_l1: float = 100.0  # paired mode
     lambda_gp: float = 10.0  # wgan-gp only
     r1_gamma: float = 0.0  # R1 penalty on real images; 0 disables
+    pool_size: int = 0  # discriminators also judge this many earlier fakes (CycleGAN: 50); 0 = off
     # colour generator (unpaired): see styleforge.train.colour_objective
     lambda_anchor: float = 3.0  # L1 pull toward the classical fit the generator started from
     lambda_structure: float = 1.0  # 1 - local luma correlation with the input
@@ -149,6 +150,7 @@ class TrainConfig:
             (self.data.batch_size >= 1, "data.batch_size must be >= 1"),
             (self.data.patch_size >= 8, "data.patch_size must be >= 8"),
             (self.data.num_workers >= 0, "data.num_workers must be >= 0"),
+            (self.loss.pool_size >= 0, "loss.pool_size must be >= 0"),
             (0.0 <= self.optim.ema_decay < 1.0, "optim.ema_decay must be in [0, 1)"),
             (0.0 <= self.optim.decay_start <= 1.0, "optim.decay_start must be in [0, 1]"),
             (self.log.keep >= 1, "log.keep must be >= 1"),

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from styleforge.train.config import TrainConfig
 from styleforge.train.engine import BaseObjective, Phases
+from styleforge.train.image_pool import ImagePool
 from styleforge.train.losses import (
     GANLoss,
     cycle_loss,
@@ -54,6 +55,7 @@ class Objective(BaseObjective):
     def __init__(self, config: TrainConfig):
         super().__init__(config)
         self.gan = GANLoss(config.loss.gan)
+        self.pools: dict[str, ImagePool] = {}  # per discriminator: its history of fakes (loss.pool_size)
 
     def lr_groups(self) -> dict[str, float]:
         return {name: (self.config.optim.lr_g if name == "g" else self.config.optim.lr_d)
@@ -68,19 +70,33 @@ class Objective(BaseObjective):
             scale = max(0.0, 1.0 - (step - start) / max(1.0, steps - start))
         return {name: scale for name in self.optimizers}
 
-    def _d_loss(self, name: str, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Discriminator loss on real vs (detached) fake, plus the configured penalties (fp32)."""
+    def _d_loss(self, name: str, real: Tensor, fake: Tensor,
+                noise: Optional[torch.Generator] = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Discriminator loss on real vs (detached) fake, plus the configured penalties (fp32).
+
+        With ``loss.pool_size > 0`` the fakes pass through the discriminator's image pool first
+        (:class:`~styleforge.train.image_pool.ImagePool`; ``noise`` is the step's generator)."""
+        fake = fake.detach()
+        if self.config.loss.pool_size > 0:
+            fake = self.pools.setdefault(name, ImagePool(self.config.loss.pool_size)).query(fake, noise)
         with self.autocast():
-            loss = self.gan.d_loss(self.forward[name](real), self.forward[name](fake.detach()))
+            loss = self.gan.d_loss(self.forward[name](real), self.forward[name](fake))
         parts = {}
         raw = self.networks[name]
         if self.config.loss.gan == "wgan-gp" and self.config.loss.lambda_gp > 0:
-            parts["gp"] = gradient_penalty(raw, real.float(), fake.detach().float())
+            parts["gp"] = gradient_penalty(raw, real.float(), fake.float())
             loss = loss + self.config.loss.lambda_gp * parts["gp"]
         if self.config.loss.r1_gamma > 0:
             parts["r1"] = r1_penalty(raw, real.float())
             loss = loss + 0.5 * self.config.loss.r1_gamma * parts["r1"]
         return loss, parts
+
+    def extra_state(self) -> dict:
+        return {"pools": {name: pool.state() for name, pool in self.pools.items()}} if self.pools else {}
+
+    def load_extra_state(self, state: dict) -> None:
+        for name, images in state.get("pools", {}).items():
+            self.pools.setdefault(name, ImagePool(self.config.loss.pool_size)).load(images)
 
 
 class UnpairedObjective(Objective):
@@ -125,8 +141,8 @@ class UnpairedObjective(Objective):
         yield "g", loss_g
         set_requires_grad(discriminators, True)
 
-        d_style, parts_b = self._d_loss("discriminator", real_b, fake_b)
-        d_content, parts_a = self._d_loss("discriminator_inverse", real_a, fake_a)
+        d_style, parts_b = self._d_loss("discriminator", real_b, fake_b, noise)
+        d_content, parts_a = self._d_loss("discriminator_inverse", real_a, fake_a, noise)
         yield "d", 0.5 * (d_style + d_content)
         losses = {"g_gan": g_gan, "cycle": cycle, "identity": identity, "d_style": d_style, "d_content": d_content}
         losses.update({k: parts_a[k] + parts_b[k] for k in parts_a})
@@ -177,7 +193,7 @@ class PairedObjective(Objective):
         yield "g", loss_g
         if adversarial:
             set_requires_grad([n["discriminator"]], True)
-            d_loss, parts = self._d_loss("discriminator", torch.cat([a, b], 1), torch.cat([a, fake], 1))
+            d_loss, parts = self._d_loss("discriminator", torch.cat([a, b], 1), torch.cat([a, fake], 1), noise)
             yield "d", d_loss
             losses.update(d=d_loss, **parts)
         return {k: v.detach().float() for k, v in losses.items()}
@@ -216,7 +232,7 @@ class DCGANObjective(Objective):
         z = self.noise(real.shape[0], noise, real.device)
         with self.autocast():
             fake = f["generator"](z)  # [N,3,S,S]
-        d_loss, parts = self._d_loss("discriminator", real, fake)
+        d_loss, parts = self._d_loss("discriminator", real, fake, noise)
         yield "d", d_loss
 
         set_requires_grad([n["discriminator"]], False)

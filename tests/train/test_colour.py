@@ -130,11 +130,12 @@ def _images(folder: Path):
 
 
 def test_colour_resume_is_bit_identical(colour_data, tmp_path):
-    quick = ["--set", "log.checkpoint_every=2", "--set", "log.log_every=1"]
+    """Also with an image pool (loss.pool_size): its stored fakes travel in the checkpoint."""
+    quick = ["--set", "log.checkpoint_every=2", "--set", "log.log_every=1", "--set", "loss.pool_size=2"]
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    assert cli(colour_args(colour_data, straight, "--steps", "4", *quick)) == 0
+    assert cli(colour_args(colour_data, straight, "--steps", "6", *quick)) == 0
     assert cli(colour_args(colour_data, stopped, "--steps", "2", *quick)) == 0
-    assert cli(["train", "--out", str(stopped), "--resume", "--steps", "4", "--quiet"]) == 0
+    assert cli(["train", "--out", str(stopped), "--resume", "--steps", "6", "--quiet"]) == 0
     a, _, a_state = load_checkpoint(straight)
     b, _, b_state = load_checkpoint(stopped)
     assert sorted(a) == sorted(b)
@@ -142,6 +143,8 @@ def test_colour_resume_is_bit_identical(colour_data, tmp_path):
         for key in a[name]:
             assert torch.equal(a[name][key], b[name][key]), f"{name}.{key}"
     assert a_state["objective"]["selection"] == b_state["objective"]["selection"]
+    pool = a_state["objective"]["pools"]["discriminator"]
+    assert len(pool) == 2 and all(torch.equal(x, y) for x, y in zip(pool, b_state["objective"]["pools"]["discriminator"]))
     assert json.loads((straight / "verdict.json").read_text())["selection"] == \
         json.loads((stopped / "verdict.json").read_text())["selection"]
 

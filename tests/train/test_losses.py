@@ -116,3 +116,34 @@ def test_l1_helpers():
     a, b = torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.5)
     assert cycle_loss(a, b).item() == pytest.approx(0.5)
     assert identity_loss(b, b).item() == 0.0
+
+
+def test_image_pool_fills_then_swaps_half_with_history_reproducibly():
+    from styleforge.train.image_pool import ImagePool
+
+    batches = [torch.full((2, 3, 4, 4), float(i)) for i in range(40)]  # batch i is all value i
+
+    def run(seed):
+        pool, g = ImagePool(4), torch.Generator().manual_seed(seed)
+        return pool, [pool.query(b, g) for b in batches]
+
+    pool, outs = run(0)
+    for b, out in zip(batches[:2], outs[:2]):  # filling: each image passes and is stored
+        assert torch.equal(out, b)
+    later = [float(img[0, 0, 0]) for out, b in zip(outs[2:], batches[2:]) for img in out]
+    current = [float(img[0, 0, 0]) for b in batches[2:] for img in b]
+    history = sum(v < c for v, c in zip(later, current))
+    assert 0.3 < history / len(later) < 0.7, "about half the judged fakes are older ones"
+    assert all(v <= c for v, c in zip(later, current)), "never a fake from the future"
+    assert len(pool.images) == 4 and all(o.shape == (2, 3, 4, 4) for o in outs)
+    _, again = run(0)
+    assert all(torch.equal(a, b) for a, b in zip(outs, again)), "same generator, same draws"
+
+    restored = ImagePool(4)
+    restored.load(pool.state())
+    g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    nxt = torch.full((2, 3, 4, 4), 99.0)
+    assert torch.equal(pool.query(nxt, g1), restored.query(nxt, g2)), "state() round-trips"
+    assert torch.equal(ImagePool(0).query(nxt), nxt)
+    with pytest.raises(ValueError, match="pool size"):
+        ImagePool(-1)
