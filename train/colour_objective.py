@@ -146,7 +146,7 @@ class ColourObjective(Objective):
         set_requires_grad([n["discriminator"]], False)
         with self.autocast():
             fake_b = f["generator"](real_a)
-            g_gan = self.gan.g_loss(n["discriminator"](fake_b))
+            g_gan = self.gan.generator_loss(n["discriminator"], fake_b, real_b)
         fake32 = fake_b.float()
         with torch.no_grad():
             anchor_target = n["generator_init"](real_a)

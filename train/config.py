@@ -34,7 +34,7 @@ from typing import Any, Optional, Sequence, TypeVar, Union
 PRESET_NAMES = ("tiny", "cpu", "gpu")
 MODES = ("unpaired", "paired", "dcgan")
 COLOUR_INITS = ("levels", "mkl", "mkl+hist", "hist", "identity")  # model.init: colour_objective.prepare
-GAN_LOSSES = ("bce", "lsgan", "hinge", "wgan-gp")
+GAN_LOSSES = ("bce", "lsgan", "hinge", "wgan-gp", "ralsgan", "rahinge")  # styleforge.train.losses.KINDS
 DEVICES = ("auto", "cpu", "cuda")
 STUDENTS = ("nano", "small", "medium", "lut")  # MobileGenerator presets, or the LUT fit
 STRUCTURAL_LOSSES = ("ssim", "ms-ssim", "none")
@@ -96,7 +96,7 @@ class DataConfig:
 class LossConfig:
     """Loss kinds and weights (CycleGAN: cycle 10, identity 0.5 x cycle; pix2pix: L1 100)."""
 
-    gan: str = "lsgan"  # bce | lsgan | hinge | wgan-gp
+    gan: str = "lsgan"  # bce | lsgan | hinge | wgan-gp | ralsgan | rahinge (relativistic average)
     lambda_gan: float = 1.0  # weight of the adversarial term (paired: 0 = plain L1 regression)
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5  # relative to lambda_cycle, as in CycleGAN

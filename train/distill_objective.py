@@ -197,7 +197,7 @@ class DistillObjective(BaseObjective):
                 total = total + cfg.feature_weight * losses["feature"]
             if critic is not None:
                 critic.requires_grad_(False)  # the critic is judged through its raw module, no gradients
-                losses["adv_g"] = self.gan.g_loss(critic(student_out))
+                losses["adv_g"] = self.gan.generator_loss(critic, student_out, target)
                 total = total + cfg.adv_weight * losses["adv_g"]
                 critic.requires_grad_(True)
         losses["total"] = total

@@ -130,7 +130,8 @@ class UnpairedObjective(Objective):
             fake_a = f["generator_inverse"](real_b)
             rec_a = f["generator_inverse"](fake_b)
             rec_b = f["generator"](fake_a)
-            g_gan = self.gan.g_loss(n["discriminator"](fake_b)) + self.gan.g_loss(n["discriminator_inverse"](fake_a))
+            g_gan = (self.gan.generator_loss(n["discriminator"], fake_b, real_b)
+                     + self.gan.generator_loss(n["discriminator_inverse"], fake_a, real_a))
             cycle = cycle_loss(rec_a, real_a) + cycle_loss(rec_b, real_b)
             loss_g = lw.lambda_gan * g_gan + lw.lambda_cycle * cycle
             identity = torch.zeros((), device=real_a.device)
@@ -187,7 +188,7 @@ class PairedObjective(Objective):
             loss_g = lw.lambda_l1 * l1
             losses = {"l1": l1}
             if adversarial:
-                g_gan = self.gan.g_loss(n["discriminator"](torch.cat([a, fake], 1)))
+                g_gan = self.gan.generator_loss(n["discriminator"], torch.cat([a, fake], 1), torch.cat([a, b], 1))
                 loss_g = loss_g + lw.lambda_gan * g_gan
                 losses["g_gan"] = g_gan
         yield "g", loss_g
@@ -237,7 +238,7 @@ class DCGANObjective(Objective):
 
         set_requires_grad([n["discriminator"]], False)
         with self.autocast():
-            g_loss = self.gan.g_loss(n["discriminator"](fake))
+            g_loss = self.gan.generator_loss(n["discriminator"], fake, real)
         yield "g", g_loss
         set_requires_grad([n["discriminator"]], True)
         return {k: v.detach().float() for k, v in {"g": g_loss, "d": d_loss, **parts}.items()}

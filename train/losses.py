@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 Logits = Union[Tensor, Sequence[Tensor]]
-KINDS = ("bce", "lsgan", "hinge", "wgan-gp")
+KINDS = ("bce", "lsgan", "hinge", "wgan-gp", "ralsgan", "rahinge")
+RELATIVISTIC = ("ralsgan", "rahinge")
 
 
 def _per_scale(fn: Callable[..., Tensor], *outputs: Logits) -> Tensor:
@@ -36,16 +37,23 @@ class GANLoss:
     - ``lsgan``: least squares (Mao et al.), real target 1, fake target 0 (CycleGAN default).
     - ``hinge``: ``relu(1 - real) + relu(1 + fake)`` for D, ``-fake`` for G (SAGAN/BigGAN).
     - ``wgan-gp``: Wasserstein critic ``fake - real``; add :func:`gradient_penalty` (x10).
+    - ``ralsgan`` / ``rahinge``: relativistic average (Jolicoeur-Martineau 2019; UEGAN's
+      relativistic hinge): the critic judges whether a real image is *more* real than the fakes
+      on average (``real - mean(fake)``) and a fake *less* real than the reals
+      (``fake - mean(real)``), and the generator loss is the same game with the roles swapped,
+      so it needs the critic's outputs on real images too.
 
     ``d_loss(real_logits, fake_logits)`` is low when real logits are high and fake ones low;
-    ``g_loss(fake_logits)`` is low when fake logits are high. Pass ``fake_logits`` computed on
-    detached fakes to ``d_loss``.
+    ``g_loss(fake_logits, real_logits)`` is low when fake logits are high (``real_logits`` only
+    for the relativistic kinds, where it is required; pass them detached). Pass ``fake_logits``
+    computed on detached fakes to ``d_loss``.
     """
 
     def __init__(self, kind: str = "lsgan"):
         if kind not in KINDS:
             raise ValueError(f"GAN loss kind must be one of {KINDS}, got {kind!r}")
         self.kind = kind
+        self.relativistic = kind in RELATIVISTIC
 
     def __repr__(self) -> str:
         return f"GANLoss({self.kind!r})"
@@ -54,11 +62,34 @@ class GANLoss:
         """Discriminator/critic loss (scalar)."""
         return _per_scale(self._d, real_logits, fake_logits)
 
-    def g_loss(self, fake_logits: Logits) -> Tensor:
-        """Generator loss (scalar) given the critic's outputs on generated images."""
+    def g_loss(self, fake_logits: Logits, real_logits: Optional[Logits] = None) -> Tensor:
+        """Generator loss (scalar) given the critic's outputs on generated (and, relativistic: real) images."""
+        if self.relativistic:
+            if real_logits is None:
+                raise ValueError(f"the {self.kind} generator loss needs the critic's outputs on real images")
+            return _per_scale(lambda fake, real: self._relativistic(fake, real), fake_logits, real_logits)
         return _per_scale(self._g, fake_logits)
 
+    def generator_loss(self, critic: Callable[[Tensor], Logits], fake: Tensor, real: Tensor) -> Tensor:
+        """The generator's loss on ``fake`` images under ``critic`` (images in, logits out); the
+        relativistic kinds also run the critic on ``real`` images (no gradient). The one place a
+        generator phase asks a critic for its verdict."""
+        real_logits = None
+        if self.relativistic:
+            with torch.no_grad():
+                real_logits = critic(real)
+        return self.g_loss(critic(fake), real_logits)
+
+    def _relativistic(self, high: Tensor, low: Tensor) -> Tensor:
+        """Low when ``high`` beats ``low``'s mean and ``low`` trails ``high``'s mean (both terms)."""
+        up, down = high - low.mean(), low - high.mean()
+        if self.kind == "ralsgan":
+            return ((up - 1.0) ** 2).mean() + ((down + 1.0) ** 2).mean()
+        return F.relu(1.0 - up).mean() + F.relu(1.0 + down).mean()  # rahinge
+
     def _d(self, real: Tensor, fake: Tensor) -> Tensor:
+        if self.relativistic:
+            return self._relativistic(real, fake)
         if self.kind == "bce":
             return (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
                     + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))

@@ -35,10 +35,30 @@ def test_d_loss_prefers_high_real_and_low_fake(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_g_loss_prefers_fakes_the_critic_calls_real(kind):
     loss = GANLoss(kind)
-    assert loss.g_loss(HIGH) < loss.g_loss(LOW)
+    real = torch.zeros(4, 1, 6, 6)  # what the critic says of real images (the relativistic kinds use it)
+    assert loss.g_loss(HIGH, real) < loss.g_loss(LOW, real)
     fake = torch.zeros(2, 1, 4, 4, requires_grad=True)
-    loss.g_loss(fake).backward()
+    loss.g_loss(fake, real[:2, :, :4, :4]).backward()
     assert (fake.grad < 0).all()  # gradient descent raises the fake logits
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_generator_loss_asks_the_critic_and_only_relativistic_kinds_look_at_reals(kind):
+    critic = PatchGANDiscriminator(ndf=4, n_layers=1)
+    fake = (torch.rand(2, 3, 16, 16) * 2 - 1).requires_grad_(True)
+    real = torch.rand(2, 3, 16, 16) * 2 - 1
+    loss = GANLoss(kind)
+    value = loss.generator_loss(critic, fake, real)
+    value.backward()
+    assert fake.grad.abs().sum() > 0
+    with torch.no_grad():
+        fake_logits, real_logits = critic(fake), critic(real)
+    assert value.item() == pytest.approx(loss.g_loss(fake_logits, real_logits).item(), rel=1e-5)
+    moved = loss.generator_loss(critic, fake.detach(), real + 1.0)
+    assert (moved.item() != pytest.approx(value.item(), rel=1e-6)) == (kind in ("ralsgan", "rahinge"))
+    if loss.relativistic:
+        with pytest.raises(ValueError, match="real images"):
+            loss.g_loss(fake_logits)
 
 
 def test_known_values():
@@ -47,6 +67,18 @@ def test_known_values():
     assert GANLoss("lsgan").d_loss(torch.ones(3, 1), zeros).item() == 0.0
     assert GANLoss("hinge").d_loss(torch.ones(3, 1), -torch.ones(3, 1)).item() == 0.0
     assert GANLoss("wgan-gp").d_loss(torch.full((3, 1), 2.0), zeros).item() == -2.0
+    # relativistic: real - mean(fake) = 1 and fake - mean(real) = -1 meet LSGAN's targets exactly
+    half = torch.full((3, 1), 0.5)
+    assert GANLoss("ralsgan").d_loss(half, -half).item() == 0.0
+    assert GANLoss("ralsgan").d_loss(zeros, zeros).item() == 2.0
+    assert GANLoss("rahinge").g_loss(torch.ones(3, 1), -torch.ones(3, 1)).item() == 0.0
+    assert GANLoss("rahinge").g_loss(zeros, zeros).item() == 2.0
+
+
+def test_config_and_losses_name_the_same_kinds():
+    from styleforge.train.config import GAN_LOSSES
+
+    assert GAN_LOSSES == KINDS
 
 
 def test_multi_scale_outputs_are_averaged():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -137,9 +138,10 @@ def test_bad_inputs_give_one_line_errors(film_warm_data, tiny_run, tmp_path, cap
 
 
 def test_paired_and_dcgan_modes_run(film_warm_data, tmp_path):
+    """Also with the relativistic losses and an image pool, which every objective takes."""
     paired = tmp_path / "paired"
     assert cli(["train", "--paired", str(film_warm_data / "paired"), "--out", str(paired), "--preset", "tiny",
-                "--steps", "3", "--quiet"]) == 0
+                "--steps", "3", "--quiet", "--set", "loss.gan=rahinge", "--set", "loss.pool_size=2"]) == 0
     state, meta, _ = load_checkpoint(paired)
     assert meta["mode"] == "paired" and sorted(state) == ["discriminator", "generator", "generator_ema"]
     assert state["discriminator"]["model.0.weight"].shape[1] == 6  # conditional D sees input + output
@@ -148,7 +150,13 @@ def test_paired_and_dcgan_modes_run(film_warm_data, tmp_path):
 
     dcgan = tmp_path / "dcgan"
     assert cli(["train", "--style", str(film_warm_data / "style"), "--model", "dcgan", "--out", str(dcgan),
-                "--preset", "tiny", "--steps", "3", "--quiet"]) == 0
+                "--preset", "tiny", "--steps", "3", "--quiet", "--set", "loss.gan=ralsgan",
+                "--set", "loss.pool_size=2"]) == 0
+    for run in (paired, dcgan):
+        _, _, state = load_checkpoint(run)
+        assert len(state["objective"]["pools"]["discriminator"]) == 2, run
+        rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+        assert all(math.isfinite(v) for r in rows for v in r.values() if isinstance(v, float)), run
     model, info = load_generator(dcgan)
     assert info["arch"] == "dcgan" and info["config"]["latent_dim"] == 16
     with torch.no_grad():
