@@ -28,6 +28,7 @@ class EvalLooksConfig:
     seed: int = 0                       # training seed, and the scene-split seed by default
     split_seeds: tuple[int, ...] = ()   # repeat every look on these scene splits (empty: the seed's)
     full_splits: int = 1                # ResNet, student, export and paired teacher on the first N splits only
+    train_set: tuple[str, ...] = ()     # KEY=VALUE overrides of the colour generator's training config
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
@@ -36,7 +37,13 @@ class EvalLooksConfig:
             (self.student in STUDENT_SIZES, f"student must be one of {', '.join(STUDENT_SIZES)}"),
             (self.export_size >= 16, "export_size must be >= 16"),
             (self.steps >= 0 and self.full_splits >= 0, "steps and full_splits must be >= 0"),
+            (all("=" in kv for kv in self.train_set), "train_set entries must be KEY=VALUE"),
         ]
+
+
+# What a stage's outputs depend on: an OUT folder holds one value of each (the looks and splits
+# it covers may grow from run to run).
+STAGE_SETTINGS = ("train_preset", "student", "export_size", "steps", "seed", "train_set")
 
 
 # ``--preset X`` runs every stage with the train/distill preset X.
@@ -74,20 +81,49 @@ def register(subparsers) -> None:
     p.add_argument("--full-splits", type=int, metavar="N",
                    help="run the ResNet, student, export and paired teacher on the first N splits only "
                         "(default 1; the colour generator and classical baselines run on every split)")
-    p.add_argument("--out", type=Path, default=Path("evals/looks"), help="output folder")
+    p.add_argument("--train-set", action="append", metavar="KEY=VALUE",
+                   help="override one value of the colour generator's training config, e.g. "
+                        "--train-set loss.gan=rahinge (repeatable; checked before anything runs)")
+    p.add_argument("--out", type=Path, default=Path("evals/looks"),
+                   help="output folder; rerunning into it reuses finished stages, so it must hold "
+                        "runs with the same preset, student, export size, steps, seed and --train-set")
     p.set_defaults(func=run)
 
 
 def resolve(args) -> EvalLooksConfig:
     """The preset, --config (keys at the top level or under ``eval_looks:``), --set, then the flags."""
-    from styleforge.train.config import preset, resolve_config
+    from styleforge.train.config import ConfigError, preset, preset_config, resolve_config
 
     flags = {"looks": args.looks, "student": args.student, "export_size": args.export_size, "steps": args.steps,
              "paired": args.paired, "seed": args.seed, "split_seeds": args.split_seeds,
-             "full_splits": args.full_splits}
+             "full_splits": args.full_splits, "train_set": args.train_set}
     shortcuts = {k: v for k, v in flags.items() if v is not None}
-    return resolve_config(preset(EVAL_LOOKS_PRESETS, args.preset), args.config, args.overrides, shortcuts,
-                          section="eval_looks")
+    cfg = resolve_config(preset(EVAL_LOOKS_PRESETS, args.preset), args.config, args.overrides, shortcuts,
+                         section="eval_looks")
+    # Fail now, not after an hour of other stages: the overrides must fit the colour training config.
+    try:
+        resolve_config(preset_config(cfg.train_preset), overrides=cfg.train_set)
+    except ConfigError as err:
+        raise ConfigError(f"--train-set: {err}") from None
+    return cfg
+
+
+def check_out_folder(out: Path, cfg: EvalLooksConfig) -> None:
+    """Refuse an OUT folder whose finished stages were run with other :data:`STAGE_SETTINGS`
+    (reusing them would mix two settings in one table)."""
+    from styleforge.errors import CLIError
+    from styleforge.train.config import config_from_dict, read_yaml
+
+    saved = out / "config.yaml"
+    if not saved.is_file() or not any(out.glob("*/split-*/.stages")):
+        return
+    data = read_yaml(saved)
+    before = config_from_dict(data.get("eval_looks", data), base=EvalLooksConfig())
+    changed = [f"{name}: {getattr(before, name)!r} there, {getattr(cfg, name)!r} now"
+               for name in STAGE_SETTINGS if getattr(before, name) != getattr(cfg, name)]
+    if changed:
+        raise CLIError(f"{out} holds eval-looks runs made with other settings ({'; '.join(changed)}); "
+                       "its finished stages would be reused: choose another --out")
 
 
 def run(args) -> int:
@@ -106,11 +142,13 @@ def run(args) -> int:
 
     from styleforge.benchmarks.eval_looks import run_all
 
+    check_out_folder(args.out, cfg)
     write_text(args.out / "config.yaml", config_to_yaml(cfg, section="eval_looks"))
     try:
         report = run_all(
             list(cfg.looks), args.out, cfg.train_preset, cfg.student, cfg.export_size, cfg.steps or None,
             cfg.paired, cfg.seed, split_seeds=list(cfg.split_seeds) or None, full_splits=cfg.full_splits,
+            train_set=list(cfg.train_set),
         )
     except StageError as err:
         raise CLIError(str(err)) from None

@@ -56,6 +56,7 @@ def run_look(
     seed: int = 0,
     split_seed: Optional[int] = None,
     full: bool = True,
+    train_set: Sequence[str] = (),
 ) -> dict:
     """Build, train and score one look on one scene split; returns its result dict (also saved).
 
@@ -63,6 +64,7 @@ def run_look(
     baselines and identity. With ``full``: also the unpaired ResNet (CycleGAN), the student
     distilled from the colour generator and its int8 TFLite export, and (``paired``) a paired
     teacher. ``seed`` seeds training; ``split_seed`` (default ``seed``) the dataset's scene split.
+    ``train_set`` (``KEY=VALUE`` strings) overrides the colour generator's training config.
     """
     split_seed = seed if split_seed is None else split_seed
     stages = Stages(root)
@@ -75,7 +77,9 @@ def run_look(
                 "--seed", seed, "--allow-degenerate", *step_args]
     stages.run("dataset", ["make-dataset", "--look", look, "--out", data, "--seed", split_seed], [data / "dataset.json"])
     # A measurement: a degenerate model is kept and scored, its verdict reported beside the score.
-    stages.run("colour", [*unpaired, "--out", colour, *_resume(colour)], [colour / "verdict.json"], env=threads)
+    overrides = [arg for kv in train_set for arg in ("--set", kv)]
+    stages.run("colour", [*unpaired, *overrides, "--out", colour, *_resume(colour)], [colour / "verdict.json"],
+               env=threads)
     if full:
         stages.run("resnet", [*unpaired, "--model", "resnet", "--out", resnet, *_resume(resnet)], [resnet],
                    env=threads)
@@ -335,7 +339,7 @@ def across_splits(results: Sequence[dict]) -> dict:
 def run_all(
     looks: Sequence[str], out: Path, preset: str = "cpu", student: str = "small",
     export_size: int = 256, steps: Optional[int] = None, paired: bool = True, seed: int = 0,
-    split_seeds: Optional[Sequence[int]] = None, full_splits: int = 1,
+    split_seeds: Optional[Sequence[int]] = None, full_splits: int = 1, train_set: Sequence[str] = (),
 ) -> dict:
     """Evaluate every look on every scene split; writes ``out/results.json`` and ``out/results.md``.
 
@@ -348,7 +352,7 @@ def run_all(
     splits = list(split_seeds) if split_seeds else [seed]
     results = [
         run_look(look, out / look / f"split-{s}", preset, student, export_size, steps, paired, seed,
-                 split_seed=s, full=i < full_splits)
+                 split_seed=s, full=i < full_splits, train_set=train_set)
         for look in looks
         for i, s in enumerate(splits)
     ]
@@ -356,6 +360,7 @@ def run_all(
         "preset": preset,
         "student": student,
         "steps": steps,
+        "train_set": list(train_set),
         "wall_seconds": time.perf_counter() - start,
         # every stage's own time, reused ones counted from when they ran (a resumed or parallel
         # run's wall time says little)
@@ -375,6 +380,8 @@ def to_markdown(report: dict, out: Path) -> str:
     env = report["environment"]
     splits = report["split_seeds"]
     steps = f", {report['steps']} steps" if report.get("steps") else ""
+    if report.get("train_set"):
+        steps += ", colour generator trained with " + ", ".join(f"`{kv}`" for kv in report["train_set"])
     lines = [
         "# Style fidelity per look (held-out scene groups vs the look's ground truth)",
         "",

@@ -111,3 +111,30 @@ def test_summary_means_targets_and_guard_counts(tmp_path):
     assert "| noir | 21.00 ± 1.41 | 24.75 ± 1.06 | 25.25 ± 0.35 | +0.50 ± 0.71 |" in markdown
     assert "| not met | +0.00 ± 0.71 | +0.50 ± 0.71 | 2/2 |" in markdown  # last EMA / shipped − start
     assert "(noir/split-1/grid.png)" in markdown
+
+
+def test_train_set_reaches_the_colour_run_and_an_out_folder_keeps_one_setting(tmp_path, capsys):
+    from styleforge.cli import main as cli
+    from styleforge.train.config import read_yaml
+
+    out = tmp_path / "ev"
+    base = ["eval-looks", "--preset", "tiny", "--looks", "film-warm", "--full-splits", "0", "--no-paired",
+            "--out", str(out)]
+    assert cli([*base, "--train-set", "loss.gan=rahinge", "--train-set", "model.shrink=1"]) == 0
+    capsys.readouterr()
+    trained = read_yaml(out / "film-warm" / "split-0" / "colour" / "config.yaml")
+    assert trained["loss"]["gan"] == "rahinge" and trained["model"]["shrink"] == 1.0
+    assert "`loss.gan=rahinge`, `model.shrink=1`" in (out / "results.md").read_text()
+    assert json.loads((out / "results.json").read_text())["train_set"] == ["loss.gan=rahinge", "model.shrink=1"]
+
+    for argv, message in [
+        ([*base, "--train-set", "loss.gan=hinge"], "other settings (train_set:"),  # would mix two settings
+        ([*base, "--train-set", "loss.gan=rahinge", "--train-set", "model.shrink=1", "--steps", "5"], "steps: 0 there, 5 now"),
+        ([*base[:-1], str(tmp_path / "ev2"), "--train-set", "loss.nope=1"], "--train-set: unknown config key"),
+    ]:
+        assert cli(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("styleforge eval-looks: error:") and message in err, (argv, err)
+    assert not (tmp_path / "ev2" / "film-warm").exists(), "a bad override is refused before anything runs"
+    # The same settings again (e.g. to add looks or splits) reuse the finished stages.
+    assert cli([*base, "--train-set", "loss.gan=rahinge", "--train-set", "model.shrink=1"]) == 0
