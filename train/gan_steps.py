@@ -162,6 +162,9 @@ class UnpairedObjective(Objective):
         return rows, ["input", "output", "reconstruction"]
 
 
+PAIRED_INIT_PHOTOS = 64  # pairs the colour generator's least-squares start is fitted on
+
+
 class PairedObjective(Objective):
     """pix2pix: ``batch = {"content": input [N,3,P,P], "style": target [N,3,P,P]}`` in [-1, 1]."""
 
@@ -175,6 +178,24 @@ class PairedObjective(Objective):
             kwargs = {**m.discriminator_kwargs, "in_channels": 6}
             self.networks["discriminator"] = build_discriminator(m.discriminator, **kwargs)
             self.optimizers["d"] = adam(self.networks["discriminator"].parameters(), config.optim.lr_d, config)
+
+    def prepare(self, dataset, fresh: bool) -> None:
+        """A colour generator starts from the least-squares colour matrix of the pairs (an identity
+        start learns a black-and-white or strongly mixed look too slowly); other generators as built."""
+        generator = self.networks["generator"]
+        if not fresh or not hasattr(generator, "init_from"):
+            return
+        import numpy as np
+
+        from styleforge.photo.baselines import affine_fit
+        from styleforge.train.degeneracy import load_photos
+
+        def pixels(images):
+            photos = load_photos(images, limit=PAIRED_INIT_PHOTOS)
+            return np.concatenate([p.reshape(-1, 3)[::7] for p in photos]).astype(np.float64) / 255.0
+
+        matrix, bias = affine_fit(pixels([a for a, _ in dataset.images]), pixels([b for _, b in dataset.images]))
+        generator.init_from(matrix, bias)
 
     def phases(self, batch, noise=None) -> Phases:
         a, b = batch["content"], batch["style"]

@@ -180,6 +180,17 @@ def mkl_fit(source: np.ndarray, target: np.ndarray, eps: float = 1e-6) -> tuple[
     return a, mu_t - a @ mu_s
 
 
+def affine_fit(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares colour matrix from *paired* pixels: ``target ≈ A @ source + b``.
+
+    ``source``, ``target``: ``[N, 3]`` RGB in [0, 1], row ``i`` of both the same pixel before and
+    after the look. Returns ``(A [3, 3], b [3])``: the start of a paired colour generator.
+    """
+    design = np.concatenate([source, np.ones((len(source), 1))], axis=1)  # [N, 4]
+    solution, *_ = np.linalg.lstsq(design, target, rcond=None)  # [4, 3]
+    return solution[:3].T, solution[3]
+
+
 def quantile_curves(source: np.ndarray, target: np.ndarray, knots: int) -> np.ndarray:
     """Per-channel monotone curves ``[3, knots]`` mapping ``source``'s marginals onto ``target``'s,
     sampled at ``linspace(0, 1, knots)`` (histogram matching as a piecewise-linear curve)."""

@@ -227,6 +227,32 @@ def test_learned_noir_is_neutral_and_beats_every_classical_fit(tmp_path):
     assert scores["colour"]["psnr"] >= scores[best]["psnr"] + 1.5, (best, scores)
 
 
+def test_affine_fit_recovers_a_colour_matrix_from_pairs():
+    rng = np.random.default_rng(0)
+    source = rng.random((500, 3))
+    matrix = np.array([[0.5, 0.3, 0.1], [0.2, 0.7, 0.0], [0.1, 0.1, 0.6]])
+    bias = np.array([0.05, -0.02, 0.1])
+    fitted, fitted_bias = baselines.affine_fit(source, source @ matrix.T + bias)
+    np.testing.assert_allclose(fitted, matrix, atol=1e-9)
+    np.testing.assert_allclose(fitted_bias, bias, atol=1e-9)
+
+
+def test_paired_colour_generator_starts_from_the_pairs_least_squares_matrix(tmp_path):
+    """--paired --model colour: the generator starts from the affine fit of the pairs, so even two
+    steps turn noir's held-out photos grey (an identity start stays in colour, at identity's score)."""
+    from styleforge.benchmarks.eval_looks import _mean_chroma
+    from styleforge.benchmarks.scoring import load_pairs, score_methods, torch_method
+
+    data = make_dataset("noir", tmp_path / "noir", seed=0, size=64, show_progress=False)
+    run = tmp_path / "paired"
+    assert cli(["train", "--paired", str(data / "paired"), "--model", "colour", "--preset", "tiny",
+                "--steps", "2", "--out", str(run), "--quiet"]) == 0
+    pairs = load_pairs(data / "test" / "input", data / "test" / "target")
+    scores, outputs = score_methods({"identity": lambda x: x, "colour": torch_method(load_generator(run)[0])}, pairs)
+    assert _mean_chroma(outputs["colour"]) <= 3.0
+    assert scores["colour"]["psnr"] >= scores["identity"]["psnr"] + 5.0, scores
+
+
 def test_shrink_moves_each_candidate_toward_the_classical_start():
     """model.shrink t ships start + t * (trained - start), weight by weight: 1 is the trained model
     itself, 0 the start, and the curves stay monotone in between (0.25, the default, included)."""
