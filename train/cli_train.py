@@ -68,7 +68,7 @@ def _resolve(args: argparse.Namespace):
     if args.resume and saved.is_file():
         base = config_from_dict(read_yaml(saved), base=TrainConfig())
     else:
-        base = preset_config(args.preset, args.model or ("resnet" if args.paired else None))
+        base = preset_config(args.preset, args.model or ("resnet" if args.paired else None), paired=bool(args.paired))
     config = resolve_config(base, args.config, args.overrides)
 
     mode = config.mode

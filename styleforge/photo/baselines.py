@@ -191,6 +191,30 @@ def affine_fit(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.n
     return solution[:3].T, solution[3]
 
 
+def lattice_fit(points: np.ndarray, values: np.ndarray, size: int, prior: float = 0.01) -> np.ndarray:
+    """A ``size``³ lattice of ``values`` seen at ``points`` (paired pixels), for a 3D LUT.
+
+    ``points [N, 3]`` RGB in [0, 1] (clipped), ``values [N, C]``. Each point is splatted onto the
+    8 nodes around it with its trilinear weights; a node holds the weighted mean of its values,
+    pulled toward 0 by ``prior`` units of weight, so nodes no pixel reached stay 0 (the caller's
+    fallback, e.g. no residual). Returns ``[size, size, size, C]`` indexed ``[r, g, b]``.
+    """
+    scaled = np.clip(points, 0.0, 1.0) * (size - 1)
+    low = np.clip(np.floor(scaled).astype(np.int64), 0, size - 2)
+    frac = scaled - low
+    nodes = size ** 3
+    total = np.zeros((nodes, values.shape[1]))
+    weight = np.zeros(nodes)
+    for corner in range(8):
+        offset = np.array([(corner >> 2) & 1, (corner >> 1) & 1, corner & 1])
+        w = np.prod(np.where(offset, frac, 1.0 - frac), axis=1)
+        index = np.ravel_multi_index((low + offset).T, (size, size, size))
+        weight += np.bincount(index, w, minlength=nodes)
+        for c in range(values.shape[1]):
+            total[:, c] += np.bincount(index, w * values[:, c], minlength=nodes)
+    return (total / (weight + prior)[:, None]).reshape(size, size, size, values.shape[1])
+
+
 def quantile_curves(source: np.ndarray, target: np.ndarray, knots: int) -> np.ndarray:
     """Per-channel monotone curves ``[3, knots]`` mapping ``source``'s marginals onto ``target``'s,
     sampled at ``linspace(0, 1, knots)`` (histogram matching as a piecewise-linear curve)."""

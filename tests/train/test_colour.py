@@ -237,9 +237,30 @@ def test_affine_fit_recovers_a_colour_matrix_from_pairs():
     np.testing.assert_allclose(fitted_bias, bias, atol=1e-9)
 
 
-def test_paired_colour_generator_starts_from_the_pairs_least_squares_matrix(tmp_path):
-    """--paired --model colour: the generator starts from the affine fit of the pairs, so even two
-    steps turn noir's held-out photos grey (an identity start stays in colour, at identity's score)."""
+def test_lattice_fit_sets_the_lut_residual_in_the_generators_layout():
+    """Bin means of a known residual, written into the LUT, come back out of the generator's colour
+    function at other colours (red index fastest in the [c, b, g, r] lattice, like a .cube)."""
+    rng = np.random.default_rng(0)
+    points = rng.random((200_000, 3))
+
+    def residual(p):
+        return np.stack([0.1 * p[:, 0], 0.02 * p[:, 2] - 0.05 * p[:, 1], 0.2 * p[:, 2] * p[:, 0]], axis=1)
+
+    model = ColourGenerator(curve_knots=8, lut_size=9)
+    model.set_lut_residual(baselines.lattice_fit(points, residual(points), 9))
+    probe = rng.random((1000, 3))
+    with torch.no_grad():
+        out = model.colour(torch.tensor(probe, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(out, np.clip(probe + residual(probe), 0, 1), atol=0.01)
+    with pytest.raises(ValueError, match="LUT residual"):
+        model.set_lut_residual(np.zeros((5, 5, 5, 3)))
+
+
+def test_paired_colour_generator_starts_from_the_closed_form_fit_of_the_pairs(tmp_path):
+    """--paired --model colour: the generator starts from the least-squares matrix and LUT residual
+    of the pairs and refines it at a low rate, so two steps already turn noir's held-out photos grey
+    (an identity start stays in colour, at identity's score)."""
+    from styleforge.train.config import PAIRED_COLOUR_LR_G, read_yaml
     from styleforge.benchmarks.eval_looks import _mean_chroma
     from styleforge.benchmarks.scoring import load_pairs, score_methods, torch_method
 
@@ -248,9 +269,10 @@ def test_paired_colour_generator_starts_from_the_pairs_least_squares_matrix(tmp_
     assert cli(["train", "--paired", str(data / "paired"), "--model", "colour", "--preset", "tiny",
                 "--steps", "2", "--out", str(run), "--quiet"]) == 0
     pairs = load_pairs(data / "test" / "input", data / "test" / "target")
+    assert read_yaml(run / "config.yaml")["optim"]["lr_g"] == PAIRED_COLOUR_LR_G
     scores, outputs = score_methods({"identity": lambda x: x, "colour": torch_method(load_generator(run)[0])}, pairs)
     assert _mean_chroma(outputs["colour"]) <= 3.0
-    assert scores["colour"]["psnr"] >= scores["identity"]["psnr"] + 5.0, scores
+    assert scores["colour"]["psnr"] >= scores["identity"]["psnr"] + 10.0, scores  # measured +14
 
 
 def test_shrink_moves_each_candidate_toward_the_classical_start():

@@ -215,6 +215,14 @@ class ColourGenerator(nn.Module):
         return tv, mono
 
     @torch.no_grad()
+    def set_lut_residual(self, lattice_rgb) -> None:
+        """Set the LUT residual from ``[S, S, S, 3]`` indexed ``[r, g, b]`` (e.g. :func:`~styleforge.photo.baselines.lattice_fit`)."""
+        lattice = torch.as_tensor(lattice_rgb, dtype=torch.float32).permute(3, 2, 1, 0)  # -> [c, b, g, r]
+        if lattice.shape != self.lut.shape[1:]:
+            raise ValueError(f"LUT residual must be {tuple(self.lut.shape[1:])} as [c, b, g, r], got {tuple(lattice.shape)}")
+        self.lut.copy_(lattice[None])
+
+    @torch.no_grad()
     def init_from(self, matrix, bias, post_curve_values=None, pre_curve_values=None) -> None:
         """Start from a classical fit: ``matrix [3,3]``, ``bias [3]`` on [0,1] RGB, curves ``[3, knots]``."""
         self.matrix.copy_(torch.as_tensor(matrix, dtype=torch.float32))
