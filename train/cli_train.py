@@ -20,8 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--paired", type=Path, help="folder with A/ and B/ of matching images (pix2pix)")
     parser.add_argument("--model", choices=("colour", "resnet", "mobile", "dcgan"),
                         help="generator: colour (default for unpaired looks: curves + matrix + 3D LUT, "
-                             "anchored to classical colour transfer), resnet (CycleGAN; default for "
-                             "--paired), mobile, or dcgan (noise -> image on --style)")
+                             "anchored to classical colour transfer; with --paired it starts from the "
+                             "closed-form fit of the pairs, best for tone looks), resnet (CycleGAN; "
+                             "pix2pix and the default for --paired), mobile, or dcgan (noise -> image on --style)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs, samples)")
     add_config_arguments(parser, example="loss.gan=hinge")
     parser.add_argument("--steps", type=int, help="total training steps (a resumed run trains up to this)")
@@ -43,7 +44,8 @@ def register(subparsers) -> None:
                     "(curves + matrix + 3D LUT, initialised from classical colour transfer, trained "
                     "adversarially; it ships the start plus a quarter of the trained change, "
                     "model.shrink=0.25, and a degeneracy check judges it at the end); --model resnet "
-                    "trains a CycleGAN. Paired: --paired DIR with A/ and B/ (pix2pix). --style DIR "
+                    "trains a CycleGAN. Paired: --paired DIR with A/ and B/ (pix2pix; --model colour fits a "
+                    "tone look in closed form and refines it). --style DIR "
                     "--model dcgan (noise -> image). Under torchrun it trains with DistributedDataParallel. "
                     "A collapsed, structure-destroying or do-nothing model ends with an error "
                     "(the run is kept, with RUN/verdict.json).",
