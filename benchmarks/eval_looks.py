@@ -102,7 +102,7 @@ def run_look(
         if paired:
             stages.run(
                 "paired",
-                ["train", "--paired", data / "paired", "--preset", preset, "--out", paired_run,
+                ["train", "--paired", data / "paired", "--model", "resnet", "--preset", preset, "--out", paired_run,
                  "--seed", seed, *step_args, *_resume(paired_run)],
                 [paired_run],
                 env=threads,

@@ -21,8 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=("colour", "resnet", "mobile", "dcgan"),
                         help="generator: colour (default for unpaired looks: curves + matrix + 3D LUT, "
                              "anchored to classical colour transfer; with --paired it starts from the "
-                             "closed-form fit of the pairs, best for tone looks), resnet (CycleGAN; "
-                             "pix2pix and the default for --paired), mobile, or dcgan (noise -> image on --style)")
+                             "closed-form fit of the pairs), resnet (CycleGAN; pix2pix with --paired), "
+                             "mobile, or dcgan (noise -> image on --style). --paired without --model picks "
+                             "colour when a closed-form colour fit reproduces the pairs at >= 32 dB (a tone "
+                             "look), else resnet, and says which")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs, samples)")
     add_config_arguments(parser, example="loss.gan=hinge")
     parser.add_argument("--steps", type=int, help="total training steps (a resumed run trains up to this)")
@@ -44,14 +46,34 @@ def register(subparsers) -> None:
                     "(curves + matrix + 3D LUT, initialised from classical colour transfer, trained "
                     "adversarially; it ships the start plus a quarter of the trained change, "
                     "model.shrink=0.25, and a degeneracy check judges it at the end); --model resnet "
-                    "trains a CycleGAN. Paired: --paired DIR with A/ and B/ (pix2pix; --model colour fits a "
-                    "tone look in closed form and refines it). --style DIR "
+                    "trains a CycleGAN. Paired: --paired DIR with A/ and B/: a tone look (a colour function "
+                    "of the pairs) trains the colour generator from its closed-form fit, any other "
+                    "look pix2pix (--model overrides). --style DIR "
                     "--model dcgan (noise -> image). Under torchrun it trains with DistributedDataParallel. "
                     "A collapsed, structure-destroying or do-nothing model ends with an error "
                     "(the run is kept, with RUN/verdict.json).",
     )
     add_arguments(parser)
     parser.set_defaults(func=run_train)
+
+
+def _paired_model(args: argparse.Namespace) -> str:
+    """``--paired`` without ``--model``: the colour generator when the closed-form colour fit
+    reproduces the pairs well (the look is a colour function), else the ResNet (pix2pix)."""
+    from styleforge.train.data import DatasetError
+    from styleforge.train.paired_fit import COLOUR_LOOK_DB, choose_paired_generator
+
+    try:
+        model, db = choose_paired_generator(args.paired)
+    except (DatasetError, ValueError):
+        return "resnet"  # the dataset reports what is wrong with the folder
+    if model == "colour":
+        verdict, chosen, other = f"a colour function: >= {COLOUR_LOOK_DB:.0f} dB", "the colour generator", "--model resnet for pix2pix"
+    else:
+        verdict, chosen, other = f"not a colour function: < {COLOUR_LOOK_DB:.0f} dB", "the ResNet (pix2pix)", "--model colour for the colour generator"
+    print(f"paired: a closed-form colour fit reproduces the pairs at {db:.1f} dB ({verdict}): training {chosen} "
+          f"({other})", file=sys.stderr)
+    return model
 
 
 def _resolve(args: argparse.Namespace):
@@ -70,7 +92,10 @@ def _resolve(args: argparse.Namespace):
     if args.resume and saved.is_file():
         base = config_from_dict(read_yaml(saved), base=TrainConfig())
     else:
-        base = preset_config(args.preset, args.model or ("resnet" if args.paired else None), paired=bool(args.paired))
+        model = args.model
+        if args.paired and model is None:
+            model = _paired_model(args)
+        base = preset_config(args.preset, model, paired=bool(args.paired))
     config = resolve_config(base, args.config, args.overrides)
 
     mode = config.mode

@@ -288,3 +288,16 @@ class PairedDataset(_CroppingDataset):
         content = _patch(img_a, box, mirrored, self.patch_size)
         style = _patch(img_b, box, mirrored, self.patch_size)
         return {"content": _tensor(content), "style": _tensor(style)}
+
+
+def matching_pairs(root: Path) -> list[tuple[Path, Path]]:
+    """``(A, B)`` paths of ``root/A`` and ``root/B`` matched by unique file stem, sorted by stem.
+
+    Nothing is decoded (:class:`PairedDataset` loads and checks the images); a missing or empty
+    side raises :class:`DatasetError`."""
+    root = Path(root)
+    files_a, _ = _image_files(root / "A", "paired A")
+    files_b, _ = _image_files(root / "B", "paired B")
+    by_a, _ = PairedDataset._by_stem(files_a, "A")
+    by_b, _ = PairedDataset._by_stem(files_b, "B")
+    return [(by_a[stem], by_b[stem]) for stem in sorted(set(by_a) & set(by_b))]

@@ -162,10 +162,6 @@ class UnpairedObjective(Objective):
         return rows, ["input", "output", "reconstruction"]
 
 
-PAIRED_INIT_PHOTOS = 64  # pairs the colour generator's closed-form start is fitted on (short side 256)
-PAIRED_INIT_PIXELS = 1_000_000  # at most about this many of their pixels
-
-
 class PairedObjective(Objective):
     """pix2pix: ``batch = {"content": input [N,3,P,P], "style": target [N,3,P,P]}`` in [-1, 1]."""
 
@@ -181,32 +177,16 @@ class PairedObjective(Objective):
             self.optimizers["d"] = adam(self.networks["discriminator"].parameters(), config.optim.lr_d, config)
 
     def prepare(self, dataset, fresh: bool) -> None:
-        """A colour generator starts from the closed-form fit of the pairs: the least-squares colour
-        matrix, then the LUT residual as the mean leftover target colour around each lattice node
-        (an identity start learns a black-and-white or strongly mixed look too slowly; README,
-        "Paired looks"). Other generators start as built."""
+        """A colour generator starts from the closed-form fit of the pairs
+        (:mod:`styleforge.train.paired_fit`: least-squares colour matrix, then the LUT residual of
+        the mean leftover colour around each lattice node; an identity start learns a black-and-white
+        or strongly mixed look too slowly). Other generators start as built."""
         generator = self.networks["generator"]
         if not fresh or not hasattr(generator, "init_from"):
             return
-        import numpy as np
-        from PIL import Image
+        from styleforge.train.paired_fit import fit_colour_generator, pair_pixels
 
-        from styleforge.photo.baselines import affine_fit, lattice_fit
-        from styleforge.runtime.imageio import open_image, to_uint8_array
-        from styleforge.train.degeneracy import load_photos
-
-        # From the files (the dataset may hold them smaller): A at short side 256, B resized to it.
-        photos = []
-        for path_a, path_b in dataset.pairs[:PAIRED_INIT_PHOTOS]:
-            a = load_photos([path_a], limit=1)[0]  # [H, W, 3] uint8, upright
-            b = to_uint8_array(open_image(path_b).rgb.resize((a.shape[1], a.shape[0]), Image.Resampling.LANCZOS))
-            photos.append((a.reshape(-1, 3), b.reshape(-1, 3)))
-        stride = max(1, sum(len(a) for a, _ in photos) // PAIRED_INIT_PIXELS)  # about that many pixels in all
-        before, after = (np.concatenate([pair[k][::stride] for pair in photos]).astype(np.float64) / 255.0 for k in (0, 1))
-        matrix, bias = affine_fit(before, after)
-        generator.init_from(matrix, bias)
-        mapped = before @ matrix.T + bias  # what reaches the LUT (the curves start as the identity)
-        generator.set_lut_residual(lattice_fit(mapped, after - mapped, generator.lut.shape[-1]))
+        fit_colour_generator(generator, *pair_pixels(dataset.pairs))
 
     def phases(self, batch, noise=None) -> Phases:
         a, b = batch["content"], batch["style"]

@@ -275,6 +275,24 @@ def test_paired_colour_generator_starts_from_the_closed_form_fit_of_the_pairs(tm
     assert scores["colour"]["psnr"] >= scores["identity"]["psnr"] + 10.0, scores  # measured +14
 
 
+def test_paired_without_model_trains_the_colour_generator_only_for_a_colour_look(colour_data, tmp_path, capsys):
+    """--paired with no --model: film-warm's pairs are a colour function (the closed-form fit
+    reproduces them far above 32 dB), toon's are not (edges and flat regions), so film-warm trains
+    the colour generator and toon the ResNet; the run says which and why."""
+    from styleforge.train.config import read_yaml
+
+    toon = make_dataset("toon", tmp_path / "toon", seed=0, size=64, show_progress=False)
+    for data, expected in ((colour_data, "colour"), (toon, "resnet")):
+        run = tmp_path / f"run-{expected}"
+        assert cli(["train", "--paired", str(data / "paired"), "--preset", "tiny", "--steps", "1",
+                    "--out", str(run), "--quiet"]) == 0
+        assert read_yaml(run / "config.yaml")["model"]["generator"] == expected
+        line = [x for x in capsys.readouterr().err.splitlines() if x.startswith("paired:")]
+        assert len(line) == 1 and ("not a colour" in line[0]) == (expected == "resnet"), line
+        db = float(line[0].split(" at ")[1].split(" dB")[0])
+        assert (db >= 32.0) == (expected == "colour"), line
+
+
 def test_shrink_moves_each_candidate_toward_the_classical_start():
     """model.shrink t ships start + t * (trained - start), weight by weight: 1 is the trained model
     itself, 0 the start, and the curves stay monotone in between (0.25, the default, included)."""

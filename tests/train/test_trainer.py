@@ -140,7 +140,7 @@ def test_bad_inputs_give_one_line_errors(film_warm_data, tiny_run, tmp_path, cap
 def test_paired_and_dcgan_modes_run(film_warm_data, tmp_path):
     """Also with the relativistic losses and an image pool, which every objective takes."""
     paired = tmp_path / "paired"
-    assert cli(["train", "--paired", str(film_warm_data / "paired"), "--out", str(paired), "--preset", "tiny",
+    assert cli(["train", "--paired", str(film_warm_data / "paired"), "--model", "resnet", "--out", str(paired), "--preset", "tiny",
                 "--steps", "3", "--quiet", "--set", "loss.gan=rahinge", "--set", "loss.pool_size=2"]) == 0
     state, meta, _ = load_checkpoint(paired)
     assert meta["mode"] == "paired" and sorted(state) == ["discriminator", "generator", "generator_ema"]

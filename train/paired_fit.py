@@ -1,0 +1,83 @@
+"""The closed-form colour fit of before/after pairs: the paired colour generator's start, and the
+test that picks the paired generator when ``train --paired`` is given no ``--model``.
+
+A tone look (a grade, toning, black and white) is a function of the pixel's colour, and pairs say
+which colour becomes which, so it can be fitted without training: the least-squares colour matrix
+(:func:`~styleforge.photo.baselines.affine_fit`), then a LUT residual of the mean leftover target
+colour around each lattice node (:func:`~styleforge.photo.baselines.lattice_fit`). How well that fit
+reproduces its own pairs says whether the look *is* a colour function: on the album's seven looks
+the tone looks measure 34-52 dB and the neighbourhood looks (glow, toon) 25-31 dB (320 px; 25-44 at
+64 px), so :data:`COLOUR_LOOK_DB` picks the colour generator above it and the ResNet (pix2pix)
+below. On the album's held-out scenes the paired colour generator beat the ResNet on every tone
+look by 6.6-13.5 dB and lost to it on glow and toon by 1.8-2.8 (docs/results/settings_measured.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+FIT_PHOTOS = 64  # pairs the fit uses (the first by name), each at short side 256
+FIT_PIXELS = 1_000_000  # at most about this many of their pixels
+COLOUR_LOOK_DB = 32.0  # in-sample PSNR of the closed-form fit above which the look is a colour function
+DECISION_LUT = 17  # the lattice the decision fits (what COLOUR_LOOK_DB was measured with), whatever the preset
+
+
+def pair_pixels(pairs: Sequence[tuple[Path, Path]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(before, after)``: ``[N, 3]`` float64 RGB in [0, 1], row ``i`` the same pixel of A and B.
+
+    A is read upright at short side 256 and B resized to it; a pair whose files do not decode is
+    skipped (the dataset reports it)."""
+    from PIL import Image
+
+    from styleforge.runtime.imageio import ImageError, open_image, to_uint8_array
+    from styleforge.train.degeneracy import load_photos
+
+    photos = []
+    for path_a, path_b in list(pairs)[:FIT_PHOTOS]:
+        try:
+            a = load_photos([path_a], limit=1)[0]  # [H, W, 3] uint8
+            b = to_uint8_array(open_image(path_b).rgb.resize((a.shape[1], a.shape[0]), Image.Resampling.LANCZOS))
+        except ImageError:
+            continue
+        photos.append((a.reshape(-1, 3), b.reshape(-1, 3)))
+    if not photos:
+        raise ValueError("no readable before/after pair to fit")
+    stride = max(1, sum(len(a) for a, _ in photos) // FIT_PIXELS)
+    before, after = (np.concatenate([pair[k][::stride] for pair in photos]).astype(np.float64) / 255.0 for k in (0, 1))
+    return before, after
+
+
+def fit_colour_generator(generator, before: np.ndarray, after: np.ndarray) -> None:
+    """Set ``generator`` (a fresh :class:`~styleforge.train.models.colour.ColourGenerator`) to the
+    closed-form fit of the pixel pairs: matrix and bias, then the LUT residual (curves stay identity)."""
+    from styleforge.photo.baselines import affine_fit, lattice_fit
+
+    matrix, bias = affine_fit(before, after)
+    generator.init_from(matrix, bias)
+    mapped = before @ matrix.T + bias  # what reaches the LUT
+    generator.set_lut_residual(lattice_fit(mapped, after - mapped, generator.lut.shape[-1]))
+
+
+def colour_fit_db(before: np.ndarray, after: np.ndarray, lut_size: int = DECISION_LUT) -> float:
+    """PSNR (8-bit) of the closed-form colour fit on the pixels it was fitted on."""
+    import torch
+
+    from styleforge.train.models.colour import ColourGenerator
+
+    model = ColourGenerator(lut_size=lut_size).eval()
+    fit_colour_generator(model, before, after)
+    with torch.no_grad():
+        out = model.colour(torch.as_tensor(before, dtype=torch.float32)).numpy()
+    mse = float(np.mean((np.round(out * 255.0) - np.round(after * 255.0)) ** 2))
+    return float(10.0 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+
+
+def choose_paired_generator(root: Path) -> tuple[str, float]:
+    """``("colour" | "resnet", in-sample dB)`` for the pairs under ``root`` (see the module text)."""
+    from styleforge.train.data import matching_pairs
+
+    db = colour_fit_db(*pair_pixels(matching_pairs(root)))
+    return ("colour" if db >= COLOUR_LOOK_DB else "resnet"), db
