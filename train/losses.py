@@ -67,7 +67,7 @@ class GANLoss:
         if self.relativistic:
             if real_logits is None:
                 raise ValueError(f"the {self.kind} generator loss needs the critic's outputs on real images")
-            return _per_scale(lambda fake, real: self._relativistic(fake, real), fake_logits, real_logits)
+            return _per_scale(self._relativistic, fake_logits, real_logits)
         return _per_scale(self._g, fake_logits)
 
     def generator_loss(self, critic: Callable[[Tensor], Logits], fake: Tensor, real: Tensor) -> Tensor:

@@ -14,6 +14,7 @@ look by 6.6-13.5 dB and lost to it on glow and toon by 1.8-2.8 (docs/results/set
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Sequence
 
@@ -26,17 +27,24 @@ DECISION_LUT = 17  # the lattice the decision fits (what COLOUR_LOOK_DB was meas
 
 
 def pair_pixels(pairs: Sequence[tuple[Path, Path]]) -> tuple[np.ndarray, np.ndarray]:
-    """``(before, after)``: ``[N, 3]`` float64 RGB in [0, 1], row ``i`` the same pixel of A and B.
+    """``(before, after)``: ``[N, 3]`` float64 RGB in [0, 1], row ``i`` the same pixel of A and B,
+    read-only.
 
     A is read upright at short side 256 and B resized to it; a pair whose files do not decode is
-    skipped (the dataset reports it)."""
+    skipped (the dataset reports it). The last result is kept, so ``train --paired`` decoding the
+    pairs to choose its generator and then to start it reads them once."""
+    return _pair_pixels(tuple((Path(a), Path(b)) for a, b in list(pairs)[:FIT_PHOTOS]))
+
+
+@functools.lru_cache(maxsize=1)
+def _pair_pixels(pairs: tuple[tuple[Path, Path], ...]) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image
 
     from styleforge.runtime.imageio import ImageError, open_image, to_uint8_array
     from styleforge.train.degeneracy import load_photos
 
     photos = []
-    for path_a, path_b in list(pairs)[:FIT_PHOTOS]:
+    for path_a, path_b in pairs:
         try:
             a = load_photos([path_a], limit=1)[0]  # [H, W, 3] uint8
             b = to_uint8_array(open_image(path_b).rgb.resize((a.shape[1], a.shape[0]), Image.Resampling.LANCZOS))
@@ -47,6 +55,7 @@ def pair_pixels(pairs: Sequence[tuple[Path, Path]]) -> tuple[np.ndarray, np.ndar
         raise ValueError("no readable before/after pair to fit")
     stride = max(1, sum(len(a) for a, _ in photos) // FIT_PIXELS)
     before, after = (np.concatenate([pair[k][::stride] for pair in photos]).astype(np.float64) / 255.0 for k in (0, 1))
+    before.flags.writeable = after.flags.writeable = False  # shared by every caller of the cache
     return before, after
 
 
@@ -65,14 +74,14 @@ def colour_fit_db(before: np.ndarray, after: np.ndarray, lut_size: int = DECISIO
     """PSNR (8-bit) of the closed-form colour fit on the pixels it was fitted on."""
     import torch
 
+    from styleforge.runtime.metrics import psnr
     from styleforge.train.models.colour import ColourGenerator
 
     model = ColourGenerator(lut_size=lut_size).eval()
     fit_colour_generator(model, before, after)
     with torch.no_grad():
-        out = model.colour(torch.as_tensor(before, dtype=torch.float32)).numpy()
-    mse = float(np.mean((np.round(out * 255.0) - np.round(after * 255.0)) ** 2))
-    return float(10.0 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+        out = model.colour(torch.from_numpy(before.astype(np.float32))).numpy()
+    return psnr(np.round(out * 255.0), np.round(after * 255.0))
 
 
 def choose_paired_generator(root: Path) -> tuple[str, float]:

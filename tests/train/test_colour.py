@@ -260,9 +260,9 @@ def test_paired_colour_generator_starts_from_the_closed_form_fit_of_the_pairs(tm
     """--paired --model colour: the generator starts from the least-squares matrix and LUT residual
     of the pairs and refines it at a low rate, so two steps already turn noir's held-out photos grey
     (an identity start stays in colour, at identity's score)."""
-    from styleforge.train.config import PAIRED_COLOUR_LR_G, read_yaml
     from styleforge.benchmarks.eval_looks import _mean_chroma
     from styleforge.benchmarks.scoring import load_pairs, score_methods, torch_method
+    from styleforge.train.config import PAIRED_COLOUR_LR_G, read_yaml
 
     data = make_dataset("noir", tmp_path / "noir", seed=0, size=64, show_progress=False)
     run = tmp_path / "paired"
