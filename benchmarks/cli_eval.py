@@ -24,10 +24,10 @@ class EvalLooksConfig:
     student: str = "small"              # student size preset: nano | small | medium
     export_size: int = 256              # square export size in pixels
     steps: int = 0                      # training steps of every train/distill stage; 0: the preset's
-    paired: bool = True                 # also train a paired teacher (on the full splits)
+    paired: bool = True                 # also train the paired teachers (on the full splits)
     seed: int = 0                       # training seed, and the scene-split seed by default
     split_seeds: tuple[int, ...] = ()   # repeat every look on these scene splits (empty: the seed's)
-    full_splits: int = 1                # ResNet, student, export and paired teacher on the first N splits only
+    full_splits: int = 1                # ResNet, student, export and paired teachers on the first N splits only
     train_set: tuple[str, ...] = ()     # KEY=VALUE overrides of the colour generator's training config
 
     def checks(self) -> list[tuple[bool, str]]:
@@ -57,9 +57,11 @@ def register(subparsers) -> None:
         description=(
             "For each look and scene split of the shipped photo album: train the unpaired colour "
             "generator and score PSNR/SSIM/CIEDE2000 on held-out scene groups against the look's "
-            "ground truth, beside identity and six classical transfers (Reinhard, histogram matching, "
-            "MKL, sliced OT); on the first --full-splits splits also the unpaired ResNet, the student "
-            "distilled from the colour generator and its int8 TFLite export, and a paired teacher. "
+            "ground truth, beside identity and seven classical transfers (Reinhard and histogram "
+            "matching per photo and set to set, MKL, sliced OT, levels); on the first --full-splits "
+            "splits also the unpaired ResNet, the student distilled from the colour generator and its "
+            "int8 TFLite export, and two paired teachers (the pix2pix ResNet, and the generator "
+            "train --paired picks by default). "
             "Reports mean ± sd over the splits, model-selection and degeneracy-check statistics. "
             "Stages are resumable: rerunning reuses finished ones."
         ),
@@ -72,14 +74,14 @@ def register(subparsers) -> None:
     p.add_argument("--export-size", type=int, help="square export size in pixels (default: 256)")
     p.add_argument("--steps", type=int, help="override the preset's training steps")
     p.add_argument("--no-paired", dest="paired", action="store_false", default=None,
-                   help="skip the paired-training run per look")
+                   help="skip the paired-training runs per look")
     p.add_argument("--seed", type=int, help="training seed, and the scene-split seed by default (default: 0)")
     p.add_argument(
         "--split-seeds", metavar="0,1,2",
         help="repeat every look on these scene splits of the album and report mean ± sd over them",
     )
     p.add_argument("--full-splits", type=int, metavar="N",
-                   help="run the ResNet, student, export and paired teacher on the first N splits only "
+                   help="run the ResNet, student, export and paired teachers on the first N splits only "
                         "(default 1; the colour generator and classical baselines run on every split)")
     p.add_argument("--train-set", action="append", metavar="KEY=VALUE",
                    help="override one value of the colour generator's training config, e.g. "

@@ -2,9 +2,9 @@
 
 For every look: build a dataset from the shipped photo album split by scene group (content,
 style and test never share a scene), train the teacher, distill the student, export int8 TFLite,
-train a paired teacher too, then score on the held-out split against the look's ground truth,
-beside the identity and two classical baselines (Reinhard Lab mean/std transfer, histogram
-matching). With 23 photos one split is noisy (several dB from one split to the next), so
+train paired teachers too (the pix2pix ResNet, and whatever ``train --paired`` picks by default),
+then score on the held-out split against the look's ground truth, beside the identity and seven
+classical baselines (Reinhard, histogram matching, MKL, sliced OT, levels). With 23 photos one split is noisy (several dB from one split to the next), so
 ``split_seeds`` repeats everything on other scene splits and reports the spread; every result
 says how many photos and scene groups each side had.
 Metrics as in the retouching literature (MIT-Adobe FiveK, PPR10K): PSNR, SSIM, CIEDE2000.
@@ -43,6 +43,7 @@ CLASSICAL = (  # the names of photo.baselines.classical_methods, in its order
     "levels (set-to-set)",
 )
 COLOUR = "colour generator (unpaired)"
+PAIRED_AUTO = "paired (auto: colour or ResNet)"  # train --paired without --model
 
 
 def run_look(
@@ -62,15 +63,17 @@ def run_look(
 
     Always: the dataset, the unpaired colour generator (the default ``train``), classical
     baselines and identity. With ``full``: also the unpaired ResNet (CycleGAN), the student
-    distilled from the colour generator and its int8 TFLite export, and (``paired``) a paired
-    teacher. ``seed`` seeds training; ``split_seed`` (default ``seed``) the dataset's scene split.
+    distilled from the colour generator and its int8 TFLite export, and (``paired``) two paired
+    teachers: the ResNet (pix2pix) and ``train --paired``'s default choice (colour or ResNet).
+    ``seed`` seeds training; ``split_seed`` (default ``seed``) the dataset's scene split.
     ``train_set`` (``KEY=VALUE`` strings) overrides the colour generator's training config.
     """
     split_seed = seed if split_seed is None else split_seed
     stages = Stages(root)
     threads = single_thread_env()
-    data, colour, resnet, student_run, bundle, paired_run = (
+    data, colour, resnet, student_run, bundle, paired_run, paired_auto = (
         root / "data", root / "colour", root / "resnet", root / "student", root / "bundle", root / "paired",
+        root / "paired-auto",
     )
     step_args = ["--steps", str(steps)] if steps else []
     unpaired = ["train", "--content", data / "content", "--style", data / "style", "--preset", preset,
@@ -107,6 +110,14 @@ def run_look(
                 [paired_run],
                 env=threads,
             )
+            # What `train --paired` does by default: the generator chosen from the pairs' colour fit.
+            stages.run(
+                "paired-auto",
+                ["train", "--paired", data / "paired", "--preset", preset, "--out", paired_auto,
+                 "--seed", seed, *step_args, *_resume(paired_auto)],
+                [paired_auto],
+                env=threads,
+            )
     saved = root / "scores.json"
     if not stages.ran and stages.done("score", [saved]):  # nothing retrained: the scores stand
         stages.say("[score] done earlier - reusing")
@@ -132,6 +143,7 @@ def run_look(
             "train_seconds": stages.timings.get("colour"),
         },
         "int8_vs_fp32": _int8_gate(bundle) if full else None,
+        "paired_auto": _paired_choice(data, paired_auto) if paired_auto.is_dir() else None,
         "grid": str(grid),
         "stage_seconds": stages.timings,
     }
@@ -211,10 +223,22 @@ def _score(data: Path, colour: Path, full: bool, root: Path):
         })
         if (root / "paired").is_dir():
             methods["paired (ResNet)"] = torch_method(load_generator(root / "paired")[0])
+        if (root / "paired-auto").is_dir():
+            methods[PAIRED_AUTO] = torch_method(load_generator(root / "paired-auto")[0])
     scores, outputs = score_methods(methods, pairs)
     best = max(CLASSICAL, key=lambda k: scores[k]["psnr"])
     shown = {k: outputs[k] for k in (best, COLOUR)}
     return scores, shown, pairs
+
+
+def _paired_choice(data: Path, run: Path) -> dict:
+    """Which generator ``train --paired`` chose (from the run's config) and the colour fit it chose by."""
+    from styleforge.train.config import read_yaml
+    from styleforge.train.paired_fit import COLOUR_LOOK_DB, choose_paired_generator
+
+    _, fit_db = choose_paired_generator(data / "paired")
+    return {"generator": read_yaml(run / "config.yaml")["model"]["generator"],
+            "colour_fit_db": round(fit_db, 2), "threshold_db": COLOUR_LOOK_DB}
 
 
 def _int8_gate(bundle: Path) -> dict:
@@ -435,6 +459,11 @@ def to_markdown(report: dict, out: Path) -> str:
             f"{sel['psnr']['init']:.2f} / {sel['psnr']['last']:.2f}; verdict "
             + ("ok" if r["colour"]["verdict"]["ok"] else "**" + ", ".join(r["colour"]["verdict"]["failed"]) + "**")
             + "\n")
+        auto = r.get("paired_auto")
+        if auto:
+            lines.append(
+                f"{PAIRED_AUTO}: trained the {auto['generator']} generator (the closed-form colour fit "
+                f"reproduces the pairs at {auto['colour_fit_db']:.1f} dB; colour at ≥ {auto['threshold_db']:g})\n")
         gate = r.get("int8_vs_fp32")
         if gate:
             lines.append(

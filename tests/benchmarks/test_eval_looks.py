@@ -7,11 +7,19 @@ import math
 
 import pytest
 
-from styleforge.benchmarks.eval_looks import CLASSICAL, COLOUR, run_all, summarise, to_markdown
+from styleforge.benchmarks.eval_looks import (
+    CLASSICAL,
+    COLOUR,
+    PAIRED_AUTO,
+    run_all,
+    summarise,
+    to_markdown,
+)
 
 FULL_METHODS = {
     "identity", *CLASSICAL, COLOUR, "colour: classical init", "colour: last EMA",
     "ResNet (unpaired, CycleGAN)", "student fp32 (from colour)", "student int8 (TFLite)", "paired (ResNet)",
+    PAIRED_AUTO,
 }
 
 
@@ -29,7 +37,7 @@ def test_every_method_scored_with_finite_metrics(tiny_eval):
     assert (first["look"], first["split_seed"], second["split_seed"]) == ("film-warm", 0, 1)
     assert set(first["scores"]) == FULL_METHODS  # the first split runs everything
     assert set(second["scores"]) == FULL_METHODS - {
-        "ResNet (unpaired, CycleGAN)", "student fp32 (from colour)", "student int8 (TFLite)", "paired (ResNet)"}
+        "ResNet (unpaired, CycleGAN)", "student fp32 (from colour)", "student int8 (TFLite)", "paired (ResNet)", PAIRED_AUTO}
     for method, s in first["scores"].items():
         assert all(math.isfinite(s[k]) for k in ("psnr", "ssim", "delta_e2000")), method
         assert 5.0 < s["psnr"] < 100.0 and 0.0 < s["ssim"] <= 1.0 and s["delta_e2000"] >= 0.0
@@ -40,6 +48,10 @@ def test_every_method_scored_with_finite_metrics(tiny_eval):
     gate = first["int8_vs_fp32"]
     assert gate["passes_ship_gate"] == (gate["psnr"] >= gate["ship_gate_db"])
     assert second["int8_vs_fp32"] is None
+    # train --paired's own choice, recorded with the figure it chose by (film-warm is a colour function)
+    auto = first["paired_auto"]
+    assert auto["generator"] == ("colour" if auto["colour_fit_db"] >= auto["threshold_db"] else "resnet")
+    assert second["paired_auto"] is None
     selection = first["colour"]["selection"]
     assert selection["candidates"] == 3 and selection["picked_init"] == (selection["picked"] == "init")
     summary = saved["summary"]["film-warm"]
