@@ -225,19 +225,11 @@ class PairedDataset(_CroppingDataset):
         self.root = Path(root)
         if not self.root.is_dir():
             raise DatasetError(f"paired dataset folder {self.root} does not exist")
-        files_a, not_images_a = _image_files(self.root / "A", "paired A")
-        files_b, not_images_b = _image_files(self.root / "B", "paired B")
-        by_stem_a, skipped = self._by_stem(files_a, "A")
-        by_stem_b, skipped_b = self._by_stem(files_b, "B")
-        skipped += skipped_b + not_images_a + not_images_b
-        for stem in sorted(set(by_stem_a) ^ set(by_stem_b)):
-            path, other = (by_stem_a[stem], "B") if stem in by_stem_a else (by_stem_b[stem], "A")
-            skipped.append((path, f"no partner named {stem}.* in {other}/"))
+        candidates, skipped = _stem_pairs(self.root)
         self.pairs: list[tuple[Path, Path]] = []
         self.images: list[tuple[Image.Image, Image.Image]] = []
-        stems = sorted(set(by_stem_a) & set(by_stem_b))
-        for stem in progress(stems, total=len(stems), desc="loading pairs", disable=len(stems) < PROGRESS_MIN_IMAGES):
-            path_a, path_b = by_stem_a[stem], by_stem_b[stem]
+        for path_a, path_b in progress(candidates, total=len(candidates), desc="loading pairs",
+                                       disable=len(candidates) < PROGRESS_MIN_IMAGES):
             try:
                 img_a = _load_cached(path_a, self.max_short, max_pixels)
             except ImageError as err:
@@ -290,14 +282,24 @@ class PairedDataset(_CroppingDataset):
         return {"content": _tensor(content), "style": _tensor(style)}
 
 
+def _stem_pairs(root: Path) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
+    """``(pairs, skipped)``: files of ``root/A`` and ``root/B`` matched by unique file stem, sorted
+    by stem, and ``(path, reason)`` for non-images, ambiguous stems and names without a partner.
+    Nothing is decoded; a missing or empty side raises :class:`DatasetError`."""
+    files_a, not_images_a = _image_files(root / "A", "paired A")
+    files_b, not_images_b = _image_files(root / "B", "paired B")
+    by_a, skipped = PairedDataset._by_stem(files_a, "A")
+    by_b, skipped_b = PairedDataset._by_stem(files_b, "B")
+    skipped += skipped_b + not_images_a + not_images_b
+    for stem in sorted(set(by_a) ^ set(by_b)):
+        path, other = (by_a[stem], "B") if stem in by_a else (by_b[stem], "A")
+        skipped.append((path, f"no partner named {stem}.* in {other}/"))
+    return [(by_a[stem], by_b[stem]) for stem in sorted(set(by_a) & set(by_b))], skipped
+
+
 def matching_pairs(root: Path) -> list[tuple[Path, Path]]:
     """``(A, B)`` paths of ``root/A`` and ``root/B`` matched by unique file stem, sorted by stem.
 
-    Nothing is decoded (:class:`PairedDataset` loads and checks the images); a missing or empty
-    side raises :class:`DatasetError`."""
-    root = Path(root)
-    files_a, _ = _image_files(root / "A", "paired A")
-    files_b, _ = _image_files(root / "B", "paired B")
-    by_a, _ = PairedDataset._by_stem(files_a, "A")
-    by_b, _ = PairedDataset._by_stem(files_b, "B")
-    return [(by_a[stem], by_b[stem]) for stem in sorted(set(by_a) & set(by_b))]
+    Nothing is decoded (:class:`PairedDataset` loads and checks the images and reports what it
+    skipped); a missing or empty side raises :class:`DatasetError`."""
+    return _stem_pairs(Path(root))[0]
