@@ -339,3 +339,25 @@ def test_default_ships_the_shrunk_last_ema_and_criterion_ships_its_pick(colour_d
     assert cli(colour_args(colour_data, picked, "--set", "model.select=criterion")) == 0
     verdict = json.loads((picked / "verdict.json").read_text())
     assert verdict["selected"] == min(verdict["selection"], key=lambda r: r["score"])
+
+
+def test_a_single_before_after_pair_is_enough_for_a_tone_look(colour_data, tmp_path):
+    """One pair (the first content photo of film-warm and its looked version) trains the paired
+    colour generator, and its closed-form start carries the look to held-out scenes far beyond
+    doing nothing (README, "A few pairs beat two folders")."""
+    import shutil
+
+    from styleforge.benchmarks.scoring import load_pairs, score_methods, torch_method
+    from styleforge.train.config import read_yaml
+
+    one = tmp_path / "one-pair"
+    first = sorted((colour_data / "paired" / "A").iterdir())[0]
+    for side in ("A", "B"):
+        (one / side).mkdir(parents=True)
+        shutil.copy(colour_data / "paired" / side / first.name, one / side / first.name)
+    run = tmp_path / "run"
+    assert cli(["train", "--paired", str(one), "--preset", "tiny", "--steps", "1", "--out", str(run), "--quiet"]) == 0
+    assert read_yaml(run / "config.yaml")["model"]["generator"] == "colour"
+    pairs = load_pairs(colour_data / "test" / "input", colour_data / "test" / "target")
+    scores, _ = score_methods({"identity": lambda x: x, "one pair": torch_method(load_generator(run)[0])}, pairs)
+    assert scores["one pair"]["psnr"] >= scores["identity"]["psnr"] + 5.0, scores  # measured +8.9
