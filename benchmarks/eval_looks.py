@@ -106,7 +106,7 @@ def run_look(
             stages.run(
                 "paired",
                 ["train", "--paired", data / "paired", "--model", "resnet", "--preset", preset, "--out", paired_run,
-                 "--seed", seed, *step_args, *_resume(paired_run)],
+                 "--seed", seed, "--allow-degenerate", *step_args, *_resume(paired_run)],
                 [paired_run],
                 env=threads,
             )
@@ -114,7 +114,7 @@ def run_look(
             stages.run(
                 "paired-auto",
                 ["train", "--paired", data / "paired", "--preset", preset, "--out", paired_auto,
-                 "--seed", seed, *step_args, *_resume(paired_auto)],
+                 "--seed", seed, "--allow-degenerate", *step_args, *_resume(paired_auto)],
                 [paired_auto],
                 env=threads,
             )
@@ -144,6 +144,9 @@ def run_look(
         },
         "int8_vs_fp32": _int8_gate(bundle) if full else None,
         "paired_auto": _paired_choice(data, paired_auto) if paired_auto.is_dir() else None,
+        # train's verdict on the other teachers (kept and scored here, flagged or not)
+        "verdicts": {name: _failed(run) for name, run in (("resnet", resnet), ("paired", paired_run),
+                                                         ("paired-auto", paired_auto)) if (run / "verdict.json").is_file()},
         "grid": str(grid),
         "stage_seconds": stages.timings,
     }
@@ -229,6 +232,11 @@ def _score(data: Path, colour: Path, full: bool, root: Path):
     best = max(CLASSICAL, key=lambda k: scores[k]["psnr"])
     shown = {k: outputs[k] for k in (best, COLOUR)}
     return scores, shown, pairs
+
+
+def _failed(run: Path) -> list[str]:
+    """The checks a training run's verdict failed (empty: not degenerate)."""
+    return list(json.loads((run / "verdict.json").read_text())["failed"])
 
 
 def _paired_choice(data: Path, run: Path) -> dict:
@@ -459,6 +467,10 @@ def to_markdown(report: dict, out: Path) -> str:
             f"{sel['psnr']['init']:.2f} / {sel['psnr']['last']:.2f}; verdict "
             + ("ok" if r["colour"]["verdict"]["ok"] else "**" + ", ".join(r["colour"]["verdict"]["failed"]) + "**")
             + "\n")
+        flagged = {name: failed for name, failed in (r.get("verdicts") or {}).items() if failed}
+        if flagged:
+            lines.append("degenerate by train's verdict (kept and scored here): " + "; ".join(
+                f"{name} ({', '.join(failed)})" for name, failed in flagged.items()) + "\n")
         auto = r.get("paired_auto")
         if auto:
             lines.append(

@@ -91,6 +91,26 @@ class Objective(BaseObjective):
             loss = loss + 0.5 * self.config.loss.r1_gamma * parts["r1"]
         return loss, parts
 
+    def judge_on(self, photos) -> None:
+        """Remember the input photos (PIL images, paths or uint8 HWC arrays) :meth:`finish` judges the
+        trained generator on."""
+        self._verdict_photos = list(photos)
+
+    def finish(self, run_dir, ema_generator, step):
+        """The verdict on the shipped (EMA) generator, run on up to
+        :data:`~styleforge.train.degeneracy.CHECK_PHOTOS` of its input photos: collapse (outputs
+        far less diverse than the inputs) and lost structure, the checks ``distill`` and ``export``
+        make. The do-nothing check needs a classical fit of the two folders, which only the colour
+        objective makes. No verdict with fewer than 2 photos (or none to run on: DCGAN)."""
+        from styleforge.train.degeneracy import load_photos, run_on
+        from styleforge.verdict import assess
+
+        inputs = load_photos(getattr(self, "_verdict_photos", []))
+        if len(inputs) < 2:
+            return None
+        return {"verdict": assess(inputs, run_on(ema_generator, inputs)),
+                "validation": f"{len(inputs)} of the training input photos"}
+
     def extra_state(self) -> dict:
         return {"pools": {name: pool.state() for name, pool in self.pools.items()}} if self.pools else {}
 
@@ -118,6 +138,9 @@ class UnpairedObjective(Objective):
             "d": adam(itertools.chain(n["discriminator"].parameters(), n["discriminator_inverse"].parameters()),
                       config.optim.lr_d, config),
         }
+
+    def prepare(self, dataset, fresh: bool) -> None:
+        self.judge_on(dataset.content_images)
 
     def phases(self, batch, noise=None) -> Phases:
         real_a, real_b = batch["content"], batch["style"]  # [N,3,P,P] each
@@ -181,6 +204,7 @@ class PairedObjective(Objective):
         (:mod:`styleforge.train.paired_fit`: least-squares colour matrix, then the LUT residual of
         the mean leftover colour around each lattice node; an identity start learns a black-and-white
         or strongly mixed look too slowly). Other generators start as built."""
+        self.judge_on(before for before, _ in dataset.images)
         generator = self.networks["generator"]
         if not fresh or not hasattr(generator, "init_from"):
             return

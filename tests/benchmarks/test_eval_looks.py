@@ -52,6 +52,8 @@ def test_every_method_scored_with_finite_metrics(tiny_eval):
     auto = first["paired_auto"]
     assert auto["generator"] == ("colour" if auto["colour_fit_db"] >= auto["threshold_db"] else "resnet")
     assert second["paired_auto"] is None
+    # every teacher train judged carries its verdict (the tiny runs are not degenerate)
+    assert set(first["verdicts"]) == {"resnet", "paired", "paired-auto"} and second["verdicts"] == {}
     selection = first["colour"]["selection"]
     assert selection["candidates"] == 3 and selection["picked_init"] == (selection["picked"] == "init")
     summary = saved["summary"]["film-warm"]

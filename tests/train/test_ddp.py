@@ -30,7 +30,14 @@ def test_two_process_gloo_run_then_single_process_resume(ddp_data, tmp_path):
             # The tiny preset's residual teacher starts with a zero head, so for its first steps
             # every upstream gradient is ~0 and Adam turns all-reduce rounding noise into
             # full-size steps; the tanh teacher keeps this exactness check tight.
-            "--model", "resnet", "--set", "model.generator_kwargs.residual=false"]
+            "--model", "resnet", "--set", "model.generator_kwargs.residual=false",
+            # No InstanceNorm: it removes the mean of a conv's output, so part of that conv's weight
+            # gradient is zero up to rounding, and Adam turns the rounding (which differs between a
+            # batch of 2 and two all-reduced batches of 1, by CPU) into full-size steps.
+            "--set", "model.generator_kwargs.norm=none", "--set", "model.discriminator_kwargs.norm=none",
+            # 4 steps of a tanh teacher map every photo to nearly the same image: the verdict says
+            # so (tests/train/test_trainer.py), and this test is about the weights, not the look.
+            "--allow-degenerate"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
@@ -50,9 +57,7 @@ def test_two_process_gloo_run_then_single_process_resume(ddp_data, tmp_path):
     assert not any(k.startswith("module.") for sd in weights.values() for k in sd)
 
     # Same global batch in one process: sample k of a step is keyed by (seed, step, rank * 1 + k),
-    # every norm is per sample and DDP averages gradients, so the weights agree to rounding.
-    # (Biases of convs that feed an InstanceNorm are left out: their true gradient is zero, so
-    # Adam turns rounding noise into full-size steps there.)
+    # there is no norm layer and DDP averages gradients, so the weights agree to rounding.
     single = tmp_path / "single"
     assert cli(["train", *args[:5], str(single), *args[6:]]) == 0
     reference, _, _ = load_checkpoint(single)
@@ -65,7 +70,7 @@ def test_two_process_gloo_run_then_single_process_resume(ddp_data, tmp_path):
     assert compared >= 30
 
     # Resume the 2-process checkpoint in one process (batch 2 on one rank instead of 1 + 1).
-    assert cli(["train", "--out", str(run), "--resume", "--steps", "6", "--quiet"]) == 0
+    assert cli(["train", "--out", str(run), "--resume", "--steps", "6", "--quiet", "--allow-degenerate"]) == 0
     resumed, meta6, _ = load_checkpoint(run)
     assert meta6["step"] == 6 and meta6["run"]["world_size"] == 1
     assert not torch.equal(resumed["generator"]["head.1.weight"], weights["generator"]["head.1.weight"])

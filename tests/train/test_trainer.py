@@ -147,6 +147,8 @@ def test_paired_and_dcgan_modes_run(film_warm_data, tmp_path):
     assert state["discriminator"]["model.0.weight"].shape[1] == 6  # conditional D sees input + output
     assert (paired / "samples" / "step_0000003.png").is_file()
     assert json.loads((paired / "eval.json").read_text())["generator"]["count"] == 2
+    verdict = json.loads((paired / "verdict.json").read_text())  # judged on its own A photos
+    assert verdict["ok"] and verdict["images"] >= 2 and verdict["expected_change_levels"] is None
 
     dcgan = tmp_path / "dcgan"
     assert cli(["train", "--style", str(film_warm_data / "style"), "--model", "dcgan", "--out", str(dcgan),
@@ -163,6 +165,25 @@ def test_paired_and_dcgan_modes_run(film_warm_data, tmp_path):
         images = model(torch.randn(2, 16))
     assert images.shape == (2, 3, 64, 64)
     assert (dcgan / "samples" / "step_0000003.png").is_file() and not (dcgan / "eval.json").exists()
+    assert not (dcgan / "verdict.json").exists()  # noise in, no photo to judge it on
+
+
+def test_a_collapsed_resnet_run_ends_train_with_the_verdict(film_warm_data, tmp_path, capsys):
+    """Not only the colour generator is judged: an unpaired ResNet whose outputs collapsed (a tanh
+    teacher after 3 steps maps every photo to nearly one image; the album's toon and bleach-bypass
+    CycleGAN runs collapsed to 4-7 dB at 600 steps) ends train with the verdict, which distill and
+    export then read; --allow-degenerate keeps it with a warning."""
+    args = ["train", "--content", str(film_warm_data / "content"), "--style", str(film_warm_data / "style"),
+            "--preset", "tiny", "--steps", "3", "--quiet", "--model", "resnet",
+            "--set", "model.generator_kwargs.residual=false"]
+    assert cli([*args, "--out", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert "is degenerate" in err and "mode collapse" in err and "--allow-degenerate" in err
+    verdict = json.loads((tmp_path / "refused" / "verdict.json").read_text())
+    assert not verdict["ok"] and "collapse" in verdict["failed"]
+    assert load_checkpoint(tmp_path / "refused")[1]["step"] == 3  # the checkpoint stays
+    assert cli([*args, "--out", str(tmp_path / "kept"), "--allow-degenerate"]) == 0
+    assert "--allow-degenerate given" in capsys.readouterr().err
 
 
 def test_channels_last_skips_the_colour_generators_3d_lut():
