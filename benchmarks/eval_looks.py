@@ -144,9 +144,7 @@ def run_look(
         },
         "int8_vs_fp32": _int8_gate(bundle) if full else None,
         "paired_auto": _paired_choice(data, paired_auto) if paired_auto.is_dir() else None,
-        # train's verdict on the other teachers (kept and scored here, flagged or not)
-        "verdicts": {name: _failed(run) for name, run in (("resnet", resnet), ("paired", paired_run),
-                                                         ("paired-auto", paired_auto)) if (run / "verdict.json").is_file()},
+        "verdicts": _teacher_verdicts({"resnet": resnet, "paired": paired_run, "paired-auto": paired_auto}),
         "grid": str(grid),
         "stage_seconds": stages.timings,
     }
@@ -234,9 +232,13 @@ def _score(data: Path, colour: Path, full: bool, root: Path):
     return scores, shown, pairs
 
 
-def _failed(run: Path) -> list[str]:
-    """The checks a training run's verdict failed (empty: not degenerate)."""
-    return list(json.loads((run / "verdict.json").read_text())["failed"])
+def _teacher_verdicts(runs: dict) -> dict:
+    """``{stage: failed checks}`` of train's verdict on each run that has one (kept and scored here,
+    flagged or not; an empty list: not degenerate)."""
+    from styleforge.verdict import read_verdict
+
+    verdicts = {name: read_verdict(run) for name, run in runs.items() if run.is_dir()}
+    return {name: list(v.failed) for name, v in verdicts.items() if v is not None}
 
 
 def _paired_choice(data: Path, run: Path) -> dict:

@@ -56,6 +56,7 @@ class Objective(BaseObjective):
         super().__init__(config)
         self.gan = GANLoss(config.loss.gan)
         self.pools: dict[str, ImagePool] = {}  # per discriminator: its history of fakes (loss.pool_size)
+        self._verdict_photos: list = []  # what finish() judges the generator on (judge_on)
 
     def lr_groups(self) -> dict[str, float]:
         return {name: (self.config.optim.lr_g if name == "g" else self.config.optim.lr_d)
@@ -105,7 +106,7 @@ class Objective(BaseObjective):
         from styleforge.train.degeneracy import load_photos, run_on
         from styleforge.verdict import assess
 
-        inputs = load_photos(getattr(self, "_verdict_photos", []))
+        inputs = load_photos(self._verdict_photos)
         if len(inputs) < 2:
             return None
         return {"verdict": assess(inputs, run_on(ema_generator, inputs)),
