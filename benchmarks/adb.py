@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from styleforge.errors import StyleforgeError
+
 DEFAULT_BINARY = "/data/local/tmp/benchmark_model"
 DEFAULT_REMOTE_DIR = "/data/local/tmp/styleforge"
 
@@ -44,7 +46,7 @@ _MODEL_SIZE = re.compile(rf"The input model file size \(MB\): {_NUMBER}")
 _LOGCAT_PREFIX = re.compile(r"^[VDIWEF] tflite\s*: ")
 
 
-class AdbError(RuntimeError):
+class AdbError(StyleforgeError, RuntimeError):
     """adb or benchmark_model failed; the message carries the tool's own last words."""
 
 

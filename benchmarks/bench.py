@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from styleforge.errors import StyleforgeError
 from styleforge.subproc import run_module
 
 SCHEMA = "styleforge-bench/1"
@@ -36,7 +37,7 @@ RAW_FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".pt": "torchscript", ".ptl
 DEFAULT_SIZE = (256, 256)
 
 
-class BenchError(ValueError):
+class BenchError(StyleforgeError, ValueError):
     """A benchmark request that cannot be planned (bad path, unknown backend/artifact)."""
 
 

@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from styleforge.atomic import replace_dir
+from styleforge.errors import StyleforgeError
 from styleforge.export import calibration as cal
 from styleforge.export import ops_report, verify
 from styleforge.runtime.contract import Artifact, Manifest, TensorSpec
@@ -50,7 +51,7 @@ TFLITE_PRECISION = {
 N_REFERENCES = 3
 
 
-class ExportError(RuntimeError):
+class ExportError(StyleforgeError, RuntimeError):
     """The export could not be completed; nothing was written. The message says why."""
 
 

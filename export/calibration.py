@@ -13,13 +13,14 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from styleforge.errors import StyleforgeError
 from styleforge.progress import progress
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.runtime.tensors import pixels_to_range, range_to_pixels, to_uint8
 
 MIN_CALIBRATION_CROPS = 100  # below ~100 samples int8 activation ranges get noticeably noisy
 
-class CalibrationError(ValueError):
+class CalibrationError(StyleforgeError, ValueError):
     """No usable photos for calibration or for the fidelity gate."""
 
 

@@ -18,10 +18,12 @@ import sys
 import warnings
 from pathlib import Path
 
+from styleforge.errors import StyleforgeError
+
 QUANTIZE_MODES = ("none", "int8", "palettize4", "palettize6")
 
 
-class CoreMLExportError(RuntimeError):
+class CoreMLExportError(StyleforgeError, RuntimeError):
     """coremltools is missing or could not convert the model; the message says why."""
 
 

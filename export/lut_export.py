@@ -33,6 +33,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 from PIL import Image
 
+from styleforge.errors import StyleforgeError
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, Manifest, TensorSpec
 from styleforge.runtime.metrics import max_abs_error, psnr
@@ -46,7 +47,7 @@ EVAL_CHUNK = 1 << 16  # rows per colour-function call: bounds memory for torch a
 ColourFn = Callable[[Any], Any]
 
 
-class LutExportError(RuntimeError):
+class LutExportError(StyleforgeError, RuntimeError):
     """The LUT cannot be exported faithfully; nothing was written. The message has the figures."""
 
 

@@ -12,12 +12,14 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+from styleforge.errors import StyleforgeError
+
 ONNX_OPSET = 17
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
 
 
-class ONNXExportError(RuntimeError):
+class ONNXExportError(StyleforgeError, RuntimeError):
     """The model could not be exported to, simplified in, or checked as ONNX."""
 
 

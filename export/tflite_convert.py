@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from styleforge.errors import StyleforgeError
+
 # Output file names inside the job folder, by artifact key.
 TFLITE_FILES = {
     "tflite_fp32": "model_fp32.tflite",
@@ -45,7 +47,7 @@ NETWORK_LOG = "network_attempts.txt"
 ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
 
-class TFLiteConversionError(RuntimeError):
+class TFLiteConversionError(StyleforgeError, RuntimeError):
     """onnx2tf or the TFLite converter failed; the message carries the converter's last lines."""
 
 

@@ -37,6 +37,7 @@ from typing import Optional
 
 import numpy as np
 
+from styleforge.errors import StyleforgeError
 from styleforge.runtime.contract import Artifact
 from styleforge.runtime.metrics import max_abs_error, psnr, ssim
 from styleforge.runtime.tensors import range_to_pixels
@@ -50,11 +51,11 @@ GATE_THREADS = 2
 GATE_TIMEOUT_S = 1800.0  # a ResNet-9 teacher at 1024 px in fp32 on one slow core stays well below
 
 
-class FidelityError(RuntimeError):
+class FidelityError(StyleforgeError, RuntimeError):
     """An artifact fell below its PSNR bound."""
 
 
-class GateError(RuntimeError):
+class GateError(StyleforgeError, RuntimeError):
     """An artifact could not be run at all (its interpreter failed or crashed); names it and why."""
 
 

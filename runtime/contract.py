@@ -19,12 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from styleforge.errors import StyleforgeError
+
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "styleforge-bundle"
 MANIFEST_VERSION = 1
 
 
-class BundleError(ValueError):
+class BundleError(StyleforgeError, ValueError):
     """A bundle or manifest that cannot be used: message says what and where."""
 
 

@@ -21,6 +21,8 @@ from typing import BinaryIO, Callable, Generic, Iterable, Optional, TypeVar, Uni
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from styleforge.errors import StyleforgeError
+
 DEFAULT_MAX_PIXELS = 120_000_000  # 120 MP: above any camera in use, below a decompression bomb
 # Suffixes of common photo files: a hint for what a user means, not what a folder run admits
 # (that is whatever Pillow opens, see scan_images).
@@ -30,7 +32,7 @@ NOT_AN_IMAGE = "not an image (or a format Pillow cannot read)"
 Source = Union[str, os.PathLike, BinaryIO]
 
 
-class ImageError(ValueError):
+class ImageError(StyleforgeError, ValueError):
     """An input that is not a usable image; the message names the file and the reason."""
 
 

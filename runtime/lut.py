@@ -29,6 +29,8 @@ from typing import Optional, Union
 
 import numpy as np
 
+from styleforge.errors import StyleforgeError
+
 CUBE_SIZES = (17, 33, 65)  # the sizes styleforge exports (any size >= 2 reads and applies)
 DEFAULT_CUBE_SIZE = 33
 COLOUR_AGREEMENT_DB = 35.0  # a model ships as a LUT when its colour part reproduces it to this PSNR
@@ -39,7 +41,7 @@ _FULL = 256  # 8-bit values per channel
 PathLike = Union[str, os.PathLike]
 
 
-class LutError(ValueError):
+class LutError(StyleforgeError, ValueError):
     """A LUT file or table that cannot be used; the message says where and why."""
 
 

@@ -19,11 +19,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from styleforge.errors import StyleforgeError
+
 ALBUM_FORMAT = "styleforge-album/1"
 CREDIT = "KPhotoAlbum demo album © 2003-2007 Jesper K. Pedersen, CC-BY-SA-4.0"
 
 
-class AlbumError(RuntimeError):
+class AlbumError(StyleforgeError, RuntimeError):
     """The album folder is missing or does not match its manifest (a broken install)."""
 
 

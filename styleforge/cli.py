@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
+import traceback
 
 from styleforge import __version__
-from styleforge.errors import CLIError
+from styleforge.errors import CLIError, StyleforgeError
 
 __all__ = ["CLIError", "build_parser", "main"]  # CLIError lives in styleforge.errors; kept here
 
@@ -30,12 +32,17 @@ COMMAND_MODULES = (
 )
 
 
+DEBUG_ENV = "STYLEFORGE_DEBUG"  # =1: a failure shows its traceback, as --debug does
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="styleforge",
         description="Learn a photo style with a GAN, distill it, export it, run and benchmark it.",
     )
     parser.add_argument("--version", action="version", version=f"styleforge {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the Python traceback of a failure (or set {DEBUG_ENV}=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
@@ -56,12 +63,26 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         result = args.func(args)
-    except CLIError as err:
-        print(f"styleforge {args.command}: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"styleforge {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # every failure ends in one line; --debug shows where it came from
+        if debug:
+            traceback.print_exc()
+        print(f"styleforge {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        if not isinstance(err, StyleforgeError) and not debug:
+            print(f"styleforge {args.command}: this is a bug or an unexpected state; rerun with "
+                  f"--debug (or {DEBUG_ENV}=1) for the traceback", file=sys.stderr)
+        return 2
     return int(result or 0)
+
+
+def _one_line(err: BaseException) -> str:
+    """``err`` as one line: its message (or its type when it has none), newlines folded."""
+    text = " ".join(str(err).split())
+    if not isinstance(err, StyleforgeError):
+        text = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    return text or type(err).__name__

@@ -23,6 +23,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from styleforge.errors import StyleforgeError
+
 GROUPS_FILE = "groups.json"
 GAP_MINUTES = 30.0
 TEST_MIN_PHOTOS = 4
@@ -32,7 +34,7 @@ SIDES = ("content", "style", "test", "val_content", "val_style")
 _EXIF_IFD, _DATETIME_ORIGINAL = 0x8769, 0x9003
 
 
-class SplitError(ValueError):
+class SplitError(StyleforgeError, ValueError):
     """Too few scene groups to split, or a ``groups.json`` that cannot be used."""
 
 

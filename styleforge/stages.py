@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+from styleforge.errors import StyleforgeError
+
 
 def single_thread_env() -> dict[str, str]:
     """Environment for the small CPU training stages: one OpenMP thread unless the user chose.
@@ -27,7 +29,7 @@ def single_thread_env() -> dict[str, str]:
     return {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": "1"}
 
 
-class StageError(RuntimeError):
+class StageError(StyleforgeError, RuntimeError):
     """A stage's command failed; the message names the stage and the command."""
 
 

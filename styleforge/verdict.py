@@ -28,6 +28,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from styleforge.errors import StyleforgeError
+
 MIN_DIVERSITY = 0.25  # outputs keep at least a quarter of the inputs' photo-to-photo differences
 MIN_STRUCTURE = 0.45  # local luma correlation with the input
 MIN_CHANGE_LEVELS = 0.75  # mean |output - input| below this is "did nothing"...
@@ -36,7 +38,7 @@ VERDICT_FILE = "verdict.json"
 LUMA = np.array([0.299, 0.587, 0.114])
 
 
-class DegenerateModelError(ValueError):
+class DegenerateModelError(StyleforgeError, ValueError):
     """A model whose outputs failed a check; ``verdict`` says which, with the values."""
 
     def __init__(self, verdict: Verdict, where: str = ""):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from styleforge.atomic import replace_dir
+from styleforge.errors import StyleforgeError
 
 CHECKPOINT_DIR = "checkpoints"
 META_FILE = "meta.json"
@@ -31,7 +32,7 @@ STATE_FILE = "state.pt"
 _STEP_RE = re.compile(r"^step_(\d{7,})$")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(StyleforgeError, ValueError):
     """A run folder or checkpoint that cannot be read."""
 
 

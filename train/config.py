@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, TypeVar, Union
 
+from styleforge.errors import StyleforgeError
+
 PRESET_NAMES = ("tiny", "cpu", "gpu")
 MODES = ("unpaired", "paired", "dcgan")
 COLOUR_INITS = ("levels", "mkl", "mkl+hist", "hist", "identity")  # model.init: colour_objective.prepare
@@ -42,7 +44,7 @@ STRUCTURAL_LOSSES = ("ssim", "ms-ssim", "none")
 Config = TypeVar("Config")  # any of the frozen config dataclasses
 
 
-class ConfigError(ValueError):
+class ConfigError(StyleforgeError, ValueError):
     """A configuration file or override that does not match its config dataclass."""
 
 

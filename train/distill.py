@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from styleforge.atomic import write_text
+from styleforge.errors import StyleforgeError
 from styleforge.runtime.imageio import list_images, load_images, to_uint8_array
 from styleforge.train.config import (
     ConfigError,
@@ -42,7 +43,7 @@ from styleforge.train.teachers import TeacherWrapper
 from styleforge.train.tensors import image_to_tensor
 
 
-class DistillError(ValueError):
+class DistillError(StyleforgeError, ValueError):
     """A distillation setup that cannot run (bad config, empty folder, incompatible run folder)."""
 
 

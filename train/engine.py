@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from styleforge.errors import StyleforgeError
 from styleforge.train import distributed
 from styleforge.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from styleforge.train.runlog import RunLogger, plot_losses, save_image_grid
@@ -42,7 +43,7 @@ from styleforge.train.runlog import RunLogger, plot_losses, save_image_grid
 Phases = Generator[tuple[str, Tensor], None, dict[str, Tensor]]
 
 
-class TrainError(ValueError):
+class TrainError(StyleforgeError, ValueError):
     """A user error detected before training starts (bad folders, occupied run folder...)."""
 
 

@@ -25,11 +25,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from styleforge.errors import StyleforgeError
+
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript", ".jit")
 WEIGHT_WRAPPER_KEYS = ("params_ema", "state_dict", "params", "model", "generator_ema", "generator")
 
 
-class TeacherError(ValueError):
+class TeacherError(StyleforgeError, ValueError):
     """A teacher that cannot be loaded; the message says what was tried and why it failed."""
 
 

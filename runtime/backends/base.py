@@ -13,8 +13,10 @@ from typing import Any, Optional
 
 import numpy as np
 
+from styleforge.errors import StyleforgeError
 
-class BackendError(RuntimeError):
+
+class BackendError(StyleforgeError, RuntimeError):
     """A backend that cannot be loaded or run: the message says why and what to install."""
 
 

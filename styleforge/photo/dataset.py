@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from styleforge.atomic import replace_dir
+from styleforge.errors import StyleforgeError
 from styleforge.photo.looks import apply_look, get_look
 from styleforge.progress import progress
 from styleforge.runtime.imageio import open_image, to_uint8_array
@@ -41,7 +42,7 @@ from styleforge.scenes import Grouping, SplitError, album_grouping, group_folder
 FORMAT = "styleforge-dataset/2"
 
 
-class DatasetError(ValueError):
+class DatasetError(StyleforgeError, ValueError):
     """A dataset that cannot be used: missing or empty folder, no readable images, no pairs."""
 
 
