@@ -59,7 +59,7 @@ def score_methods(
 
 def torch_method(generator, device: str = "cpu") -> Method:
     """Wrap a PyTorch generator ([-1,1] NCHW in/out) as a uint8 HWC method (padded to its stride)."""
-    from styleforge.train.trainer import stylize_array
+    from styleforge.train.whole_photo import stylize_array
 
     generator = generator.to(device).eval()
     return lambda rgb: stylize_array(generator, rgb, device)

@@ -13,7 +13,7 @@ and ``--dry-run``; :func:`config_to_yaml` is what ``--dry-run`` prints and what 
 Training presets come in two families, chosen by :func:`preset_config`:
 
 - :data:`COLOUR_PRESETS`, the default for unpaired looks: the colour generator (curves + matrix +
-  3D LUT residual, see :mod:`styleforge.train.colour_objective`) against a spectral-norm PatchGAN.
+  3D LUT residual, see :mod:`styleforge.train.objectives.colour`) against a spectral-norm PatchGAN.
 - :data:`RESNET_PRESETS` for ``--model resnet`` (CycleGAN), ``--paired`` (pix2pix) and the other
   architectures: the ``tiny`` and ``cpu`` teachers are residual (``clip(x + delta)``, identity at
   init: see :class:`~styleforge.train.models.resnet.ResnetGenerator`); ``gpu`` keeps the exact
@@ -35,7 +35,7 @@ from styleforge.errors import StyleforgeError
 
 PRESET_NAMES = ("tiny", "cpu", "gpu")
 MODES = ("unpaired", "paired", "dcgan")
-COLOUR_INITS = ("levels", "mkl", "mkl+hist", "hist", "identity")  # model.init: colour_objective.prepare
+COLOUR_INITS = ("levels", "mkl", "mkl+hist", "hist", "identity")  # model.init: objectives.colour.ColourObjective.prepare
 GAN_LOSSES = ("bce", "lsgan", "hinge", "wgan-gp", "ralsgan", "rahinge")  # styleforge.train.losses.KINDS
 DEVICES = ("auto", "cpu", "cuda")
 STUDENTS = ("nano", "small", "medium", "lut")  # MobileGenerator presets, or the LUT fit
@@ -106,7 +106,7 @@ class LossConfig:
     lambda_gp: float = 10.0  # wgan-gp only
     r1_gamma: float = 0.0  # R1 penalty on real images; 0 disables
     pool_size: int = 0  # discriminators also judge this many earlier fakes (CycleGAN: 50); 0 = off
-    # colour generator (unpaired): see styleforge.train.colour_objective
+    # colour generator (unpaired): see styleforge.train.objectives.colour
     lambda_anchor: float = 3.0  # L1 pull toward the classical fit the generator started from
     lambda_structure: float = 1.0  # 1 - local luma correlation with the input
     lambda_tv: float = 10.0  # LUT smoothness

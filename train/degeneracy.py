@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from styleforge.train.whole_photo import stylize_array
 from styleforge.verdict import DegenerateModelError, Verdict, assess, read_verdict
 
 CHECK_PHOTOS = 8  # photos the generator is run on when no stored verdict exists
@@ -25,10 +26,8 @@ CHECK_SHORT_SIDE = 256
 @torch.no_grad()
 def run_on(generator: nn.Module, images: Sequence[np.ndarray]) -> list[np.ndarray]:
     """uint8 HWC in -> uint8 HWC out, one photo at a time through the trainer's whole-photo runner
-    (:func:`~styleforge.train.trainer.stylize_array`: padded to the generator's stride), on the
+    (:func:`~styleforge.train.whole_photo.stylize_array`: padded to the generator's stride), on the
     generator's device, in eval mode."""
-    from styleforge.train.trainer import stylize_array
-
     param = next(generator.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     was_training = generator.training

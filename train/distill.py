@@ -3,7 +3,7 @@
 This module holds what is particular to a distillation *run*: the content crops the teacher
 labels, the run folder and the glue around the report. Its config (:class:`DistillConfig`, presets,
 YAML, ``--set``) is the one config system's (:mod:`styleforge.train.config`). The losses live in
-:class:`~styleforge.train.distill_objective.DistillObjective`, and the loop that runs it (EMA,
+:class:`~styleforge.train.objectives.distill.DistillObjective`, and the loop that runs it (EMA,
 schedule, logging, samples, checkpoints, resume) is the one every objective uses,
 :func:`styleforge.train.engine.run_loop`.
 
@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from styleforge.atomic import write_text
-from styleforge.errors import StyleforgeError
 from styleforge.runtime.imageio import list_images, load_images, to_uint8_array
 from styleforge.train.config import (
     ConfigError,
@@ -32,7 +31,8 @@ from styleforge.train.config import (
     config_to_yaml,
     read_yaml,
 )
-from styleforge.train.distill_objective import (  # noqa: F401  (re-exported: the feature machinery)
+from styleforge.train.objectives.distill import (  # noqa: F401  (re-exported: the feature machinery)
+    DistillError,
     DistillObjective,
     FeatureAdapters,
     FeatureTap,
@@ -41,11 +41,6 @@ from styleforge.train.distill_objective import (  # noqa: F401  (re-exported: th
 )
 from styleforge.train.teachers import TeacherWrapper
 from styleforge.train.tensors import image_to_tensor
-
-
-class DistillError(StyleforgeError, ValueError):
-    """A distillation setup that cannot run (bad config, empty folder, incompatible run folder)."""
-
 
 # ---------------------------------------------------------------------------------------- data
 

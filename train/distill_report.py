@@ -16,11 +16,10 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
-from styleforge.train.tensors import image_to_tensor, tensor_to_image
+from styleforge.train.whole_photo import pad_multiple, stylize_array
 
 REPORT_SIZE = (512, 512)
 
@@ -75,14 +74,9 @@ def _load(path: Path, max_side: int) -> np.ndarray:
     return to_uint8_array(img)
 
 
-@torch.no_grad()
 def _run_full(model: nn.Module, rgb: np.ndarray, multiple: int, device: torch.device) -> np.ndarray:
     """Run ``model`` on a whole photo: pad (edge-replicate) to ``multiple``, then crop back."""
-    h, w = rgb.shape[:2]
-    x = image_to_tensor(rgb)[None]  # [1,3,H,W]
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
-    x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate").to(device)
-    return tensor_to_image(model(x)[0, :, :h, :w])  # [3,H,W] -> uint8 [H,W,3]
+    return stylize_array(model, rgb, device, multiple=multiple, mode="replicate")
 
 
 def heldout_metrics(teacher: nn.Module, student: nn.Module, paths: list[Path], target_dir: Optional[Path],
@@ -141,8 +135,6 @@ def build_report(teacher, teacher_info: dict, student: nn.Module, cfg, content_d
     else:
         paths, source, target = default_heldout(content_dir, train_paths)
     paths = paths[: cfg.heldout_limit]
-    from styleforge.train.trainer import pad_multiple
-
     multiple = math.lcm(pad_multiple(student), pad_multiple(teacher))
     fidelity = heldout_metrics(teacher, student, paths, target, cfg.heldout_max_side, multiple, device)
     report = {

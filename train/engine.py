@@ -1,7 +1,7 @@
 """The training engine: one loop (:func:`run_loop`) for every objective, and the contract it drives.
 
-An objective (:class:`BaseObjective`: the GAN objectives of ``gan_steps`` and
-``colour_objective``, distillation's ``DistillObjective``, the LUT fit's ``LutObjective``) owns
+An objective (:class:`BaseObjective`: the objectives of :mod:`styleforge.train.objectives`: the GAN objectives,
+the colour generator's, distillation's ``DistillObjective``, the LUT fit's ``LutObjective``) owns
 networks, their optimisers and the losses; it never steps an optimiser. Its
 :meth:`~BaseObjective.phases` computes a loss from a batch and yields it with the name of the
 optimiser it trains; the engine back-propagates it and steps that optimiser (zero_grad, backward,

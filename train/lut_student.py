@@ -9,7 +9,8 @@ a colour function: at 35 dB or more the teacher's look ships as a ``.cube`` of a
 kilobytes (``styleforge export RUN --formats cube``); far below, the look is local (glow, toon)
 and needs the conv student.
 
-The fit is a training run like any other: :class:`LutObjective` on the engine
+The fit is a training run like any other:
+:class:`~styleforge.train.objectives.lut.LutObjective` on the engine
 (:func:`~styleforge.train.engine.run_loop`), without an EMA. The run folder holds its checkpoint,
 which :func:`~styleforge.train.checkpoint.load_generator` reads (``generator`` = the fitted colour
 generator), ``log.jsonl``, ``loss.png``, a sample grid, ``report.json`` (the distill report: costs
@@ -26,39 +27,11 @@ import torch
 
 from styleforge.train.config import DistillConfig
 from styleforge.train.degeneracy import load_photos, run_on
-from styleforge.train.engine import BaseObjective, Phases
 from styleforge.train.models.colour import ColourGenerator
+from styleforge.train.objectives.lut import LutObjective
 from styleforge.train.tensors import image_to_tensor
 
 PIXELS_PER_STEP = 1 << 15
-
-
-class LutObjective(BaseObjective):
-    """The colour generator against a teacher's pixels: ``batch = {"input": [P, 3], "target": [P, 3]}``,
-    RGB in [0, 1] (``P`` pixels drawn from every photo). Loss: L1 + the LUT's smoothness (x1)
-    and monotonicity (x10) regularisers; one Adam optimiser ``g`` at ``cfg.lut.lr``."""
-
-    lr_log_key = "lr"
-
-    def __init__(self, cfg: DistillConfig, student: ColourGenerator):
-        super().__init__(cfg)
-        self.networks = {"generator": student}
-        self.optimizers = {"g": torch.optim.Adam(student.parameters(), lr=cfg.lut.lr)}
-
-    def lr_groups(self) -> dict[str, float]:
-        return {"g": self.config.lut.lr}
-
-    def phases(self, batch, noise=None) -> Phases:
-        student = self.networks["generator"]
-        l1 = (student.colour(batch["input"]) - batch["target"]).abs().mean()
-        tv, mono = student.lut_regulariser()
-        yield "g", l1 + 1.0 * tv + 10.0 * mono
-        return {"l1_levels": l1.detach() * 255.0, "lut_tv": tv.detach(), "lut_mono": mono.detach()}
-
-    @torch.no_grad()
-    def sample_rows(self, batch, generator):
-        rows = [[x, t, generator(x[None])[0]] for x, t in zip(batch["content"], batch["teacher"])]
-        return rows, ["input", "teacher", "student"]
 
 
 def _sample_batch(inputs: list[np.ndarray], targets: list[np.ndarray], count: int = 3) -> dict[str, torch.Tensor]:

@@ -1,10 +1,11 @@
 """``styleforge train``: a GAN or paired run set up for the engine, then evaluated.
 
 :func:`train` builds the objective of a :class:`~styleforge.train.config.TrainConfig` (the GAN
-objectives of ``gan_steps``, or ``colour_objective``), its dataset and data stream, runs them
+objectives of :mod:`styleforge.train.objectives`), its dataset and data stream, runs them
 through the one training loop (:func:`styleforge.train.engine.run_loop`), then writes the verdict
 and the held-out evaluation. This module also holds the whole-photo runner the report, the
-degeneracy checks and the benchmarks share (:func:`stylize_array`).
+degeneracy checks and the benchmarks share (:func:`stylize_array`) now lives in
+:mod:`styleforge.train.whole_photo`.
 
 The data stream is what makes resume bit-exact: sample ``k`` of step ``s`` is cut by
 ``ds.get(i, numpy.random.default_rng([seed, s, slot]))`` with ``slot = rank * local_batch + k``,
@@ -36,8 +37,9 @@ from styleforge.train.engine import (
     run_loop,
     versions,
 )
-from styleforge.train.gan_steps import Objective, build_objective
-from styleforge.train.tensors import image_to_tensor, tensor_to_image
+from styleforge.train.objectives import Objective, build_objective
+from styleforge.train.tensors import image_to_tensor
+from styleforge.train.whole_photo import stylize_array
 from styleforge.verdict import DegenerateModelError, write_verdict
 
 SAMPLE_KEY = 2**31 - 1  # rng key of the fixed sample-grid batch (never a training step)
@@ -163,35 +165,6 @@ def test_split(config: TrainConfig) -> Optional[tuple[Path, Path]]:
 
 # ---------------------------------------------------------------------------------------------
 # evaluation
-
-
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
-
-
-def pad_multiple(generator: nn.Module) -> int:
-    """The size multiple a generator needs: its ``stride``, a wrapped teacher's (``.inner``), else 16."""
-    for module in (generator, getattr(generator, "inner", None)):
-        if module is not None and hasattr(module, "stride"):
-            return int(module.stride)
-    return 16
-
-
-@torch.no_grad()
-def stylize_array(generator: nn.Module, rgb: np.ndarray, device="cpu") -> np.ndarray:
-    """Run an image generator on a uint8 ``[H, W, 3]`` array; returns uint8 ``[H, W, 3]``.
-
-    The photo is padded to :func:`pad_multiple` (reflected) and cropped back, so any size works.
-    """
-    x = image_to_tensor(np.asarray(rgb, dtype=np.uint8))[None]  # [1,3,H,W] in [-1, 1]
-    h, w = x.shape[-2:]
-    y = generator(_pad_to_multiple(x.to(device), pad_multiple(generator)))[..., :h, :w]
-    return tensor_to_image(y[0])
 
 
 def evaluate_on_folder(

@@ -296,8 +296,8 @@ def test_paired_without_model_trains_the_colour_generator_only_for_a_colour_look
 def test_shrink_moves_each_candidate_toward_the_classical_start():
     """model.shrink t ships start + t * (trained - start), weight by weight: 1 is the trained model
     itself, 0 the start, and the curves stay monotone in between (0.25, the default, included)."""
-    from styleforge.train.colour_objective import ColourObjective
     from styleforge.train.config import ConfigError, apply_override, preset_config, validate
+    from styleforge.train.objectives.colour import ColourObjective
 
     with pytest.raises(ConfigError, match="model.shrink"):
         validate(apply_override(preset_config("tiny"), "model.shrink=1.5"))

@@ -24,7 +24,7 @@ from parts that stay well-behaved when learned from a few dozen unpaired photos:
 :meth:`colour` evaluates the colour part alone on any ``[..., 3]`` tensor in [0, 1]: that is what
 a ``.cube`` LUT bakes. :meth:`init_from` sets the curves and matrix from a classical fit (the fits live in
 :mod:`styleforge.photo.baselines`; the unpaired start in
-:mod:`styleforge.train.colour_objective`) so training starts where classical colour transfer ends;
+:mod:`styleforge.train.objectives.colour`) so training starts where classical colour transfer ends;
 :meth:`set_lut_residual` sets the LUT from a paired fit (``PairedObjective.prepare``).
 """
 

@@ -16,20 +16,23 @@ All tensors are float32 ``[N, 3, H, W]`` RGB in ``[-1, 1]`` unless noted.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from styleforge.errors import StyleforgeError
+from styleforge.train.config import DistillConfig
 from styleforge.train.engine import BaseObjective, Phases
+from styleforge.train.losses import GANLoss
+from styleforge.train.models.registry import build_discriminator, build_generator
 from styleforge.train.teachers import TeacherWrapper
 
-if TYPE_CHECKING:
-    from styleforge.train.config import DistillConfig
-
-
 # ------------------------------------------------------------------------------------ features
+
+
+
+class DistillError(StyleforgeError, ValueError):
+    """A distillation setup that cannot run (bad config, empty folder, incompatible run folder)."""
 
 
 class FeatureTap:
@@ -113,8 +116,6 @@ def structural_loss(kind: str, student_out: torch.Tensor, teacher_out: torch.Ten
     try:
         from pytorch_msssim import ms_ssim, ssim
     except ImportError:
-        from styleforge.train.distill import DistillError
-
         raise DistillError("the structural loss needs pytorch-msssim: pip install pytorch-msssim "
                            "(or set structural=none)") from None
 
@@ -140,9 +141,6 @@ class DistillObjective(BaseObjective):
     lr_log_key = "lr"
 
     def __init__(self, cfg: DistillConfig, teacher: TeacherWrapper, device: torch.device):
-        from styleforge.train.distill import DistillError
-        from styleforge.train.losses import GANLoss
-        from styleforge.train.models.registry import build_discriminator, build_generator
 
         super().__init__(cfg)
         self.teacher = teacher

@@ -42,9 +42,9 @@ from torch import nn
 
 from styleforge.train.config import COLOUR_INITS
 from styleforge.train.degeneracy import load_photos, run_on
-from styleforge.train.gan_steps import Objective, adam, set_requires_grad
 from styleforge.train.losses import structure_loss
 from styleforge.train.models.registry import build_discriminator, build_generator
+from styleforge.train.objectives.gan import Objective, adam, set_requires_grad
 
 VALIDATION_SHORT_SIDE = 192  # validation photos are scored at this short side (speed)
 MAX_VALIDATION = 12  # photos per side

@@ -1,4 +1,4 @@
-"""The three GAN objectives: the losses of one step each, networks and losses kept apart.
+"""The three image GAN objectives and their shared base: the losses of one step each, networks and losses kept apart.
 
 - :class:`UnpairedObjective` (CycleGAN, Zhu et al. 2017): G: content -> style, F: style ->
   content, discriminators D_style / D_content; adversarial + cycle L1 + identity L1.
@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from styleforge.train.config import TrainConfig
+from styleforge.train.degeneracy import load_photos, run_on
 from styleforge.train.engine import BaseObjective, Phases
 from styleforge.train.image_pool import ImagePool
 from styleforge.train.losses import (
@@ -37,6 +38,8 @@ from styleforge.train.losses import (
     r1_penalty,
 )
 from styleforge.train.models.registry import build_discriminator, build_generator
+from styleforge.train.paired_fit import fit_colour_generator, pair_pixels
+from styleforge.verdict import assess
 
 
 def set_requires_grad(modules: list[nn.Module], flag: bool) -> None:
@@ -103,9 +106,6 @@ class Objective(BaseObjective):
         far less diverse than the inputs) and lost structure, the checks ``distill`` and ``export``
         make. The do-nothing check needs a classical fit of the two folders, which only the colour
         objective makes. No verdict with fewer than 2 photos (or none to run on: DCGAN)."""
-        from styleforge.train.degeneracy import load_photos, run_on
-        from styleforge.verdict import assess
-
         inputs = load_photos(self._verdict_photos)
         if len(inputs) < 2:
             return None
@@ -209,8 +209,6 @@ class PairedObjective(Objective):
         generator = self.networks["generator"]
         if not fresh or not hasattr(generator, "init_from"):
             return
-        from styleforge.train.paired_fit import fit_colour_generator, pair_pixels
-
         fit_colour_generator(generator, *pair_pixels(dataset.pairs))
 
     def phases(self, batch, noise=None) -> Phases:
@@ -287,15 +285,3 @@ class DCGANObjective(Objective):
         cols = 4
         rows = [list(images[i:i + cols]) for i in range(0, len(images), cols)]
         return rows, None
-
-
-OBJECTIVES = {"unpaired": UnpairedObjective, "paired": PairedObjective, "dcgan": DCGANObjective}
-
-
-def build_objective(config: TrainConfig) -> Objective:
-    """The objective of a run: by mode, and the colour objective for an unpaired colour generator."""
-    if config.mode == "unpaired" and config.model.generator == "colour":
-        from styleforge.train.colour_objective import ColourObjective
-
-        return ColourObjective(config)
-    return OBJECTIVES[config.mode](config)
