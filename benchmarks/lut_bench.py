@@ -25,6 +25,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from styleforge.benchmarks.cell_stats import cell_record, current_rss_mb, peak_rss_mb
+
 DEFAULT_SIZES = ((1080, 1920), (4000, 6000))  # a 1080p frame, a 24 MP photo
 STUDENT_MAX_PIXELS = 1920 * 1080
 
@@ -55,8 +57,6 @@ def _photo(spec: dict[str, Any], h: int, w: int):
 
 def measure_lut(spec: dict[str, Any]) -> dict[str, Any]:
     """Time and score one LUT cell (see the module doc); returns the bench cell's metrics."""
-    from styleforge.benchmarks.worker import cell_record, current_rss_mb, peak_rss_mb
-
     rss_before = current_rss_mb()
     start = time.perf_counter()
     from styleforge.runtime import lut as rlut

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .mobile import residual_clip
+from styleforge.train.models.mobile import residual_clip
 
 NORMS = ("instance", "batch", "none")
 
