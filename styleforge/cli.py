@@ -19,23 +19,24 @@ from styleforge.errors import CLIError, StyleforgeError
 
 __all__ = ["CLIError", "build_parser", "main"]  # CLIError lives in styleforge.errors; kept here
 
-# Modules with a ``register(subparsers)`` function, in the order their commands are listed.
-COMMAND_MODULES = (
-    "styleforge.train.cli_data",
-    "styleforge.train.cli_models",
-    "styleforge.train.cli_train",
-    "styleforge.train.cli_distill",
-    "styleforge.export.cli",
-    "styleforge.runtime.cli",
-    "styleforge.benchmarks.cli",
-    "styleforge.benchmarks.cli_eval",
-)
-
-
+# The modules with a ``register(subparsers)`` function, in the order their commands are listed,
+# and the commands each registers: a command line naming one command builds (imports) only its
+# module, so ``styleforge stylize`` never imports the training config it does not use.
+COMMAND_MODULES = {
+    "styleforge.train.cli_data": ("looks", "make-dataset"),
+    "styleforge.train.cli_models": ("info",),
+    "styleforge.train.cli_train": ("train",),
+    "styleforge.train.cli_distill": ("distill",),
+    "styleforge.export.cli": ("export",),
+    "styleforge.runtime.cli": ("stylize",),
+    "styleforge.benchmarks.cli": ("bench",),
+    "styleforge.benchmarks.cli_eval": ("eval-looks",),
+}
 DEBUG_ENV = "STYLEFORGE_DEBUG"  # =1: a failure shows its traceback, as --debug does
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``styleforge`` parser: every command, or only ``command``'s when it is one of ours."""
     parser = argparse.ArgumentParser(
         prog="styleforge",
         description="Learn a photo style with a GAN, distill it, export it, run and benchmark it.",
@@ -44,9 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help=f"show the Python traceback of a failure (or set {DEBUG_ENV}=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
+    modules = [m for m, commands in COMMAND_MODULES.items() if command in commands] or COMMAND_MODULES
+    for module_name in modules:
         importlib.import_module(module_name).register(subparsers)
     return parser
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The subcommand a command line names (the first word that is not a global option)."""
+    words = [a for a in argv if a != "--debug"]
+    return words[0] if words and not words[0].startswith("-") else None
 
 
 def _interrupt_on_sigterm(signum, frame) -> None:
@@ -58,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     except ValueError:  # not the main thread (e.g. called from a worker thread): leave it alone
         pass
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -27,6 +27,9 @@ def test_an_unexpected_failure_is_one_line_unless_debug(monkeypatch, capsys):
         raise KeyError("surprise")
 
     class Parser:
+        def __init__(self, command=None):
+            pass
+
         def parse_args(self, argv):
             return argparse.Namespace(command="stylize", func=boom, debug="--debug" in argv)
 

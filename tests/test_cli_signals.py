@@ -22,7 +22,7 @@ def test_sigterm_runs_cleanup(tmp_path):
         f"        open({str(marker)!r}, 'w').write('x')\n"
         "import types\n"
         "mod = types.ModuleType('sleepy_cmd'); mod.register = register; sys.modules['sleepy_cmd'] = mod\n"
-        "cli.COMMAND_MODULES = ('sleepy_cmd',)\n"
+        "cli.COMMAND_MODULES = {'sleepy_cmd': ('sleepy',)}\n"
         "sys.exit(cli.main(['sleepy']))\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
