@@ -13,10 +13,12 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from styleforge.album import AlbumError, album_paths
 from styleforge.errors import StyleforgeError
 from styleforge.progress import progress
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.runtime.tensors import pixels_to_range, range_to_pixels, to_uint8
+from styleforge.scenes import album_grouping, split_groups
 
 MIN_CALIBRATION_CROPS = 100  # below ~100 samples int8 activation ranges get noticeably noisy
 
@@ -26,7 +28,6 @@ class CalibrationError(StyleforgeError, ValueError):
 
 def default_photos() -> list[Path]:
     """The photo album that ships with styleforge (:func:`styleforge.album.album_paths`), sorted."""
-    from styleforge.album import AlbumError, album_paths
 
     try:
         return album_paths()
@@ -41,7 +42,6 @@ def split_default_photos() -> tuple[list[Path], list[Path]]:
     groups with people, so the gate measures scenes that neither calibration nor the demo's
     training saw; calibration: every other photo.
     """
-    from styleforge.scenes import album_grouping, split_groups
 
     split = split_groups(album_grouping(), seed=0)
     heldout = sorted(split.photos("test"))

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from styleforge.runtime.backends import BackendOptions, load_backend
+
 # Builtin ops each accelerator takes (the subset relevant to image-to-image generators).
 XNNPACK_OPS = {
     "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
@@ -47,7 +49,6 @@ _EDGE_OPS = {"QUANTIZE", "DEQUANTIZE"}
 def _interpreter(path: Path):
     """The runtime's LiteRT interpreter for ``path``, without XNNPACK: with it, the op list would
     show one ``DELEGATE`` node instead of the model's own builtin ops."""
-    from styleforge.runtime.backends import BackendOptions, load_backend
 
     return load_backend("litert", path, None, BackendOptions(threads=1, use_xnnpack=False)).interpreter
 

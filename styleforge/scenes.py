@@ -23,6 +23,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from styleforge.album import album_photos
 from styleforge.errors import StyleforgeError
 
 GROUPS_FILE = "groups.json"
@@ -97,7 +98,6 @@ class Split:
 
 def album_grouping() -> Grouping:
     """The shipped album in the scene groups and people flags of its manifest."""
-    from styleforge.album import album_photos
 
     by_group: dict[str, list] = {}
     for photo in album_photos():

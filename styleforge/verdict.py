@@ -28,6 +28,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from styleforge.atomic import write_bytes
 from styleforge.errors import StyleforgeError
 
 MIN_DIVERSITY = 0.25  # outputs keep at least a quarter of the inputs' photo-to-photo differences
@@ -165,7 +166,6 @@ def assess(
 
 def write_verdict(run_dir: Path, verdict: Verdict, **extra) -> Path:
     """``RUN/verdict.json`` (atomic)."""
-    from styleforge.atomic import write_bytes
 
     path = Path(run_dir) / VERDICT_FILE
     write_bytes(path, (json.dumps({**verdict.to_dict(), **extra}, indent=2) + "\n").encode())

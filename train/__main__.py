@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from styleforge.errors import CLIError
+from styleforge.train.cli_train import add_arguments, run_train
+
 
 def main(argv: list[str] | None = None) -> int:
-    from styleforge.errors import CLIError
-    from styleforge.train.cli_train import add_arguments, run_train
-
     parser = argparse.ArgumentParser(prog="python -m styleforge.train",
                                      description="styleforge train (torchrun entry point)")
     add_arguments(parser)

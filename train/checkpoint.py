@@ -25,6 +25,7 @@ from typing import Any, Optional, Union
 
 from styleforge.atomic import replace_dir
 from styleforge.errors import StyleforgeError
+from styleforge.train.models.registry import build_generator
 
 CHECKPOINT_DIR = "checkpoints"
 META_FILE = "meta.json"
@@ -156,7 +157,6 @@ def load_generator(run_or_file: Union[str, Path], use_ema: bool = True) -> tuple
     """
     from safetensors.torch import load_file
 
-    from styleforge.train.models.registry import build_generator
 
     path = Path(run_or_file)
     if path.is_file() and path.suffix == ".safetensors":

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from styleforge.runtime.imageio import open_image, to_uint8_array
 from styleforge.train.whole_photo import stylize_array
 from styleforge.verdict import DegenerateModelError, Verdict, assess, read_verdict
 
@@ -42,7 +43,6 @@ def load_photos(photos, limit: int = CHECK_PHOTOS, short_side: int = CHECK_SHORT
     the short side is at most ``short_side``."""
     from PIL import Image
 
-    from styleforge.runtime.imageio import open_image, to_uint8_array
 
     out = []
     for item in list(photos)[:limit]:

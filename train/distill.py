@@ -23,6 +23,7 @@ import torch
 
 from styleforge.atomic import write_text
 from styleforge.runtime.imageio import list_images, load_images, to_uint8_array
+from styleforge.train.checkpoint import latest_checkpoint
 from styleforge.train.config import (
     ConfigError,
     DistillConfig,
@@ -30,6 +31,16 @@ from styleforge.train.config import (
     config_to_dict,
     config_to_yaml,
     read_yaml,
+)
+from styleforge.train.distill_report import build_report, write_report
+from styleforge.train.engine import (
+    Loop,
+    TrainError,
+    git_commit,
+    load_networks,
+    resolve_device,
+    run_loop,
+    versions,
 )
 from styleforge.train.objectives.distill import (  # noqa: F401  (re-exported: the feature machinery)
     DistillError,
@@ -39,6 +50,7 @@ from styleforge.train.objectives.distill import (  # noqa: F401  (re-exported: t
     build_adapters,
     pair_points,
 )
+from styleforge.train.runlog import read_log
 from styleforge.train.teachers import TeacherWrapper
 from styleforge.train.tensors import image_to_tensor
 
@@ -141,17 +153,6 @@ def run_distillation(
     ``out/report.json``), or None when ``stop_at`` ended the run early (a checkpoint at
     ``stop_at`` is left for ``resume=True``).
     """
-    from styleforge.train.checkpoint import latest_checkpoint
-    from styleforge.train.engine import (
-        Loop,
-        TrainError,
-        git_commit,
-        load_networks,
-        resolve_device,
-        run_loop,
-        versions,
-    )
-    from styleforge.train.runlog import read_log
 
     out = Path(out)
     try:
@@ -213,7 +214,6 @@ def run_distillation(
     if loop.end < cfg.steps:
         return None
 
-    from styleforge.train.distill_report import build_report, write_report
 
     final_student = done.ema_model if done.ema_model is not None else student
     report = build_report(

@@ -18,7 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from styleforge.album import album_photos
+from styleforge.atomic import write_text
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
+from styleforge.runtime.metrics import all_metrics, pooled_psnr, psnr
+from styleforge.train.models.profile import count_macs, count_params
 from styleforge.train.whole_photo import pad_multiple, stylize_array
 
 REPORT_SIZE = (512, 512)
@@ -26,7 +30,6 @@ REPORT_SIZE = (512, 512)
 
 def model_cost(model: nn.Module, size: tuple[int, int] = REPORT_SIZE) -> dict[str, Any]:
     """``{"params", "macs", "gmacs"}``; MACs are None where hooks cannot see the layers (TorchScript)."""
-    from styleforge.train.models.profile import count_macs, count_params
 
     params = count_params(model)
     try:
@@ -52,7 +55,6 @@ def default_heldout(content_dir: Path, train_paths: list[Path]) -> tuple[list[Pa
     if test_input.is_dir() and list_images(test_input):
         target = test_input.parent / "target"
         return list_images(test_input), str(test_input), target if target.is_dir() else None
-    from styleforge.album import album_photos
 
     used_names = {p.stem for p in train_paths}
     used_bytes = {_digest(p) for p in train_paths}
@@ -85,7 +87,6 @@ def heldout_metrics(teacher: nn.Module, student: nn.Module, paths: list[Path], t
 
     PSNR summaries are the PSNR of the mean squared error over the images; SSIM and CIEDE2000 are means.
     """
-    from styleforge.runtime.metrics import all_metrics, pooled_psnr, psnr
 
     rows = []
     for path in paths:
@@ -150,8 +151,6 @@ def build_report(teacher, teacher_info: dict, student: nn.Module, cfg, content_d
 
 
 def write_report(path: Path, report: dict) -> Path:
-    from styleforge.atomic import write_text
-
     write_text(Path(path), json.dumps(report, indent=2) + "\n")
     return Path(path)
 

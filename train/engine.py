@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+import styleforge
 from styleforge.errors import StyleforgeError
 from styleforge.train import distributed
 from styleforge.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -199,7 +200,6 @@ def git_commit() -> Optional[str]:
 
 def versions() -> dict[str, str]:
     """The library versions a run was made with (saved in every checkpoint's meta)."""
-    import styleforge
 
     return {"styleforge": styleforge.__version__, "torch": torch.__version__,
             "numpy": np.__version__, "python": platform.python_version()}

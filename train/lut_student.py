@@ -25,8 +25,12 @@ from typing import Optional
 import numpy as np
 import torch
 
+from styleforge.runtime.imageio import list_images
 from styleforge.train.config import DistillConfig
 from styleforge.train.degeneracy import load_photos, run_on
+from styleforge.train.distill import write_run_config
+from styleforge.train.distill_report import build_report, write_report
+from styleforge.train.engine import Loop, git_commit, run_loop
 from styleforge.train.models.colour import ColourGenerator
 from styleforge.train.objectives.lut import LutObjective
 from styleforge.train.tensors import image_to_tensor
@@ -50,10 +54,6 @@ def fit_lut_student(teacher, teacher_info: dict, content_dir: Path, out: Path, c
                     heldout: Optional[Path] = None, show_progress: bool = True) -> dict:
     """Fit with the training engine (``cfg.lut``, ``cfg.seed``; ``cfg.heldout_*`` for the report),
     save the run to ``out`` and return the distill report (also ``out/report.json``)."""
-    from styleforge.runtime.imageio import list_images
-    from styleforge.train.distill import write_run_config
-    from styleforge.train.distill_report import build_report, write_report
-    from styleforge.train.engine import Loop, git_commit, run_loop
 
     paths = list_images(content_dir)
     inputs = load_photos(paths, limit=cfg.lut.photos)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 from styleforge.atomic import write_bytes
+from styleforge.train.tensors import tensor_to_image
 
 LOG_FILE = "log.jsonl"
 # Keys of a log line that are not curves to plot.
@@ -91,7 +92,6 @@ def plot_losses(jsonl_path: Union[str, Path], png_path: Union[str, Path]) -> Opt
 
 def tensor_to_uint8(image) -> Any:
     """``Tensor[3, H, W]`` in ``[-1, 1]`` -> numpy ``uint8 [H, W, 3]``."""
-    from styleforge.train.tensors import tensor_to_image
 
     return tensor_to_image(image)
 
