@@ -165,6 +165,14 @@ def plan_cells(
             if unknown:
                 notes.append(f"{target.name}: no artifact {', '.join(unknown)} "
                              f"(has {', '.join(target.manifest.artifacts)})")
+            if "all" in artifacts and any(a.format == "torchscript" for a in target.manifest.artifacts.values()):
+                # torch.jit.load runs the file's code: a bundle's model.pt only when named
+                keys = [k for k in keys if target.manifest.artifacts[k].format != "torchscript"]
+                notes.append(f"{target.name}: TorchScript not benchmarked (it runs only trusted files; "
+                             f"--artifact torchscript includes it)")
+            elif any(target.manifest.artifacts[k].format == "torchscript" for k in keys if k in target.manifest.artifacts):
+                notes.append(f"{target.name}: TorchScript runs whatever code the file holds: benchmark "
+                             f"only bundles you trust")
             entries = [
                 (k, a.format, a.precision, target.path / a.file, _static_size(a))
                 for k, a in target.manifest.artifacts.items() if k in keys

@@ -38,6 +38,7 @@ from styleforge.atomic import replace_dir
 from styleforge.errors import StyleforgeError
 from styleforge.export import calibration as cal
 from styleforge.export import ops_report, verify
+from styleforge.export.onnx_export import ONNXExportError
 from styleforge.runtime.contract import Artifact, Manifest, TensorSpec
 from styleforge.runtime.tensors import to_uint8
 
@@ -49,6 +50,7 @@ TFLITE_PRECISION = {
     "tflite_int8": "int8",
 }
 N_REFERENCES = 3
+DEFAULT_LUT_SIZE = 33
 
 
 class ExportError(StyleforgeError, RuntimeError):
@@ -76,6 +78,7 @@ def export_bundle(
     coreml_quantize: str = "none",
     coreml_image_input: bool = False,
     lut_size: Optional[int] = None,
+    lut: Optional[bool] = None,
 ) -> Manifest:
     """Export ``generator`` (an ``nn.Module``: float32 NCHW ``[1, 3, H, W]`` in ``[-1, 1]`` both
     ways) to a bundle at ``out_dir`` and return its manifest.
@@ -86,8 +89,11 @@ def export_bundle(
     to disjoint subsets of the sample photos. ``bounds``: PSNR floors in dB by artifact key or
     precision (see :data:`styleforge.export.verify.DEFAULT_BOUNDS_DB`). ``int8_io``: I/O type of
     ``tflite_int8`` (``float`` | ``int8`` | ``uint8``). ``tflite_variants``: subset of the four
-    TFLite keys (default all). ``lut_size`` (17, 33 or 65): also ship the generator's colour part
-    as ``look.cube`` + HALD CLUT (:mod:`styleforge.export.lut_export`). Raises :class:`ExportError` (or
+    TFLite keys (default all). ``lut``: ship the generator's colour part as ``look.cube`` + HALD
+    CLUT (:mod:`styleforge.export.lut_export`) with ``lut_size`` nodes (17, 33 or 65; default 33),
+    and ``formats`` then as the LUT's gather graphs (``lut_onnx``, ...) instead of the model's:
+    ``None`` (auto) does so when the generator has a colour part that reproduces it on the
+    held-out photos, ``True`` requires it, ``False`` never. Raises :class:`ExportError` (or
     :class:`~styleforge.export.verify.FidelityError` for a failed gate) and writes nothing then.
     """
     formats = tuple(formats)
@@ -109,6 +115,11 @@ def export_bundle(
     bad = set(variants) - set(TFLITE_PRECISION)
     if bad:
         raise ExportError(f"unknown TFLite variant(s) {sorted(bad)}")
+    lut = _wants_lut(generator, lut, heldout_images)
+    lut_size = lut_size or DEFAULT_LUT_SIZE
+    # A colour generator's look is its colour function: onnx/tflite/coreml become that LUT's
+    # gather graphs (lut_graph.py), beside look.cube; only the TorchScript is of the model itself.
+    model_formats = () if lut else tuple(formats)
     if "coreml" in formats:
         from styleforge.export.coreml_export import coreml_available
 
@@ -122,7 +133,7 @@ def export_bundle(
     try:
         try:
             manifest = _build(
-                generator, tmp, formats=formats, size=size, calibration_images=calibration_images,
+                generator, tmp, formats=model_formats, size=size, calibration_images=calibration_images,
                 heldout_images=heldout_images, style=style, name=name or out_dir.name,
                 provenance=provenance or {}, bounds={**verify.DEFAULT_BOUNDS_DB, **(bounds or {})},
                 dynamic=dynamic, int8_io=int8_io, show=progress, variants=variants,
@@ -131,7 +142,11 @@ def export_bundle(
             )
         except verify.GateError as err:  # an artifact the runtime cannot run (or a diverged model)
             raise ExportError(str(err)) from None
-        if lut_size:
+        except ONNXExportError as err:
+            if not callable(getattr(generator, "colour", None)):
+                raise
+            raise ExportError(_no_graph_message(generator, err, heldout_images)) from None
+        if lut:
             from styleforge.export.lut_export import add_lut_to_bundle
 
             manifest = add_lut_to_bundle(tmp, manifest, generator, lut_size, heldout_images,
@@ -144,6 +159,30 @@ def export_bundle(
         print(ops_report.format_table(manifest.artifacts), file=sys.stderr)
         print(f"[export] bundle written to {out_dir}", file=sys.stderr)
     return manifest
+
+
+def _wants_lut(generator, lut: Optional[bool], heldout_images) -> bool:
+    """Resolve ``lut``: ``None`` (auto) ships the LUT when the model has a colour part that
+    reproduces it (lut_export.COLOUR_AGREEMENT_DB on the held-out photos)."""
+    if lut is not None:
+        return bool(lut)
+    if not callable(getattr(generator, "colour", None)):
+        return False
+    from styleforge.export.lut_export import COLOUR_AGREEMENT_DB, colour_part_agreement
+
+    return colour_part_agreement(generator, heldout_images)["psnr"] >= COLOUR_AGREEMENT_DB
+
+
+def _no_graph_message(generator, err: Exception, heldout_images) -> str:
+    """Why a colour generator whose colour part is not the look has no ONNX/TFLite/Core ML."""
+    from styleforge.export.lut_export import COLOUR_AGREEMENT_DB, colour_part_agreement
+
+    agreement = colour_part_agreement(generator.eval(), heldout_images)
+    first = str(err).splitlines()[0][:160]
+    return (f"no ONNX/TFLite/Core ML for this model: its full graph does not convert ({first}) and its "
+            f"colour part alone matches it at only {agreement['psnr']:.2f} dB (the LUT graphs need >= "
+            f"{COLOUR_AGREEMENT_DB:g} dB: its local branch matters); distill it into a conv student "
+            f"(styleforge distill RUN --out runs/student) and export that")
 
 
 class _Stages:

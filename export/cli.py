@@ -39,9 +39,12 @@ def register(subparsers) -> None:
                    help="your own generator: FACTORY() in MODULE (dotted name or file.py) returns an nn.Module")
     p.add_argument("--weights", metavar="FILE", help="weights for --model (.safetensors, or a .pt state dict)")
     p.add_argument("--out", metavar="DIR", help="bundle folder (default dist/<style or run name>)")
-    p.add_argument("--formats", default="onnx,tflite,coreml",
+    p.add_argument("--formats", default=None,
                    help="comma list of onnx, tflite, coreml, cube (cube: the model's colour part as "
-                        "look.cube + a HALD CLUT PNG, gated with colour-science's reader)")
+                        "look.cube + a HALD CLUT PNG, gated with colour-science's reader). A colour "
+                        "generator whose colour part is its look always ships look.cube, and its "
+                        "onnx/tflite/coreml are that LUT as gather graphs (default onnx,tflite,coreml,"
+                        "cube for it; onnx,tflite,coreml for other models)")
     p.add_argument("--look", metavar="NAME",
                    help="export a built-in tone look (styleforge looks) as a LUT bundle: --formats cube")
     p.add_argument("--lut-size", type=int, choices=(17, 33, 65), default=33,
@@ -122,10 +125,10 @@ def run_export(args) -> int:
 
     size = parse_size(args.size)
     bounds = parse_bounds(args.bound)
-    formats = _split(args.formats, ("onnx", "tflite", "coreml", "cube"), "--formats")
+    formats = _split(args.formats or "onnx,tflite,coreml", ("onnx", "tflite", "coreml", "cube"), "--formats")
     if args.look:
-        return _export_look(args, formats)
-    lut_size = args.lut_size if "cube" in formats else None
+        return _export_look(args, formats if args.formats else ("cube",))
+    lut = True if "cube" in formats else None  # None: the LUT when the model's colour part is its look
     formats = tuple(f for f in formats if f != "cube")
     variants = tuple(f"tflite_{v}" for v in _split(args.tflite_variants, TFLITE_SHORT, "--tflite-variants"))
 
@@ -169,7 +172,7 @@ def run_export(args) -> int:
             style=style, name=args.name, provenance=provenance, bounds=bounds, dynamic=args.dynamic,
             int8_io=args.int8_io, progress=not args.quiet, force=args.force, tflite_variants=variants,
             calibration_count=args.calib_count, coreml_quantize=args.coreml_quantize,
-            coreml_image_input=args.coreml_image_input, lut_size=lut_size,
+            coreml_image_input=args.coreml_image_input, lut_size=args.lut_size, lut=lut,
         )
     except (ExportError, FidelityError, cal.CalibrationError, LutExportError, DegenerateModelError) as err:
         raise CLIError(str(err)) from None

@@ -386,6 +386,19 @@ def format_summary(manifest: Manifest) -> str:
     return "\n".join(lines)
 
 
+def colour_part_agreement(model, heldout_images: Optional[Sequence[Path]] = None) -> dict[str, float]:
+    """How well ``model.colour`` alone reproduces ``model`` on the held-out photos (an
+    image-adaptive model with each photo's own parameters): the figures of :func:`_score`."""
+    from styleforge.export import calibration as cal
+
+    paths = list(heldout_images or cal.split_default_photos()[1])
+    heldout_u8 = cal.heldout_crops(paths, HELDOUT_SIZE)
+    colour_fn, per_photo = model.colour, None
+    if int(getattr(model, "adaptive", 0) or 0) and callable(getattr(model, "adaptive_params", None)):
+        colour_fn, per_photo, _ = _median_mix(model, heldout_u8)
+    return colour_agreement(model, colour_fn, heldout_u8, per_photo)
+
+
 def add_lut_to_bundle(bundle: Path, manifest: Manifest, model, size: int = rlut.DEFAULT_CUBE_SIZE,
                       heldout_images: Optional[Sequence[Path]] = None, bound_db: float = CUBE_BOUND_DB,
                       graph_formats: Sequence[str] = (), graph_size: tuple[int, int] = (512, 512)) -> Manifest:

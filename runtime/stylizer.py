@@ -2,8 +2,13 @@
 
 Needs numpy, Pillow and one interpreter. Choosing what to run:
 
-- ``backend="auto"`` tries, in order, ``litert``, ``onnxruntime``, ``coreml`` (macOS), ``torch``
-  and takes the first that is installed and has an artifact in the bundle.
+- A bundle with a LUT (``look.cube`` of a look, or of a model whose colour part passed the
+  export's gate) runs the LUT under ``artifact="auto"``: exact, the fastest, no interpreter.
+- ``backend="auto"`` tries, in order, ``litert``, ``onnxruntime``, ``coreml`` (macOS) and takes
+  the first that is installed and has an artifact in the bundle.
+- A bundle's TorchScript (``model.pt``) runs only when asked for (``artifact="torch"`` or
+  ``backend="torch"``): ``torch.jit.load`` executes what the file says, so it is for trusted
+  files only (a one-line note says so on stderr).
 - ``artifact="auto"`` takes the backend's preferred artifact. For TFLite that is
   ``tflite_fp16`` (fp32 quality, half the file; the CPU runs it in fp32), then ``tflite_fp32``,
   ``tflite_dynamic_int8``, ``tflite_int8``. Ask for ``"int8"`` explicitly for the smallest,
@@ -19,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Union
 
@@ -38,7 +44,9 @@ from styleforge.runtime.contract import Artifact, BundleError, Manifest, load_ma
 from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, open_image, to_rgb, to_uint8_array
 from styleforge.runtime.writer import save_image
 
-AUTO_BACKENDS = ("litert", "onnxruntime", "coreml", "torch")
+AUTO_BACKENDS = ("litert", "onnxruntime", "coreml", "torch")  # torch only for an artifact asked for
+TORCHSCRIPT_NOTE = ("note: {path} is TorchScript, which runs whatever code the file holds: "
+                    "load it only from bundles you trust")
 _TFLITE_ORDER = ("tflite_fp16", "tflite_fp32", "tflite_dynamic_int8", "tflite_int8")
 ARTIFACT_PREFERENCE = {
     "litert": _TFLITE_ORDER,
@@ -92,7 +100,8 @@ def choose(manifest: Manifest, artifact: str = "auto", backend: str = "auto") ->
             if name in installed and chosen.format in backend_formats(name):
                 return chosen, name
         raise BackendError(f"no installed backend runs {key!r} (format {chosen.format}); installed: {', '.join(installed) or 'none'}")
-    candidates = [backend] if backend != "auto" else [b for b in AUTO_BACKENDS if b in installed]
+    # auto never picks TorchScript (model.pt): torch.jit.load runs the file's code
+    candidates = [backend] if backend != "auto" else [b for b in AUTO_BACKENDS if b in installed and b != "torch"]
     for name in candidates:
         for key in ARTIFACT_PREFERENCE.get(name, ()):
             if key in artifacts:
@@ -102,15 +111,19 @@ def choose(manifest: Manifest, artifact: str = "auto", backend: str = "auto") ->
                 return a, name
     if backend != "auto":
         raise BundleError(f"bundle has no artifact backend {backend!r} can run; it has {', '.join(artifacts) or 'none'}")
+    torch_hint = ("; its TorchScript runs with --artifact torch (trusted bundles only)"
+                  if "torchscript" in artifacts and "torch" in installed else "")
     raise BackendError(
         f"no installed backend can run this bundle's artifacts ({', '.join(artifacts) or 'none'}); "
-        f"installed: {', '.join(installed) or 'none'} (pip install ai-edge-litert)"
+        f"installed: {', '.join(installed) or 'none'} (pip install ai-edge-litert){torch_hint}"
     )
 
 
 def _lut_artifact(manifest: Manifest, artifact: str, backend: str) -> Optional[str]:
-    """The LUT artifact key to run: asked for (``lut``/``cube``/its key), or ``auto`` on a bundle
-    whose only runnable artifacts are LUTs; else ``None`` (a model runs)."""
+    """The LUT artifact key to run: asked for (``lut``/``cube``/its key), or ``auto`` (any
+    backend) on a bundle whose look is its LUT: one with no model artifact, or whose ``.cube``
+    passed the export gate (the model's colour part reproduces the model, so the LUT is exact
+    and the fastest); else ``None`` (a model runs)."""
     key = ARTIFACT_ALIASES.get(artifact, artifact)
     if key in manifest.artifacts and manifest.artifacts[key].format in LUT_FORMATS:
         return key
@@ -118,8 +131,10 @@ def _lut_artifact(manifest: Manifest, artifact: str, backend: str) -> Optional[s
         luts = [k for k, a in manifest.artifacts.items() if a.format in LUT_FORMATS]
         models = [a for k, a in manifest.artifacts.items()  # a LUT's own mobile graphs (lut_onnx...) do not count
                   if a.format in ("tflite", "onnx", "coreml", "torchscript") and not k.startswith("lut_")]
-        if luts and (not models or backend == "lut"):
-            return luts[0]
+        gated = manifest.artifacts.get("lut_cube") is not None and \
+            manifest.artifacts["lut_cube"].fidelity.get("verified") is True
+        if luts and (not models or gated or backend == "lut"):
+            return "lut_cube" if "lut_cube" in luts else luts[0]
     return None
 
 
@@ -230,6 +245,8 @@ class Stylizer:
             providers=tuple(providers) if providers else None,
             device=device,
         )
+        if chosen.format == "torchscript":
+            print(TORCHSCRIPT_NOTE.format(path=model_path), file=sys.stderr)
         loaded = load_backend(backend_name, model_path, chosen, options)
         return cls(loaded, chosen, manifest, bundle, tile=tile, tile_overlap=tile_overlap)
 

@@ -110,15 +110,29 @@ def load_checkpoint(path: Union[str, Path]) -> tuple[dict[str, dict], dict, Opti
     Returns ``(state_dicts, meta, train_state)``; ``train_state`` is None when absent.
     """
     import torch
-    from safetensors.torch import load_file
 
     path = _resolve_checkpoint_dir(path)
-    state_dicts = {p.stem: load_file(str(p)) for p in sorted(path.glob("*.safetensors"))}
+    state_dicts = {p.stem: read_weights(p) for p in sorted(path.glob("*.safetensors"))}
     meta = _read_meta(path / META_FILE)
     train_state = None
     if (path / STATE_FILE).is_file():
-        train_state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+        try:
+            train_state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+        except Exception as err:  # a truncated or foreign file: torch raises many types
+            raise CheckpointError(f"{path / STATE_FILE}: unreadable training state "
+                                  f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
     return state_dicts, meta, train_state
+
+
+def read_weights(path: Path) -> dict:
+    """A ``.safetensors`` file -> its tensors; CheckpointError (one line) for a corrupt file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path}: corrupt or truncated weights file (safetensors: {err})") from None
 
 
 def _resolve_checkpoint_dir(path: Union[str, Path]) -> Path:
@@ -155,9 +169,6 @@ def load_generator(run_or_file: Union[str, Path], use_ema: bool = True) -> tuple
     ``info`` holds ``arch``, ``config`` (generator kwargs), ``style``, ``step``, ``input_range``,
     ``run`` (training provenance), ``weights`` (which file was loaded) and ``path``.
     """
-    from safetensors.torch import load_file
-
-
     path = Path(run_or_file)
     if path.is_file() and path.suffix == ".safetensors":
         weights = path
@@ -175,7 +186,7 @@ def load_generator(run_or_file: Union[str, Path], use_ema: bool = True) -> tuple
         raise CheckpointError(f"{weights.parent / META_FILE} does not say which generator it holds")
     model = build_generator(spec["arch"], **spec.get("config", {}))
     try:
-        model.load_state_dict(_clean_state_dict(load_file(str(weights))))
+        model.load_state_dict(_clean_state_dict(read_weights(weights)))
     except RuntimeError as err:
         raise CheckpointError(f"{weights}: weights do not fit {spec['arch']} {spec.get('config')}: {err}") from None
     model.eval()

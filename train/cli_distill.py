@@ -135,6 +135,9 @@ def run_distill(args: argparse.Namespace) -> int:
     from styleforge.train.config import ConfigError, config_to_yaml
     from styleforge.train.distill import DistillError, run_distillation
     from styleforge.train.distill_report import format_report
+
+    if args.out.exists() and not args.out.is_dir():
+        raise CLIError(f"--out {args.out} is a file, not a run folder")
     from styleforge.train.teachers import TeacherError, load_teacher
     from styleforge.verdict import DegenerateModelError
 

@@ -138,6 +138,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.paired and (args.content or args.style):
         raise CLIError("give either --paired DIR or --content/--style, not both")
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CLIError(f"--out {args.out} is a file, not a run folder")
     try:
         config = _resolve(args)
     except ConfigError as err:

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from styleforge.errors import StyleforgeError
+from styleforge.train.checkpoint import CheckpointError, read_weights
 
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript", ".jit")
 WEIGHT_WRAPPER_KEYS = ("params_ema", "state_dict", "params", "model", "generator_ema", "generator")
@@ -108,9 +109,10 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise TeacherError(f"{path}: no such weights file")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return _unwrap_state_dict(load_file(str(path)), str(path))
+        try:
+            return _unwrap_state_dict(read_weights(path), str(path))
+        except CheckpointError as err:
+            raise TeacherError(str(err)) from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle.UnpicklingError and friends: refuse, never unpickle code

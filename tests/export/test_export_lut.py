@@ -179,7 +179,9 @@ def test_ffmpeg_lut3d_matches_the_runtime(tmp_path, heldout_u8):
         assert np.abs(theirs - photo).max() > 20  # the LUT really changed the photo
 
 
-def test_export_bundle_ships_the_colour_part_beside_the_model(tmp_path):
+def test_a_colour_model_exports_its_lut_and_the_lut_as_its_graphs(tmp_path):
+    """A model whose colour part is its look ships look.cube without asking, and onnx means the
+    LUT's gather graph (lut_onnx), not the model's; the TorchScript stays as the reference."""
     pytest.importorskip("torch")
     from styleforge.export.bundle import export_bundle
     from styleforge.runtime import Stylizer
@@ -187,11 +189,32 @@ def test_export_bundle_ships_the_colour_part_beside_the_model(tmp_path):
     out = tmp_path / "both"
     manifest = export_bundle(ColourStandIn(), out, formats=("onnx",), size=(64, 64), style="stand-in",
                              progress=False, lut_size=17)
-    assert {"torchscript", "onnx", "lut_cube", "lut_hald", "lut_onnx"} <= set(manifest.artifacts)
+    assert set(manifest.artifacts) == {"torchscript", "lut_cube", "lut_hald", "lut_onnx"}
     assert manifest.artifacts["lut_onnx"].fidelity["psnr"] >= 40.0  # the LUT's gather graph, gated too
     assert manifest.artifacts["lut_cube"].extra["full_vs_colour_part"]["psnr"] >= 35.0
-    stylizer = Stylizer.from_bundle(out, artifact="lut")
-    assert stylizer.info()["lut_size"] == 17
+    stylizer = Stylizer.from_bundle(out)  # auto: the LUT
+    assert stylizer.info()["backend"] == "lut" and stylizer.info()["lut_size"] == 17
+    # A colour part that is not the look (a strong local branch): the model's own graph, no .cube.
+    sharp = export_bundle(ColourStandIn(local=1.5), tmp_path / "sharp", formats=("onnx",), size=(64, 64),
+                          progress=False)
+    assert set(sharp.artifacts) == {"torchscript", "onnx"}
+
+
+def test_a_colour_generator_whose_local_branch_matters_says_what_to_do(tmp_path):
+    """Its full graph has a 5-D GridSample (no ONNX opset 17) and its LUT is not the look: one
+    clear error naming the figure and `styleforge distill`, nothing written."""
+    torch = pytest.importorskip("torch")
+    from styleforge.export.bundle import ExportError, export_bundle
+    from styleforge.train.models.colour import ColourGenerator
+
+    torch.manual_seed(0)
+    model = ColourGenerator(curve_knots=8, lut_size=9, local=4)
+    with torch.no_grad():
+        model.local[-1].weight.normal_(0.0, 0.5)  # a local residual that changes the look
+    with pytest.raises(ExportError, match=r"only \d+\.\d+ dB.*styleforge distill") as err:
+        export_bundle(model.eval(), tmp_path / "no", formats=("onnx",), size=(64, 64), progress=False)
+    assert "\n" not in str(err.value) and "Traceback" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_lut_as_mobile_graphs_pass_the_gate_and_run_in_the_runtime(tmp_path):
@@ -242,7 +265,7 @@ def test_adaptive_model_bakes_the_median_mix_and_says_so(tmp_path):
     from styleforge.export.bundle import export_bundle
 
     manifest = export_bundle(ColourStandIn(adaptive=True), tmp_path / "adaptive", formats=(), size=(64, 64),
-                             progress=False, lut_size=17)
+                             progress=False, lut_size=17, lut=True)
     extra = manifest.artifacts["lut_cube"].extra
     assert extra["full_vs_colour_part"]["psnr"] >= 35.0  # per-photo parameters: the colour part is the look
     note = extra["adaptive"]

@@ -59,7 +59,7 @@ def bundle(model, tmp_path_factory) -> Path:
     from styleforge.export.bundle import export_bundle
 
     out = tmp_path_factory.mktemp("adaptive") / "look"
-    export_bundle(model, out, formats=(), size=(64, 64), style="adaptive", progress=False, lut_size=17)
+    export_bundle(model, out, formats=(), size=(64, 64), style="adaptive", progress=False, lut_size=17, lut=True)
     return out
 
 

@@ -32,6 +32,8 @@ ENVIRONMENTS = {
     # the 32-bit Raspberry Pi OS path: the last tflite-runtime wheel, which needs numpy 1.x
     "tflite-runtime": ("numpy<2", "pillow", "tflite-runtime==2.14.0"),
 }
+# no interpreter at all: a LUT bundle needs numpy and Pillow only
+LUT_ONLY = ("numpy", "pillow")
 SOURCE_ITEMS = ("pyproject.toml", "README.md", "LICENSE", "styleforge", "train", "export", "runtime", "benchmarks", "data")
 
 # Run inside the clean venv: stylize via the in-process CLI and the API, then report modules.
@@ -98,7 +100,7 @@ def runtime_wheel(tmp_path_factory) -> Path:
 
 def clean_venv(request, name: str, wheel: Path) -> Path:
     """Python of a cached venv with only ``ENVIRONMENTS[name]`` + the styleforge wheel (no deps)."""
-    requirements = ENVIRONMENTS[name]
+    requirements = {**ENVIRONMENTS, "lut-only": LUT_ONLY}[name]
     key = hashlib.sha256(f"{sys.version}|{'|'.join(requirements)}".encode()).hexdigest()[:12]
     venv = Path(request.config.cache.mkdir("styleforge-clean-venvs")) / f"{name}-{key}"
     python = venv / "bin" / "python"
@@ -150,3 +152,35 @@ def test_runtime_runs_without_torch_or_tensorflow(request, backend, runtime_whee
     assert report["look_changed"] > 1.0
     assert report["imported"] == [], f"heavy modules imported: {report['imported']}"
     assert report["installed"] == [], f"heavy packages installed: {report['installed']}"
+
+
+def test_a_colour_models_bundle_runs_its_lut_without_any_interpreter(request, runtime_wheel, tmp_path):
+    """A colour generator's bundle (TorchScript + look.cube + its LUT graph) in a venv with only
+    numpy and Pillow: ``stylize`` and ``Stylizer.from_bundle`` run the LUT by default."""
+    torch = pytest.importorskip("torch")
+    from styleforge.album import album_paths
+    from styleforge.export.bundle import export_bundle
+    from styleforge.train.models.colour import ColourGenerator
+
+    torch.manual_seed(0)
+    model = ColourGenerator(curve_knots=8, lut_size=9)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    bundle = tmp_path / "colour"
+    export_bundle(model.eval(), bundle, formats=("onnx",), size=(64, 64), progress=False)
+    python = clean_venv(request, "lut-only", runtime_wheel)
+    photo = tmp_path / "p.jpg"
+    Image.open(album_paths()[0]).convert("RGB").resize((150, 110)).save(photo, quality=95)
+    script = python.parent / "styleforge"
+    proc = subprocess.run([str(script), "stylize", str(bundle), str(photo), "--out", str(tmp_path / "o"), "--quiet"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "(lut_cube on lut)" in proc.stdout and "Traceback" not in proc.stderr
+    code = ("import sys, importlib.util\n"
+            "from styleforge.runtime import Stylizer\n"
+            f"s = Stylizer.from_bundle({str(bundle)!r})\n"
+            "print(s.info()['backend'], [m for m in ('torch', 'onnxruntime', 'ai_edge_litert') if importlib.util.find_spec(m)])\n")
+    probe = _sh([python, "-c", code], cwd=tmp_path)
+    assert probe.stdout.split("\n")[-2] == "lut []"
+    assert Image.open(tmp_path / "o" / "p.jpg").size == (150, 110)
