@@ -311,6 +311,28 @@ def _file_bytes(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
+def verify_artifacts(cells: Sequence[CellPlan]) -> None:
+    """Hash (and sniff) every bundle artifact the matrix will run, once, before any worker starts:
+    a tampered bundle is refused with one line instead of failing cell by cell. (resolve_target's
+    load_manifest has already checked the manifest, and every file's place and size.)"""
+    from styleforge.runtime import bundle_files
+    from styleforge.runtime.contract import BundleError
+
+    seen: set[tuple[Path, str]] = set()
+    for cell in cells:
+        if cell.target.manifest is None or cell.artifact is None or (cell.target.path, cell.artifact) in seen:
+            continue
+        seen.add((cell.target.path, cell.artifact))
+        art = cell.target.manifest.artifacts[cell.artifact]
+        try:
+            if art.format in bundle_files.DIRECTORY_FORMATS:
+                bundle_files.verified_package(cell.target.path, art)
+            else:
+                bundle_files.read_artifact(cell.target.path, art)
+        except BundleError as err:
+            raise BenchError(str(err)) from None
+
+
 def run_matrix(
     cells: Sequence[CellPlan],
     settings: BenchSettings,
@@ -324,6 +346,8 @@ def run_matrix(
             metrics = _run_adb(cell, settings, pushed)
         else:
             metrics = run_worker(_worker_spec(cell, settings), settings.timeout_s)
+        if metrics.get("refused"):  # the bundle contradicts its own model: refuse it, as the runtime does
+            raise BenchError(f"{cell.label()}: {metrics.get('error')}")
         result = finish_cell(cell, metrics)
         results.append(result)
         if on_cell:
@@ -354,6 +378,7 @@ def benchmark(
                                compute_units, xnnpack)
     if not cells:
         raise BenchError("nothing to run: " + ("; ".join(notes) or "no artifact matches a selected backend"))
+    verify_artifacts(cells)
     # probe (import) only the runtimes this matrix uses: torch alone costs seconds and ~200 MB
     env = environment.collect(probe_runtimes=tuple({c.backend for c in cells}) if probe_environment else False)
     if any(c.backend == ADB for c in cells):

@@ -181,8 +181,13 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         use_xnnpack=spec.get("use_xnnpack", True),
     )
 
+    content = None
+    if artifact is not None and spec.get("bundle"):  # the verified bytes, as Stylizer.from_bundle loads them
+        from styleforge.runtime.bundle_files import open_artifact
+
+        _, content = open_artifact(spec["bundle"], artifact)
     start = time.perf_counter()
-    backend = load_backend(spec["backend"], spec["model"], artifact, options)
+    backend = load_backend(spec["backend"], spec["model"], artifact, options, content=content)
     load_ms = (time.perf_counter() - start) * 1000.0
     rss_after_load = current_rss_mb()
 
@@ -249,8 +254,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     except CellSkipped as err:
         status, code, result = "skipped", SKIPPED_EXIT, {"error": str(err)}
     except Exception as err:  # report any failure as this cell's error, not a crash of the matrix
+        from styleforge.runtime.contract import BundleError
+
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         status, code, result = "error", 1, {"error": f"{type(err).__name__}: {first}"}
+        if isinstance(err, BundleError):  # the bundle is refused (bench stops), not this cell's bad luck
+            result["refused"] = True
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

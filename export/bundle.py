@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import hashlib
 import os
 import shutil
 import sys
@@ -39,6 +38,7 @@ from styleforge.errors import StyleforgeError
 from styleforge.export import calibration as cal
 from styleforge.export import ops_report, verify
 from styleforge.export.onnx_export import ONNXExportError
+from styleforge.runtime.bundle_files import file_facts
 from styleforge.runtime.contract import Artifact, Manifest, TensorSpec
 from styleforge.runtime.tensors import to_uint8
 
@@ -390,21 +390,10 @@ def _write_references(bundle: Path, inputs_u8: np.ndarray, outputs: np.ndarray) 
 
 
 def _with_file_facts(bundle: Path, art: Artifact) -> Artifact:
-    """Fill in size_bytes and sha256 (for a .mlpackage folder: over its files, in sorted order)."""
-    path = bundle / art.file
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    total = 0
-    for f in files:
-        if path.is_dir():
-            digest.update(str(f.relative_to(path)).encode())
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        total += f.stat().st_size
-    from dataclasses import replace
-
-    return replace(art, size_bytes=total, sha256=digest.hexdigest())
+    """Fill in size_bytes and sha256 (for a .mlpackage folder: over its files, in sorted order),
+    as the runtime checks them (:func:`styleforge.runtime.bundle_files.file_facts`)."""
+    size, sha256 = file_facts(bundle / art.file)
+    return dataclasses.replace(art, size_bytes=size, sha256=sha256)
 
 
 def _model_facts(model, size: tuple[int, int]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from PIL import Image
 
 from styleforge.errors import StyleforgeError
 from styleforge.runtime import lut as rlut
+from styleforge.runtime.bundle_files import file_facts
 from styleforge.runtime.contract import Artifact, Manifest, TensorSpec
 from styleforge.runtime.metrics import max_abs_error, psnr
 
@@ -273,10 +274,9 @@ def _cube_compatibility() -> dict[str, Any]:
 
 
 def with_file_facts(bundle: Path, art: Artifact) -> Artifact:
-    from styleforge.runtime.stylizer import sha256_of
-
-    path = bundle / art.file
-    return replace(art, size_bytes=path.stat().st_size, sha256=sha256_of(path))
+    """Fill in size_bytes and sha256, as the runtime checks them."""
+    size, sha256 = file_facts(bundle / art.file)
+    return replace(art, size_bytes=size, sha256=sha256)
 
 
 def export_lut_bundle(

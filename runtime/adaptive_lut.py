@@ -23,6 +23,8 @@ the version; an unknown one is refused here).
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -30,12 +32,13 @@ import numpy as np
 
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, BundleError, Manifest
-from styleforge.runtime.lut_stylizer import LutStylizer, artifact_file, checked_rgb
+from styleforge.runtime.lut_stylizer import LutStylizer, artifact_bytes, checked_rgb
 
 ADAPTIVE_KEY, ADAPTIVE_FILE, ADAPTIVE_FORMAT = "lut_adaptive", "look_adaptive.npz", "adaptive-lut"
 FUNCTION = "styleforge.colour/v1"  # the colour function below; bump when it changes
 GAIN_SCALE, OFFSET_SCALE = 0.5, 0.2  # u * (1 + GAIN_SCALE tanh(gain)) + OFFSET_SCALE tanh(offset)
 COLOUR_ARRAYS = ("pre", "post", "matrix", "bias", "lut", "basis")
+MAX_NPZ_BYTES = 256 << 20  # the arrays of a colour look are a few MB
 TABLE_MIN_PIXELS = 1 << 21  # below ~2 MP, float trilinear per pixel beats building the 256^3 table
 
 
@@ -70,15 +73,23 @@ class AdaptiveLook:
                                   f"(this runtime knows {', '.join(_LAYERS)})")
 
     @classmethod
-    def load(cls, path: Path, spec: dict[str, Any]) -> AdaptiveLook:
-        """Read ``look_adaptive.npz`` (no pickle) with the artifact's ``extra`` as ``spec``."""
+    def load(cls, path: Path, spec: dict[str, Any], data: Optional[bytes] = None) -> AdaptiveLook:
+        """Read ``look_adaptive.npz`` (no pickle) with the artifact's ``extra`` as ``spec``;
+        ``data``: the file's bytes, already verified (then ``path`` only names it)."""
         if spec.get("function") != FUNCTION:
             raise BundleError(f"{path}: colour function {spec.get('function')!r} is not {FUNCTION!r} "
                               f"(exported by another styleforge version)")
         try:
-            with np.load(path, allow_pickle=False) as npz:
+            source = io.BytesIO(data) if data is not None else path
+            with zipfile.ZipFile(source) as z:  # the arrays' sizes before numpy allocates them
+                unpacked = sum(info.file_size for info in z.infolist())
+            if unpacked > MAX_NPZ_BYTES:
+                raise BundleError(f"{path}: the arrays unpack to {unpacked >> 20} MiB, over {MAX_NPZ_BYTES >> 20} MiB")
+            if data is not None:
+                source = io.BytesIO(data)
+            with np.load(source, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
             raise BundleError(f"{path}: not a readable .npz of plain arrays ({err})") from None
         return cls(arrays, spec.get("predictor", []), int(spec.get("thumbnail", 32)))
 
@@ -198,8 +209,9 @@ class AdaptiveLutStylizer(LutStylizer):
     @classmethod
     def from_manifest(cls, bundle: Path, manifest: Manifest, key: str = ADAPTIVE_KEY,
                       threads: Optional[int] = None, verify: bool = True) -> AdaptiveLutStylizer:
-        artifact, path = artifact_file(bundle, manifest, key, verify)
-        return cls(AdaptiveLook.load(path, artifact.extra), artifact, manifest, Path(bundle), threads)
+        artifact, data = artifact_bytes(bundle, manifest, key, verify)
+        look = AdaptiveLook.load(Path(bundle) / artifact.file, artifact.extra, data)
+        return cls(look, artifact, manifest, Path(bundle), threads)
 
     def lut_for(self, rgb: np.ndarray) -> rlut.Lut3D:
         """The LUT this photo gets (uint8/uint16 ``[H, W, 3]``)."""

@@ -194,20 +194,21 @@ class Manifest:
         return write_text(Path(bundle_dir) / MANIFEST_NAME, json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
 
 
-def load_manifest(bundle_dir: str | os.PathLike) -> Manifest:
-    """Read and validate ``bundle_dir/manifest.json``; raises :class:`BundleError` with a clear message."""
-    bundle = Path(bundle_dir)
-    if not bundle.exists():
-        raise BundleError(f"bundle not found: {bundle}")
-    if not bundle.is_dir():
-        raise BundleError(f"{bundle} is not a bundle folder (expected a folder with {MANIFEST_NAME})")
-    path = bundle / MANIFEST_NAME
-    if not path.is_file():
-        raise BundleError(f"{bundle} has no {MANIFEST_NAME}: not a styleforge bundle")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise BundleError(f"{path}: manifest is not valid JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise BundleError(f"{path}: manifest must be a JSON object")
-    return Manifest.from_dict(data)
+def load_manifest(bundle_dir: str | os.PathLike, check_files: bool = True) -> Manifest:
+    """Read and validate ``bundle_dir/manifest.json``; raises :class:`BundleError` with a clear message.
+
+    The manifest is untrusted input: it is read within a size limit and every field the runtime
+    uses is validated (:mod:`styleforge.runtime.manifest`). ``check_files`` also checks, with
+    ``stat`` only, that every artifact file is inside the bundle and has the size the manifest
+    says (:func:`styleforge.runtime.bundle_files.check_files`); hashes are checked when a file is read.
+    """
+    # imported here: both modules build on this one's BundleError, Manifest and Artifact
+    from styleforge.runtime import bundle_files
+    from styleforge.runtime.manifest import read_manifest_json, validate_manifest
+
+    data = read_manifest_json(bundle_dir)
+    validate_manifest(data, bundle_dir)
+    manifest = Manifest.from_dict(data)
+    if check_files:
+        bundle_files.check_files(bundle_dir, manifest)
+    return manifest

@@ -31,7 +31,8 @@ import numpy as np
 
 from styleforge.errors import StyleforgeError
 
-CUBE_SIZES = (17, 33, 65)  # the sizes styleforge exports (any size >= 2 reads and applies)
+CUBE_SIZES = (17, 33, 65)  # the sizes styleforge exports (any size 2..MAX_CUBE_SIZE reads and applies)
+MAX_CUBE_SIZE = 256  # a 256^3 .cube is ~500 MB of text; anything larger is not a colour look
 DEFAULT_CUBE_SIZE = 33
 COLOUR_AGREEMENT_DB = 35.0  # a model ships as a LUT when its colour part reproduces it to this PSNR
 HALD_LEVEL = 8  # HALD CLUT level: a 512x512 image holding a 64^3 lattice
@@ -144,6 +145,13 @@ def write_cube(lut: Lut3D, path: PathLike, title: Optional[str] = None, comments
 _NUMBER = re.compile(r"^[-+0-9.]")
 
 
+def _floats(text: str, where: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split()]
+    except ValueError:
+        raise LutError(f"{where}: {text.strip()[:40]!r} are not numbers") from None
+
+
 def read_cube(path: PathLike) -> Lut3D:
     """Read a 3D ``.cube`` file (Adobe Cube 1.0 / Resolve): TITLE, LUT_3D_SIZE, DOMAIN_MIN/MAX.
 
@@ -155,6 +163,13 @@ def read_cube(path: PathLike) -> Lut3D:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as err:
         raise LutError(f"{path}: cannot read ({err.strerror or err})") from None
+    return parse_cube(text, path)
+
+
+def parse_cube(text: str, path: PathLike = "<cube>") -> Lut3D:
+    """:func:`read_cube` of the file's text (``path`` names it in messages). Untrusted text is
+    refused early: a ``LUT_3D_SIZE`` outside 2..:data:`MAX_CUBE_SIZE`, more rows than it needs,
+    and NaN or infinite entries."""
     size, title = None, ""
     domain_min, domain_max = [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
     values: list[list[float]] = []
@@ -167,23 +182,30 @@ def read_cube(path: PathLike) -> Lut3D:
             try:
                 values.append([float(v) for v in parts[:3]])
             except ValueError:
-                raise LutError(f"{path}:{number}: not a number row: {raw.strip()!r}") from None
+                raise LutError(f"{path}:{number}: not a number row: {raw.strip()[:40]!r}") from None
             if len(parts) != 3:
                 raise LutError(f"{path}:{number}: expected 3 values, got {len(parts)}")
+            if size is not None and len(values) > size**3:
+                raise LutError(f"{path}:{number}: more rows than LUT_3D_SIZE {size} holds ({size ** 3})")
             continue
         key, _, rest = line.partition(" ")
         key = key.upper()
         if key == "TITLE":
             title = rest.strip().strip('"')
         elif key == "LUT_3D_SIZE":
-            size = int(rest)
+            try:
+                size = int(rest)
+            except ValueError:
+                raise LutError(f"{path}:{number}: LUT_3D_SIZE {rest.strip()[:20]!r} is not an integer") from None
+            if not 2 <= size <= MAX_CUBE_SIZE:
+                raise LutError(f"{path}:{number}: LUT_3D_SIZE {size} is outside 2..{MAX_CUBE_SIZE}")
         elif key in ("DOMAIN_MIN", "DOMAIN_MAX"):
-            triple = [float(v) for v in rest.split()]
+            triple = _floats(rest, f"{path}:{number}: {key}")
             if len(triple) != 3:
                 raise LutError(f"{path}:{number}: {key} needs 3 values")
             (domain_min if key == "DOMAIN_MIN" else domain_max)[:] = triple
         elif key == "LUT_3D_INPUT_RANGE":  # Resolve's spelling of the domain
-            lo_hi = [float(v) for v in rest.split()]
+            lo_hi = _floats(rest, f"{path}:{number}: {key}")
             if len(lo_hi) != 2:
                 raise LutError(f"{path}:{number}: {key} needs 2 values")
             domain_min[:], domain_max[:] = [lo_hi[0]] * 3, [lo_hi[1]] * 3
@@ -198,6 +220,8 @@ def read_cube(path: PathLike) -> Lut3D:
     if len(values) != size**3:
         raise LutError(f"{path}: LUT_3D_SIZE {size} needs {size ** 3} rows, found {len(values)}")
     rows = np.asarray(values, dtype=np.float32).reshape(size, size, size, 3)  # [b, g, r, c]
+    if not np.all(np.isfinite(rows)):
+        raise LutError(f"{path}: {int(np.sum(~np.isfinite(rows)))} entries are NaN or infinite")
     return Lut3D(rows.transpose(2, 1, 0, 3), title)
 
 

@@ -16,10 +16,11 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
+from styleforge.runtime import bundle_files
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, BundleError, Manifest
 from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, ImageError
-from styleforge.runtime.stylizer import ImageLike, Stylizer, sha256_of
+from styleforge.runtime.stylizer import ImageLike, Stylizer
 
 LUT_KEYS = ("lut_cube",)
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -35,18 +36,21 @@ def checked_rgb(rgb, strength: float) -> np.ndarray:
     return rgb
 
 
-def artifact_file(bundle: Path, manifest: Manifest, key: str, verify: bool = True) -> tuple[Artifact, Path]:
-    """``(artifact, path)`` of a bundle's artifact ``key``; BundleError when it is not listed,
-    its file is missing, or (``verify``) the file's sha256 differs from the manifest's."""
+def artifact_bytes(bundle: Path, manifest: Manifest, key: str, verify: bool = True) -> tuple[Artifact, bytes]:
+    """``(artifact, verified bytes)`` of a bundle's artifact ``key``: BundleError when it is not
+    listed, or its file is outside the bundle, missing, of another size, (``verify``) of another
+    sha256 or not of its format (:func:`styleforge.runtime.bundle_files.read_artifact`)."""
     if key not in manifest.artifacts:
         raise BundleError(f"bundle has no {key!r} artifact; it has {', '.join(manifest.artifacts) or 'none'}")
     artifact = manifest.artifacts[key]
-    path = Path(bundle) / artifact.file
-    if not path.is_file():
-        raise BundleError(f"{bundle}: file {artifact.file} of artifact {key!r} is missing")
-    if verify and artifact.sha256 and sha256_of(path) != artifact.sha256:
-        raise BundleError(f"{path}: sha256 does not match the manifest (corrupt or replaced file)")
-    return artifact, path
+    return artifact, bundle_files.read_artifact(bundle, artifact, verify)
+
+
+def artifact_file(bundle: Path, manifest: Manifest, key: str, verify: bool = True) -> tuple[Artifact, Path]:
+    """``(artifact, path)`` after the checks of :func:`artifact_bytes` (prefer that one: reading
+    the path again later reads a file that may have changed since)."""
+    artifact, _ = artifact_bytes(bundle, manifest, key, verify)
+    return artifact, bundle_files.artifact_path(bundle, artifact)
 
 
 class LutStylizer(Stylizer):
@@ -67,11 +71,15 @@ class LutStylizer(Stylizer):
     @classmethod
     def from_manifest(cls, bundle: Path, manifest: Manifest, key: str = "lut_cube",
                       threads: Optional[int] = None, verify: bool = True) -> LutStylizer:
-        artifact, path = artifact_file(bundle, manifest, key, verify)
+        artifact, data = artifact_bytes(bundle, manifest, key, verify)
         try:
-            lut = rlut.read_cube(path)
+            lut = rlut.parse_cube(data.decode("utf-8", errors="replace"), f"{bundle}: artifact {key!r}: {artifact.file}")
         except rlut.LutError as err:
             raise BundleError(str(err)) from None
+        expected = artifact.extra.get("lut_size")
+        if expected is not None and lut.size != expected:
+            raise BundleError(f"{bundle}: artifact {key!r}: {artifact.file}: LUT_3D_SIZE {lut.size} but the "
+                              f"manifest's extra.lut_size is {expected}")
         return cls(lut, artifact, manifest, Path(bundle), threads)
 
     # -- pixels ------------------------------------------------------------------------------

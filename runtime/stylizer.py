@@ -14,9 +14,12 @@ Needs numpy, Pillow and one interpreter. Choosing what to run:
   ``tflite_dynamic_int8``, ``tflite_int8``. Ask for ``"int8"`` explicitly for the smallest,
   integer-only model (NPUs, Edge TPU delegates).
 
-Before the first image the bundle is checked against the model actually loaded: the file's
-sha256 must match the manifest, and the input/output shape and dtype the interpreter reports
-must match the artifact's :class:`~styleforge.runtime.contract.TensorSpec`.
+A bundle is untrusted input. Before the first image the manifest is validated field by field,
+every artifact file must lie inside the bundle with the manifest's size, the chosen file's
+sha256 must match (``verify=False`` skips only that) and the interpreter is built from the
+verified bytes (:mod:`~styleforge.runtime.manifest`, :mod:`~styleforge.runtime.bundle_files`);
+then the input/output shape and dtype the interpreter reports must match the artifact's
+:class:`~styleforge.runtime.contract.TensorSpec`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 import numpy as np
 from PIL import Image
 
-from styleforge.runtime import tensors, tiling
+from styleforge.runtime import bundle_files, tensors, tiling
 from styleforge.runtime.backends import (
     Backend,
     BackendError,
@@ -208,8 +211,8 @@ class Stylizer:
         interpreter threads. ``delegate`` (+ ``delegate_options``): an external TFLite delegate
         ``.so`` (Edge TPU, vendor NPU). ``providers``: ONNX Runtime execution providers in order.
         ``device``: ``cpu``/``cuda`` for torch, compute units for Core ML. ``tile``/``tile_overlap``:
-        tile edge for dynamic-size models and the overlap between tiles. ``verify`` checks the
-        model file's sha256 against the manifest. ``adaptive`` (LUT bundles of an image-adaptive
+        tile edge for dynamic-size models and the overlap between tiles. ``verify=False`` skips
+        the sha256 check of the model file (development only; every other check still runs). ``adaptive`` (LUT bundles of an image-adaptive
         model): ``None`` = each photo gets its own LUT when ``artifact`` is ``auto``/``lut`` and the
         bundle has one (``lut_adaptive``); ``False`` = the single baked ``look.cube``.
         """
@@ -228,16 +231,8 @@ class Stylizer:
         if adaptive:
             raise BundleError("adaptive=True applies to LUT bundles (artifact 'lut'); this one runs a model")
         chosen, backend_name = choose(manifest, artifact, backend)
-        model_path = bundle / chosen.file
-        if not model_path.exists():
-            raise BundleError(f"{bundle}: model file {chosen.file} of artifact {chosen.key!r} is missing")
-        if verify and chosen.sha256 and model_path.is_file():
-            actual = sha256_of(model_path)
-            if actual != chosen.sha256:
-                raise BundleError(
-                    f"{model_path}: sha256 {actual[:12]}... does not match the manifest's {chosen.sha256[:12]}... "
-                    "(corrupt or replaced model file)"
-                )
+        # confined, sized, hashed (verify), sniffed; the interpreter gets these verified bytes
+        model_path, content = bundle_files.open_artifact(bundle, chosen, verify)
         options = BackendOptions(
             threads=threads,
             delegate=delegate,
@@ -247,7 +242,7 @@ class Stylizer:
         )
         if chosen.format == "torchscript":
             print(TORCHSCRIPT_NOTE.format(path=model_path), file=sys.stderr)
-        loaded = load_backend(backend_name, model_path, chosen, options)
+        loaded = load_backend(backend_name, model_path, chosen, options, content=content)
         return cls(loaded, chosen, manifest, bundle, tile=tile, tile_overlap=tile_overlap)
 
     # -- the core: uint8 RGB in, uint8 RGB out -------------------------------------------------

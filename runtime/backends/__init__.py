@@ -80,8 +80,13 @@ def load_backend(
     model_path: str | os.PathLike,
     artifact: Optional[Artifact] = None,
     options: Optional[BackendOptions] = None,
+    content: Optional[bytes] = None,
 ) -> Backend:
-    """Build backend ``name`` around ``model_path`` (imports its library now, once)."""
+    """Build backend ``name`` around ``model_path`` (imports its library now, once).
+
+    ``content``: the model file's bytes, already verified against the manifest
+    (:func:`styleforge.runtime.bundle_files.read_artifact`); the interpreter is built from them
+    and ``model_path`` only names the model in messages. Core ML always loads by path."""
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
     module_name, class_name, formats = BACKENDS[name]
@@ -90,4 +95,4 @@ def load_backend(
             f"backend {name!r} cannot run {artifact.key!r} (format {artifact.format}); it runs {', '.join(formats)}"
         )
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(model_path, artifact, options or BackendOptions())
+    return cls(model_path, artifact, options or BackendOptions(), content=content)

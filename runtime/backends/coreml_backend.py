@@ -15,7 +15,8 @@ from styleforge.runtime.contract import Artifact
 class CoreMLBackend(Backend):
     name = "coreml"
 
-    def __init__(self, model_path: str | os.PathLike, artifact: Optional[Artifact], options: BackendOptions):
+    def __init__(self, model_path: str | os.PathLike, artifact: Optional[Artifact], options: BackendOptions,
+                 content: Optional[bytes] = None):  # a package folder: always by path
         if sys.platform != "darwin":
             raise BackendError(
                 f"Core ML runs only on macOS (this is {sys.platform}); use the litert or onnxruntime backend"

@@ -47,10 +47,12 @@ class LiteRTBackend(Backend):
     name = "litert"
     libraries: tuple[str, ...] = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 
-    def __init__(self, model_path: str | os.PathLike, artifact: Optional[Artifact], options: BackendOptions):
+    def __init__(self, model_path: str | os.PathLike, artifact: Optional[Artifact], options: BackendOptions,
+                 content: Optional[bytes] = None):
         mod, self.library, self.version = _interpreter_module(self.libraries)
         self.options = options
-        kwargs: dict[str, Any] = {"model_path": str(model_path), "num_threads": options.threads}
+        model = {"model_content": content} if content is not None else {"model_path": str(model_path)}
+        kwargs: dict[str, Any] = {**model, "num_threads": options.threads}
         self.delegates = []
         if options.delegate:
             try:

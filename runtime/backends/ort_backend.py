@@ -16,7 +16,8 @@ _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
-    def __init__(self, model_path: str | os.PathLike, artifact: Optional[Artifact], options: BackendOptions):
+    def __init__(self, model_path: str | os.PathLike, artifact: Optional[Artifact], options: BackendOptions,
+                 content: Optional[bytes] = None):
         try:
             import onnxruntime as ort
         except ImportError:
@@ -36,7 +37,7 @@ class OnnxRuntimeBackend(Backend):
             session_options.intra_op_num_threads = int(options.threads)
         session_options.log_severity_level = 3  # warnings about unused initializers are noise here
         try:
-            self.session = ort.InferenceSession(str(model_path), session_options, providers=providers)
+            self.session = ort.InferenceSession(content if content is not None else str(model_path), session_options, providers=providers)
         except Exception as err:  # onnxruntime raises its own exception types
             raise BackendError(f"onnxruntime cannot load {model_path}: {first_line(err)}") from None
         self._input = self.session.get_inputs()[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Any, Optional
 
@@ -14,7 +15,8 @@ from styleforge.runtime.contract import Artifact
 class TorchBackend(Backend):
     name = "torch"
 
-    def __init__(self, model_path: str | os.PathLike, artifact: Optional[Artifact], options: BackendOptions):
+    def __init__(self, model_path: str | os.PathLike, artifact: Optional[Artifact], options: BackendOptions,
+                 content: Optional[bytes] = None):
         try:
             import torch
         except ImportError:
@@ -27,7 +29,8 @@ class TorchBackend(Backend):
         if options.threads:
             torch.set_num_threads(int(options.threads))
         try:
-            self.module = torch.jit.load(str(model_path), map_location=self.device).eval()
+            source = io.BytesIO(content) if content is not None else str(model_path)
+            self.module = torch.jit.load(source, map_location=self.device).eval()
         except (RuntimeError, ValueError) as err:
             raise BackendError(f"torch cannot load TorchScript {model_path}: {first_line(err)}") from None
         self.artifact = artifact
