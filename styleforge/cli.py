@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "styleforge.train.cli_distill",
     "styleforge.export.cli",
     "styleforge.runtime.cli",
+    "styleforge.runtime.cli_preview",
     "styleforge.benchmarks.cli",
     "styleforge.benchmarks.cli_eval",
 )
