@@ -87,7 +87,7 @@ void main() {
       return texture;
     }
 
-    // Draw `image` (a decoded <img>) through the LUT at `strength` onto the 2D canvas `target`.
+    // Draw `image` (a decoded image element) through the LUT at `strength` onto the 2D canvas `target`.
     draw(image, strength, target) {
       const gl = this.gl;
       if (this.photo !== image) {  // a photo change re-uploads its pixels as they are (no colour conversion)
