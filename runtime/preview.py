@@ -355,8 +355,10 @@ def render_page(manifest: Manifest, photos: Sequence[PhotoPreview], facts: dict[
     else:
         notes.append("No reference (no fp32 artifact and no reference images): PSNR is not shown.")
     if live:
-        notes.append("The LUT is applied live in your browser with WebGL2 (trilinear, float32); the other "
-                     "outputs were rendered by the styleforge runtime when this page was made.")
+        others = any(o.key != "lut_cube" for p in photos for o in p.outputs)
+        notes.append("The LUT is applied live in your browser with WebGL2 (trilinear, float32)"
+                     + ("; the other outputs were rendered by the styleforge runtime when this page was made."
+                        if others else "; the thumbnails below are the runtime's own output."))
     for key, why in skipped.items():
         notes.append(f"Not shown: <code>{html.escape(key)}</code> ({html.escape(why)}).")
     if max_edge:

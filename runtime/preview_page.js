@@ -152,7 +152,7 @@ void main() {
       const live = chosen.dataset.live === "1" && renderer !== null;
       if (live) {
         renderer.draw(before, s, canvas);
-        status.textContent = `Live: the .cube through WebGL2 (${renderer.name}), ${canvas.width}×${canvas.height}.`;
+        status.textContent = `Live: look.cube applied by ${renderer.name} at ${canvas.width}×${canvas.height}.`;
       } else {
         const source = outputs[Number(chosen.value)].src;
         if (afterImage.src !== source) afterImage.src = source;
