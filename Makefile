@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 RUN     ?= demo/runs/student
 NAME    ?= demo
 
-.PHONY: setup test test-slow test-all lint demo export export-onnx export-tflite export-coreml clean
+.PHONY: setup chromium test test-slow test-all lint demo export export-onnx export-tflite export-coreml clean
 
 setup: $(STAMP)
 
@@ -16,7 +16,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[all,dev]"
+	$(MAKE) --no-print-directory chromium
 	touch $(STAMP)
+
+# Headless Chromium for the preview page's browser test (Debian's package, as root); skipped
+# harmlessly without apt-get or root, and the test then skips with the reason.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } \
+	  || echo "chromium not installed (needs apt-get as root): the preview browser test will be skipped"
 
 test: setup
 	$(BIN)/python -m pytest -q

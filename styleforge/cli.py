@@ -29,6 +29,7 @@ COMMAND_MODULES = {
     "styleforge.train.cli_distill": ("distill",),
     "styleforge.export.cli": ("export",),
     "styleforge.runtime.cli": ("stylize",),
+    "styleforge.runtime.cli_preview": ("preview",),
     "styleforge.benchmarks.cli": ("bench",),
     "styleforge.benchmarks.cli_eval": ("eval-looks",),
 }

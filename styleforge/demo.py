@@ -9,7 +9,8 @@ Stages (each resumable; a rerun reuses finished ones):
 4. ``export``        ONNX, TFLite fp32/fp16/dynamic-int8/int8 and Core ML, fidelity-gated
 5. ``stylize``       the held-out test photos, full size, with the int8 TFLite model (torch-free runtime)
 6. ``bench``         latency / memory / fidelity of the artifacts
-7. report            ``demo/report.md``: comparison grid, fidelity and latency tables, plot
+7. report            ``demo/report.md``: comparison grid, fidelity and latency tables, plot, and
+   ``demo/preview/index.html`` + ``demo/preview_lut/index.html`` (``styleforge preview``)
 
 Usage: ``python -m styleforge.demo --out demo [--look film-warm] [--size 512] [--preset cpu]``.
 """
@@ -85,8 +86,33 @@ def run_demo(out: Path, look: str, preset: str, student: str, size: int, formats
         [out / "bench.json"],
     )
     report = write_report(out, data, teacher, student_run, bundle, stages.timings, time.perf_counter() - start)
+    pages = write_previews(out, data, {"preview": bundle, "preview_lut": out / "lut"})
+    if pages:
+        with open(report, "a") as f:
+            f.write("\n## Interactive preview\n\n" + "".join(
+                f"- [{p.relative_to(out)}]({p.relative_to(out).as_posix()})\n" for p in pages))
     print(f"\ndemo finished: open {report}", file=sys.stderr)
     return report
+
+
+def write_previews(out: Path, data: Path, bundles: dict[str, Path]) -> list[Path]:
+    """``out/NAME/index.html`` (``styleforge preview``) per bundle on the held-out photos, PSNR
+    against the look's ground truth, latency from ``out/bench.json``. A page that cannot be made
+    is reported and skipped: the preview does not fail the demo."""
+    from styleforge.errors import StyleforgeError
+    from styleforge.runtime.preview import build_preview
+
+    pages = []
+    for name, bundle in bundles.items():
+        bench = out / "bench.json"
+        try:
+            pages.append(build_preview(bundle, [data / "test" / "input"], out / name,
+                                       reference_images=data / "test" / "target",
+                                       reference_label="ground truth (the look)",
+                                       bench=bench if bench.is_file() else None))
+        except (StyleforgeError, OSError) as err:
+            print(f"demo: no {name} page: {err}", file=sys.stderr)
+    return pages
 
 
 def _test_photos(data: Path) -> list[str]:

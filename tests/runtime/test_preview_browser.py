@@ -1,0 +1,228 @@
+"""The preview page in a real browser: headless Chromium opens it from ``file://``, the test moves
+the sliders with the keyboard and reads the live canvas back.
+
+The WebGL2 LUT must agree with the runtime's ``stylize`` (``LutStylizer``) within 2 levels per
+channel on album photos, at full and half strength; strength 0 must give the input back; a
+photo change must re-render the new photo. Chromium is Debian's ``chromium`` (``make setup``
+installs it where apt-get can); without it the test is skipped with the reason.
+
+Chromium is driven over ``--remote-debugging-pipe``: the DevTools protocol as NUL-separated JSON
+on file descriptors 3 and 4, so no websocket library, driver or download is needed.
+
+``STYLEFORGE_PREVIEW_SCREENSHOT=docs/preview.png`` also saves a screenshot of the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from styleforge.runtime import Stylizer
+from styleforge.runtime import preview as pv
+
+ALBUM = Path(__file__).resolve().parents[2] / "data" / "album"
+PHOTOS = [ALBUM / "pool.jpg", ALBUM / "wayne.jpg", ALBUM / "anne_helene.jpg"]  # 800x600, 592x800, 400x600
+TOLERANCE = 2  # levels per channel, WebGL vs the runtime (the issue's bound)
+KEYS = {"Home": 36, "End": 35, "PageDown": 34, "PageUp": 33, "ArrowLeft": 37, "ArrowRight": 39}
+
+
+def chromium_path() -> str | None:
+    for name in (os.environ.get("STYLEFORGE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+class Chromium:
+    """Headless Chromium and one page, over the DevTools protocol on a pipe."""
+
+    def __init__(self, executable: str, window: tuple[int, int] = (1400, 1000)):
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+        self.profile = tempfile.mkdtemp(prefix="styleforge-chromium-")
+        args = [executable, "--headless", "--no-sandbox", "--remote-debugging-pipe",
+                f"--user-data-dir={self.profile}", "--no-first-run", "--no-default-browser-check",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-quic", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",  # software WebGL2
+                "--force-color-profile=srgb", f"--window-size={window[0]},{window[1]}", "about:blank"]
+
+        def onto_3_and_4() -> None:  # the protocol's file descriptors in the child
+            os.dup2(to_chrome_r, 3)
+            os.dup2(from_chrome_w, 4)
+
+        self._stderr = open(Path(self.profile) / "stderr.log", "w")
+        self.proc = subprocess.Popen(args, pass_fds=(3, 4), preexec_fn=onto_3_and_4, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._buffer = b""
+        self._next_id = 0
+        self.events: list[dict] = []
+        page = next(t for t in self.call("Target.getTargets")["targetInfos"] if t["type"] == "page")
+        self.session = self.call("Target.attachToTarget", targetId=page["targetId"], flatten=True)["sessionId"]
+        self.page("Runtime.enable")
+        self.page("Page.enable")
+
+    def _receive(self, timeout: float) -> dict:
+        while b"\0" not in self._buffer:
+            if not select.select([self._from_chrome], [], [], timeout)[0]:
+                raise TimeoutError(f"chromium did not answer in {timeout:.0f} s")
+            chunk = os.read(self._from_chrome, 1 << 20)
+            if not chunk:
+                raise RuntimeError("chromium closed the DevTools pipe")
+            self._buffer += chunk
+        message, _, self._buffer = self._buffer.partition(b"\0")
+        return json.loads(message)
+
+    def call(self, method: str, session: str | None = None, timeout: float = 60.0, **params) -> dict:
+        self._next_id += 1
+        message = {"id": self._next_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        while True:
+            reply = self._receive(timeout)
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            self.events.append(reply)
+
+    def page(self, method: str, **params) -> dict:
+        return self.call(method, session=self.session, **params)
+
+    def evaluate(self, expression: str):
+        result = self.page("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise AssertionError(f"page error: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def press(self, key: str) -> None:
+        code = KEYS[key]
+        for kind in ("rawKeyDown", "keyUp"):
+            self.page("Input.dispatchKeyEvent", type=kind, key=key, code=key, windowsVirtualKeyCode=code,
+                      nativeVirtualKeyCode=code)
+
+    def errors(self) -> list[str]:
+        return [json.dumps(e["params"])[:300] for e in self.events
+                if e.get("method") == "Runtime.exceptionThrown"
+                or (e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") == "error")]
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close", timeout=10)
+        except (OSError, RuntimeError, TimeoutError):
+            pass
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._to_chrome)
+        os.close(self._from_chrome)
+        self._stderr.close()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("Chromium is not installed (make setup installs Debian's chromium where apt-get works; "
+                    "or set STYLEFORGE_CHROMIUM to a Chromium/Chrome binary)")
+    chrome = Chromium(executable)
+    yield chrome
+    chrome.close()
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory) -> tuple[Path, Path]:
+    """(bundle, page) for the ``teal-orange`` look (a split tone: channels mixed) on three album photos."""
+    from styleforge.export.lut_export import export_lut_bundle, look_colour_fn
+
+    root = tmp_path_factory.mktemp("preview-browser")
+    bundle = root / "teal-orange"
+    export_lut_bundle(look_colour_fn("teal-orange"), bundle, size=33, style="teal-orange", name="teal-orange",
+                      progress=False)
+    return bundle, pv.build_preview(bundle, PHOTOS, root / "page", max_edge=None)
+
+
+def canvas_pixels(chrome: Chromium, index: int) -> np.ndarray:
+    shot = chrome.evaluate(f"window.styleforgePreview.frame().then(() => window.styleforgePreview.pixels({index}))")
+    rgba = np.frombuffer(base64.b64decode(shot["rgba"]), np.uint8).reshape(shot["height"], shot["width"], 4)
+    assert (rgba[..., 3] == 255).all()
+    return rgba[..., :3]
+
+
+def slider(chrome: Chromium, index: int, name: str, *keys: str) -> int:
+    """Focus photo ``index``'s ``name`` slider and press ``keys`` as a person would; its value."""
+    chrome.evaluate(f"document.querySelectorAll('section.photo')[{index}].querySelector('input.{name}').focus()")
+    for key in keys:
+        chrome.press(key)
+    return int(chrome.evaluate(f"document.querySelectorAll('section.photo')[{index}].querySelector('input.{name}').value"))
+
+
+def test_webgl_lut_matches_the_runtime_in_chromium(browser, page):
+    bundle, html_path = page
+    browser.page("Page.navigate", url=html_path.as_uri())
+    deadline = time.monotonic() + 60
+    while not browser.evaluate("document.readyState === 'complete' && !!window.styleforgePreview"):
+        assert time.monotonic() < deadline, "the page did not load"
+        time.sleep(0.1)
+    state = browser.evaluate("window.styleforgePreview.ready")
+    if not state["webgl2"] and "not available" in state["problem"]:
+        pytest.skip(f"this Chromium has no WebGL2 here ({state['problem']})")
+    assert state == {"webgl2": True, "problem": "", "photos": len(PHOTOS)}, state
+
+    html = html_path.read_text()
+    befores = [pv.decode_data_uri(uri) for uri in re.findall(r'<img class="before" src="([^"]+)"', html)]
+    stylizer = Stylizer.from_bundle(bundle, artifact="lut")
+    worst = {}
+    for index, before in enumerate(befores):
+        assert slider(browser, index, "strength", "End") == 100
+        live = canvas_pixels(browser, index)
+        assert live.shape == before.shape  # full resolution
+        runtime = stylizer.stylize_rgb(before)
+        worst[(index, 100)] = int(np.abs(live.astype(int) - runtime.astype(int)).max())
+        assert np.abs(runtime.astype(int) - before.astype(int)).max() > 20  # the look changes the photo
+
+        assert slider(browser, index, "strength", *["PageDown"] * 5) == 50
+        half = canvas_pixels(browser, index)
+        worst[(index, 50)] = int(np.abs(half.astype(int) - stylizer.stylize_rgb(before, 0.5).astype(int)).max())
+
+        assert slider(browser, index, "strength", "Home") == 0
+        assert np.array_equal(canvas_pixels(browser, index), before)  # strength 0 is the input, exactly
+
+        assert slider(browser, index, "split", "Home") == 0  # all "after"
+        clip = browser.evaluate("window.styleforgePreview.frame().then(() => document.querySelectorAll("
+                                f"'section.photo')[{index}].querySelector('.after').style.clipPath)")
+        assert clip in ("inset(0px 0px 0px 0%)", "inset(0px)", "inset(0%)"), clip  # nothing of "after" is hidden
+        slider(browser, index, "split", "End")
+        slider(browser, index, "strength", "End")
+    # back to the first photo: the shared WebGL context re-renders it (a photo change is live)
+    assert slider(browser, 0, "strength", "ArrowLeft", "ArrowRight") == 100
+    assert np.abs(canvas_pixels(browser, 0).astype(int) - stylizer.stylize_rgb(befores[0]).astype(int)).max() <= TOLERANCE
+    print(f"\nWebGL2 LUT vs runtime stylize, max level difference per (photo, strength %): {worst}")
+    assert max(worst.values()) <= TOLERANCE, worst
+    assert browser.errors() == []
+
+    screenshot = os.environ.get("STYLEFORGE_PREVIEW_SCREENSHOT")
+    if screenshot:
+        slider(browser, 0, "split", "Home", *["ArrowRight"] * 45)
+        slider(browser, 0, "strength", "End")
+        box = browser.evaluate("window.styleforgePreview.frame().then(() => { const r = document.querySelector("
+                               "'section.photo').getBoundingClientRect(); return [r.bottom + window.scrollY]; })")
+        shot = browser.page("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                            clip={"x": 0, "y": 0, "width": 1400, "height": box[0] + 12, "scale": 1})
+        Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
