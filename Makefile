@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 RUN     ?= demo/runs/student
 NAME    ?= demo
 
-.PHONY: setup test test-slow test-all lint demo export export-onnx export-tflite export-coreml clean
+.PHONY: corpus setup test test-slow test-all lint demo export export-onnx export-tflite export-coreml clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,9 @@ export-tflite: setup
 
 export-coreml: setup
 	$(SF) export $(RUN) --formats coreml --out dist/$(NAME)-coreml
+
+corpus: setup
+	$(BIN)/python -m styleforge.corpus_build --out data/corpus
 
 clean:
 	rm -rf build dist demo .pytest_cache
