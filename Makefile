@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 RUN     ?= demo/runs/student
 NAME    ?= demo
 
-.PHONY: setup chromium test test-slow test-all lint demo export export-onnx export-tflite export-coreml clean
+.PHONY: corpus setup chromium test test-slow test-all lint demo export export-onnx export-tflite export-coreml clean
 
 setup: $(STAMP)
 
@@ -52,6 +52,9 @@ export-tflite: setup
 
 export-coreml: setup
 	$(SF) export $(RUN) --formats coreml --out dist/$(NAME)-coreml
+
+corpus: setup
+	$(BIN)/python -m styleforge.corpus_build --out data/corpus
 
 clean:
 	rm -rf build dist demo .pytest_cache

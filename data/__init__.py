@@ -2,4 +2,8 @@
 
 ``album/``: the KPhotoAlbum demo album (23 photos, CC-BY-SA-4.0, see ``album/ATTRIBUTION.md``),
 located and described by :mod:`styleforge.album`.
+
+``corpus/``: the learning-curve corpus (219 photos of distinct scenes, credited one by one in
+``corpus/ATTRIBUTION.md``), located and described by :mod:`styleforge.corpus`; ``make corpus``
+regenerates it.
 """
