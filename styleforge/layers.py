@@ -8,7 +8,8 @@ ruff's banned-import rule (TID251, ``pyproject.toml``) keeps torch and tensorflo
 ``runtime/`` and ``styleforge/photo/`` altogether.
 
 Each layer lists module-name prefixes; a module belongs to the layer of its longest matching
-prefix. The folders are the design card's (``train/`` installs as ``styleforge.train``, ...);
+prefix; the bare ``styleforge`` prefix names the package's ``__init__`` alone, so a new module of
+``styleforge/`` must be placed in a layer here (a test fails until it is). The folders are the design card's (``train/`` installs as ``styleforge.train``, ...);
 the ``styleforge/`` folder holds the ground utilities, the photo-side helpers and the roof.
 """
 
@@ -22,7 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("runtime", ("styleforge.runtime",)),
     # photos: the album, scene splits, looks, classical transfer, datasets, the degeneracy judge
     ("photo", ("styleforge.photo", "styleforge.album", "styleforge.scenes", "styleforge.verdict",
-               "styleforge.data")),
+               "styleforge.data", "styleforge.corpus", "styleforge.corpus_build")),
     # learning: models, objectives, the training loop, distillation (torch)
     ("train", ("styleforge.train",)),
     # ONNX / TFLite / Core ML / .cube export and the fidelity gate
@@ -39,7 +40,8 @@ def layer_of(module: str) -> int:
     best, best_len = None, -1
     for index, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best_len:
+            below = prefix != "styleforge" and module.startswith(prefix + ".")
+            if (module == prefix or below) and len(prefix) > best_len:
                 best, best_len = index, len(prefix)
     if best is None:
         raise KeyError(f"{module} is not a styleforge module")
