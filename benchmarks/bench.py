@@ -89,7 +89,8 @@ class BenchSettings:
 
 def resolve_target(path: str | Path) -> Target:
     """A bundle folder (``manifest.json`` inside) or a raw model file."""
-    from styleforge.runtime.contract import BundleError, load_manifest
+    from styleforge.runtime.contract import BundleError
+    from styleforge.runtime.manifest import load_manifest
 
     p = Path(path)
     if p.is_dir() and not p.suffix == ".mlpackage":

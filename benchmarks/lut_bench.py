@@ -60,9 +60,10 @@ def measure_lut(spec: dict[str, Any]) -> dict[str, Any]:
     rss_before = current_rss_mb()
     start = time.perf_counter()
     from styleforge.runtime import lut as rlut
-    from styleforge.runtime.contract import Artifact, load_manifest
+    from styleforge.runtime.contract import Artifact
     from styleforge.runtime.imageio import open_image
     from styleforge.runtime.lut_stylizer import LutStylizer
+    from styleforge.runtime.manifest import load_manifest
     from styleforge.runtime.writer import save_image
 
     import_ms = (time.perf_counter() - start) * 1000.0

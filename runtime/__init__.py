@@ -4,7 +4,8 @@
 is chosen.
 """
 
-from styleforge.runtime.contract import Artifact, BundleError, Manifest, TensorSpec, load_manifest
+from styleforge.runtime.contract import Artifact, BundleError, Manifest, TensorSpec
+from styleforge.runtime.manifest import load_manifest
 from styleforge.runtime.stylizer import Stylizer
 
 __all__ = ["Artifact", "BundleError", "Manifest", "Stylizer", "TensorSpec", "load_manifest"]

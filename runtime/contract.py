@@ -192,23 +192,3 @@ class Manifest:
         from styleforge.atomic import write_text
 
         return write_text(Path(bundle_dir) / MANIFEST_NAME, json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
-
-
-def load_manifest(bundle_dir: str | os.PathLike, check_files: bool = True) -> Manifest:
-    """Read and validate ``bundle_dir/manifest.json``; raises :class:`BundleError` with a clear message.
-
-    The manifest is untrusted input: it is read within a size limit and every field the runtime
-    uses is validated (:mod:`styleforge.runtime.manifest`). ``check_files`` also checks, with
-    ``stat`` only, that every artifact file is inside the bundle and has the size the manifest
-    says (:func:`styleforge.runtime.bundle_files.check_files`); hashes are checked when a file is read.
-    """
-    # imported here: both modules build on this one's BundleError, Manifest and Artifact
-    from styleforge.runtime import bundle_files
-    from styleforge.runtime.manifest import read_manifest_json, validate_manifest
-
-    data = read_manifest_json(bundle_dir)
-    validate_manifest(data, bundle_dir)
-    manifest = Manifest.from_dict(data)
-    if check_files:
-        bundle_files.check_files(bundle_dir, manifest)
-    return manifest

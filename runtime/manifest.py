@@ -27,11 +27,13 @@ import stat
 from pathlib import Path, PurePosixPath
 from typing import Any, Optional
 
+from styleforge.runtime import bundle_files
 from styleforge.runtime.contract import (
     MANIFEST_FORMAT,
     MANIFEST_NAME,
     MANIFEST_VERSION,
     BundleError,
+    Manifest,
 )
 
 MAX_MANIFEST_BYTES = 8 << 20  # a real manifest is 10-50 KB (ops lists, fidelity figures)
@@ -282,3 +284,19 @@ def validate_manifest(data: dict[str, Any], bundle: str | os.PathLike = "bundle"
             raise art_where.fail("file", f"{art['file']!r} is also the file of artifact {files[art['file']]!r}; "
                                          "each artifact has its own file")
         files[art["file"]] = key
+
+
+def load_manifest(bundle_dir: str | os.PathLike, check_files: bool = True) -> Manifest:
+    """Read and validate ``bundle_dir/manifest.json``; raises :class:`BundleError` with a clear message.
+
+    The manifest is untrusted input: it is read within a size limit and every field the runtime
+    uses is validated (this module). ``check_files`` also checks, with
+    ``stat`` only, that every artifact file is inside the bundle and has the size the manifest
+    says (:func:`styleforge.runtime.bundle_files.check_files`); hashes are checked when a file is read.
+    """
+    data = read_manifest_json(bundle_dir)
+    validate_manifest(data, bundle_dir)
+    manifest = Manifest.from_dict(data)
+    if check_files:
+        bundle_files.check_files(bundle_dir, manifest)
+    return manifest

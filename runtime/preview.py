@@ -34,8 +34,9 @@ from PIL import Image
 
 from styleforge.errors import StyleforgeError
 from styleforge.runtime.backends import BackendError
-from styleforge.runtime.contract import BundleError, Manifest, load_manifest
+from styleforge.runtime.contract import BundleError, Manifest
 from styleforge.runtime.imageio import ImageError, list_images, open_image
+from styleforge.runtime.manifest import load_manifest
 from styleforge.runtime.metrics import psnr
 
 PAGE_NAME = "index.html"

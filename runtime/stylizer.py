@@ -43,8 +43,9 @@ from styleforge.runtime.backends import (
     backend_formats,
     load_backend,
 )
-from styleforge.runtime.contract import Artifact, BundleError, Manifest, load_manifest
+from styleforge.runtime.contract import Artifact, BundleError, Manifest
 from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, open_image, to_rgb, to_uint8_array
+from styleforge.runtime.manifest import load_manifest
 from styleforge.runtime.writer import save_image
 
 AUTO_BACKENDS = ("litert", "onnxruntime", "coreml", "torch")  # torch only for an artifact asked for

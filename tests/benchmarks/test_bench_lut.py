@@ -49,7 +49,7 @@ def test_lut_beside_a_tiled_student(tiny_bundle, tmp_path):
     """A bundle with a conv student and a LUT: the LUT cell scores itself against the student."""
     from styleforge.export import calibration as cal
     from styleforge.export.lut_export import HELDOUT_SIZE, look_colour_fn, write_lut_artifacts
-    from styleforge.runtime.contract import load_manifest
+    from styleforge.runtime.manifest import load_manifest
 
     both = tmp_path / "both"
     shutil.copytree(tiny_bundle, both)

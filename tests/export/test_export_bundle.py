@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from styleforge.export import verify
-from styleforge.runtime.contract import load_manifest
+from styleforge.runtime.manifest import load_manifest
 from styleforge.runtime.metrics import psnr
 from styleforge.runtime.stylizer import Stylizer
 from styleforge.runtime.tensors import to_uint8

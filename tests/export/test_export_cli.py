@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from styleforge.cli import main
-from styleforge.runtime.contract import load_manifest
+from styleforge.runtime.manifest import load_manifest
 
 USER_MODULE = textwrap.dedent(
     """

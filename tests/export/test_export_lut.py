@@ -44,7 +44,7 @@ def test_gate_reads_back_with_colour_science_and_catches_swapped_axes(tmp_path, 
 
 
 def test_export_lut_bundle_of_a_look(tmp_path):
-    from styleforge.runtime.contract import load_manifest
+    from styleforge.runtime.manifest import load_manifest
     from styleforge.runtime.stylizer import sha256_of
 
     out = tmp_path / "fw"
@@ -222,7 +222,7 @@ def test_lut_as_mobile_graphs_pass_the_gate_and_run_in_the_runtime(tmp_path):
     backend and compared with the runtime's LUT path (Core ML: converted, not verified on Linux)."""
     pytest.importorskip("onnx2tf")
     from styleforge.runtime import Stylizer
-    from styleforge.runtime.contract import load_manifest
+    from styleforge.runtime.manifest import load_manifest
 
     out = tmp_path / "graphs"
     le.export_lut_bundle(asymmetric, out, size=17, style="asym", progress=False, graph_formats=("onnx", "tflite"),

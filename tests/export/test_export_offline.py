@@ -11,7 +11,7 @@ import pytest
 
 from styleforge.export import calibration as cal
 from styleforge.export.tflite_convert import NETWORK_LOG, ONNX2TF_SAMPLE_FILE, convert_tflite
-from styleforge.runtime.contract import load_manifest
+from styleforge.runtime.manifest import load_manifest
 
 
 def test_network_guard_blocks_and_records_what_onnx2tf_would_do(tmp_path):

@@ -85,7 +85,7 @@ def torch_output(model, photo: np.ndarray) -> np.ndarray:
 
 
 def test_bundle_ships_the_per_photo_lut_with_sha256_and_figures(bundle):
-    from styleforge.runtime.contract import load_manifest
+    from styleforge.runtime.manifest import load_manifest
     from styleforge.runtime.stylizer import sha256_of
 
     manifest = load_manifest(bundle)
