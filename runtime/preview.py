@@ -301,7 +301,7 @@ def _photo_section(index: int, photo: PhotoPreview, facts: dict[str, dict[str, A
         radio_id = f"p{index}-show-{j}"
         is_live = live and out.key == "lut_cube"
         radios.append(f'<label for="{radio_id}"><input type="radio" id="{radio_id}" name="p{index}-show" value="{j}"'
-                      f' data-live="{int(is_live)}"{checked}> {html.escape(out.label)}'
+                      f' data-live="{int(is_live)}" data-origin="{"the reference images" if out.key == "reference" else "by the styleforge runtime"}"{checked}> {html.escape(out.label)}'
                       f'{", live (WebGL2)" if is_live else ""}</label>')
         figures.append(
             f'<figure class="output" data-key="{html.escape(out.key)}"><img src="{data_uri(out.pixels, fmt)}" '
