@@ -156,7 +156,7 @@ def load_photo(path: Path, max_edge: Optional[int]) -> tuple[np.ndarray, tuple[i
     size = img.size
     if max_edge and max(size) > max_edge:
         scale = max_edge / max(size)
-        img = img.resize((max(1, round(size[0] * scale)), max(1, round(size[1] * scale))), Image.LANCZOS)
+        img = img.resize((max(1, round(size[0] * scale)), max(1, round(size[1] * scale))), Image.Resampling.LANCZOS)
     return np.asarray(img, dtype=np.uint8), size
 
 
@@ -171,7 +171,7 @@ def reference_image(folder: Path, photo: Path, shape: tuple[int, ...]) -> np.nda
     if img.size != (width, height):
         if abs(img.size[0] / img.size[1] - width / height) > 0.01:
             raise PreviewError(f"{matches[0]} is {img.size[0]}x{img.size[1]}; {photo.name} is {width}x{height}")
-        img = img.resize((width, height), Image.LANCZOS)
+        img = img.resize((width, height), Image.Resampling.LANCZOS)
     return np.asarray(img, dtype=np.uint8)
 
 
