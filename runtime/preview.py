@@ -157,7 +157,7 @@ def load_photo(path: Path, max_edge: Optional[int]) -> tuple[np.ndarray, tuple[i
     size = img.size
     if max_edge and max(size) > max_edge:
         scale = max_edge / max(size)
-        img = img.resize((max(1, round(size[0] * scale)), max(1, round(size[1] * scale))), Image.LANCZOS)
+        img = img.resize((max(1, round(size[0] * scale)), max(1, round(size[1] * scale))), Image.Resampling.LANCZOS)
     return np.asarray(img, dtype=np.uint8), size
 
 
@@ -172,7 +172,7 @@ def reference_image(folder: Path, photo: Path, shape: tuple[int, ...]) -> np.nda
     if img.size != (width, height):
         if abs(img.size[0] / img.size[1] - width / height) > 0.01:
             raise PreviewError(f"{matches[0]} is {img.size[0]}x{img.size[1]}; {photo.name} is {width}x{height}")
-        img = img.resize((width, height), Image.LANCZOS)
+        img = img.resize((width, height), Image.Resampling.LANCZOS)
     return np.asarray(img, dtype=np.uint8)
 
 
@@ -302,7 +302,7 @@ def _photo_section(index: int, photo: PhotoPreview, facts: dict[str, dict[str, A
         radio_id = f"p{index}-show-{j}"
         is_live = live and out.key == "lut_cube"
         radios.append(f'<label for="{radio_id}"><input type="radio" id="{radio_id}" name="p{index}-show" value="{j}"'
-                      f' data-live="{int(is_live)}"{checked}> {html.escape(out.label)}'
+                      f' data-live="{int(is_live)}" data-origin="{"the reference images" if out.key == "reference" else "by the styleforge runtime"}"{checked}> {html.escape(out.label)}'
                       f'{", live (WebGL2)" if is_live else ""}</label>')
         figures.append(
             f'<figure class="output" data-key="{html.escape(out.key)}"><img src="{data_uri(out.pixels, fmt)}" '

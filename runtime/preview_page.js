@@ -159,7 +159,7 @@ void main() {
         afterImage.style.opacity = String(s);
         status.textContent = chosen.dataset.live === "1"
           ? `WebGL2 unavailable (${webglProblem}): showing the runtime's pre-rendered LUT output.`
-          : "Pre-rendered by the styleforge runtime; strength blends it with the original.";
+          : `Pre-rendered (${chosen.dataset.origin}); strength blends it with the original.`;
       }
       canvas.hidden = !live;
       afterImage.hidden = live;

@@ -77,7 +77,7 @@ def test_max_edge_and_reference_images(look_bundle, tmp_path):
     page = pv.build_preview(look_bundle, PHOTOS, tmp_path / "p", max_edge=400, reference_images=ref_dir,
                             reference_label="teacher").read_text()
     assert "800×600, shown at 400×300" in page
-    assert page.count("PSNR vs teacher") == 2 and page.count("the reference") == 2
+    assert page.count("PSNR vs teacher") == 2 and page.count("</strong><br>the reference") == 2
     psnrs = [float(v) for v in re.findall(r'class="psnr">([0-9.]+) dB', page)]
     assert len(psnrs) == 2 and all(20 < v < 60 for v in psnrs), psnrs  # half strength vs full: a real gap
 
@@ -96,7 +96,7 @@ def test_model_bundle_shows_every_artifact_with_psnr_and_latency(tiny_bundle, tm
     keys = re.findall(r'<figure class="output" data-key="([^"]+)"', page)
     assert keys[:2] == ["tflite_int8", "tflite_dynamic_int8"] and "onnx" in keys and "tflite_fp16" in keys
     reference = "fp32 (TorchScript)" if "torchscript" in keys else "fp32 (ONNX)"  # PyTorch itself when it runs
-    assert page.count("the reference") == 1 and page.count(f"PSNR vs {reference}") == len(keys) - 1
+    assert page.count("</strong><br>the reference") == 1 and page.count(f"PSNR vs {reference}") == len(keys) - 1
     assert "5.2 ms</span> p50 · litert, 1 thread, 64×64" in page  # the fewest threads' p50
     assert 'data-live="1"' not in page  # no .cube: nothing is live, model outputs are pre-rendered
     assert all(s.startswith("data:image/") for s in embedded(page))

@@ -34,7 +34,8 @@ from styleforge.runtime import preview as pv
 ALBUM = Path(__file__).resolve().parents[2] / "data" / "album"
 PHOTOS = [ALBUM / "pool.jpg", ALBUM / "wayne.jpg", ALBUM / "anne_helene.jpg"]  # 800x600, 592x800, 400x600
 TOLERANCE = 2  # levels per channel, WebGL vs the runtime (the bound)
-KEYS = {"Home": 36, "End": 35, "PageDown": 34, "PageUp": 33, "ArrowLeft": 37, "ArrowRight": 39}
+KEYS = {"Home": 36, "End": 35, "PageDown": 34, "PageUp": 33, "ArrowLeft": 37, "ArrowUp": 38,
+        "ArrowRight": 39, "ArrowDown": 40}
 
 
 def chromium_path() -> str | None:
@@ -155,7 +156,15 @@ def page(tmp_path_factory) -> tuple[Path, Path]:
     bundle = root / "teal-orange"
     export_lut_bundle(look_colour_fn("teal-orange"), bundle, size=33, style="teal-orange", name="teal-orange",
                       progress=False)
-    return bundle, pv.build_preview(bundle, PHOTOS, root / "page", max_edge=None)
+    from PIL import Image
+
+    references = root / "references"  # a second, pre-rendered output per photo: the look at 70 %
+    references.mkdir()
+    stylizer = Stylizer.from_bundle(bundle, artifact="lut")
+    for photo in PHOTOS:
+        Image.fromarray(stylizer.stylize_rgb(pv.load_photo(photo, None)[0], 0.7)).save(references / f"{photo.stem}.png")
+    return bundle, pv.build_preview(bundle, PHOTOS, root / "page", max_edge=None, reference_images=references,
+                                    reference_label="the look at 70 %", lossless=True)
 
 
 def canvas_pixels(chrome: Chromium, index: int) -> np.ndarray:
@@ -210,15 +219,32 @@ def test_webgl_lut_matches_the_runtime_in_chromium(browser, page):
         assert clip in ("inset(0px 0px 0px 0%)", "inset(0px)", "inset(0%)"), clip  # nothing of "after" is hidden
         slider(browser, index, "split", "End")
         slider(browser, index, "strength", "End")
+    # a pre-rendered output: chosen with the keyboard, shown as an image, strength as its opacity
+    browser.evaluate("document.querySelector('section.photo input[type=radio]').focus()")
+    browser.press("ArrowDown")
+    slider(browser, 0, "strength", *["PageDown"] * 3)
+    shown = browser.evaluate(
+        "window.styleforgePreview.frame().then(() => { const s = document.querySelector('section.photo');"
+        " const img = s.querySelector('img.after-image'); return {hidden: img.hidden, canvas: s.querySelector("
+        "'canvas.live').hidden, same: img.src === s.querySelectorAll('.outputs img')[1].src,"
+        " opacity: img.style.opacity, status: s.querySelector('.status').textContent}; })")
+    assert shown == {"hidden": False, "canvas": True, "same": True, "opacity": "0.7",
+                     "status": "Pre-rendered (the reference images); strength blends it with the original."}, shown
+    browser.evaluate("document.querySelector('section.photo input[type=radio]').focus()")
+    browser.press("ArrowUp")  # back to the live LUT
     # back to the first photo: the shared WebGL context re-renders it (a photo change is live)
-    assert slider(browser, 0, "strength", "ArrowLeft", "ArrowRight") == 100
+    assert slider(browser, 0, "strength", "End") == 100
     assert np.abs(canvas_pixels(browser, 0).astype(int) - stylizer.stylize_rgb(befores[0]).astype(int)).max() <= TOLERANCE
     print(f"\nWebGL2 LUT vs runtime stylize, max level difference per (photo, strength %): {worst}")
     assert max(worst.values()) <= TOLERANCE, worst
     assert browser.errors() == []
 
     screenshot = os.environ.get("STYLEFORGE_PREVIEW_SCREENSHOT")
-    if screenshot:
+    if screenshot:  # the page as `styleforge preview BUNDLE pool.jpg` writes it, split near the middle
+        plain = pv.build_preview(bundle, PHOTOS[:1], html_path.parent.parent / "plain")
+        browser.page("Page.navigate", url=plain.as_uri())
+        time.sleep(1.0)
+        assert browser.evaluate("window.styleforgePreview.ready")["webgl2"]
         slider(browser, 0, "split", "Home", *["ArrowRight"] * 45)
         slider(browser, 0, "strength", "End")
         box = browser.evaluate("window.styleforgePreview.frame().then(() => { const r = document.querySelector("
