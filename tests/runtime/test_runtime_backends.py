@@ -20,6 +20,7 @@ from styleforge.runtime.backends import (
     available_backends,
     load_backend,
 )
+from styleforge.runtime.bundle_files import file_facts
 from styleforge.runtime.metrics import psnr
 from styleforge.runtime.tensors import effective_spec, from_output, to_input
 
@@ -175,14 +176,22 @@ def test_bad_bundles_fail_with_one_line(bundle_copy, tmp_path):
     _one_line_error(BundleError, "no manifest.json", lambda: Stylizer.from_bundle(tmp_path / "empty"))
 
     original = model.read_bytes()
-    model.write_bytes(original + b"\0")  # replaced / corrupted file
+    model.write_bytes(original + b"\0")  # grown: refused by its size before it is read
+    _one_line_error(BundleError, "the manifest says", load)
+    model.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))  # same size, one bit flipped
     _one_line_error(BundleError, "sha256", load)
 
     model.write_bytes(b"this is not a flatbuffer" * 10)
-    _edit_manifest(bundle_copy, "tflite_fp16", sha256="")  # no checksum to catch it: the interpreter must
+    junk_size, junk_sha = file_facts(model)
+    _edit_manifest(bundle_copy, "tflite_fp16", size_bytes=junk_size, sha256=junk_sha)  # a forged, consistent manifest
+    _one_line_error(BundleError, "not a TFLite flatbuffer", load)
+    model.write_bytes(original[:8] + b"\0" * 200)  # a TFLite header on nothing: the interpreter must refuse it
+    junk_size, junk_sha = file_facts(model)
+    _edit_manifest(bundle_copy, "tflite_fp16", size_bytes=junk_size, sha256=junk_sha)
     _one_line_error(BackendError, "cannot load", load)
 
     model.write_bytes(original)
+    _edit_manifest(bundle_copy, "tflite_fp16", size_bytes=fp16["size_bytes"], sha256=fp16["sha256"])
     _edit_manifest(bundle_copy, "tflite_fp16", input={**fp16["input"], "shape": [1, 128, 128, 3]})
     _one_line_error(BundleError, "shape", load)  # manifest disagrees with the model
 

@@ -106,7 +106,7 @@ def test_bad_bundles_and_options_are_one_line_errors(capsys, tiny_bundle, photos
     cases = [
         ((tmp_path / "no-bundle", photo), "bundle not found"),
         ((broken, photo), "shape"),
-        ((corrupt, photo), "sha256"),
+        ((corrupt, photo), "is 100 bytes, the manifest says"),
         ((tiny_bundle, photo, "--artifact", "tflite_int16"), "no 'tflite_int16' artifact"),
         ((tiny_bundle, photo, "--strength", "2"), "--strength"),
         ((tiny_bundle, tmp_path / "empty-folder"), "no images found"),

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from styleforge.runtime import Stylizer
+from styleforge.runtime.bundle_files import file_facts
 from styleforge.runtime.metrics import psnr
 
 MEASURE = r"""
@@ -53,7 +54,8 @@ def test_int8_io_tflite_quantises_with_its_own_scale(tiny_bundle, tmp_path):
     manifest = json.loads((tiny_bundle / "manifest.json").read_text())
     art = manifest["artifacts"]["tflite_int8"]
     shutil.copy2(written["tflite_int8"], bundle / "model_int8_io.tflite")
-    art.update(file="model_int8_io.tflite", sha256="")
+    size_bytes, sha256 = file_facts(bundle / "model_int8_io.tflite")
+    art.update(file="model_int8_io.tflite", size_bytes=size_bytes, sha256=sha256)
     for side in ("input", "output"):  # the manifest's scale is a stale guess: the interpreter's wins
         art[side].update(dtype="int8", scale=0.5, zero_point=0)
     manifest["artifacts"] = {"tflite_int8": art}

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from styleforge.runtime import Stylizer, load_manifest
+from styleforge.runtime.bundle_files import file_facts
 from styleforge.runtime.metrics import psnr
 from styleforge.runtime.tiling import ramp_weights, tile_starts
 
@@ -93,8 +94,9 @@ def _dynamic_bundle(model, tiny_bundle: Path, out: Path) -> Path:
     export_onnx(model, out / "dynamic.onnx", (TILE, TILE), dynamic=True)
     manifest = load_manifest(tiny_bundle)
     onnx = manifest.artifacts["onnx"]
+    size_bytes, sha256 = file_facts(out / "dynamic.onnx")
     dynamic = dataclasses.replace(
-        onnx, file="dynamic.onnx", sha256="",
+        onnx, file="dynamic.onnx", size_bytes=size_bytes, sha256=sha256,
         input=dataclasses.replace(onnx.input, shape=(1, 3, None, None)),
         output=dataclasses.replace(onnx.output, shape=(1, 3, None, None)),
     )
