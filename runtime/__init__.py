@@ -5,7 +5,10 @@ is chosen.
 """
 
 from styleforge.runtime.contract import Artifact, BundleError, Manifest, TensorSpec
+from styleforge.runtime.lut_stylizer import LutStylizer
 from styleforge.runtime.manifest import load_manifest
-from styleforge.runtime.stylizer import Stylizer
+from styleforge.runtime.stylizer import Stylizer, open_stylizer
+from styleforge.runtime.stylizer_base import BaseStylizer
 
-__all__ = ["Artifact", "BundleError", "Manifest", "Stylizer", "TensorSpec", "load_manifest"]
+__all__ = ["Artifact", "BaseStylizer", "BundleError", "LutStylizer", "Manifest", "Stylizer", "TensorSpec",
+           "load_manifest", "open_stylizer"]

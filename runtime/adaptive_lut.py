@@ -32,7 +32,8 @@ import numpy as np
 
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, BundleError, Manifest
-from styleforge.runtime.lut_stylizer import LutStylizer, artifact_bytes, checked_rgb
+from styleforge.runtime.lut_stylizer import LutStylizer, artifact_bytes
+from styleforge.runtime.stylizer_base import checked_rgb
 
 ADAPTIVE_KEY, ADAPTIVE_FILE, ADAPTIVE_FORMAT = "lut_adaptive", "look_adaptive.npz", "adaptive-lut"
 FUNCTION = "styleforge.colour/v1"  # the colour function below; bump when it changes

@@ -1,8 +1,9 @@
 """The runtime's LUT path: a bundle's ``look.cube`` applied at full resolution, no tiling.
 
-``Stylizer.from_bundle(path, artifact="lut")`` returns a :class:`LutStylizer` (a
-:class:`~styleforge.runtime.stylizer.Stylizer`, so ``stylize``, ``stylize_batch`` and
-``stylize_file`` work as for a model; alpha, ICC and EXIF are carried over the same way).
+``Stylizer.from_bundle(path, artifact="lut")`` returns a :class:`LutStylizer`, a sibling of the
+model stylizer behind :class:`~styleforge.runtime.stylizer_base.BaseStylizer`, so ``stylize``,
+``stylize_batch`` and ``stylize_file`` work as for a model (alpha, ICC and EXIF carried over the
+same way).
 Differences: no interpreter, no tiles; ``uint16`` arrays stay 16-bit; and a 16-bit RGB TIFF
 file stays 16-bit end to end when the optional ``tifffile`` package is installed (Pillow has no
 16-bit RGB mode, so without it such a file is read as 8-bit, as everywhere else).
@@ -20,20 +21,10 @@ from styleforge.runtime import bundle_files
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, BundleError, Manifest
 from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, ImageError
-from styleforge.runtime.stylizer import ImageLike, Stylizer
+from styleforge.runtime.stylizer_base import BaseStylizer, ImageLike, checked_rgb
 
 LUT_KEYS = ("lut_cube",)
 TIFF_SUFFIXES = (".tif", ".tiff")
-
-
-def checked_rgb(rgb, strength: float) -> np.ndarray:
-    """``rgb`` as a uint8 or uint16 ``[H, W, 3]`` array; ValueError for it or a strength outside [0, 1]."""
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must be in [0, 1], got {strength}")
-    rgb = np.asarray(rgb)
-    if rgb.dtype not in (np.uint8, np.uint16) or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected a uint8 or uint16 [H, W, 3] RGB array, got {rgb.dtype} {rgb.shape}")
-    return rgb
 
 
 def artifact_bytes(bundle: Path, manifest: Manifest, key: str, verify: bool = True) -> tuple[Artifact, bytes]:
@@ -53,16 +44,12 @@ def artifact_file(bundle: Path, manifest: Manifest, key: str, verify: bool = Tru
     return artifact, bundle_files.artifact_path(bundle, artifact)
 
 
-class LutStylizer(Stylizer):
+class LutStylizer(BaseStylizer):
     """A colour look from a bundle's ``.cube``: ``stylize`` any size, 8- or 16-bit, in strips."""
 
     def __init__(self, lut: rlut.Lut3D, artifact: Artifact, manifest: Manifest, bundle_dir: Path,
                  threads: Optional[int] = None):
-        # No interpreter and no tiles: none of Stylizer.__init__'s model checks apply.
-        self.backend = None
-        self.artifact = artifact
-        self.manifest = manifest
-        self.bundle_dir = Path(bundle_dir)
+        super().__init__(artifact, manifest, bundle_dir)
         self.lut = lut
         self.applier = rlut.LutApplier(lut, threads)
         self.tile = None
@@ -96,7 +83,7 @@ class LutStylizer(Stylizer):
         return out
 
     def stylize(self, image: ImageLike, strength: float = 1.0) -> ImageLike:
-        """As :meth:`Stylizer.stylize`; ``uint16`` arrays (``[H, W, 3]`` or ``[H, W, 4]``) stay 16-bit."""
+        """As :meth:`BaseStylizer.stylize`; ``uint16`` arrays (``[H, W, 3]`` or ``[H, W, 4]``) stay 16-bit."""
         if isinstance(image, np.ndarray) and image.dtype == np.uint16 and image.ndim == 3:
             if image.shape[2] == 3:
                 return self.stylize_rgb(image, strength)
@@ -109,7 +96,7 @@ class LutStylizer(Stylizer):
     def stylize_file(self, src: Union[str, os.PathLike], dst: Union[str, os.PathLike], strength: float = 1.0,
                      max_pixels: Optional[int] = DEFAULT_MAX_PIXELS, quality: int = 95,
                      on_tile: Optional[Callable[[], None]] = None) -> Path:
-        """As :meth:`Stylizer.stylize_file`; a 16-bit RGB(A) TIFF written to a TIFF stays 16-bit."""
+        """As :meth:`BaseStylizer.stylize_file`; a 16-bit RGB(A) TIFF written to a TIFF stays 16-bit."""
         if Path(src).resolve() == Path(dst).resolve():
             raise ValueError(f"{dst}: refusing to overwrite the input")
         if Path(src).suffix.lower() in TIFF_SUFFIXES and Path(dst).suffix.lower() in TIFF_SUFFIXES:

@@ -24,7 +24,6 @@ then the input/output shape and dtype the interpreter reports must match the art
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import sys
@@ -32,9 +31,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Union
 
 import numpy as np
-from PIL import Image
 
 from styleforge.runtime import bundle_files, tensors, tiling
+from styleforge.runtime.adaptive_lut import AdaptiveLutStylizer
 from styleforge.runtime.backends import (
     Backend,
     BackendError,
@@ -44,9 +43,14 @@ from styleforge.runtime.backends import (
     load_backend,
 )
 from styleforge.runtime.contract import Artifact, BundleError, Manifest
-from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, open_image, to_rgb, to_uint8_array
+from styleforge.runtime.lut_stylizer import LutStylizer
 from styleforge.runtime.manifest import load_manifest
-from styleforge.runtime.writer import save_image
+from styleforge.runtime.stylizer_base import (  # noqa: F401  (ImageLike, sha256_of: re-exported)
+    BaseStylizer,
+    ImageLike,
+    checked_rgb,
+    sha256_of,
+)
 
 AUTO_BACKENDS = ("litert", "onnxruntime", "coreml", "torch")  # torch only for an artifact asked for
 TORCHSCRIPT_NOTE = ("note: {path} is TorchScript, which runs whatever code the file holds: "
@@ -75,17 +79,6 @@ ARTIFACT_ALIASES = {
 # applied by runtime/lut_stylizer.py (and adaptive_lut.py, a LUT per photo): no interpreter, no tiles
 LUT_FORMATS = ("cube", "adaptive-lut")
 DEFAULT_DYNAMIC_TILE = 512  # tile edge for models without a fixed input size
-
-ImageLike = Union[Image.Image, np.ndarray]
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def choose(manifest: Manifest, artifact: str = "auto", backend: str = "auto") -> tuple[Artifact, str]:
     """Pick (artifact, backend name) from the bundle and what is installed; see the module doc."""
@@ -159,8 +152,14 @@ def _adaptive_or_cube(manifest: Manifest, artifact: str, key: str, adaptive: Opt
     return "lut_adaptive" if has and artifact in ("auto", "lut") and key in ("lut_cube", "lut_adaptive") else key
 
 
-class Stylizer:
-    """One loaded model plus everything needed to stylize images of any size with it."""
+class Stylizer(BaseStylizer):
+    """One loaded model plus everything needed to stylize images of any size with it (tiles).
+
+    :meth:`from_bundle` is the one place that chooses what a bundle runs: this model stylizer,
+    a :class:`~styleforge.runtime.lut_stylizer.LutStylizer` or an
+    :class:`~styleforge.runtime.adaptive_lut.AdaptiveLutStylizer` (siblings behind
+    :class:`~styleforge.runtime.stylizer_base.BaseStylizer`).
+    """
 
     def __init__(
         self,
@@ -171,10 +170,8 @@ class Stylizer:
         tile: Optional[int] = None,
         tile_overlap: Optional[int] = None,
     ):
+        super().__init__(artifact, manifest, bundle_dir)
         self.backend = backend
-        self.artifact = artifact
-        self.manifest = manifest
-        self.bundle_dir = Path(bundle_dir)
         what = f"{self.bundle_dir}: artifact {artifact.key!r}"
         self.input_spec = tensors.effective_spec(artifact.input, backend.input_details(), f"{what} input")
         self.output_spec = tensors.effective_spec(artifact.output, backend.output_details(), f"{what} output")
@@ -205,7 +202,7 @@ class Stylizer:
         tile_overlap: Optional[int] = None,
         verify: bool = True,
         adaptive: Optional[bool] = None,
-    ) -> Stylizer:
+    ) -> BaseStylizer:
         """Load a bundle folder. ``artifact``: ``"auto"``, a manifest key (``tflite_int8``, ``onnx``,
         ...) or an alias (``int8``, ``fp16``, ``fp32``, ``torch``). ``backend``: ``"auto"``,
         ``litert``, ``tflite-runtime``, ``onnxruntime``, ``coreml``, ``torch``. ``threads``:
@@ -223,11 +220,7 @@ class Stylizer:
         if lut_key is not None:
             lut_key = _adaptive_or_cube(manifest, artifact, lut_key, adaptive)
             if lut_key == "lut_adaptive":
-                from styleforge.runtime.adaptive_lut import AdaptiveLutStylizer
-
                 return AdaptiveLutStylizer.from_manifest(bundle, manifest, lut_key, threads=threads, verify=verify)
-            from styleforge.runtime.lut_stylizer import LutStylizer
-
             return LutStylizer.from_manifest(bundle, manifest, lut_key, threads=threads, verify=verify)
         if adaptive:
             raise BundleError("adaptive=True applies to LUT bundles (artifact 'lut'); this one runs a model")
@@ -286,81 +279,13 @@ class Stylizer:
 
     def stylize_rgb(self, rgb: np.ndarray, strength: float = 1.0, on_tile: Optional[Callable[[], None]] = None) -> np.ndarray:
         """uint8 ``[H, W, 3]`` RGB -> uint8 ``[H, W, 3]``, any size (tiled / padded as needed)."""
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError(f"strength must be in [0, 1], got {strength}")
-        rgb = np.asarray(rgb)
-        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f"expected a uint8 [H, W, 3] RGB array, got {rgb.dtype} {rgb.shape}")
+        rgb = checked_rgb(rgb, strength, deep=False)
         if strength == 0.0:
             return rgb.copy()
         height, width = rgb.shape[:2]
         return tiling.stylize_tiled(
             rgb, self._run_tile, self.tile_shape(height, width), self.tile_overlap, strength, on_tile, align=self.stride
         )
-
-    # -- images of every kind --------------------------------------------------------------------
-
-    def stylize(self, image: ImageLike, strength: float = 1.0) -> ImageLike:
-        """Stylize a PIL image or a uint8 numpy array; returns the same kind, same size.
-
-        Arrays: ``[H, W, 3]`` RGB -> ``[H, W, 3]``; ``[H, W, 4]`` RGBA -> ``[H, W, 4]`` with the
-        alpha untouched; ``[H, W]`` greyscale -> ``[H, W, 3]`` (the style adds colour). PIL
-        images come back RGB, or RGBA when the input had transparency, with the input's ICC
-        profile in ``info``. ``strength`` in [0, 1] blends with the original.
-        """
-        if isinstance(image, Image.Image):
-            rgb, alpha = to_rgb(image)
-            out = Image.fromarray(self.stylize_rgb(to_uint8_array(rgb), strength), "RGB")
-            if alpha is not None:
-                out.putalpha(alpha)
-            if image.info.get("icc_profile"):
-                out.info["icc_profile"] = image.info["icc_profile"]
-            return out
-        arr = np.asarray(image)
-        if arr.dtype != np.uint8:
-            raise ValueError(f"expected a uint8 image array, got {arr.dtype}")
-        if arr.ndim == 2:
-            return self.stylize_rgb(np.repeat(arr[:, :, None], 3, axis=2), strength)
-        if arr.ndim == 3 and arr.shape[2] == 4:
-            out = np.empty_like(arr)
-            out[:, :, :3] = self.stylize_rgb(np.ascontiguousarray(arr[:, :, :3]), strength)
-            out[:, :, 3] = arr[:, :, 3]
-            return out
-        if arr.ndim == 3 and arr.shape[2] == 3:
-            return self.stylize_rgb(arr, strength)
-        raise ValueError(f"expected an image array [H, W], [H, W, 3] or [H, W, 4], got shape {arr.shape}")
-
-    def stylize_batch(self, images: Iterable[ImageLike], strength: float = 1.0) -> list[ImageLike]:
-        """:meth:`stylize` over many images (any mix of sizes and kinds)."""
-        return [self.stylize(image, strength) for image in images]
-
-    def stylize_file(
-        self,
-        src: Union[str, os.PathLike],
-        dst: Union[str, os.PathLike],
-        strength: float = 1.0,
-        max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
-        quality: int = 95,
-        on_tile: Optional[Callable[[], None]] = None,
-    ) -> Path:
-        """Read ``src`` (EXIF-upright), stylize, write ``dst`` atomically with alpha, ICC and EXIF."""
-        if Path(src).resolve() == Path(dst).resolve():
-            raise ValueError(f"{dst}: refusing to overwrite the input")
-        loaded = open_image(src, max_pixels=max_pixels)
-        rgb = np.asarray(loaded.rgb, dtype=np.uint8)  # open_image returns RGB; no extra convert() copy
-        loaded.rgb = None  # type: ignore[assignment]  # keep one copy of a big photo, not two
-        styled = self.stylize_rgb(rgb, strength, on_tile)
-        del rgb
-        return save_image(styled, dst, alpha=loaded.alpha, icc_profile=loaded.icc_profile, exif=loaded.exif, quality=quality)
-
-    def _artifact_info(self) -> dict[str, Any]:
-        """Which bundle and artifact this stylizer runs: the head of every :meth:`info`."""
-        return {
-            "bundle": str(self.bundle_dir),
-            "artifact": self.artifact.key,
-            "format": self.artifact.format,
-            "precision": self.artifact.precision,
-        }
 
     def info(self) -> dict[str, Any]:
         return {
@@ -373,3 +298,9 @@ class Stylizer:
 
     def close(self) -> None:
         self.backend.close()
+
+
+def open_stylizer(path: Union[str, os.PathLike], **options: Any) -> BaseStylizer:
+    """The stylizer a bundle runs (model, LUT or per-photo LUT): :meth:`Stylizer.from_bundle`'s
+    choice, under a name that does not suggest the model stylizer."""
+    return Stylizer.from_bundle(path, **options)
