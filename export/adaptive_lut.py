@@ -23,9 +23,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from styleforge.export.lut_export import LutExportError, _score, lut_tensor_spec, with_file_facts
+from styleforge.export.bundle_writer import with_file_facts
+from styleforge.export.lut_common import LutExportError, lut_tensor_spec, score
 from styleforge.runtime import adaptive_lut as ral
 from styleforge.runtime.contract import Artifact
+from styleforge.train.models.colour import THUMB
 
 ADAPTIVE_BOUND_DB = 40.0  # the runtime's per-photo LUT path (and its numpy colour function) vs torch
 MIN_BAKE_SIZE = 33  # the per-photo LUT is baked at the .cube's size, at least this
@@ -84,7 +86,6 @@ def adaptive_parts(model) -> tuple[dict[str, np.ndarray], list[dict[str, Any]], 
             layers.append({"op": "flatten"})
         else:
             raise NotExportable(f"{name}: the runtime has no numpy {type(m).__name__}")
-    from styleforge.train.models.colour import THUMB
 
     facts = {"basis": int(model.adaptive), "lattice_size": int(arrays["lut"].shape[-1]),
              "curve_knots": int(arrays["pre"].shape[1]), "thumbnail": int(THUMB)}
@@ -138,11 +139,11 @@ def _gate(model, look: ral.AdaptiveLook, photos_u8: np.ndarray, bake_size: int) 
     numpy_colour = np.stack([look.colour(p.reshape(-1, 3), q).reshape(p.shape) for p, q in zip(x, params_np)])
     runtime = np.stack([ral.apply_lut(look.bake(q, bake_size), p, threads=1)
                         for p, q in zip(photos_u8, params_np)]).astype(np.float32) / 255.0
-    figures: dict[str, Any] = _score(torch_colour, runtime)
+    figures: dict[str, Any] = score(torch_colour, runtime)
     figures.update(
         compared_with="torch colour part with each photo's predicted parameters (float32); runtime output rounded to 8 bits",
         runtime_path=f"thumbnail -> numpy predictor -> {bake_size}^3 LUT per photo -> 8-bit trilinear",
-        numpy_vs_torch={**_score(torch_colour, numpy_colour), "params_max_abs": float(np.abs(params_np - params_t.numpy()).max())},
+        numpy_vs_torch={**score(torch_colour, numpy_colour), "params_max_abs": float(np.abs(params_np - params_t.numpy()).max())},
         params_spread=[round(float(v), 6) for v in params_np.std(axis=0)],  # 0 everywhere: every photo gets one mix
     )
     return figures

@@ -25,20 +25,35 @@ import os
 import shutil
 import sys
 import time
-import uuid
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
-from PIL import Image
 
-from styleforge.atomic import replace_dir
 from styleforge.errors import StyleforgeError
 from styleforge.export import calibration as cal
 from styleforge.export import ops_report, verify
-from styleforge.export.onnx_export import ONNXExportError
-from styleforge.runtime.bundle_files import file_facts
+from styleforge.export.bundle_writer import (
+    export_versions,
+    package_version,
+    with_file_facts,
+    write_references,
+    writing_bundle,
+)
+from styleforge.export.lut_export import (
+    COLOUR_AGREEMENT_DB,
+    add_lut_to_bundle,
+    colour_part_agreement,
+)
+from styleforge.export.onnx_export import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    ONNXExportError,
+    export_onnx,
+    export_torchscript,
+    onnx_ops,
+)
+from styleforge.export.tflite_convert import TFLITE_FILES, TFLiteConversionError, convert_tflite
 from styleforge.runtime.contract import Artifact, Manifest, TensorSpec
 from styleforge.runtime.tensors import to_uint8
 
@@ -49,7 +64,6 @@ TFLITE_PRECISION = {
     "tflite_dynamic_int8": "dynamic_int8",
     "tflite_int8": "int8",
 }
-N_REFERENCES = 3
 DEFAULT_LUT_SIZE = 33
 
 
@@ -127,10 +141,7 @@ def export_bundle(
         if reason:
             raise ExportError(f"Core ML export is not possible here: {reason}")
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with writing_bundle(out_dir, force, ExportError) as tmp:
         try:
             manifest = _build(
                 generator, tmp, formats=model_formats, size=size, calibration_images=calibration_images,
@@ -147,14 +158,8 @@ def export_bundle(
                 raise
             raise ExportError(_no_graph_message(generator, err, heldout_images)) from None
         if lut:
-            from styleforge.export.lut_export import add_lut_to_bundle
-
             manifest = add_lut_to_bundle(tmp, manifest, generator, lut_size, heldout_images,
                                          graph_formats=formats, graph_size=size)
-        replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if progress:
         print(ops_report.format_table(manifest.artifacts), file=sys.stderr)
         print(f"[export] bundle written to {out_dir}", file=sys.stderr)
@@ -168,14 +173,12 @@ def _wants_lut(generator, lut: Optional[bool], heldout_images) -> bool:
         return bool(lut)
     if not callable(getattr(generator, "colour", None)):
         return False
-    from styleforge.export.lut_export import COLOUR_AGREEMENT_DB, colour_part_agreement
 
     return colour_part_agreement(generator, heldout_images)["psnr"] >= COLOUR_AGREEMENT_DB
 
 
 def _no_graph_message(generator, err: Exception, heldout_images) -> str:
     """Why a colour generator whose colour part is not the look has no ONNX/TFLite/Core ML."""
-    from styleforge.export.lut_export import COLOUR_AGREEMENT_DB, colour_part_agreement
 
     agreement = colour_part_agreement(generator.eval(), heldout_images)
     first = str(err).splitlines()[0][:160]
@@ -204,15 +207,6 @@ class _Stages:
 def _build(generator, bundle: Path, *, formats, size, calibration_images, heldout_images, style,
            name, provenance, bounds, dynamic, int8_io, show, variants, calibration_count,
            coreml_quantize, coreml_image_input) -> Manifest:
-    from styleforge.export.onnx_export import (
-        INPUT_NAME,
-        OUTPUT_NAME,
-        export_onnx,
-        export_torchscript,
-        onnx_ops,
-    )
-    from styleforge.export.tflite_convert import TFLITE_FILES, TFLiteConversionError, convert_tflite
-
     stages = _Stages(show)
     model = generator.eval().cpu()
     default_calib, default_heldout = cal.split_default_photos() if not (calibration_images and heldout_images) else ([], [])
@@ -359,41 +353,22 @@ def _build(generator, bundle: Path, *, formats, size, calibration_images, heldou
         raise verify.FidelityError("fidelity gate failed:\n  " + "\n  ".join(failures))
     shutil.rmtree(work, ignore_errors=True)
 
-    references = _write_references(bundle, heldout_u8, reference)
-    artifacts = {k: _with_file_facts(bundle, a) for k, a in artifacts.items()}
+    references = write_references(bundle, heldout_u8, to_uint8(reference))
+    artifacts = {k: with_file_facts(bundle, a) for k, a in artifacts.items()}
     manifest = Manifest(
         name=name,
         style=style,
         artifacts=artifacts,
         references=references,
         provenance={**provenance, "export": {"size": [h, w], "dynamic_hw": dynamic,
-                                             "stage_seconds": stages.times, "versions": _versions(),
+                                             "stage_seconds": stages.times, "versions": export_versions(),
                                              "heldout_images": [p.name for p in heldout_paths]}},
         model=_model_facts(model, size),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        styleforge_version=_version("styleforge"),
+        styleforge_version=package_version("styleforge"),
     )
     manifest.save(bundle)
     return manifest
-
-
-def _write_references(bundle: Path, inputs_u8: np.ndarray, outputs: np.ndarray) -> list[dict[str, str]]:
-    ref_dir = bundle / "reference"
-    ref_dir.mkdir()
-    refs = []
-    outputs_u8 = to_uint8(outputs)  # float pixels [0, 255] from verify.reference_pixels
-    for i in range(min(N_REFERENCES, len(inputs_u8))):
-        Image.fromarray(inputs_u8[i]).save(ref_dir / f"input_{i:03d}.png")
-        Image.fromarray(outputs_u8[i]).save(ref_dir / f"output_{i:03d}.png")
-        refs.append({"input": f"reference/input_{i:03d}.png", "output": f"reference/output_{i:03d}.png"})
-    return refs
-
-
-def _with_file_facts(bundle: Path, art: Artifact) -> Artifact:
-    """Fill in size_bytes and sha256 (for a .mlpackage folder: over its files, in sorted order),
-    as the runtime checks them (:func:`styleforge.runtime.bundle_files.file_facts`)."""
-    size, sha256 = file_facts(bundle / art.file)
-    return dataclasses.replace(art, size_bytes=size, sha256=sha256)
 
 
 def _model_facts(model, size: tuple[int, int]) -> dict[str, Any]:
@@ -411,16 +386,3 @@ def _model_facts(model, size: tuple[int, int]) -> dict[str, Any]:
     except Exception:  # profile module not available, or the model has ops it cannot count
         pass
     return facts
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return ""
-
-
-def _versions() -> dict[str, str]:
-    names = ("torch", "onnx", "onnxsim", "onnxruntime", "onnx2tf", "tensorflow-cpu", "tensorflow",
-             "ai-edge-litert", "coremltools")
-    return {n: v for n in names if (v := _version(n))}

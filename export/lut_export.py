@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import shutil
 import sys
-import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -33,11 +31,22 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from styleforge.errors import StyleforgeError
+from styleforge.export import adaptive_lut as eal
+from styleforge.export import calibration as cal
+from styleforge.export import ops_report
+from styleforge.export.bundle_writer import (
+    N_REFERENCES,
+    export_versions,
+    package_version,
+    with_file_facts,
+    write_references,
+    writing_bundle,
+)
+from styleforge.export.lut_common import LutExportError, lut_tensor_spec, score  # noqa: F401  (re-exported)
+from styleforge.export.lut_graph import write_lut_graphs
+from styleforge.photo.looks import get_look
 from styleforge.runtime import lut as rlut
-from styleforge.runtime.bundle_files import file_facts
-from styleforge.runtime.contract import Artifact, Manifest, TensorSpec
-from styleforge.runtime.metrics import max_abs_error, psnr
+from styleforge.runtime.contract import Artifact, Manifest
 
 COLOUR_AGREEMENT_DB = rlut.COLOUR_AGREEMENT_DB  # full model vs its colour part: below this a LUT is not the look
 CUBE_BOUND_DB = 40.0  # .cube (read by colour-science) vs the colour function
@@ -46,10 +55,6 @@ CUBE_FILE, HALD_FILE = "look.cube", "look_hald.png"
 EVAL_CHUNK = 1 << 16  # rows per colour-function call: bounds memory for torch and numpy alike
 
 ColourFn = Callable[[Any], Any]
-
-
-class LutExportError(StyleforgeError, RuntimeError):
-    """The LUT cannot be exported faithfully; nothing was written. The message has the figures."""
 
 
 # ------------------------------------------------------------------------------ baking
@@ -103,8 +108,6 @@ def bake_lut(colour_fn: ColourFn, size: int = rlut.DEFAULT_CUBE_SIZE, title: str
 
 def look_colour_fn(name: str) -> ColourFn:
     """The colour function of a built-in *tone* look (``styleforge looks``); local looks refuse."""
-    from styleforge.photo.looks import get_look
-
     look = get_look(name)
     if look.kind != "tone":
         raise LutExportError(
@@ -135,18 +138,6 @@ def _full_model_output(full_model, photos01: np.ndarray) -> np.ndarray:
     return np.clip(np.stack([np.asarray(full_model(p), np.float32) for p in photos01]), 0.0, 1.0)
 
 
-def _score(reference01: np.ndarray, candidate01: np.ndarray) -> dict[str, float]:
-    """PSNR (mean and worst image) and max abs error on [0, 255] floats, not rounded."""
-    ref, cand = reference01 * 255.0, candidate01 * 255.0
-    scores = [psnr(a, b, 255.0) for a, b in zip(ref, cand)]
-    return {
-        "psnr": round(float(np.mean(scores)), 2),
-        "psnr_min": round(float(np.min(scores)), 2),
-        "max_abs": round(max(max_abs_error(a, b) for a, b in zip(ref, cand)), 3),
-        "images": len(scores),
-    }
-
-
 def colour_agreement(full_model, colour_fn: ColourFn, photos_u8: np.ndarray,
                      per_photo: Optional[Sequence[ColourFn]] = None) -> dict[str, float]:
     """How well the colour part alone reproduces ``full_model`` on photos (uint8 ``[N, H, W, 3]``).
@@ -157,7 +148,7 @@ def colour_agreement(full_model, colour_fn: ColourFn, photos_u8: np.ndarray,
     full = _full_model_output(full_model, x)
     fns = list(per_photo) if per_photo is not None else [colour_fn] * len(x)
     colour = np.stack([np.clip(evaluate_colour(fn, p), 0.0, 1.0).reshape(p.shape) for fn, p in zip(fns, x)])
-    return _score(full, colour)
+    return score(full, colour)
 
 
 def verify_cube(cube_path: Path, colour_fn: ColourFn, photos_u8: np.ndarray) -> dict[str, Any]:
@@ -174,7 +165,7 @@ def verify_cube(cube_path: Path, colour_fn: ColourFn, photos_u8: np.ndarray) -> 
     x = photos_u8.astype(np.float32) / 255.0
     reference = np.clip(evaluate_colour(colour_fn, x), 0.0, 1.0).reshape(x.shape)
     applied = np.clip(read.apply(x.astype(np.float64)), 0.0, 1.0).astype(np.float32)
-    figures = _score(reference, applied)
+    figures = score(reference, applied)
     import importlib.metadata as md
 
     figures.update(reader=f"colour-science {md.version('colour-science')} read_LUT + LUT3D.apply (trilinear)",
@@ -190,15 +181,10 @@ def runtime_fidelity(lut: rlut.Lut3D, colour_fn: ColourFn, photos_u8: np.ndarray
     finally:
         applier.close()
     reference = np.clip(evaluate_colour(colour_fn, photos_u8.astype(np.float32) / 255.0), 0.0, 1.0)
-    return {**_score(reference.reshape(out.shape), out), "compared_with": "colour function (float32)"}
+    return {**score(reference.reshape(out.shape), out), "compared_with": "colour function (float32)"}
 
 
 # ------------------------------------------------------------------------------ writing
-
-
-def lut_tensor_spec(name: str) -> TensorSpec:
-    """A LUT takes and returns any-size 8-bit (or 16-bit) sRGB images, NHWC."""
-    return TensorSpec(name, (1, None, None, 3), dtype="uint8", layout="NHWC", value_range=(0.0, 255.0))
 
 
 def write_lut_artifacts(
@@ -273,12 +259,6 @@ def _cube_compatibility() -> dict[str, Any]:
             ("davinci_resolve", "photoshop", "ffmpeg_lut3d", "obs", "colour_science", "styleforge_runtime")}
 
 
-def with_file_facts(bundle: Path, art: Artifact) -> Artifact:
-    """Fill in size_bytes and sha256, as the runtime checks them."""
-    size, sha256 = file_facts(bundle / art.file)
-    return replace(art, size_bytes=size, sha256=sha256)
-
-
 def export_lut_bundle(
     colour_fn: ColourFn,
     out_dir: str | Path,
@@ -299,24 +279,15 @@ def export_lut_bundle(
 
     ``graph_formats`` (``onnx``, ``tflite``, ``coreml``): also the LUT as mobile graphs at
     ``graph_size`` (:mod:`styleforge.export.lut_graph`), gated against the runtime's LUT path."""
-    from styleforge.atomic import replace_dir
-    from styleforge.export import calibration as cal
-    from styleforge.export.bundle import _version, _versions
-
     out_dir = Path(out_dir)
     if out_dir.exists() and not force:
         raise LutExportError(f"{out_dir} already exists; pass --force to replace it")
     paths = list(heldout_images or cal.split_default_photos()[1])
     heldout_u8 = cal.heldout_crops(paths, HELDOUT_SIZE)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with writing_bundle(out_dir, force, LutExportError) as tmp:
         artifacts = write_lut_artifacts(tmp, colour_fn, size=size, heldout_u8=heldout_u8, full_model=full_model,
                                         title=style or out_dir.name, bound_db=bound_db)
         if graph_formats:
-            from styleforge.export.lut_graph import write_lut_graphs
-
             graphs, failures = write_lut_graphs(tmp, rlut.read_cube(tmp / CUBE_FILE),
                                                 cal.heldout_crops(paths, graph_size), graph_formats, show=progress)
             if failures:
@@ -327,20 +298,14 @@ def export_lut_bundle(
             style=style,
             artifacts=artifacts,
             references=_write_references(tmp, heldout_u8, colour_fn),
-            provenance={**(provenance or {}), "export": {"versions": _versions(),
+            provenance={**(provenance or {}), "export": {"versions": export_versions(),
                                                          "heldout_images": [p.name for p in paths]}},
             model={"arch": "lut3d", "kind": "colour", "lut_size": size, "stride": 1},
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            styleforge_version=_version("styleforge"),
+            styleforge_version=package_version("styleforge"),
         )
         manifest.save(tmp)
-        replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if progress:
-        from styleforge.export import ops_report
-
         graphs = {k: a for k, a in manifest.artifacts.items() if a.format not in ("cube", "hald", "adaptive-lut")}
         if graphs:
             print(ops_report.format_table(graphs), file=sys.stderr)
@@ -349,16 +314,12 @@ def export_lut_bundle(
 
 
 def _write_references(bundle: Path, inputs_u8: np.ndarray, colour_fn: ColourFn) -> list[dict[str, str]]:
-    ref_dir = bundle / "reference"
-    ref_dir.mkdir(exist_ok=True)
-    refs = []
-    for i, photo in enumerate(inputs_u8[:3]):
+    """The reference pairs of a LUT bundle: held-out crops and the colour function's outputs."""
+    outputs = []
+    for photo in inputs_u8[:N_REFERENCES]:
         y = np.clip(evaluate_colour(colour_fn, photo.astype(np.float32) / 255.0), 0.0, 1.0)
-        out = np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8).reshape(photo.shape)
-        Image.fromarray(photo).save(ref_dir / f"input_{i:03d}.png")
-        Image.fromarray(out).save(ref_dir / f"output_{i:03d}.png")
-        refs.append({"input": f"reference/input_{i:03d}.png", "output": f"reference/output_{i:03d}.png"})
-    return refs
+        outputs.append(np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8).reshape(photo.shape))
+    return write_references(bundle, inputs_u8, np.stack(outputs) if outputs else inputs_u8[:0])
 
 
 def format_summary(manifest: Manifest) -> str:
@@ -389,8 +350,6 @@ def format_summary(manifest: Manifest) -> str:
 def colour_part_agreement(model, heldout_images: Optional[Sequence[Path]] = None) -> dict[str, float]:
     """How well ``model.colour`` alone reproduces ``model`` on the held-out photos (an
     image-adaptive model with each photo's own parameters): the figures of :func:`_score`."""
-    from styleforge.export import calibration as cal
-
     paths = list(heldout_images or cal.split_default_photos()[1])
     heldout_u8 = cal.heldout_crops(paths, HELDOUT_SIZE)
     colour_fn, per_photo = model.colour, None
@@ -408,8 +367,6 @@ def add_lut_to_bundle(bundle: Path, manifest: Manifest, model, size: int = rlut.
     :data:`COLOUR_AGREEMENT_DB` on the held-out photos. ``graph_formats`` (of ``onnx``, ``tflite``,
     ``coreml``): the baked LUT also as gather graphs at ``graph_size`` (``lut_onnx``, ...).
     Saves and returns the new manifest."""
-    from styleforge.export import calibration as cal
-
     colour_fn = getattr(model, "colour", None)
     if not callable(colour_fn):
         raise LutExportError(
@@ -420,8 +377,6 @@ def add_lut_to_bundle(bundle: Path, manifest: Manifest, model, size: int = rlut.
     heldout_u8 = cal.heldout_crops(paths, HELDOUT_SIZE)
     per_photo, adaptive, adaptive_art = None, None, None
     if int(getattr(model, "adaptive", 0) or 0) and callable(getattr(model, "adaptive_params", None)):
-        from styleforge.export import adaptive_lut as eal
-
         colour_fn, per_photo, adaptive = _median_mix(model, heldout_u8)
         try:  # the per-photo LUTs for the runtime (look_adaptive.npz), gated against torch
             adaptive_art = eal.write_adaptive_artifact(bundle, model, heldout_u8, lut_size=size)
@@ -440,8 +395,6 @@ def add_lut_to_bundle(bundle: Path, manifest: Manifest, model, size: int = rlut.
         luts[adaptive_art.key] = adaptive_art
     graph_formats = [f for f in graph_formats if f in ("onnx", "tflite", "coreml")]
     if graph_formats:
-        from styleforge.export.lut_graph import write_lut_graphs
-
         graphs, failures = write_lut_graphs(bundle, rlut.read_cube(bundle / CUBE_FILE),
                                             cal.heldout_crops(paths, graph_size), graph_formats)
         if failures:
@@ -472,6 +425,6 @@ def _median_mix(model, photos_u8: np.ndarray):
     note = {
         "baked": "the mix for the per-parameter median of the held-out photos' predicted parameters",
         "median_params": [round(float(v), 6) for v in median[0]],
-        "median_mix_vs_per_photo": _score(adapted, single),
+        "median_mix_vs_per_photo": score(adapted, single),
     }
     return baked, per_photo, note

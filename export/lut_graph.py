@@ -15,7 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from styleforge.export import calibration as cal
+from styleforge.export import ops_report
+from styleforge.export.bundle_writer import with_file_facts
+from styleforge.export.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx, onnx_ops
+from styleforge.runtime.backends import load_backend
+from styleforge.runtime.contract import Artifact, TensorSpec
 from styleforge.runtime.lut import Lut3D
+from styleforge.runtime.metrics import max_abs_error, psnr
 from styleforge.runtime.tensors import range_to_pixels
 
 
@@ -78,13 +85,6 @@ def write_lut_graphs(bundle, lut: Lut3D, heldout_u8: np.ndarray, formats=GRAPH_F
 
     import torch
 
-    from styleforge.export import calibration as cal
-    from styleforge.export import ops_report
-    from styleforge.export.bundle import _with_file_facts
-    from styleforge.export.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx, onnx_ops
-    from styleforge.runtime.backends import load_backend
-    from styleforge.runtime.contract import Artifact, TensorSpec
-    from styleforge.runtime.metrics import max_abs_error, psnr
 
     bundle = Path(bundle)
     bounds = {**GRAPH_BOUNDS_DB, **(bounds or {})}
@@ -181,4 +181,4 @@ def write_lut_graphs(bundle, lut: Lut3D, heldout_u8: np.ndarray, formats=GRAPH_F
                     extra={**extra, "compute_precision": precision})
         else:
             say(f"LUT graph: Core ML skipped ({cm.coreml_available()})")
-    return {k: _with_file_facts(bundle, a) for k, a in artifacts.items()}, failures
+    return {k: with_file_facts(bundle, a) for k, a in artifacts.items()}, failures

@@ -48,7 +48,12 @@ def place(tmp_path_factory) -> dict[str, str]:
         weights.write_bytes(b"\x00garbage")
     replaced = root / "replaced-cube"
     shutil.copytree(bundle, replaced)
-    (replaced / "look.cube").write_text("LUT_3D_SIZE 2\n0 0 0\n")
+    cube = bytearray((replaced / "look.cube").read_bytes())
+    cube[len(cube) // 2] ^= 0x01  # same size, one bit changed: only the hash can tell
+    (replaced / "look.cube").write_bytes(bytes(cube))
+    truncated = root / "truncated-cube"
+    shutil.copytree(bundle, truncated)
+    (truncated / "look.cube").write_text("LUT_3D_SIZE 2\n0 0 0\n")
     photo = root / "photo.jpg"
     shutil.copy(album_paths()[0], photo)
     return {"root": str(root), "run": str(run), "bundle": str(bundle), "photo": str(photo),
@@ -94,6 +99,7 @@ CASES = [
     ("stylize {root}/not-json {photo} --out {root}/out", "not valid JSON"),
     ("stylize {root}/no-fields {photo} --out {root}/out", "not a styleforge bundle manifest"),
     ("stylize {root}/replaced-cube {photo} --out {root}/out", "sha256"),
+    ("stylize {root}/truncated-cube {photo} --out {root}/out", "truncated, grown or replaced"),
     ("stylize {bundle} {photo} --artifact tflite_int8 --out {root}/out", "no 'tflite_int8' artifact"),
     ("stylize {bundle} {root}/empty --out {root}/out", "no images found"),
     ("stylize {bundle} {root}/notes --out {root}/out", "no images found"),
