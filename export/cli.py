@@ -162,6 +162,7 @@ def run_export(args) -> int:
 
         verdict = check_generator(model, heldout or cal.split_default_photos()[1],
                                   run=Path(args.source) if args.source else None,
+                                  weights_file=Path(info["path"]) / info["weights"] if args.source else None,
                                   allow=args.allow_degenerate, where=str(args.source or args.model))
         info = {**info, "verdict": verdict.to_dict()}
         if heldout and not calib and "tflite_int8" in variants and "tflite" in formats:

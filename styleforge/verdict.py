@@ -21,10 +21,12 @@ legitimate cases: toon and glow) and from constant, noise and shuffled-pixel mod
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -164,26 +166,98 @@ def assess(
                    len(inputs), tuple(failed), tuple(notes))
 
 
-def write_verdict(run_dir: Path, verdict: Verdict, **extra) -> Path:
-    """``RUN/verdict.json`` (atomic)."""
+def weights_sha256(path: Union[str, os.PathLike]) -> str:
+    """Hex sha256 of a weights file (read in 1 MiB chunks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
-    path = Path(run_dir) / VERDICT_FILE
-    write_bytes(path, (json.dumps({**verdict.to_dict(), **extra}, indent=2) + "\n").encode())
-    return path
 
-
-def read_verdict(run_dir: Path) -> Optional[Verdict]:
-    """The verdict of a run, given the run folder, one of its checkpoint folders
-    (``RUN/checkpoints/step_N``) or a weights file in one; None for older runs."""
-    folder = Path(run_dir)
+def run_folder(where: Union[str, os.PathLike]) -> Path:
+    """The run folder of ``where``: the run itself, one of its checkpoint folders
+    (``RUN/checkpoints/step_N``) or a weights file in one (never a folder above the run)."""
+    folder = Path(where)
     if folder.is_file():
         folder = folder.parent
     while folder.name.startswith("step_") or folder.name == "checkpoints":
-        folder = folder.parent  # from inside a run up to the run itself, never beyond
+        folder = folder.parent
+    return folder
+
+
+def _key(run_dir: Path, path: Path) -> str:
+    """A weights file's name in verdict.json: relative to the run (POSIX), else absolute."""
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(Path(run_dir).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def write_verdict(run_dir: Path, verdict: Verdict, weights: Iterable[Union[str, os.PathLike]] = (), **extra) -> Path:
+    """``RUN/verdict.json`` (atomic). ``weights``: the file(s) the verdict judged; their sha256 go
+    into ``"weights": {"checkpoints/step_N/generator_ema.safetensors": "<hex>"}`` so a later
+    reader can tell whether the verdict still speaks for the weights (:func:`bound_verdict`)."""
+
+    path = Path(run_dir) / VERDICT_FILE
+    hashes = {_key(run_dir, Path(w)): weights_sha256(w) for w in weights}
+    record = {**verdict.to_dict(), **extra}
+    if hashes:
+        record["weights"] = hashes
+    write_bytes(path, (json.dumps(record, indent=2) + "\n").encode())
+    return path
+
+
+def _read_record(folder: Path) -> Optional[dict]:
     path = folder / VERDICT_FILE
     if not path.is_file():
         return None
     try:
-        return Verdict.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        record = json.loads(path.read_text(encoding="utf-8"))
+        Verdict.from_dict(record)
     except (OSError, ValueError, TypeError):
         return None
+    return record if isinstance(record, dict) else None
+
+
+def read_verdict(run_dir: Path) -> Optional[Verdict]:
+    """The verdict of a run, given the run folder, one of its checkpoint folders
+    (``RUN/checkpoints/step_N``) or a weights file in one; None for older runs. Whether it still
+    speaks for the weights is :func:`bound_verdict`'s question."""
+    record = _read_record(run_folder(run_dir))
+    return None if record is None else Verdict.from_dict(record)
+
+
+@dataclass(frozen=True)
+class StoredVerdict:
+    """What ``RUN/verdict.json`` says about one weights file.
+
+    ``verdict`` is the stored verdict when it judged ``weights_file`` exactly as it is now, else
+    None; ``stale`` then says why it cannot be trusted (empty when the run has no verdict at all).
+    """
+
+    run_dir: Path
+    verdict: Optional[Verdict]
+    stale: str = ""
+
+
+def bound_verdict(run: Union[str, os.PathLike], weights_file: Optional[Union[str, os.PathLike]]) -> StoredVerdict:
+    """The stored verdict of ``run`` if it is bound to ``weights_file``'s current sha256."""
+    folder = run_folder(run)
+    record = _read_record(folder)
+    if record is None:
+        return StoredVerdict(folder, None)
+    hashes = record.get("weights")
+    if not isinstance(hashes, dict) or not hashes:
+        return StoredVerdict(folder, None, "its verdict.json records no weights hash (an older run)")
+    if weights_file is None or not Path(weights_file).is_file():
+        return StoredVerdict(folder, None, "no weights file to check its verdict.json against")
+    key = _key(folder, Path(weights_file))
+    if key not in hashes:
+        return StoredVerdict(folder, None, f"its verdict.json judged {', '.join(sorted(hashes))}, not {key}")
+    actual = weights_sha256(weights_file)
+    if actual != hashes[key]:
+        return StoredVerdict(folder, None, f"{key} changed since its verdict (sha256 {actual[:12]}... "
+                                           f"!= {str(hashes[key])[:12]}...)")
+    return StoredVerdict(folder, Verdict.from_dict(record))

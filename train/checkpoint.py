@@ -158,6 +158,21 @@ def _read_meta(path: Path) -> dict:
         raise CheckpointError(f"{path}: not valid JSON ({err})") from None
 
 
+def generator_weights_file(run_or_file: Union[str, Path], use_ema: bool = True) -> Path:
+    """The ``.safetensors`` file :func:`load_generator` reads for ``run_or_file`` (a run folder:
+    its newest checkpoint; a checkpoint folder; or the file itself): the model-selected weights
+    (colour generator), else the EMA (with ``use_ema``), else the raw generator."""
+    path = Path(run_or_file)
+    if path.is_file() and path.suffix == ".safetensors":
+        return path
+    folder = _resolve_checkpoint_dir(path)
+    preferred = [folder / "generator_selected.safetensors", folder / "generator_ema.safetensors"]
+    weights = next((p for p in preferred if use_ema and p.is_file()), folder / "generator.safetensors")
+    if not weights.is_file():
+        raise CheckpointError(f"{folder} has no generator weights (generator.safetensors)")
+    return weights
+
+
 def load_generator(run_or_file: Union[str, Path], use_ema: bool = True) -> tuple[Any, dict]:
     """Rebuild the style generator of a run, in eval mode, on the CPU.
 
@@ -169,18 +184,8 @@ def load_generator(run_or_file: Union[str, Path], use_ema: bool = True) -> tuple
     ``info`` holds ``arch``, ``config`` (generator kwargs), ``style``, ``step``, ``input_range``,
     ``run`` (training provenance), ``weights`` (which file was loaded) and ``path``.
     """
-    path = Path(run_or_file)
-    if path.is_file() and path.suffix == ".safetensors":
-        weights = path
-        meta = _read_meta(path.parent / META_FILE)
-    else:
-        folder = _resolve_checkpoint_dir(path)
-        meta = _read_meta(folder / META_FILE)
-        # The model-selected weights (colour generator), else the EMA, else the raw generator.
-        preferred = [folder / "generator_selected.safetensors", folder / "generator_ema.safetensors"]
-        weights = next((p for p in preferred if use_ema and p.is_file()), folder / "generator.safetensors")
-        if not weights.is_file():
-            raise CheckpointError(f"{folder} has no generator weights (generator.safetensors)")
+    weights = generator_weights_file(run_or_file, use_ema)
+    meta = _read_meta(weights.parent / META_FILE)
     spec = meta.get("generator")
     if not isinstance(spec, dict) or "arch" not in spec:
         raise CheckpointError(f"{weights.parent / META_FILE} does not say which generator it holds")

@@ -89,8 +89,32 @@ def _check_teacher(teacher, spec, content: Path, args: argparse.Namespace):
     from styleforge.train.degeneracy import check_generator
 
     run = Path(spec) if ":" not in str(spec) or Path(spec).exists() else None
-    return check_generator(teacher, list_images(content), run=run, allow=args.allow_degenerate,
-                           where=f"teacher {spec}")
+    return check_generator(teacher, list_images(content), run=run, weights_file=_weights_file(run),
+                           allow=args.allow_degenerate, where=f"teacher {spec}")
+
+
+def _weights_file(run):
+    """The weights file a styleforge run/checkpoint teacher (or the student in ``run``) was loaded
+    from; the file itself for a TorchScript teacher; None when there is none."""
+    from styleforge.train.checkpoint import CheckpointError, generator_weights_file
+
+    if run is None or not Path(run).exists():
+        return None
+    if Path(run).is_file():
+        return Path(run)
+    try:
+        return generator_weights_file(run)
+    except CheckpointError:
+        return None
+
+
+def _write_student_verdict(out: Path, verdict, spec) -> None:
+    """The teacher's verdict, copied into the student's run and bound to the student's weights."""
+    from styleforge.verdict import write_verdict
+
+    student = _weights_file(out)
+    write_verdict(out, verdict, weights=[student] if student else [],
+                  source=f"teacher {spec} (the student copies it)")
 
 
 def _run_lut_student(args: argparse.Namespace, cfg) -> int:
@@ -99,7 +123,7 @@ def _run_lut_student(args: argparse.Namespace, cfg) -> int:
     from styleforge.runtime.lut import COLOUR_AGREEMENT_DB
     from styleforge.train.lut_student import fit_lut_student
     from styleforge.train.teachers import TeacherError, load_teacher
-    from styleforge.verdict import DegenerateModelError, write_verdict
+    from styleforge.verdict import DegenerateModelError
 
     if args.resume or not args.teacher or args.content is None:
         raise CLIError("--student lut needs --teacher and --content (and does not --resume: rerun it)")
@@ -114,7 +138,7 @@ def _run_lut_student(args: argparse.Namespace, cfg) -> int:
                                  show_progress=not args.quiet)
     except (TeacherError, DegenerateModelError, ValueError) as err:
         raise CLIError(str(err)) from None
-    write_verdict(args.out, verdict, source=f"teacher {args.teacher} (the student copies it)")
+    _write_student_verdict(args.out, verdict, args.teacher)
     share = report["colour_function_share_db"]
     print(f"LUT student vs teacher on {report['heldout']['images']} held-out photos: {share:.2f} dB PSNR "
           f"(SSIM {report['heldout'].get('ssim', float('nan')):.4f})")
@@ -172,9 +196,7 @@ def run_distill(args: argparse.Namespace) -> int:
                                   stop_at=args.stop_at, heldout=args.heldout, show_progress=not args.quiet)
     except (ConfigError, DistillError, TeacherError, CheckpointError, ImageError, DegenerateModelError) as err:
         raise CLIError(str(err)) from None
-    from styleforge.verdict import write_verdict
-
-    write_verdict(args.out, verdict, source=f"teacher {teacher_spec} (the student copies it)")
+    _write_student_verdict(args.out, verdict, teacher_spec)
     if report is None:
         print(f"stopped at step {args.stop_at}; continue with: styleforge distill --out {args.out} --resume")
         return 0

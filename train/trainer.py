@@ -25,7 +25,7 @@ from torch import nn
 from styleforge.atomic import write_text
 from styleforge.runtime.imageio import list_images, load_images, open_image, to_uint8_array
 from styleforge.train import distributed
-from styleforge.train.checkpoint import latest_checkpoint, list_checkpoints
+from styleforge.train.checkpoint import generator_weights_file, latest_checkpoint, list_checkpoints
 from styleforge.train.config import TrainConfig, config_to_dict, config_to_yaml
 from styleforge.train.engine import (
     Loop,
@@ -288,7 +288,8 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
         finished = objective.finish(run_dir, ema_model, step)
         if finished is not None:
             verdict = finished.pop("verdict")
-            write_verdict(run_dir, verdict, step=step, **finished)
+            judged = [generator_weights_file(run_dir)] if latest_checkpoint(run_dir) is not None else []
+            write_verdict(run_dir, verdict, weights=judged, step=step, **finished)  # bound to the file's sha256
             summary["verdict"] = verdict.to_dict()
     split = test_split(config)
     if main and split is not None and start <= config.steps:
