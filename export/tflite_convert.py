@@ -27,13 +27,13 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from styleforge.errors import StyleforgeError
+from styleforge.subproc import run_guarded
 
 # Output file names inside the job folder, by artifact key.
 TFLITE_FILES = {
@@ -95,12 +95,9 @@ def convert_tflite(
     (work_dir / "job.json").write_text(json.dumps(job))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     cmd = [sys.executable, "-m", "styleforge.export.tflite_convert", str(work_dir / "job.json")]
-    try:
-        proc = subprocess.run(
-            cmd, cwd=work_dir, env=env, capture_output=True, text=True, timeout=timeout_s
-        )
-    except subprocess.TimeoutExpired:
-        raise TFLiteConversionError(f"onnx2tf did not finish within {timeout_s:.0f} s") from None
+    proc = run_guarded(cmd, timeout_s=timeout_s, env=env, cwd=str(work_dir))  # dies with export, children too
+    if proc.timed_out:
+        raise TFLiteConversionError(f"onnx2tf did not finish within {timeout_s:.0f} s")
     (work_dir / "converter.log").write_text(proc.stdout + "\n" + proc.stderr)
     attempts = _read_lines(work_dir / NETWORK_LOG)
     if attempts:

@@ -1,14 +1,25 @@
-"""Run a Python module in a fresh child process that cannot outlive its parent.
+"""Run a child process (a Python module, or the TFLite converter) that cannot outlive its parent.
 
 Interpreters (LiteRT, ONNX Runtime, delegates) can die in native code: a ``SIGABRT`` from a
 failed check or a ``SIGSEGV`` on a degenerate model takes the whole process with it. Running
 them in a child turns that into a :class:`ChildResult` the caller can report. Used by the
-export gate (``styleforge.export.verify``) and the benchmark matrix (one cell per child).
+export gate (``styleforge.export.verify``), the TFLite converter (``export.tflite_convert``) and
+the benchmark matrix (one cell per child).
 
-No orphans: :func:`run_module` kills the child when the parent is interrupted (Ctrl-C, SIGTERM
-via ``styleforge.cli``) or the child runs past its timeout, and the child calls
-:func:`die_with_parent` first thing, so it also goes when the parent is killed outright
-(``kill -9``): on Linux through ``PR_SET_PDEATHSIG``, elsewhere a watchdog thread.
+No orphans, grandchildren included. :func:`run_guarded` starts the child
+
+* in its own process group (its pid is the group id), so whatever it spawns in turn (onnx2tf
+  runs helper tools) can be killed with it in one ``killpg``;
+* with ``PR_SET_PDEATHSIG = SIGKILL`` set between fork and exec (Linux), so the kernel kills the
+  child the moment the thread that started it dies, even by ``kill -9`` and even while the child
+  is busy in native code;
+* beside a tiny watchdog process that holds the read end of a pipe only the parent can write to:
+  when the parent dies without saying "done", the pipe reads end-of-file and the watchdog kills
+  the child's whole process group (the grandchildren, which ``PDEATHSIG`` does not reach).
+
+When the parent is interrupted (Ctrl-C, SIGTERM via ``styleforge.cli``) or the child runs past
+its timeout, the group is killed and waited for. A child that calls :func:`die_with_parent` (the
+gate and benchmark workers do) also has a watchdog thread where ``prctl`` is missing.
 
 A leaf module: standard library only.
 """
@@ -57,42 +68,125 @@ class ChildResult:
         return lines[-n:]
 
 
+WATCHDOG = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+group = int(sys.argv[1])
+if not os.read(0, 1):  # end of file without the parent's "done" byte: the parent is gone
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+PR_SET_PDEATHSIG = 1
+
+
+def _libc_prctl():
+    """libc's ``prctl`` (resolved before fork: the child must not load libraries), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _child_setup(parent: int, prctl):
+    """The ``preexec_fn``: runs in the child between fork and exec."""
+
+    def setup() -> None:
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)  # kept across exec
+        if os.getppid() != parent:  # the parent died before the line above took effect
+            os._exit(1)
+
+    return setup
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the child's process group (the child and what it spawned) and reap the child."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (OSError, AttributeError):  # the group is gone already (or no process groups: Windows)
+        proc.kill()
+    proc.wait()
+
+
+def run_guarded(
+    cmd: Sequence[str],
+    timeout_s: Optional[float] = None,
+    env: Optional[dict[str, str]] = None,
+    cwd: Optional[str] = None,
+) -> ChildResult:
+    """Run ``cmd`` (argv) with stdout and stderr captured (text) and wait for it.
+
+    The child and everything it spawns end with this process: on a timeout, on an exception
+    here (Ctrl-C), and within milliseconds of this process being killed outright (see the
+    module docstring). Leftover grandchildren of a child that exits normally are killed too.
+    """
+    child_env = {**os.environ, **(env or {}), PARENT_PID_ENV: str(os.getpid())}
+    posix = os.name == "posix"
+    proc = subprocess.Popen(
+        list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        errors="replace", env=child_env, cwd=cwd,
+        **({"preexec_fn": _child_setup(os.getpid(), _libc_prctl()), "process_group": 0} if posix else {}),
+    )
+    watchdog, done = None, None
+    if posix:
+        read_end, done = os.pipe()  # non-inheritable: only this process holds the write end
+        try:
+            watchdog = subprocess.Popen([sys.executable, "-S", "-c", WATCHDOG, str(proc.pid)], stdin=read_end,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
+        except OSError:
+            watchdog = None  # PDEATHSIG still covers the child itself
+        finally:
+            os.close(read_end)
+    try:
+        try:
+            out, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            out, err = proc.communicate()
+            return ChildResult(proc.returncode, out, err, timed_out=True, timeout_s=timeout_s)
+        except BaseException:  # KeyboardInterrupt / SystemExit in the parent: take the children down too
+            _kill_group(proc)
+            raise
+        if posix:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # grandchildren the child left behind
+            except OSError:
+                pass
+        return ChildResult(proc.returncode, out, err)
+    finally:
+        if done is not None:
+            try:
+                os.write(done, b"x")  # "done": the watchdog exits without killing anything
+            except OSError:
+                pass
+            os.close(done)
+        if watchdog is not None:
+            watchdog.wait()
+
+
 def run_module(
     module: str,
     args: Sequence[str] = (),
     timeout_s: Optional[float] = None,
     env: Optional[dict[str, str]] = None,
 ) -> ChildResult:
-    """Run ``python -m module *args`` in a fresh interpreter and wait for it.
-
-    stdout and stderr are captured (text). The child is killed, and waited for, if it runs past
-    ``timeout_s`` or if this process is interrupted while waiting (the exception propagates).
-    """
-    child_env = {**os.environ, **(env or {}), PARENT_PID_ENV: str(os.getpid())}
-    cmd = [sys.executable, "-m", module, *args]
-    proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        errors="replace", env=child_env,
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        return ChildResult(proc.returncode, out, err, timed_out=True, timeout_s=timeout_s)
-    except BaseException:  # KeyboardInterrupt / SystemExit in the parent: take the child down too
-        proc.kill()
-        proc.wait()
-        raise
-    return ChildResult(proc.returncode, out, err)
+    """Run ``python -m module *args`` in a fresh interpreter through :func:`run_guarded`."""
+    return run_guarded([sys.executable, "-m", module, *args], timeout_s=timeout_s, env=env)
 
 
 def die_with_parent() -> None:
-    """Call first thing in a child started by :func:`run_module`: exit when the parent goes.
+    """Call first thing in a child started by :func:`run_guarded`: exit when the parent goes.
 
-    Linux: the kernel sends SIGKILL when the parent dies (works even while this process is busy
-    in native code). Elsewhere: a daemon thread polls the parent's pid. No-op when this process
-    was not started by :func:`run_module`.
+    Linux: the kernel sends SIGKILL when the parent dies (set again here, for children started
+    another way). Elsewhere: a daemon thread polls the parent's pid. No-op when this process was
+    not started by :func:`run_guarded`.
     """
     expected = os.environ.get(PARENT_PID_ENV)
     if not expected:
