@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -367,23 +368,46 @@ class LutApplier:
             self._pool = None
 
 
-def _gather_strip_u8(rgb: np.ndarray, out: np.ndarray, rows: tuple[int, int], table: np.ndarray) -> None:
-    """One strip of 8-bit pixels through the packed 256^3 table (numpy releases the GIL)."""
-    from PIL import Image
+class _Scratch(threading.local):
+    """Per-thread strip buffers, reused from strip to strip: fresh big arrays per strip would be
+    fresh pages (page faults and zeroing) every time."""
 
+    index: Optional[np.ndarray] = None  # intp [n]: the table index of each pixel
+    styled: Optional[np.ndarray] = None  # '<u4' [n]: the packed output words
+
+    def buffers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.index is None or len(self.index) < n:
+            self.index, self.styled = np.empty(n, dtype=np.intp), np.empty(n, dtype="<u4")
+        return self.index[:n], self.styled[:n]
+
+
+_SCRATCH = _Scratch()
+
+
+def _gather_strip_u8(rgb: np.ndarray, out: np.ndarray, rows: tuple[int, int], table: np.ndarray) -> None:
+    """One strip of 8-bit pixels through the packed 256^3 table (numpy releases the GIL).
+
+    Three passes over the strip: 3-byte pixels read as masked 4-byte words into an intp index
+    (no conversion pass inside ``take``), one gather, and the packed words stored back 3 bytes
+    apart in pixel order (a strided copy, first to last, so each word's zero top byte is
+    overwritten by the next pixel). Both buffers are this thread's own, reused.
+    """
     y0, y1 = rows
     width = rgb.shape[1]
     n = (y1 - y0) * width
     src = rgb[y0:y1].reshape(-1)  # contiguous bytes R G B R G B ...
-    index = np.empty(n, dtype=np.uint32)
+    index, styled = _SCRATCH.buffers(n)
     if n > 1:  # read each pixel's 3 bytes (+1 of the next pixel, masked off) as one word
         words = np.ndarray((n - 1,), dtype="<u4", buffer=src, strides=(3,))
         np.bitwise_and(words, 0xFFFFFF, out=index[: n - 1])
     r, g, b = (int(v) for v in src[-3:])
     index[n - 1] = r | g << 8 | b << 16
-    styled = np.take(table, index)  # '<u4' words R | G << 8 | B << 16 (| 0 << 24)
-    rgb_bytes = Image.frombuffer("RGBX", (width, y1 - y0), styled, "raw", "RGBX", 0, 1).tobytes("raw", "RGB")
-    out[y0:y1].reshape(-1)[:] = np.frombuffer(rgb_bytes, dtype=np.uint8)
+    np.take(table, index, out=styled, mode="wrap")  # indices < 2^24 = len(table): wrap never changes one
+    dst = out[y0:y1].reshape(-1)
+    if n > 1:  # each word's 4th byte (0) lands on the next pixel's R, which the next word then writes
+        words_out = np.ndarray((n - 1,), dtype="<u4", buffer=dst, strides=(3,))
+        np.copyto(words_out, styled[: n - 1])
+    dst[-3:] = styled[n - 1 :].view(np.uint8)[:3]
 
 
 def _interp_strip_u16(rgb: np.ndarray, out: np.ndarray, rows: tuple[int, int], table: np.ndarray) -> None:
