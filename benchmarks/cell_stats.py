@@ -50,6 +50,17 @@ def peak_rss_mb() -> Optional[float]:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
+def reset_peak_rss() -> bool:
+    """Start a fresh peak: Linux resets ``VmHWM`` to the current RSS when ``5`` is written to
+    ``/proc/self/clear_refs``; False (nothing reset) elsewhere or when that is not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def latency_stats(times_ms: list[float]) -> dict[str, float]:
     """min/p10/p50/p90/p99/max/mean/std of per-run latencies in ms (linear-interpolated percentiles)."""
     t = np.asarray(times_ms, dtype=np.float64)

@@ -9,6 +9,15 @@ is this cell's own. Per cell (a photo of ``size`` = (H, W), default 1080p and 24
 - ``pillow_1t_ms``: one bare single-thread ``Image.filter(ImageFilter.Color3DLUT)`` pass on the
   same pixels in the same process (the reference the issue's 0.6x target is set against), and
   ``ratio_vs_pillow`` = LUT p50 / Pillow p50;
+- ``inputs``: the same pass on three kinds of pixels of that size, side by side, because the
+  8-bit path is one gather from a 64 MiB table and its speed depends on how the pixels walk it:
+  ``smooth`` (the photo), ``noisy`` (the photo plus sensor-like Gaussian noise, sigma
+  :data:`NOISE_SIGMA` levels) and ``uniform`` (uniform random pixels: every gather a cache miss,
+  the worst case). Each has its LUT p50, its own Pillow 1-thread pass and ratio, the largest
+  difference from Pillow, and ``peak_rss_mb``: the peak from just before its pixels were made
+  to the end of its LUT runs (the pixels, the output, the table, the process and the decoded
+  photo the pixels derive from; Linux resets the peak in between, elsewhere it is the process
+  peak so far);
 - ``fidelity``: PSNR against the bundle's reference outputs (as for every backend);
   ``vs_student``: PSNR of the LUT path against the bundle's tiled conv student on the same
   photo (at most 1080p, measured after the RSS peak is read), when the bundle has one.
@@ -25,9 +34,16 @@ from typing import Any, Optional
 
 import numpy as np
 
-from styleforge.benchmarks.cell_stats import cell_record, current_rss_mb, peak_rss_mb
+from styleforge.benchmarks.cell_stats import (
+    cell_record,
+    current_rss_mb,
+    peak_rss_mb,
+    reset_peak_rss,
+)
 
 DEFAULT_SIZES = ((1080, 1920), (4000, 6000))  # a 1080p frame, a 24 MP photo
+INPUT_KINDS = ("smooth", "noisy", "uniform")
+NOISE_SIGMA = 4.0  # levels: sensor-like noise of a high-ISO phone photo
 STUDENT_MAX_PIXELS = 1920 * 1080
 
 
@@ -103,6 +119,9 @@ def measure_lut(spec: dict[str, Any]) -> dict[str, Any]:
         pillow_max_diff = int(np.abs(np.asarray(pil_image.filter(pil_filter), dtype=np.int16) - styled).max())
         fidelity = _reference_fidelity(spec, stylizer)
         vs_student = _vs_student(bundle, manifest, rgb, styled)
+        pil_image = styled = None  # free them: the input kinds below measure their own peaks
+        inputs = {kind: _measure_input(stylizer, rgb, kind, runs, int(spec.get("warmup", 1)))
+                  for kind in spec.get("inputs") or INPUT_KINDS}
     stylizer.close()
     record = cell_record((h, w), (import_ms, load_ms, first_ms), times,
                          (rss_before, rss_after_import, rss_after_load, peak), fidelity)
@@ -116,10 +135,47 @@ def measure_lut(spec: dict[str, Any]) -> dict[str, Any]:
             "pillow_max_abs": pillow_max_diff,
             "vs_student": vs_student,
             "lut_size": stylizer.lut.size,
+            "inputs": inputs,
         },
         "backend_info": stylizer.info(),
         "input": {"shape": [h, w, 3], "dtype": "uint8", "layout": "HWC"},
     }
+
+
+def input_pixels(photo: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
+    """uint8 ``[H, W, 3]`` pixels of ``kind`` (see :data:`INPUT_KINDS`) at the photo's size."""
+    rng = np.random.default_rng(seed)
+    if kind == "smooth":
+        return photo
+    if kind == "noisy":
+        out = np.empty_like(photo)
+        for y in range(0, photo.shape[0], 256):  # in bands: no full-size float copy
+            band = photo[y:y + 256].astype(np.float32) + rng.normal(0.0, NOISE_SIGMA, photo[y:y + 256].shape)
+            out[y:y + 256] = np.clip(np.rint(band), 0, 255)
+        return out
+    if kind == "uniform":
+        return rng.integers(0, 256, photo.shape, dtype=np.uint8)
+    raise ValueError(f"unknown input kind {kind!r}: expected one of {', '.join(INPUT_KINDS)}")
+
+
+def _measure_input(stylizer, photo: np.ndarray, kind: str, runs: int, warmup: int) -> dict[str, Any]:
+    """One input kind through the LUT path and through a bare 1-thread Pillow pass (same process)."""
+    from PIL import Image
+
+    from styleforge.runtime import lut as rlut
+
+    reset = reset_peak_rss()
+    pixels = input_pixels(photo, kind)
+    for _ in range(max(0, warmup)):
+        styled = stylizer.stylize_rgb(pixels)
+    p50, _ = _median_ms(lambda: stylizer.stylize_rgb(pixels), runs)
+    styled = stylizer.stylize_rgb(pixels)
+    peak = peak_rss_mb()
+    pil_image, pil_filter = Image.fromarray(pixels), rlut.pillow_filter(stylizer.lut)
+    pillow_ms, _ = _median_ms(lambda: pil_image.filter(pil_filter), min(runs, 5))
+    max_abs = int(np.abs(np.asarray(pil_image.filter(pil_filter), dtype=np.int16) - styled).max())
+    return {"p50_ms": p50, "pillow_1t_ms": pillow_ms, "ratio_vs_pillow": p50 / pillow_ms if pillow_ms else None,
+            "pillow_max_abs": max_abs, "peak_rss_mb": peak, "peak_reset": reset}
 
 
 def _reference_fidelity(spec: dict[str, Any], stylizer) -> Optional[dict[str, Any]]:
@@ -166,22 +222,29 @@ def _vs_student(bundle: Path, manifest, rgb: np.ndarray, styled: np.ndarray) -> 
 
 
 def format_lut_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
-    """Rows for the LUT section of the report (header: :data:`LUT_HEADERS`)."""
+    """Rows for the LUT section of the report (header: :data:`LUT_HEADERS`): one per input kind
+    (smooth photo, noisy photo, uniform random pixels) of each cell, side by side."""
     rows = []
     for c in cells:
         if c.get("backend") != "lut" or c.get("status") != "ok":
             continue
         lut = c.get("lut") or {}
         student = lut.get("vs_student") or {}
-        rows.append([
-            str(c.get("model")), f"{c['size'][0]}x{c['size'][1]}", str(c.get("threads") or "default"),
-            f"{c['latency_ms']['p50']:.1f}", f"{lut['pillow_1t_ms']:.1f}", f"{lut['ratio_vs_pillow']:.2f}x",
-            f"{lut['decode_ms']:.1f}", f"{lut['encode_ms']:.1f}", f"{c.get('load_ms', 0):.0f}",
-            f"{c['rss_peak_mb']:.0f}" if c.get("rss_peak_mb") is not None else "n/a",
-            f"{student['psnr']:.1f} ({student['artifact']})" if "psnr" in student else "n/a",
-        ])
+        inputs = lut.get("inputs") or {"smooth": {"p50_ms": c["latency_ms"]["p50"], "pillow_1t_ms": lut["pillow_1t_ms"],
+                                                  "ratio_vs_pillow": lut["ratio_vs_pillow"],
+                                                  "peak_rss_mb": c.get("rss_peak_mb")}}
+        for kind, m in inputs.items():
+            smooth = kind == "smooth"
+            rows.append([
+                str(c.get("model")), f"{c['size'][0]}x{c['size'][1]}", str(c.get("threads") or "default"), kind,
+                f"{m['p50_ms']:.1f}", f"{m['pillow_1t_ms']:.1f}", f"{m['ratio_vs_pillow']:.2f}x",
+                f"{lut['decode_ms']:.1f}" if smooth else "", f"{lut['encode_ms']:.1f}" if smooth else "",
+                f"{c.get('load_ms', 0):.0f}" if smooth else "",
+                f"{m['peak_rss_mb']:.0f}" if m.get("peak_rss_mb") is not None else "n/a",
+                (f"{student['psnr']:.1f} ({student['artifact']})" if "psnr" in student else "n/a") if smooth else "",
+            ])
     return rows
 
 
-LUT_HEADERS = ["model", "size", "threads", "LUT p50 ms", "Pillow 1-thread ms", "LUT / Pillow", "decode ms",
+LUT_HEADERS = ["model", "size", "threads", "input", "LUT p50 ms", "Pillow 1-thread ms", "LUT / Pillow", "decode ms",
                "encode ms", "load ms (+256^3 table)", "peak RSS MB", "PSNR vs tiled student dB"]

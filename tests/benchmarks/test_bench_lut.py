@@ -37,11 +37,16 @@ def test_bench_measures_the_lut_path(lut_bundle, tmp_path):
         lut = cell["lut"]
         assert lut["decode_ms"] > 0 and lut["encode_ms"] > 0 and lut["pillow_1t_ms"] > 0
         assert lut["pillow_max_abs"] <= 1  # the same LUT through Pillow's Color3DLUT
+        assert list(lut["inputs"]) == ["smooth", "noisy", "uniform"]  # side by side, worst case last
+        for kind in lut["inputs"].values():
+            assert kind["p50_ms"] > 0 and kind["pillow_1t_ms"] > 0 and kind["pillow_max_abs"] <= 1
+            assert kind["ratio_vs_pillow"] == pytest.approx(kind["p50_ms"] / kind["pillow_1t_ms"])
+            assert kind["peak_rss_mb"] > 0
         assert cell["fidelity"]["psnr"] >= 40.0  # vs the bundle's references (the colour function)
         assert cell["rss_peak_mb"] > 0
         assert cell["gmacs_per_s"] is None  # no MAC count for a table lookup
     text = report.format_table(result)
-    assert "LUT path" in text and "Pillow 1-thread ms" in text
+    assert "LUT path" in text and "Pillow 1-thread ms" in text and "uniform" in text
     assert "### LUT path" in report.to_markdown(result)
 
 
