@@ -97,6 +97,7 @@ def _child_setup(parent: int, prctl):
     """The ``preexec_fn``: runs in the child between fork and exec."""
 
     def setup() -> None:
+        os.setpgid(0, 0)  # its own process group (Popen's process_group= needs Python 3.11)
         if prctl is not None:
             prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)  # kept across exec
         if os.getppid() != parent:  # the parent died before the line above took effect
@@ -131,7 +132,7 @@ def run_guarded(
     proc = subprocess.Popen(
         list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         errors="replace", env=child_env, cwd=cwd,
-        **({"preexec_fn": _child_setup(os.getpid(), _libc_prctl()), "process_group": 0} if posix else {}),
+        **({"preexec_fn": _child_setup(os.getpid(), _libc_prctl())} if posix else {}),
     )
     watchdog, done = None, None
     if posix:
