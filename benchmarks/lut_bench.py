@@ -14,10 +14,9 @@ is this cell's own. Per cell (a photo of ``size`` = (H, W), default 1080p and 24
   ``smooth`` (the photo), ``noisy`` (the photo plus sensor-like Gaussian noise, sigma
   :data:`NOISE_SIGMA` levels) and ``uniform`` (uniform random pixels: every gather a cache miss,
   the worst case). Each has its LUT p50, its own Pillow 1-thread pass and ratio, the largest
-  difference from Pillow, and ``peak_rss_mb``: the peak from just before its pixels were made
-  to the end of its LUT runs (the pixels, the output, the table, the process and the decoded
-  photo the pixels derive from; Linux resets the peak in between, elsewhere it is the process
-  peak so far);
+  difference from Pillow, and ``peak_rss_mb``: the peak over its LUT runs, from when its pixels
+  are ready (the pixels, one output, the table, the process and the decoded photo the pixels
+  derive from; Linux resets the peak first, elsewhere it is the process peak so far);
 - ``fidelity``: PSNR against the bundle's reference outputs (as for every backend);
   ``vs_student``: PSNR of the LUT path against the bundle's tiled conv student on the same
   photo (at most 1080p, measured after the RSS peak is read), when the bundle has one.
@@ -164,10 +163,10 @@ def _measure_input(stylizer, photo: np.ndarray, kind: str, runs: int, warmup: in
 
     from styleforge.runtime import lut as rlut
 
-    reset = reset_peak_rss()
     pixels = input_pixels(photo, kind)
+    reset = reset_peak_rss()  # the LUT path's own peak on these pixels, not the making of them
     for _ in range(max(0, warmup)):
-        styled = stylizer.stylize_rgb(pixels)
+        stylizer.stylize_rgb(pixels)
     p50, _ = _median_ms(lambda: stylizer.stylize_rgb(pixels), runs)
     styled = stylizer.stylize_rgb(pixels)
     peak = peak_rss_mb()
