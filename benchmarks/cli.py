@@ -100,7 +100,7 @@ def run_bench(args) -> int:
     if args.runs < 1 and not args.duration:
         raise CLIError("--runs must be at least 1")
 
-    from styleforge.benchmarks.bench import BenchError, BenchSettings, benchmark
+    from styleforge.benchmarks.bench import BenchSettings, benchmark
 
     backends = _split(args.backend) or ["all"]
     settings = BenchSettings(
@@ -118,14 +118,11 @@ def run_bench(args) -> int:
         else:
             print(f"{where}: {cell['status']}: {cell['error']}", file=sys.stderr)
 
-    try:
-        result = benchmark(
-            args.models, backends=backends, artifacts=_split(args.artifact) or ["all"],
-            threads=_parse_threads(args.threads), sizes=_parse_sizes(args.size), device=args.device,
-            delegate=args.delegate, compute_units=args.compute_units, xnnpack=_parse_xnnpack(args.xnnpack), settings=settings, on_cell=on_cell,
-        )
-    except BenchError as err:
-        raise CLIError(str(err)) from None
+    result = benchmark(
+        args.models, backends=backends, artifacts=_split(args.artifact) or ["all"],
+        threads=_parse_threads(args.threads), sizes=_parse_sizes(args.size), device=args.device,
+        delegate=args.delegate, compute_units=args.compute_units, xnnpack=_parse_xnnpack(args.xnnpack), settings=settings, on_cell=on_cell,
+    )
 
     from styleforge.benchmarks.environment import summary_lines
 

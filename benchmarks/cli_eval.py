@@ -149,12 +149,9 @@ def run(args) -> int:
     from styleforge.atomic import write_text
     from styleforge.errors import CLIError
     from styleforge.stages import StageError
-    from styleforge.train.config import ConfigError, config_to_yaml
+    from styleforge.train.config import config_to_yaml
 
-    try:
-        cfg = resolve(args)
-    except ConfigError as err:
-        raise CLIError(str(err)) from None
+    cfg = resolve(args)
     if args.dry_run:
         print(config_to_yaml(cfg, section="eval_looks", context={"out": str(args.out)}), end="")
         return 0
@@ -174,14 +171,11 @@ def run(args) -> int:
         print((args.out / "curve.md").read_text())
         print(f"learning curve: {args.out / 'curve.md'}, {args.out / 'curve.png'}")
         return 0
-    try:
-        report = run_all(
-            list(cfg.looks), args.out, cfg.train_preset, cfg.student, cfg.export_size, cfg.steps or None,
-            cfg.paired, cfg.seed, split_seeds=list(cfg.split_seeds) or None, full_splits=cfg.full_splits,
-            train_set=list(cfg.train_set),
-        )
-    except StageError as err:
-        raise CLIError(str(err)) from None
+    report = run_all(
+        list(cfg.looks), args.out, cfg.train_preset, cfg.student, cfg.export_size, cfg.steps or None,
+        cfg.paired, cfg.seed, split_seeds=list(cfg.split_seeds) or None, full_splits=cfg.full_splits,
+        train_set=list(cfg.train_set),
+    )
     print((args.out / "results.md").read_text())
     print(f"results: {args.out / 'results.json'} ({report['wall_seconds'] / 60:.1f} min)")
     return 0

@@ -106,21 +106,18 @@ def run_stylize(args: argparse.Namespace) -> int:
         delegate_options[key] = value
     out = Path(args.out)
     jobs, not_images = plan_outputs(args.inputs, out, args.suffix, args.format, args.recursive)
-    try:
-        stylizer = Stylizer.from_bundle(
-            args.bundle,
-            artifact=args.artifact,
-            backend=args.backend,
-            threads=args.threads,
-            delegate=args.delegate,
-            delegate_options=delegate_options,
-            providers=args.providers.split(",") if args.providers else None,
-            device=args.device,
-            tile=args.tile,
-            tile_overlap=args.tile_overlap,
-        )
-    except (BundleError, BackendError) as err:
-        raise CLIError(str(err)) from None
+    stylizer = Stylizer.from_bundle(
+        args.bundle,
+        artifact=args.artifact,
+        backend=args.backend,
+        threads=args.threads,
+        delegate=args.delegate,
+        delegate_options=delegate_options,
+        providers=args.providers.split(",") if args.providers else None,
+        device=args.device,
+        tile=args.tile,
+        tile_overlap=args.tile_overlap,
+    )
     failures: list[tuple[Path, str]] = list(not_images)  # every file not styled is listed with its reason
     max_pixels = args.max_pixels or None
     for src, dst in progress(jobs, total=len(jobs), desc="stylize", disable=args.quiet):

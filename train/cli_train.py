@@ -134,16 +134,13 @@ def _resolve(args: argparse.Namespace):
 
 def run_train(args: argparse.Namespace) -> int:
     from styleforge.errors import CLIError
-    from styleforge.train.config import ConfigError, config_to_yaml
+    from styleforge.train.config import config_to_yaml
 
     if args.paired and (args.content or args.style):
         raise CLIError("give either --paired DIR or --content/--style, not both")
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} is a file, not a run folder")
-    try:
-        config = _resolve(args)
-    except ConfigError as err:
-        raise CLIError(str(err)) from None
+    config = _resolve(args)
     if args.dry_run:
         sys.stdout.write(config_to_yaml(config))
         return 0
@@ -152,8 +149,7 @@ def run_train(args: argparse.Namespace) -> int:
         if folder and not Path(folder).is_dir():
             raise CLIError(f"{name.replace('_dir', '')} folder not found: {folder}")
 
-    from styleforge.train.checkpoint import CheckpointError
-    from styleforge.train.trainer import TrainError, train
+    from styleforge.train.trainer import train
     from styleforge.verdict import DegenerateModelError
 
     try:
@@ -164,8 +160,6 @@ def run_train(args: argparse.Namespace) -> int:
             raise CLIError(str(err)) from None
         print(f"warning: {err} (--allow-degenerate given)", file=sys.stderr)
         return 0
-    except (TrainError, CheckpointError) as err:
-        raise CLIError(str(err)) from None
     if "checkpoint" in summary:
         print(f"checkpoint: {summary['checkpoint']}")
         evaluation = summary.get("eval")
