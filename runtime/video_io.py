@@ -203,14 +203,17 @@ def _first_frame_size(path: Path, timeout: Optional[float]) -> tuple[int, int]:
 
 
 class _Child:
-    """An ffmpeg child with its stderr drained by a thread (so it can never block on it)."""
+    """An ffmpeg child with its stderr drained by a thread (so it can never block on it).
+    ``cpu_s``: the CPU seconds (user + system) it used, once it has been waited for (POSIX)."""
 
-    def __init__(self, args: list[str], what: str, stdin=None, stdout=None):
+    def __init__(self, args: list[str], what: str, stdin=None, stdout=None, cwd: Optional[PathLike] = None):
         self.what = what
+        self.cpu_s: Optional[float] = None
+        self._lock = threading.Lock()
         self.proc = subprocess.Popen([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *args],
                                      stdin=stdin if stdin is not None else subprocess.DEVNULL,
                                      stdout=stdout if stdout is not None else subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, cwd=cwd)
         self._err = bytearray()
         self._drain = threading.Thread(target=self._read_stderr, daemon=True, name="ffmpeg-stderr")
         self._drain.start()
@@ -225,13 +228,22 @@ class _Child:
         return self._err.decode("utf-8", "replace")
 
     def wait(self) -> int:
-        rc = self.proc.wait()
+        with self._lock:  # one waiter: wait4 reaps the child and reads its CPU time
+            if self.proc.returncode is None and hasattr(os, "wait4"):
+                try:
+                    _, status, usage = os.wait4(self.proc.pid, 0)
+                    self.proc.returncode = os.waitstatus_to_exitcode(status)
+                    self.cpu_s = usage.ru_utime + usage.ru_stime
+                except ChildProcessError:  # reaped elsewhere
+                    pass
+            rc = self.proc.wait()
         self._drain.join(timeout=5)
         return rc
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
+        with self._lock:
+            if self.proc.returncode is None:
+                self.proc.kill()
         self.wait()
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
@@ -250,16 +262,21 @@ class FrameReader:
     or damaged data). Use as a context manager (the child is killed on exit).
     """
 
-    def __init__(self, info: VideoInfo, extra_filters: str = ""):
+    def __init__(self, info: VideoInfo, extra_filters: str = "", cwd: Optional[PathLike] = None):
         self.info = info
         timing = (["-fps_mode", "passthrough"] if info.constant_rate
                   else ["-fps_mode", "cfr", "-r", str(info.fps)])
         vf = ["-vf", extra_filters] if extra_filters else []
         self.frame_bytes = info.width * info.height * 3
         self.count = 0
-        self._child = _Child(["-i", str(info.path), "-map", "0:v:0", "-an", "-sn", "-dn", *timing, *vf,
+        self._child = _Child(["-i", str(info.path.absolute()), "-map", "0:v:0", "-an", "-sn", "-dn", *timing, *vf,
                               "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], str(info.path),
-                             stdout=subprocess.PIPE)
+                             stdout=subprocess.PIPE, cwd=cwd)
+
+    @property
+    def cpu_s(self) -> Optional[float]:
+        """CPU seconds the decoder used (known once it ended)."""
+        return self._child.cpu_s
 
     def read(self) -> Optional[np.ndarray]:
         """The next frame, or None at the end (after checking how the decoder ended)."""
@@ -305,6 +322,36 @@ class FrameReader:
         self.close()
 
 
+def encoder_pix_fmt(info: VideoInfo, codec: str) -> str:
+    """The pixel format ``codec`` is fed: :data:`CODECS`'s (yuv420p for others), yuv444p where
+    4:2:0 cannot hold an odd width or height (the size stays exact)."""
+    pix_fmt = CODECS.get(codec, ("yuv420p", ()))[0]
+    if pix_fmt == "yuv420p" and (info.width % 2 or info.height % 2):
+        pix_fmt = "yuv444p"
+    return pix_fmt
+
+
+def colour_args(info: VideoInfo, pix_fmt: str) -> list[str]:
+    """ffmpeg output options for RGB -> ``pix_fmt``: for YUV, ``-vf scale=...`` with the source's
+    matrix and range (bt601, limited, when untagged: what the decoder assumed), then the tags."""
+    if not pix_fmt.startswith("yuv"):
+        return []
+    tags = info.colour
+    matrix = tags.get("matrix", "bt601")
+    matrix = {"smpte170m": "bt601", "bt470bg": "bt601", "bt2020nc": "bt2020"}.get(matrix, matrix)
+    if matrix not in ("bt601", "bt709", "fcc", "smpte240m", "bt2020"):
+        matrix = "bt601"
+    out_range = "pc" if tags.get("range") == "pc" else "tv"
+    args = ["-vf", f"scale=out_color_matrix={matrix}:out_range={out_range}"]
+    if "matrix" in tags:
+        args += ["-colorspace", tags["matrix"], "-color_range", out_range]
+        if tags.get("primaries", "unknown") != "unknown":
+            args += ["-color_primaries", tags["primaries"]]
+        if tags.get("transfer", "unknown") != "unknown":
+            args += ["-color_trc", tags["transfer"]]
+    return args
+
+
 class FrameWriter:
     """Encodes uint8 ``[H, W, 3]`` RGB frames into ``dst`` at ``info``'s size and rate, with the
     audio streams of ``info.path`` copied untouched (``audio_from``: another file's, or None).
@@ -317,10 +364,8 @@ class FrameWriter:
     def __init__(self, info: VideoInfo, dst: PathLike, codec: Optional[str] = None, crf: int = DEFAULT_CRF,
                  audio_from: Optional[PathLike] = "source", pix_fmt: Optional[str] = None):
         codec = codec or default_codec(dst)
-        known_fmt, options = CODECS.get(codec, ("yuv420p", ()))
-        pix_fmt = pix_fmt or known_fmt
-        if pix_fmt == "yuv420p" and (info.width % 2 or info.height % 2):
-            pix_fmt = "yuv444p"  # 4:2:0 needs even sizes; keep the size exact instead
+        options = CODECS.get(codec, ("yuv420p", ()))[1]
+        pix_fmt = pix_fmt or encoder_pix_fmt(info, codec)
         self.info, self.dst, self.codec = info, Path(dst), codec
         source = info.path if audio_from == "source" else audio_from
         start = ["-itsoffset", f"{info.start:.6f}"] if info.start else []
@@ -333,27 +378,15 @@ class FrameWriter:
         quality = ["-crf", str(int(crf))] if codec in ("libx264", "libx265", "libvpx-vp9", "libx264rgb") else []
         if codec == "mpeg4":
             quality = ["-q:v", "2"]
-        args += [*maps, "-c:v", codec, *options, *quality, *self._colour_args(pix_fmt), "-pix_fmt", pix_fmt,
+        args += [*maps, "-c:v", codec, *options, *quality, *colour_args(info, pix_fmt), "-pix_fmt", pix_fmt,
                  "-y", str(self.dst)]
         self.count = 0
         self._child = _Child(args, str(dst), stdin=subprocess.PIPE)
 
-    def _colour_args(self, pix_fmt: str) -> list[str]:
-        """RGB -> YUV with the source's matrix and range, and the tags that say so."""
-        if not pix_fmt.startswith("yuv"):
-            return []
-        tags = self.info.colour
-        matrix = tags.get("matrix", "bt601")
-        matrix = {"smpte170m": "bt601", "bt470bg": "bt601", "bt2020nc": "bt2020"}.get(matrix, matrix)
-        if matrix not in ("bt601", "bt709", "fcc", "smpte240m", "bt2020"):
-            matrix = "bt601"
-        out_range = "pc" if tags.get("range") == "pc" else "tv"
-        args = ["-vf", f"scale=out_color_matrix={matrix}:out_range={out_range}"]
-        if "matrix" in tags:
-            args += ["-colorspace", tags["matrix"], "-color_range", out_range]
-            if "primaries" in tags:
-                args += ["-color_primaries", tags["primaries"], "-color_trc", tags["transfer"]]
-        return args
+    @property
+    def cpu_s(self) -> Optional[float]:
+        """CPU seconds the encoder used (known after :meth:`close`)."""
+        return self._child.cpu_s
 
     def write(self, frame: np.ndarray) -> None:
         """One uint8 ``[H, W, 3]`` frame of the clip's size."""
