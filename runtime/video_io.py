@@ -113,6 +113,7 @@ def _run(args: list[str], what: str, timeout: Optional[float] = None) -> subproc
         raise VideoError(f"{what}: ffmpeg took longer than {timeout:.0f} s") from None
 
 
+_LEVEL = re.compile(r"^(?:\[[^\]]* @ [^\]]*\] )?\[(\w+)\] ?(.*)$")  # -loglevel level+info lines
 _STREAM = re.compile(r"^\s*Stream #0:\d+.*?: (Video|Audio): (\w+)(.*)$")
 _PIXFMT = re.compile(r"^[^,]*?, (\w+)\(([^)]*)\)")
 
@@ -141,12 +142,18 @@ def probe(path: PathLike, timeout: Optional[float] = 300.0) -> VideoInfo:
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"{path}: no such file")
-    proc = _run(["-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "pipe:1"], str(path), timeout)
-    stderr = proc.stderr.decode("utf-8", "replace")
+    proc = _run(["-loglevel", "level+info", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "framecrc",
+                 "pipe:1"], str(path), timeout)
+    levels = [_LEVEL.match(line) for line in proc.stderr.decode("utf-8", "replace").splitlines()]
+    stderr = "\n".join(m.group(2) for m in levels if m)
+    damage = [m.group(2).strip() for m in levels
+              if m and (m.group(1) in ("error", "fatal", "panic") or "corrupt" in m.group(2).lower())]
     if proc.returncode != 0:
         if "matches no streams" in stderr:
             raise VideoError(f"{path}: has no video stream")
         raise VideoError(f"{path}: not a video ffmpeg can read ({_last_error(stderr)})")
+    if damage:  # the container or the stream is cut short or broken: refuse rather than drop frames
+        raise VideoError(f"{path}: the clip is truncated or damaged ({damage[0]})")
     time_base, pts, durations, codec = Fraction(1, 1), [], [], ""
     for line in proc.stdout.decode("ascii", "replace").splitlines():
         if line.startswith("#tb 0:"):
