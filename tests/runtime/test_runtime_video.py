@@ -168,6 +168,23 @@ def test_bench_video_reports_stages_and_agreement(lut_bundle, clips, capsys):
         assert word in out or (word == "max 1 level" and "max 0 level" in out), out
 
 
+def test_per_frame_luts_via_pillow_are_within_one_level_of_the_exact_path(clips):
+    """The adaptive video path's LUT application (Pillow's Color3DLUT, two strips on two threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from styleforge.runtime import lut as rlut
+
+    frame = frames_of(clips["mp4"])[5]
+    rng = np.random.default_rng(1)
+    table = np.clip(rlut.identity_table(33) * [1.1, 0.95, 0.8] + rng.normal(0, 0.01, (33, 33, 33, 3)), 0, 1)
+    lut = rlut.Lut3D(table.astype(np.float32))
+    exact = rlut.LutApplier(lut, threads=1).apply(frame, 0.7)
+    with ThreadPoolExecutor(2) as pool:
+        fast = rlut.apply_pillow(lut, frame, 0.7, pool)
+    assert np.abs(fast.astype(int) - exact.astype(int)).max() <= 1
+    assert np.array_equal(fast, rlut.apply_pillow(lut, frame, 0.7))
+
+
 def test_smoother_follows_the_scene_and_restarts_at_a_cut():
     """Jittery parameters come out steadier; a new scene (a big thumbnail change) restarts at once."""
     from styleforge.runtime.temporal import ParamSmoother, frame_changes
