@@ -221,3 +221,32 @@ def test_adaptive_look_is_smoothed_over_frames(clips, tmp_path):
     out = tmp_path / "styled"
     assert main(["stylize", str(bundle), str(clips["mp4"]), "--out", str(out), "--quiet"]) == 0
     assert probe(out / "clip.mp4").frames == 20
+
+
+class _InterruptedAt:
+    """A real LUT stylizer that raises KeyboardInterrupt (as Ctrl-C or SIGTERM do) at frame ``n``."""
+
+    def __init__(self, stylizer, n: int):
+        self.stylizer, self.n, self.seen = stylizer, n, 0
+
+    def stylize_rgb(self, rgb, strength=1.0, on_tile=None):
+        self.seen += 1
+        if self.seen == self.n:
+            raise KeyboardInterrupt
+        return self.stylizer.stylize_rgb(rgb, strength)
+
+
+def test_interrupted_clip_leaves_nothing_and_no_ffmpeg(lut_bundle, clips, tmp_path):
+    psutil = pytest.importorskip("psutil")
+    from styleforge.runtime import Stylizer
+    from styleforge.runtime.video import stylize_video
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    out = tmp_path / "styled"
+    stylizer = _InterruptedAt(Stylizer.from_bundle(lut_bundle), n=8)
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video(stylizer, clips["mp4"], out / "clip.mp4")
+    assert stylizer.seen == 8
+    assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    assert not [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], left
