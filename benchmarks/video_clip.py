@@ -3,7 +3,7 @@
 ``make_album_clip("clip.mp4", size=(1920, 1080), fps=25, seconds=4)`` writes a real video
 (H.264 by default, yuv420p, the container by suffix) of album photos, each panned and slowly
 zoomed across, dissolving into the next over ``fade_s`` seconds, and an audio track from
-ffmpeg's ``sine`` source (AAC; FLAC in .mkv/.nut so it can be compared bit for bit): what a
+ffmpeg's ``sine`` source (AAC; FLAC in .mkv/.nut, Opus in .webm): what a
 slideshow or a camera pan gives, so frame-to-frame changes are gradual as in real footage.
 Nothing is downloaded. Also ``python -m styleforge.benchmarks.video_clip OUT [--size WxH]
 [--fps N] [--seconds S]``.
@@ -65,9 +65,11 @@ def make_album_clip(path, size: tuple[int, int] = (320, 240), fps: int = 25, sec
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", str(fps), "-i", "pipe:0"]
     if audio:
         cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
-        lossless_audio = path.suffix.lower() in (".mkv", ".nut")
-        cmd += ["-c:a", "flac" if lossless_audio else "aac"]
+        suffix = path.suffix.lower()
+        cmd += ["-c:a", "flac" if suffix in (".mkv", ".nut") else "libopus" if suffix == ".webm" else "aac"]
     pix = "yuv420p" if codec in ("libx264", "libx265", "libvpx-vp9", "mpeg4") else "rgb24"
+    if pix == "yuv420p" and (w % 2 or h % 2):
+        pix = "yuv444p"  # 4:2:0 needs even sizes
     quality = ["-crf", str(crf), "-preset", "veryfast"] if codec == "libx264" else []
     cmd += ["-c:v", codec, *quality, "-pix_fmt", pix, "-t", str(seconds), str(path)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -168,17 +168,7 @@ def probe(path: PathLike, timeout: Optional[float] = 300.0) -> VideoInfo:
     if not pts:
         raise VideoError(f"{path}: its video stream holds no frames")
     pts.sort()
-    steps = {b - a for a, b in zip(pts, pts[1:])}
-    constant = len(steps) <= 1
-    if len(steps) == 1 and 0 not in steps:
-        fps = 1 / (steps.pop() * time_base)
-    elif len(pts) > 1 and pts[-1] > pts[0]:
-        fps = Fraction(len(pts) - 1) / ((pts[-1] - pts[0]) * time_base)
-        fps = fps.limit_denominator(1001)
-    elif durations and durations[0] > 0:
-        fps = 1 / (durations[0] * time_base)
-    else:
-        fps = Fraction(25)
+    fps, constant = _frame_rate(pts, durations, time_base)
     audio, colour = 0, {}
     in_input = False
     for line in stderr.splitlines():
@@ -194,6 +184,32 @@ def probe(path: PathLike, timeout: Optional[float] = 300.0) -> VideoInfo:
     width, height = _first_frame_size(path, timeout)
     return VideoInfo(path, width, height, fps, len(pts), float(pts[0] * time_base), constant, codec, audio,
                      colour, tuple(float(p * time_base) for p in pts))
+
+
+COMMON_RATES = tuple(Fraction(r) for r in ("24000/1001", "24", "25", "30000/1001", "30", "48", "50",
+                                             "60000/1001", "60", "120"))
+
+
+def _frame_rate(pts: list[int], durations: list[int], time_base: Fraction) -> tuple[Fraction, bool]:
+    """(frames per second, constant) from sorted packet timestamps in ``time_base`` ticks.
+
+    Constant when one rate puts every frame within one tick of ``pts[0] + i / fps`` (so 24 fps
+    in a millisecond time base, steps of 41 and 42 ticks, is 24 fps): the exact step when all
+    steps are equal, else the nearest common rate that fits, else the average rate as a small fraction.
+    """
+    steps = {b - a for a, b in zip(pts, pts[1:])}
+    if len(steps) == 1 and 0 not in steps:
+        return 1 / (steps.pop() * time_base), True
+    if len(pts) < 2 or pts[-1] <= pts[0]:
+        if durations and durations[0] > 0:
+            return 1 / (durations[0] * time_base), True
+        return Fraction(25), True
+    average = Fraction(len(pts) - 1) / ((pts[-1] - pts[0]) * time_base)
+    for fps in [*sorted(COMMON_RATES, key=lambda r: abs(r - average)), average.limit_denominator(1001)]:
+        ticks = 1 / (fps * time_base)  # frame step in ticks (a fraction)
+        if all(abs(p - pts[0] - i * ticks) <= 1 for i, p in enumerate(pts)):
+            return fps, True
+    return average.limit_denominator(1001), False
 
 
 def _first_frame_size(path: Path, timeout: Optional[float]) -> tuple[int, int]:

@@ -80,6 +80,22 @@ def test_clip_keeps_size_rate_timestamps_and_audio(lut_bundle, clips, tmp_path, 
     assert np.abs(styled.astype(int) - frames_of(src).astype(int)).mean() > 2  # the look was applied
 
 
+@pytest.mark.parametrize("name,size,fps,codec,audio", [
+    ("odd.mp4", (97, 65), 30, "libx264", False),  # odd size (4:4:4), no audio track
+    ("clip.webm", (160, 120), 24, "libvpx-vp9", True),  # millisecond time base: steps of 41 and 42 ms
+])
+def test_odd_sizes_vp9_and_millisecond_timestamps(lut_bundle, tmp_path, name, size, fps, codec, audio):
+    src = make_album_clip(tmp_path / name, size, fps=fps, seconds=0.5, audio=audio, codec=codec)
+    out = tmp_path / "styled"
+    assert main(["stylize", str(lut_bundle), str(src), "--out", str(out), "--quiet"]) == 0
+    a, b = probe(src), probe(out / name)
+    assert (a.width, a.height) == (b.width, b.height) == size
+    assert a.fps == b.fps == fps and a.constant_rate and a.frames == b.frames
+    assert np.allclose(a.pts, b.pts, atol=1e-6) and a.audio_streams == b.audio_streams == int(audio)
+    if audio:
+        assert audio_packets(out / name) == audio_packets(src)
+
+
 def test_frames_agree_with_ffmpeg_lut3d(lut_bundle, clips, tmp_path):
     """Lossless both ways: our FFV1 output decoded to rgb24 vs lut3d's rgb24 frames of the source."""
     src = clips["mkv"]
