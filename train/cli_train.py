@@ -43,9 +43,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train", help="learn a look: colour generator (default), CycleGAN, pix2pix or DCGAN",
         description="Learn a look. Unpaired: --content A --style B trains the colour generator "
-                    "(curves + matrix + 3D LUT, initialised from classical colour transfer, trained "
-                    "adversarially; it ships the start plus a quarter of the trained change, "
-                    "model.shrink=0.25, and a degeneracy check judges it at the end); --model resnet "
+                    "(curves + matrix + 3D LUT) from the evidence of the two folders: levels, then a colour "
+                    "matrix and tone curves, each kept as far as the folders' scene groups agree "
+                    "(DIR/groups.json, else EXIF time), so more photos of more scenes give a freer, "
+                    "closer fit; then trains it adversarially and ships the evidence's share of that "
+                    "change (--set model.init=levels --set model.freedom=fixed: the old fixed start "
+                    "and quarter); a degeneracy check judges it at the end. --model resnet "
                     "trains a CycleGAN. Paired: --paired DIR with A/ and B/: a tone look (a colour function "
                     "of the pairs) trains the colour generator from its closed-form fit, any other "
                     "look pix2pix (--model overrides). --style DIR "

@@ -7,11 +7,14 @@ top of the one before, and each stage keeps only as much of its change as the sc
 support:
 
 1. **levels**: per-channel black and white points (the pre-curves), taken whole: the base,
-   robust with a few photos (a photo set's extremes hardly depend on its scenes);
+   robust with a few photos (a photo set's extremes hardly depend on its scenes). Two estimates
+   are averaged: the extremes of all pixels pooled, and the median over scene groups of each
+   group's own extremes;
 2. **matrix**: a 3x3 colour matrix and bias (MKL, Pitié & Kokaram 2007, on the levels-mapped
    content): channel mixing, desaturation, toning;
-3. **curves**: per-channel quantile curves (histogram matching of the mapped content; the
-   post-curves): the tone curve's shape.
+3. **curves**: per-channel curves between the two sides' mean quantile functions over their
+   scene groups (histogram matching in which every scene weighs the same; the post-curves):
+   the tone curve's shape.
 
 The two later stages are refitted on ``resamples`` bootstrap resamples of the scene groups of both folders
 (whole groups are drawn with replacement, so two photos of one scene count as one piece of
@@ -36,13 +39,14 @@ from typing import Sequence
 
 import numpy as np
 
-from styleforge.photo.baselines import levels_fit, mkl_fit, quantile_curves
+from styleforge.photo.baselines import levels_fit, mkl_fit
 
 RESAMPLES = 24  # bootstrap resamples of the scene groups (the kept fractions vary by ~0.05 between seeds)
-NOISE_WEIGHT = 3.0  # a block keeps its change only where its squared size exceeds three times its variance
+NOISE_WEIGHT = 5.0  # a block keeps its change only where its squared size exceeds five times its variance
 PIXELS_PER_PHOTO = 20_000  # pixels drawn from each photo (bounded time and memory)
 RESAMPLE_PIXELS = 60_000  # pixels pooled per side and resample
 STAGES = ("levels", "matrix", "curves")
+QUANTILES = np.linspace(0.0, 1.0, 257)  # where each scene group's quantile functions are sampled
 
 
 @dataclass(frozen=True)
@@ -122,13 +126,37 @@ def _pool(groups: Sequence[np.ndarray], pick: np.ndarray, size: int, rng: np.ran
     return px[rng.choice(len(px), size, replace=False)] if len(px) > size else px
 
 
+def _quantiles(groups: Sequence[np.ndarray]) -> np.ndarray:
+    """Each group's per-channel quantile function at :data:`QUANTILES`: ``[G, Q, 3]``."""
+    return np.stack([np.quantile(g, QUANTILES, axis=0) for g in groups])
+
+
+def _match(source_q: np.ndarray, target_q: np.ndarray, knots: int) -> np.ndarray:
+    """Curves ``[3, knots]`` taking quantile functions ``[Q, 3]`` of the source onto the target's."""
+    grid = _grid(knots)
+    out = np.empty((3, knots))
+    for c in range(3):
+        xs = np.maximum.accumulate(source_q[:, c] + np.arange(len(source_q)) * 1e-9)  # strictly increasing
+        out[c] = np.interp(grid, xs, target_q[:, c])
+    return out
+
+
+def _typical_levels(q_content: np.ndarray, q_style: np.ndarray, knots: int) -> np.ndarray:
+    """Levels between the median over scene groups of each group's own black and white points."""
+    lo, hi = 1, len(QUANTILES) - 2  # the 0.4 % and 99.6 % quantiles at 257 levels
+    c_lo, c_hi = np.median(q_content[:, lo], axis=0), np.median(q_content[:, hi], axis=0)
+    s_lo, s_hi = np.median(q_style[:, lo], axis=0), np.median(q_style[:, hi], axis=0)
+    scale = np.maximum((s_hi - s_lo) / np.maximum(c_hi - c_lo, 1e-3), 1e-3)
+    return _grid(knots)[None, :] * scale[:, None] + (s_lo - c_lo * scale)[:, None]
+
+
 def fit_by_evidence(content_groups: Sequence[np.ndarray], style_groups: Sequence[np.ndarray], knots: int = 32,
                     resamples: int = RESAMPLES, seed: int = 0, noise_weight: float = NOISE_WEIGHT) -> EvidenceFit:
-    """Fit the three stages on scene-group bootstrap resamples, each shrunk by its agreement.
+    """Fit the three stages; the matrix and curves are shrunk by their scene groups' agreement.
 
     ``content_groups`` / ``style_groups``: per scene group, float64 ``[n, 3]`` pixels in [0, 1]
-    (:func:`group_pixels`). The levels stage is the levels fit of all pixels; with fewer than 2
-    groups on a side nothing can be compared and the later stages are off (kept 0).
+    (:func:`group_pixels`). With fewer than 2 groups on a side nothing can be compared: the later
+    stages are off (kept 0).
     """
     if not content_groups or not style_groups:
         raise ValueError("fit_by_evidence needs photos on both sides")
@@ -136,27 +164,29 @@ def fit_by_evidence(content_groups: Sequence[np.ndarray], style_groups: Sequence
     identity = np.tile(_grid(knots), (3, 1))
     affine_neutral = np.concatenate([np.eye(3), np.zeros((3, 1))], axis=1)
     nc, ns = len(content_groups), len(style_groups)
+    q_content, q_style = _quantiles(content_groups), _quantiles(style_groups)
+    # The base: the mean of two estimates of the black and white points, of all pixels pooled
+    # (the most extreme photos rule) and the median of each scene group's own (a typical scene rules).
+    pooled = _levels_curves(_pool(content_groups, np.arange(nc), 150_000, rng),
+                            _pool(style_groups, np.arange(ns), 150_000, rng), knots)
+    pre = 0.5 * (pooled + _typical_levels(q_content, q_style, knots))
+    kept = {"levels": [1.0] * 3}
     if nc < 2 or ns < 2:
-        content, style = _pool(content_groups, np.arange(nc), 150_000, rng), _pool(style_groups, np.arange(ns), 150_000, rng)
-        return EvidenceFit(_levels_curves(content, style, knots), np.eye(3), np.zeros(3), identity,
-                           {"levels": [1.0] * 3, "matrix": [0.0] * 3, "curves": [0.0] * 3}, (nc, ns), 0)
-    draws = [(_pool(content_groups, rng.integers(nc, size=nc), RESAMPLE_PIXELS, rng),
-              _pool(style_groups, rng.integers(ns, size=ns), RESAMPLE_PIXELS, rng)) for _ in range(resamples)]
-    kept = {}
-    # Levels are the base, taken whole as the default start always was: a photo set's extremes
-    # hardly depend on what it shows, and with a few scene groups the bootstrap cannot tell
-    # (shrinking them toward "no change" lost 3-5 dB on the album's 3-4 groups a side).
-    everything_c = _pool(content_groups, np.arange(nc), 150_000, rng)
-    everything_s = _pool(style_groups, np.arange(ns), 150_000, rng)
-    pre, kept["levels"] = _levels_curves(everything_c, everything_s, knots), np.ones(3)
-    leveled = [(np.clip(_curves(pre, c), 0.0, 1.0), s) for c, s in draws]
+        return EvidenceFit(pre, np.eye(3), np.zeros(3), identity,
+                           {**kept, "matrix": [0.0] * 3, "curves": [0.0] * 3}, (nc, ns), 0)
+    picks = [(rng.integers(nc, size=nc), rng.integers(ns, size=ns)) for _ in range(resamples)]
+    leveled = [np.clip(_curves(pre, g), 0.0, 1.0) for g in content_groups]
     affines = []
-    for c, s in leveled:
-        a, b = mkl_fit(c, s)
+    for pick_c, pick_s in picks:
+        a, b = mkl_fit(_pool(leveled, pick_c, RESAMPLE_PIXELS, rng), _pool(style_groups, pick_s, RESAMPLE_PIXELS, rng))
         affines.append(np.concatenate([a, b[:, None]], axis=1))
     affine, kept["matrix"] = shrink_blocks(np.stack(affines), affine_neutral, noise_weight)
     matrix, bias = affine[:, :3], affine[:, 3]
-    curves = np.stack([quantile_curves(np.clip(c @ matrix.T + bias, 0.0, 1.0), s, knots) for c, s in leveled])
+    # Curves between the two sides' mean quantile functions over their scene groups (the 1-D
+    # Wasserstein barycentre: every scene weighs the same, however many pixels it has).
+    q_mapped = _quantiles([np.clip(g @ matrix.T + bias, 0.0, 1.0) for g in leveled])
+    curves = np.stack([_match(q_mapped[pick_c].mean(axis=0), q_style[pick_s].mean(axis=0), knots)
+                       for pick_c, pick_s in picks])
     post, kept["curves"] = shrink_blocks(curves, identity, noise_weight)
     post = np.maximum.accumulate(post, axis=1)  # monotone, as the generator's curves are
     return EvidenceFit(pre, matrix, bias, post, {k: [float(f) for f in v] for k, v in kept.items()},
