@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -45,6 +46,12 @@ def register(subparsers) -> None:
     p.add_argument("--json", default=None, metavar="FILE", help="write the full result as JSON")
     p.add_argument("--markdown", default=None, metavar="FILE", help="write a markdown report")
     p.add_argument("--plot", default=None, metavar="PNG", help="bar chart of p50 latency per cell (matplotlib)")
+    p.add_argument("--video", default=None, metavar="CLIP",
+                   help="time CLIP through each bundle's video path (decode / style / encode ms per frame, "
+                        "fps) side by side with ffmpeg -vf lut3d=look.cube, compare their frames (rgb24, "
+                        "lossless), and for image-adaptive bundles the flicker with and without smoothing")
+    p.add_argument("--video-codec", default="libx264", help="encoder of both --video paths [libx264]")
+    p.add_argument("--crf", type=int, default=18, help="--video encoder quality [18]")
     p.add_argument("--compare", nargs=2, default=None, metavar=("A.json", "B.json"),
                    help="compare two results: B/A latency ratios, B-A fidelity; runs nothing")
     p.set_defaults(func=run_bench)
@@ -97,10 +104,12 @@ def run_bench(args) -> int:
         return 0
     if not args.models:
         raise CLIError("give at least one bundle folder or model file (or --compare A.json B.json)")
+    if args.video:
+        return _run_video(args)
     if args.runs < 1 and not args.duration:
         raise CLIError("--runs must be at least 1")
 
-    from styleforge.benchmarks.bench import BenchError, BenchSettings, benchmark
+    from styleforge.benchmarks.bench import BenchSettings, benchmark
 
     backends = _split(args.backend) or ["all"]
     settings = BenchSettings(
@@ -118,14 +127,11 @@ def run_bench(args) -> int:
         else:
             print(f"{where}: {cell['status']}: {cell['error']}", file=sys.stderr)
 
-    try:
-        result = benchmark(
-            args.models, backends=backends, artifacts=_split(args.artifact) or ["all"],
-            threads=_parse_threads(args.threads), sizes=_parse_sizes(args.size), device=args.device,
-            delegate=args.delegate, compute_units=args.compute_units, xnnpack=_parse_xnnpack(args.xnnpack), settings=settings, on_cell=on_cell,
-        )
-    except BenchError as err:
-        raise CLIError(str(err)) from None
+    result = benchmark(
+        args.models, backends=backends, artifacts=_split(args.artifact) or ["all"],
+        threads=_parse_threads(args.threads), sizes=_parse_sizes(args.size), device=args.device,
+        delegate=args.delegate, compute_units=args.compute_units, xnnpack=_parse_xnnpack(args.xnnpack), settings=settings, on_cell=on_cell,
+    )
 
     from styleforge.benchmarks.environment import summary_lines
 
@@ -145,3 +151,30 @@ def run_bench(args) -> int:
             print("--plot needs matplotlib (pip install matplotlib); skipped", file=sys.stderr)
     failed = [c for c in result["cells"] if c["status"] == "error"]
     return 1 if failed and len(failed) == len(result["cells"]) else 0
+
+
+def _run_video(args) -> int:
+    """``bench --video CLIP BUNDLE...``: one report per bundle (see benchmarks/video_bench.py)."""
+    import json
+
+    from styleforge.atomic import write_text
+    from styleforge.benchmarks.environment import collect, summary_lines
+    from styleforge.benchmarks.video_bench import bench_video, format_report
+    from styleforge.errors import CLIError
+
+    threads = _parse_threads(args.threads)[0]
+    artifact = "auto" if args.artifact == "all" else args.artifact
+    env = collect(probe_runtimes=False)
+    print("\n".join(summary_lines(env)))
+    results = []
+    for bundle in args.models:
+        try:
+            result = bench_video(bundle, args.video, artifact=artifact, threads=threads, codec=args.video_codec,
+                                 crf=args.crf)
+        except ValueError as err:
+            raise CLIError(str(err)) from None
+        print(format_report(result))
+        results.append(result)
+    if args.json:
+        print(f"wrote {write_text(Path(args.json), json.dumps({'environment': env, 'video': results}, indent=2))}")
+    return 0

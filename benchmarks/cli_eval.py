@@ -30,6 +30,8 @@ class EvalLooksConfig:
     split_seeds: tuple[int, ...] = ()   # repeat every look on these scene splits (empty: the seed's)
     full_splits: int = 1                # ResNet, student, export and paired teachers on the first N splits only
     train_set: tuple[str, ...] = ()     # KEY=VALUE overrides of the colour generator's training config
+    per_side: tuple[int, ...] = ()      # learning curve: photos per side (empty: the album benchmark)
+    photos: str = ""                    # learning curve: photo folder (empty: the corpus that ships)
 
     def checks(self) -> list[tuple[bool, str]]:
         return [
@@ -41,12 +43,13 @@ class EvalLooksConfig:
             (self.export_size >= 16, "export_size must be >= 16"),
             (self.steps >= 0 and self.full_splits >= 0, "steps and full_splits must be >= 0"),
             (all("=" in kv for kv in self.train_set), "train_set entries must be KEY=VALUE"),
+            (all(n >= 2 for n in self.per_side), "per_side sizes must be >= 2"),
         ]
 
 
 # What a stage's outputs depend on: an OUT folder holds one value of each (the looks and splits
 # it covers may grow from run to run).
-STAGE_SETTINGS = ("train_preset", "student", "export_size", "steps", "seed", "train_set")
+STAGE_SETTINGS = ("train_preset", "student", "export_size", "steps", "seed", "train_set", "photos")
 
 
 # ``--preset X`` runs every stage with the train/distill preset X.
@@ -89,6 +92,16 @@ def register(subparsers) -> None:
     p.add_argument("--train-set", action="append", metavar="KEY=VALUE",
                    help="override one value of the colour generator's training config, e.g. "
                         "--train-set loss.gan=rahinge (repeatable; checked before anything runs)")
+    p.add_argument(
+        "--per-side", metavar="7,20,60",
+        help="learning curve instead of the album benchmark: for each size, content and style of that many "
+             "photos from distinct scene groups of --photos, tested on the album's portraits, every "
+             "classical transfer and the paired ceiling as columns, mean ± sd over --split-seeds "
+             "(default 0,1,2); writes OUT/curve.md, curve.json and curve.png",
+    )
+    p.add_argument("--photos", type=Path,
+                   help="learning curve: photo folder (default: the corpus that ships with styleforge; "
+                        "scene groups from groups.json or EXIF time)")
     p.add_argument("--out", type=Path, default=Path("evals/looks"),
                    help="output folder; rerunning into it reuses finished stages, so it must hold "
                         "runs with the same preset, student, export size, steps, seed and --train-set")
@@ -101,7 +114,8 @@ def resolve(args) -> EvalLooksConfig:
 
     flags = {"looks": args.looks, "student": args.student, "export_size": args.export_size, "steps": args.steps,
              "paired": args.paired, "seed": args.seed, "split_seeds": args.split_seeds,
-             "full_splits": args.full_splits, "train_set": args.train_set}
+             "full_splits": args.full_splits, "train_set": args.train_set, "per_side": args.per_side,
+             "photos": str(args.photos) if args.photos is not None else None}
     shortcuts = {k: v for k, v in flags.items() if v is not None}
     cfg = resolve_config(preset(EVAL_LOOKS_PRESETS, args.preset), args.config, args.overrides, shortcuts,
                          section="eval_looks")
@@ -120,7 +134,7 @@ def check_out_folder(out: Path, cfg: EvalLooksConfig) -> None:
     from styleforge.train.config import config_from_dict, read_yaml
 
     saved = out / "config.yaml"
-    if not saved.is_file() or not any(out.glob("*/split-*/.stages")):
+    if not saved.is_file() or not (any(out.glob("*/split-*/.stages")) or any(out.glob("*/n-*/split-*/.stages"))):
         return
     data = read_yaml(saved)
     before = config_from_dict(data.get("eval_looks", data), base=EvalLooksConfig())
@@ -135,28 +149,33 @@ def run(args) -> int:
     from styleforge.atomic import write_text
     from styleforge.errors import CLIError
     from styleforge.stages import StageError
-    from styleforge.train.config import ConfigError, config_to_yaml
+    from styleforge.train.config import config_to_yaml
 
-    try:
-        cfg = resolve(args)
-    except ConfigError as err:
-        raise CLIError(str(err)) from None
+    cfg = resolve(args)
     if args.dry_run:
         print(config_to_yaml(cfg, section="eval_looks", context={"out": str(args.out)}), end="")
         return 0
 
     from styleforge.benchmarks.eval_looks import run_all
+    from styleforge.benchmarks.learning_curve import run_curve
 
     check_out_folder(args.out, cfg)
     write_text(args.out / "config.yaml", config_to_yaml(cfg, section="eval_looks"))
-    try:
-        report = run_all(
-            list(cfg.looks), args.out, cfg.train_preset, cfg.student, cfg.export_size, cfg.steps or None,
-            cfg.paired, cfg.seed, split_seeds=list(cfg.split_seeds) or None, full_splits=cfg.full_splits,
-            train_set=list(cfg.train_set),
-        )
-    except StageError as err:
-        raise CLIError(str(err)) from None
+    if cfg.per_side:
+        try:
+            run_curve(list(cfg.looks), args.out, list(cfg.per_side), list(cfg.split_seeds) or [0, 1, 2],
+                      Path(cfg.photos) if cfg.photos else None, cfg.train_preset, cfg.steps or None,
+                      list(cfg.train_set))
+        except (StageError, ValueError) as err:
+            raise CLIError(str(err)) from None
+        print((args.out / "curve.md").read_text())
+        print(f"learning curve: {args.out / 'curve.md'}, {args.out / 'curve.png'}")
+        return 0
+    report = run_all(
+        list(cfg.looks), args.out, cfg.train_preset, cfg.student, cfg.export_size, cfg.steps or None,
+        cfg.paired, cfg.seed, split_seeds=list(cfg.split_seeds) or None, full_splits=cfg.full_splits,
+        train_set=list(cfg.train_set),
+    )
     print((args.out / "results.md").read_text())
     print(f"results: {args.out / 'results.json'} ({report['wall_seconds'] / 60:.1f} min)")
     return 0

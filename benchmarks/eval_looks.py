@@ -29,19 +29,12 @@ from styleforge.benchmarks.scoring import (
     score_methods,
     torch_method,
 )
+from styleforge.photo.baselines import CLASSICAL_NAMES
 from styleforge.stages import Stages, single_thread_env
 
 DEFAULT_LOOKS = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass", "glow", "toon")
 TONE_LOOKS = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass")
-CLASSICAL = (  # the names of photo.baselines.classical_methods, in its order
-    "reinhard (Lab mean/std)",
-    "histogram match",
-    "reinhard (set-to-set)",
-    "histogram match (set-to-set)",
-    "MKL (set-to-set)",
-    "sliced OT (set-to-set)",
-    "levels (set-to-set)",
-)
+CLASSICAL = CLASSICAL_NAMES  # photo.baselines.classical_methods' keys, in its order
 COLOUR = "colour generator (unpaired)"
 PAIRED_AUTO = "paired (auto: colour or ResNet)"  # train --paired without --model
 

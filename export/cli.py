@@ -118,10 +118,7 @@ def load_user_model(spec: str, weights: str | None):
 
 def run_export(args) -> int:
     from styleforge.export import calibration as cal
-    from styleforge.export.bundle import ExportError, export_bundle
-    from styleforge.export.lut_export import LutExportError
-    from styleforge.export.verify import FidelityError
-    from styleforge.verdict import DegenerateModelError
+    from styleforge.export.bundle import export_bundle
 
     size = parse_size(args.size)
     bounds = parse_bounds(args.bound)
@@ -153,30 +150,27 @@ def run_export(args) -> int:
 
     style = args.style or info.get("style", "") or ""
     out = Path(args.out) if args.out else Path("dist") / default_name
-    try:
-        calib = cal.photos_in(args.calib) if args.calib else None
-        heldout = cal.photos_in(args.heldout) if args.heldout else None
-        if calib and not heldout:
-            _, heldout = cal.split_default_photos()
-        from styleforge.train.degeneracy import check_generator
+    calib = cal.photos_in(args.calib) if args.calib else None
+    heldout = cal.photos_in(args.heldout) if args.heldout else None
+    if calib and not heldout:
+        _, heldout = cal.split_default_photos()
+    from styleforge.train.degeneracy import check_generator
 
-        verdict = check_generator(model, heldout or cal.split_default_photos()[1],
-                                  run=Path(args.source) if args.source else None,
-                                  weights_file=Path(info["path"]) / info["weights"] if args.source else None,
-                                  allow=args.allow_degenerate, where=str(args.source or args.model))
-        info = {**info, "verdict": verdict.to_dict()}
-        if heldout and not calib and "tflite_int8" in variants and "tflite" in formats:
-            calib, _ = cal.split_default_photos()
-        provenance = {"source": str(args.source or args.model), **_jsonable(info)}
-        manifest = export_bundle(
-            model, out, formats=formats, size=size, calibration_images=calib, heldout_images=heldout,
-            style=style, name=args.name, provenance=provenance, bounds=bounds, dynamic=args.dynamic,
-            int8_io=args.int8_io, progress=not args.quiet, force=args.force, tflite_variants=variants,
-            calibration_count=args.calib_count, coreml_quantize=args.coreml_quantize,
-            coreml_image_input=args.coreml_image_input, lut_size=args.lut_size, lut=lut,
-        )
-    except (ExportError, FidelityError, cal.CalibrationError, LutExportError, DegenerateModelError) as err:
-        raise CLIError(str(err)) from None
+    verdict = check_generator(model, heldout or cal.split_default_photos()[1],
+                              run=Path(args.source) if args.source else None,
+                              weights_file=Path(info["path"]) / info["weights"] if args.source else None,
+                              allow=args.allow_degenerate, where=str(args.source or args.model))
+    info = {**info, "verdict": verdict.to_dict()}
+    if heldout and not calib and "tflite_int8" in variants and "tflite" in formats:
+        calib, _ = cal.split_default_photos()
+    provenance = {"source": str(args.source or args.model), **_jsonable(info)}
+    manifest = export_bundle(
+        model, out, formats=formats, size=size, calibration_images=calib, heldout_images=heldout,
+        style=style, name=args.name, provenance=provenance, bounds=bounds, dynamic=args.dynamic,
+        int8_io=args.int8_io, progress=not args.quiet, force=args.force, tflite_variants=variants,
+        calibration_count=args.calib_count, coreml_quantize=args.coreml_quantize,
+        coreml_image_input=args.coreml_image_input, lut_size=args.lut_size, lut=lut,
+    )
     print(f"{out}: {len(manifest.artifacts)} artifacts ({', '.join(manifest.artifacts)})")
     return 0
 

@@ -108,7 +108,11 @@ class AdaptiveLook:
 
     def params(self, rgb: np.ndarray) -> np.ndarray:
         """The photo's ``[K + 6]`` parameters: K basis weights, 3 gain, 3 offset (before tanh)."""
-        x = self.thumbnail(rgb) * np.float32(2.0) - np.float32(1.0)
+        return self.predict(self.thumbnail(rgb))
+
+    def predict(self, thumb: np.ndarray) -> np.ndarray:
+        """``[K + 6]`` parameters of a float32 ``[3, T, T]`` thumbnail in [0, 1] (:meth:`thumbnail`)."""
+        x = np.asarray(thumb, dtype=np.float32) * np.float32(2.0) - np.float32(1.0)
         for layer in self.layers:
             x = _LAYERS[layer["op"]](x, layer, self.arrays)
         x = np.asarray(x, dtype=np.float32).reshape(-1)

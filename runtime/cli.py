@@ -16,12 +16,15 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "stylize",
-        help="stylize photos or folders with an exported bundle (torch-free)",
+        help="stylize photos, videos or folders with an exported bundle (torch-free)",
         description="Stylize photos of any size with a bundle: alpha, ICC profile and EXIF are kept, "
-        "inputs are never overwritten, outputs are written atomically.",
+        "inputs are never overwritten, outputs are written atomically. Video (.mp4, .mov, .mkv, .webm, "
+        "... anything ffmpeg reads; needs pip install styleforge[video]) is styled frame by frame "
+        "through the LUT path or any model artifact: same size, frame rate and timestamps, audio "
+        "copied untouched; an image-adaptive look is smoothed over time so it does not flicker.",
     )
     p.add_argument("bundle", help="bundle folder (with manifest.json)")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image and video files and/or folders")
     p.add_argument("--out", "-o", required=True, help="output folder (created if missing)")
     p.add_argument("--strength", type=float, default=1.0, help="blend with the original, 0..1 (default 1)")
     p.add_argument("--backend", default="auto", choices=["auto", *BACKENDS], help="interpreter (default auto)")
@@ -40,6 +43,11 @@ def register(subparsers) -> None:
     p.add_argument("--format", default=None, choices=sorted(_FORMAT_SUFFIX), help="output format (default: same as the input)")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
     p.add_argument("--recursive", "-r", action="store_true", help="descend into sub-folders of INPUT folders")
+    p.add_argument("--video-codec", default=None, help="video encoder: libx264 (default; libvpx-vp9 for .webm, "
+                   "ffv1 for .nut), libx265, libvpx-vp9, mpeg4, or lossless ffv1 / libx264rgb (with --crf 0)")
+    p.add_argument("--crf", type=int, default=18, help="video quality for x264/x265/VP9, lower is better (default 18)")
+    p.add_argument("--smooth", type=float, default=0.5, metavar="SECONDS",
+                   help="time constant of an image-adaptive look's smoothing over video frames; 0 = per frame (default 0.5)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run_stylize)
 
@@ -51,14 +59,17 @@ def plan_outputs(
 
     Folders keep their relative layout under ``out`` and admit whatever Pillow opens (a GIF is
     styled from its first frame). An output keeps its input's format where we can write it,
-    else PNG. Raises ``CLIError`` when an output would overwrite an input or two inputs share
-    an output.
+    else PNG. A video (by extension) keeps its container; folders admit videos too. Raises
+    ``CLIError`` when an output would overwrite an input or two inputs share an output.
     """
     from styleforge.errors import CLIError
     from styleforge.runtime.imageio import scan_images
+    from styleforge.runtime.video_io import is_video
     from styleforge.runtime.writer import FORMATS
 
     def output_for(src: Path, rel_parent: Path) -> Path:
+        if is_video(src):
+            return out / rel_parent / f"{src.stem}{suffix}{src.suffix}"
         ext = _FORMAT_SUFFIX[fmt] if fmt else (src.suffix if src.suffix.lower() in FORMATS else ".png")
         return out / rel_parent / f"{src.stem}{suffix}{ext}"
 
@@ -68,8 +79,9 @@ def plan_outputs(
         path = Path(item)
         if path.is_dir():
             scan = scan_images(path, recursive=recursive)
-            not_images += scan.skipped
-            for src in scan.images:
+            videos = [src for src, _ in scan.skipped if is_video(src)]
+            not_images += [(src, why) for src, why in scan.skipped if not is_video(src)]
+            for src in sorted(scan.images + videos):
                 jobs.append((src, output_for(src, src.parent.relative_to(path))))
         else:
             jobs.append((path, output_for(path, Path("."))))  # a missing file is reported as a failure later
@@ -95,6 +107,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     from styleforge.runtime.contract import BundleError
     from styleforge.runtime.imageio import ImageError
     from styleforge.runtime.stylizer import Stylizer
+    from styleforge.runtime.video_io import is_video
 
     if not 0.0 <= args.strength <= 1.0:
         raise CLIError(f"--strength must be in [0, 1], got {args.strength}")
@@ -106,24 +119,33 @@ def run_stylize(args: argparse.Namespace) -> int:
         delegate_options[key] = value
     out = Path(args.out)
     jobs, not_images = plan_outputs(args.inputs, out, args.suffix, args.format, args.recursive)
-    try:
-        stylizer = Stylizer.from_bundle(
-            args.bundle,
-            artifact=args.artifact,
-            backend=args.backend,
-            threads=args.threads,
-            delegate=args.delegate,
-            delegate_options=delegate_options,
-            providers=args.providers.split(",") if args.providers else None,
-            device=args.device,
-            tile=args.tile,
-            tile_overlap=args.tile_overlap,
-        )
-    except (BundleError, BackendError) as err:
-        raise CLIError(str(err)) from None
+    stylizer = Stylizer.from_bundle(
+        args.bundle,
+        artifact=args.artifact,
+        backend=args.backend,
+        threads=args.threads,
+        delegate=args.delegate,
+        delegate_options=delegate_options,
+        providers=args.providers.split(",") if args.providers else None,
+        device=args.device,
+        tile=args.tile,
+        tile_overlap=args.tile_overlap,
+    )
     failures: list[tuple[Path, str]] = list(not_images)  # every file not styled is listed with its reason
     max_pixels = args.max_pixels or None
-    for src, dst in progress(jobs, total=len(jobs), desc="stylize", disable=args.quiet):
+    videos = [(src, dst) for src, dst in jobs if is_video(src)]
+    if videos:
+        from styleforge.runtime.video_io import ffmpeg_exe
+
+        ffmpeg_exe()  # without the extra: one line saying how to install it, before any work
+        if args.smooth < 0:
+            raise CLIError(f"--smooth must be 0 or more seconds, got {args.smooth}")
+        if len(jobs) == 1:  # one clip: its failure is the command's error line
+            _stylize_videos(stylizer, videos, args, [], raise_first=True)
+        else:
+            _stylize_videos(stylizer, videos, args, failures)
+    images = [(src, dst) for src, dst in jobs if not is_video(src)]
+    for src, dst in progress(images, total=len(images), desc="stylize", disable=args.quiet or not images):
         try:
             stylizer.stylize_file(src, dst, strength=args.strength, max_pixels=max_pixels, quality=args.quality)
         except (ImageError, ValueError, OSError) as err:
@@ -137,3 +159,29 @@ def run_stylize(args: argparse.Namespace) -> int:
     for src, reason in failures:
         print(f"failed: {reason if str(src) in reason else f'{src}: {reason}'}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _stylize_videos(stylizer, videos: list[tuple[Path, Path]], args: argparse.Namespace,
+                    failures: list[tuple[Path, str]], raise_first: bool = False) -> None:
+    """Each clip through :func:`~styleforge.runtime.video.stylize_video` with a frame progress bar;
+    a clip that fails is added to ``failures`` (or, ``raise_first``, raised as the error line)."""
+    from styleforge.errors import CLIError
+    from styleforge.runtime.backends import BackendError
+    from styleforge.runtime.contract import BundleError
+    from styleforge.runtime.video import stylize_video
+    from styleforge.runtime.video_io import VideoError
+
+    for src, dst in videos:
+        try:
+            result = stylize_video(stylizer, src, dst, strength=args.strength, codec=args.video_codec,
+                                   crf=args.crf, smooth_s=args.smooth, quiet=args.quiet)
+        except (VideoError, ValueError, OSError) as err:
+            if raise_first:
+                raise CLIError(str(err) if str(src) in str(err) else f"{src}: {err}") from None
+            failures.append((src, str(err)))
+            continue
+        except (BundleError, BackendError) as err:
+            raise CLIError(str(err)) from None
+        if not args.quiet:
+            print(f"{dst}: {result.frames} frames at {float(result.info.fps):.3f} fps, "
+                  f"{result.fps:.1f} frames/s", file=sys.stderr)

@@ -424,3 +424,33 @@ def pillow_filter(lut: Lut3D):
     from PIL import ImageFilter
 
     return ImageFilter.Color3DLUT(lut.size, lut.cube_order().reshape(-1).tolist(), channels=3)
+
+
+def apply_pillow(lut: Lut3D, rgb: np.ndarray, strength: float = 1.0,
+                 pool: Optional[ThreadPoolExecutor] = None) -> np.ndarray:
+    """uint8 ``[H, W, 3]`` through ``lut`` with Pillow's ``Color3DLUT`` (trilinear in 16-bit fixed
+    point, C): within 1 level of :class:`LutApplier`'s exact result, with no 256^3 table to build,
+    so it suits a LUT that changes every frame (an image-adaptive look on video). ``pool``: its
+    threads take a horizontal strip each (Pillow releases the GIL while filtering)."""
+    from PIL import Image
+
+    rgb = np.ascontiguousarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected a uint8 [H, W, 3] RGB array, got {rgb.dtype} {rgb.shape}")
+    lut_filter = pillow_filter(lut.blend(strength))
+    out = np.empty_like(rgb)
+    height = rgb.shape[0]
+    parts = max(1, min(height, pool._max_workers if pool is not None else 1))
+
+    def strip(index: int) -> None:
+        y0, y1 = height * index // parts, height * (index + 1) // parts
+        if y1 > y0:
+            out[y0:y1] = np.asarray(Image.fromarray(rgb[y0:y1], "RGB").filter(lut_filter))
+
+    if pool is None or parts == 1:
+        for i in range(parts):
+            strip(i)
+    else:
+        for _ in pool.map(strip, range(parts)):
+            pass
+    return out

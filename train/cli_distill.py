@@ -154,48 +154,42 @@ def _run_lut_student(args: argparse.Namespace, cfg) -> int:
 
 def run_distill(args: argparse.Namespace) -> int:
     from styleforge.errors import CLIError
-    from styleforge.runtime.imageio import ImageError
-    from styleforge.train.checkpoint import CheckpointError
-    from styleforge.train.config import ConfigError, config_to_yaml
-    from styleforge.train.distill import DistillError, run_distillation
+    from styleforge.train.config import config_to_yaml
+    from styleforge.train.distill import run_distillation
     from styleforge.train.distill_report import format_report
 
     if args.out.exists() and not args.out.is_dir():
         raise CLIError(f"--out {args.out} is a file, not a run folder")
-    from styleforge.train.teachers import TeacherError, load_teacher
-    from styleforge.verdict import DegenerateModelError
+    from styleforge.train.teachers import load_teacher
 
-    try:
-        cfg = _resolve(args)
-        saved = _saved_teacher(args.out) if args.resume else {}
-        teacher_spec = args.teacher or saved.get("spec")
-        weights = args.teacher_weights or (saved.get("weights") if not args.teacher else None)
-        value_range = args.teacher_range or (",".join(str(v) for v in saved["input_range"])
-                                             if saved.get("input_range") and not args.teacher else "-1,1")
-        content = args.content or (Path(saved["content_dir"]) if saved.get("content_dir") else None)
-        if not teacher_spec or content is None:
-            raise CLIError("--teacher and --content are required (on --resume they default to the run's own)")
-        if args.dry_run:
-            context = {"teacher": str(teacher_spec), "teacher_weights": str(weights) if weights else None,
-                       "teacher_range": value_range, "content": str(content), "out": str(args.out)}
-            print(config_to_yaml(cfg, section="distill", context=context), end="")
-            return 0
-        if args.threads:
-            import torch
+    cfg = _resolve(args)
+    saved = _saved_teacher(args.out) if args.resume else {}
+    teacher_spec = args.teacher or saved.get("spec")
+    weights = args.teacher_weights or (saved.get("weights") if not args.teacher else None)
+    value_range = args.teacher_range or (",".join(str(v) for v in saved["input_range"])
+                                         if saved.get("input_range") and not args.teacher else "-1,1")
+    content = args.content or (Path(saved["content_dir"]) if saved.get("content_dir") else None)
+    if not teacher_spec or content is None:
+        raise CLIError("--teacher and --content are required (on --resume they default to the run's own)")
+    if args.dry_run:
+        context = {"teacher": str(teacher_spec), "teacher_weights": str(weights) if weights else None,
+                   "teacher_range": value_range, "content": str(content), "out": str(args.out)}
+        print(config_to_yaml(cfg, section="distill", context=context), end="")
+        return 0
+    if args.threads:
+        import torch
 
-            torch.set_num_threads(args.threads)
-        if cfg.student == "lut":
-            return _run_lut_student(args, cfg)
-        if not Path(content).is_dir():
-            raise CLIError(f"{content}: no such content folder")
-        if args.heldout is not None and not args.heldout.is_dir():
-            raise CLIError(f"{args.heldout}: no such held-out folder")
-        teacher, teacher_info = load_teacher(teacher_spec, weights, value_range)
-        verdict = _check_teacher(teacher, teacher_spec, content, args)
-        report = run_distillation(teacher, teacher_info, content, args.out, cfg, resume=args.resume, force=args.force,
-                                  stop_at=args.stop_at, heldout=args.heldout, show_progress=not args.quiet)
-    except (ConfigError, DistillError, TeacherError, CheckpointError, ImageError, DegenerateModelError) as err:
-        raise CLIError(str(err)) from None
+        torch.set_num_threads(args.threads)
+    if cfg.student == "lut":
+        return _run_lut_student(args, cfg)
+    if not Path(content).is_dir():
+        raise CLIError(f"{content}: no such content folder")
+    if args.heldout is not None and not args.heldout.is_dir():
+        raise CLIError(f"{args.heldout}: no such held-out folder")
+    teacher, teacher_info = load_teacher(teacher_spec, weights, value_range)
+    verdict = _check_teacher(teacher, teacher_spec, content, args)
+    report = run_distillation(teacher, teacher_info, content, args.out, cfg, resume=args.resume, force=args.force,
+                              stop_at=args.stop_at, heldout=args.heldout, show_progress=not args.quiet)
     _write_student_verdict(args.out, verdict, teacher_spec)
     if report is None:
         print(f"stopped at step {args.stop_at}; continue with: styleforge distill --out {args.out} --resume")

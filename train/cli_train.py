@@ -43,9 +43,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train", help="learn a look: colour generator (default), CycleGAN, pix2pix or DCGAN",
         description="Learn a look. Unpaired: --content A --style B trains the colour generator "
-                    "(curves + matrix + 3D LUT, initialised from classical colour transfer, trained "
-                    "adversarially; it ships the start plus a quarter of the trained change, "
-                    "model.shrink=0.25, and a degeneracy check judges it at the end); --model resnet "
+                    "(curves + matrix + 3D LUT) from the evidence of the two folders: levels, then a colour "
+                    "matrix and tone curves, each kept as far as the folders' scene groups agree "
+                    "(DIR/groups.json, else EXIF time), so more photos of more scenes give a freer, "
+                    "closer fit; then trains it adversarially and ships the evidence's share of that "
+                    "change (--set model.init=levels --set model.freedom=fixed: the old fixed start "
+                    "and quarter); a degeneracy check judges it at the end. --model resnet "
                     "trains a CycleGAN. Paired: --paired DIR with A/ and B/: a tone look (a colour function "
                     "of the pairs) trains the colour generator from its closed-form fit, any other "
                     "look pix2pix (--model overrides). --style DIR "
@@ -134,16 +137,13 @@ def _resolve(args: argparse.Namespace):
 
 def run_train(args: argparse.Namespace) -> int:
     from styleforge.errors import CLIError
-    from styleforge.train.config import ConfigError, config_to_yaml
+    from styleforge.train.config import config_to_yaml
 
     if args.paired and (args.content or args.style):
         raise CLIError("give either --paired DIR or --content/--style, not both")
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} is a file, not a run folder")
-    try:
-        config = _resolve(args)
-    except ConfigError as err:
-        raise CLIError(str(err)) from None
+    config = _resolve(args)
     if args.dry_run:
         sys.stdout.write(config_to_yaml(config))
         return 0
@@ -152,8 +152,7 @@ def run_train(args: argparse.Namespace) -> int:
         if folder and not Path(folder).is_dir():
             raise CLIError(f"{name.replace('_dir', '')} folder not found: {folder}")
 
-    from styleforge.train.checkpoint import CheckpointError
-    from styleforge.train.trainer import TrainError, train
+    from styleforge.train.trainer import train
     from styleforge.verdict import DegenerateModelError
 
     try:
@@ -164,8 +163,6 @@ def run_train(args: argparse.Namespace) -> int:
             raise CLIError(str(err)) from None
         print(f"warning: {err} (--allow-degenerate given)", file=sys.stderr)
         return 0
-    except (TrainError, CheckpointError) as err:
-        raise CLIError(str(err)) from None
     if "checkpoint" in summary:
         print(f"checkpoint: {summary['checkpoint']}")
         evaluation = summary.get("eval")

@@ -35,7 +35,7 @@ from styleforge.errors import StyleforgeError
 
 PRESET_NAMES = ("tiny", "cpu", "gpu")
 MODES = ("unpaired", "paired", "dcgan")
-COLOUR_INITS = ("levels", "mkl", "mkl+hist", "hist", "identity")  # model.init: objectives.colour.ColourObjective.prepare
+COLOUR_INITS = ("evidence", "levels", "mkl", "mkl+hist", "hist", "identity")  # model.init: objectives.colour.ColourObjective.prepare
 GAN_LOSSES = ("bce", "lsgan", "hinge", "wgan-gp", "ralsgan", "rahinge")  # styleforge.train.losses.KINDS
 DEVICES = ("auto", "cpu", "cuda")
 STUDENTS = ("nano", "small", "medium", "lut")  # MobileGenerator presets, or the LUT fit
@@ -57,7 +57,12 @@ class ModelConfig:
     discriminator: str = "patchgan"  # key of DISCRIMINATORS
     discriminator_kwargs: dict = field(default_factory=lambda: {"ndf": 64, "n_layers": 3})
     latent_dim: int = 100  # dcgan mode only: length of the noise vector z
-    init: str = "levels"  # colour generator's classical start: levels | mkl | mkl+hist | hist | identity
+    # colour generator's classical start: evidence (levels, matrix and curves, each kept as far as
+    # the scene groups of both folders agree: styleforge.photo.evidence) | levels | mkl | mkl+hist | hist | identity
+    init: str = "evidence"
+    # colour generator: "evidence" sets shrink and the anchor from the evidence start's freedom
+    # (more agreeing scene groups, more freedom); "fixed" uses model.shrink and loss.lambda_anchor
+    freedom: str = "evidence"
     # colour generator: each trained candidate is start + shrink * (trained - start), weight by weight;
     # 1 keeps the trained weights, 0 the start. Shrinkage toward the classical start trades some of
     # the adversarial step's gains for much less of its scene-driven harm (README, "How an unpaired
@@ -158,6 +163,7 @@ class TrainConfig:
             (self.log.keep >= 1, "log.keep must be >= 1"),
             (self.model.init in COLOUR_INITS, f"model.init must be one of {', '.join(COLOUR_INITS)}"),
             (0.0 <= self.model.shrink <= 1.0, "model.shrink must be in [0, 1]"),
+            (self.model.freedom in ("evidence", "fixed"), "model.freedom must be evidence or fixed"),
             (self.model.select in ("criterion", "last"), "model.select must be criterion or last"),
             (min(self.log.log_every, self.log.sample_every, self.log.checkpoint_every) >= 1,
              "log.*_every must be >= 1"),

@@ -380,6 +380,17 @@ def sliced_wasserstein_lab(a_rgb01: np.ndarray, b_rgb01: np.ndarray, projections
 BASELINES.update({"mkl": mkl_transfer, "sliced-ot": sliced_ot_transfer, "levels": levels_transfer})
 
 
+CLASSICAL_NAMES = (  # the keys of classical_methods, in its order
+    "reinhard (Lab mean/std)",
+    "histogram match",
+    "reinhard (set-to-set)",
+    "histogram match (set-to-set)",
+    "MKL (set-to-set)",
+    "sliced OT (set-to-set)",
+    "levels (set-to-set)",
+)
+
+
 def classical_methods(style_images, content_images) -> dict:
     """The seven classical transfers a learned look is compared with, as ``uint8 HWC -> uint8 HWC``
     callables named as eval-looks reports them: Reinhard and histogram matching per image and set

@@ -37,7 +37,14 @@ from styleforge.errors import StyleforgeError
 from styleforge.photo.looks import apply_look, get_look
 from styleforge.progress import progress
 from styleforge.runtime.imageio import open_image, to_uint8_array
-from styleforge.scenes import Grouping, SplitError, album_grouping, group_folder, split_groups
+from styleforge.scenes import (
+    GROUPS_FILE,
+    Grouping,
+    SplitError,
+    album_grouping,
+    group_folder,
+    split_groups,
+)
 
 FORMAT = "styleforge-dataset/2"
 
@@ -151,6 +158,15 @@ def make_dataset(
                 rel = f"{folder}/{names[path]}"
                 _write(tmp / rel, _png(looked if with_look else plain))
                 files[rel] = record
+        # Each unpaired folder names its scene groups, so a learner weighs two photos of one
+        # scene as one piece of evidence (styleforge.scenes.group_folder reads it back).
+        for side in ("content", "style", "val_content", "val_style"):
+            if split.sides[side]:
+                folder = OUTPUTS[side][0][0]
+                members = {g.name: [names[p] for p in g.photos] for g in split.sides[side]}
+                people = {g.name: bool(g.people) for g in split.sides[side] if g.people is not None}
+                _write(tmp / folder / GROUPS_FILE, (json.dumps({"groups": members, "people": people}, indent=1)
+                                                     + "\n").encode())
         split_json = split.to_json()
         counts = {side: info["photos"] for side, info in split_json["sides"].items()}
         meta = {

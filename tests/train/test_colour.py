@@ -92,7 +92,7 @@ def colour_args(data: Path, out: Path, *extra: str) -> list[str]:
 
 def test_unpaired_colour_run_selects_and_judges_its_model(colour_data, tmp_path):
     run = tmp_path / "run"
-    assert cli(colour_args(colour_data, run)) == 0
+    assert cli(colour_args(colour_data, run, "--set", "model.init=levels")) == 0
     verdict = json.loads((run / "verdict.json").read_text())
     assert verdict["ok"] and verdict["failed"] == [] and verdict["images"] >= 2
     assert verdict["validation"].startswith("validation split")
@@ -104,7 +104,7 @@ def test_unpaired_colour_run_selects_and_judges_its_model(colour_data, tmp_path)
     assert {"generator", "generator_init", "generator_selected", "discriminator"} <= set(state)
     model, info = load_generator(run)
     assert info["arch"] == "colour" and info["weights"] == "generator_selected.safetensors"
-    # The initialisation is the classical levels fit of the two folders, baked into the pre-curves.
+    # model.init=levels: the classical levels fit of the two folders, baked into the pre-curves.
     content = baselines.pixels01([np.asarray(img) for img in _images(colour_data / "content")])
     style = baselines.pixels01([np.asarray(img) for img in _images(colour_data / "style")])
     scale, offset = baselines.levels_fit(content, style)
@@ -319,21 +319,32 @@ def test_shrink_moves_each_candidate_toward_the_classical_start():
 
 
 def test_default_ships_the_shrunk_last_ema_and_criterion_ships_its_pick(colour_data, tmp_path):
-    """By default the shipped generator is the classical start plus a quarter of the way to the last
-    EMA generator, weight by weight (what eval-looks measures); --set model.select=criterion ships
-    the candidate with the best unsupervised score instead, the classical start included."""
+    """By default the start is the evidence fit and the shipped generator is that start plus the
+    evidence's freedom of the way to the last EMA generator, weight by weight, with the anchor
+    relaxed by the same fraction (what eval-looks measures); model.freedom=fixed ships
+    model.shrink of it; --set model.select=criterion ships the candidate with the best
+    unsupervised score instead, the start included."""
     from safetensors.torch import load_file
 
     run = tmp_path / "run"
     assert cli(colour_args(colour_data, run)) == 0
     verdict = json.loads((run / "verdict.json").read_text())
+    assert verdict["init_fit"] == "evidence" and set(verdict["evidence"]["kept"]) == {"levels", "matrix", "curves"}
+    freedom = verdict["evidence"]["freedom"]
+    assert 0.0 <= freedom <= 1.0 and verdict["shrink"] == round(freedom, 4)
+    assert verdict["anchor_weight"] == pytest.approx(3.0 * (1.0 - freedom), abs=1e-3)
     assert verdict["selected"]["step"] == 20 and verdict["selection"][0]["candidate"] == "init"
     final = run / "checkpoints" / "step_0000020"
     start, ema, shipped = (load_file(final / f"{name}.safetensors")
                            for name in ("generator_init", "generator_ema", "generator_selected"))
     assert any(not torch.equal(start[key], ema[key]) for key in start)
     for key in shipped:
-        torch.testing.assert_close(shipped[key], start[key] + 0.25 * (ema[key] - start[key]))
+        torch.testing.assert_close(shipped[key], start[key] + freedom * (ema[key] - start[key]), atol=1e-4, rtol=1e-4)
+
+    fixed = tmp_path / "fixed"
+    assert cli(colour_args(colour_data, fixed, "--set", "model.freedom=fixed")) == 0
+    verdict = json.loads((fixed / "verdict.json").read_text())
+    assert verdict["shrink"] == 0.25 and verdict["anchor_weight"] == 3.0
 
     picked = tmp_path / "criterion"
     assert cli(colour_args(colour_data, picked, "--set", "model.select=criterion")) == 0

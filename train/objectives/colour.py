@@ -40,11 +40,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from styleforge.photo import baselines
+from styleforge.photo.evidence import fit_by_evidence, group_pixels
+from styleforge.runtime.imageio import list_images
+from styleforge.scenes import group_folder
 from styleforge.train.config import COLOUR_INITS
 from styleforge.train.degeneracy import load_photos, run_on
 from styleforge.train.losses import structure_loss
 from styleforge.train.models.registry import build_discriminator, build_generator
 from styleforge.train.objectives.gan import Objective, adam, set_requires_grad
+from styleforge.verdict import assess, structure_similarity
 
 VALIDATION_SHORT_SIDE = 192  # validation photos are scored at this short side (speed)
 MAX_VALIDATION = 12  # photos per side
@@ -57,10 +62,16 @@ def _frozen(module: nn.Module) -> nn.Module:
     return module
 
 
+def scene_labels(photos) -> list[str]:
+    """The scene group of each photo path (``groups.json`` beside them, else EXIF time, else its own)."""
+    photos = [Path(p) for p in photos]
+    grouping = group_folder(photos, photos[0].parent if photos else None)
+    by_photo = {p: g.name for g in grouping.groups for p in g.photos}
+    return [by_photo.get(p, p.stem) for p in photos]
+
+
 def validation_images(content_dir: str, dataset) -> tuple[list, list, str]:
     """(content uint8 HWC list, style list, where from): ``DATA/val/*`` if present, else training photos."""
-    from styleforge.runtime.imageio import list_images
-
     val = Path(content_dir).parent / "val"
     if (val / "content").is_dir() and (val / "style").is_dir():
         content = load_photos(list_images(val / "content"), MAX_VALIDATION, VALIDATION_SHORT_SIDE)
@@ -92,13 +103,13 @@ class ColourObjective(Objective):
         self.selection: list[dict] = []  # one row per candidate: step, swd, structure, score
         self.expected_change: Optional[float] = None
         self.init_fit: Optional[str] = None  # the classical start actually used (model.init, or grey levels)
+        self.evidence: Optional[dict] = None  # photo.evidence's summary when model.init=evidence
+        self.shrink, self.anchor_weight = float(config.model.shrink), float(config.loss.lambda_anchor)
         self._validation = None
         self._dataset = None
 
     # -- initialisation from the classical fit ---------------------------------------------------
     def prepare(self, dataset, fresh: bool) -> None:
-        from styleforge.photo import baselines
-
         self._dataset = dataset
         if not fresh:  # resumed: weights, anchor and selection come from the checkpoint
             return
@@ -106,18 +117,19 @@ class ColourObjective(Objective):
         if init not in COLOUR_INITS:
             raise ValueError(f"model.init must be one of {', '.join(COLOUR_INITS)}, got {init!r}")
         generator = self.networks["generator"]
-        content = baselines.pixels01(load_photos(dataset.content_images, limit=len(dataset.content_images)))
-        style = baselines.pixels01(load_photos(dataset.style_images, limit=len(dataset.style_images)))
+        content_photos = load_photos(dataset.content_images, limit=len(dataset.content_images))
+        style_photos = load_photos(dataset.style_images, limit=len(dataset.style_images))
+        content, style = baselines.pixels01(content_photos), baselines.pixels01(style_photos)
         matrix, bias, post, pre = np.eye(3), np.zeros(3), None, None
         knots = np.linspace(0.0, 1.0, generator.pre.knots)
-        # A look whose photos are (toned) black and white drops the colour: per-channel levels
-        # cannot, so the levels start becomes grey levels (luma, then each channel's black and
-        # white points). Decided from the style folder alone, the same way for any look.
+        # A look whose photos are (toned) black and white drops the colour: per-channel fits
+        # cannot, so the levels and evidence starts become grey levels (luma, then each channel's
+        # black and white points). Decided from the style folder alone, the same way for any look.
         # How much the folders differ, for the do-nothing check, is the change the (grey) levels
         # fit makes: the fit least fooled by different scenes (MKL would call a scene difference
         # a look), whichever start model.init chose.
         self.init_fit = init
-        if init == "levels" and baselines.is_monochrome(style):
+        if init in ("levels", "evidence") and baselines.is_monochrome(style):
             self.init_fit = "grey levels (monochrome style)"
             matrix = np.tile(baselines.GREY, (3, 1))
             scale, offset = baselines.grey_levels_fit(content, style)
@@ -128,6 +140,13 @@ class ColourObjective(Objective):
             change = np.clip(content * scale + offset, 0, 1) - content
             if init == "levels":
                 pre = knots[None, :] * scale[:, None] + offset[:, None]  # [3, knots]
+        if init == "evidence" and self.init_fit == "evidence":
+            fit = fit_by_evidence(
+                group_pixels(content_photos, scene_labels(dataset.content_paths)),
+                group_pixels(style_photos, scene_labels(dataset.style_paths)),
+                knots=generator.pre.knots, seed=self.config.seed)
+            matrix, bias, post, pre = fit.matrix, fit.bias, fit.post, fit.pre
+            self.evidence = fit.describe()
         if init in ("mkl", "mkl+hist"):
             matrix, bias = baselines.mkl_fit(content, style)
         if init in ("mkl+hist", "hist"):
@@ -137,6 +156,19 @@ class ColourObjective(Objective):
         for name in ("generator_init", "generator_selected"):
             self.networks[name].load_state_dict(generator.state_dict())
         self.expected_change = float(np.abs(change).mean() * 255.0)
+        self._set_freedom()
+
+    def _set_freedom(self) -> None:
+        """How far the adversarial step may move: ``shrink`` (the fraction of its change a candidate
+        keeps) and ``anchor_weight``. ``model.freedom=evidence`` with the evidence start: both from
+        the start's freedom (the evidence's kept fraction of its matrix and curve stages); else
+        ``model.shrink`` and ``loss.lambda_anchor`` as configured."""
+        m, lw = self.config.model, self.config.loss
+        if m.freedom == "evidence" and self.evidence is not None:
+            freedom = float(self.evidence["freedom"])
+            self.shrink, self.anchor_weight = freedom, lw.lambda_anchor * (1.0 - freedom)
+        else:
+            self.shrink, self.anchor_weight = float(m.shrink), float(lw.lambda_anchor)
 
     # -- one step ----------------------------------------------------------------------------
     def phases(self, batch, noise=None):
@@ -153,7 +185,7 @@ class ColourObjective(Objective):
         anchor = (fake32 - anchor_target).abs().mean()
         structure = structure_loss(fake32, real_a.float())
         tv, mono = generator.lut_regulariser()
-        loss_g = (lw.lambda_gan * g_gan + lw.lambda_anchor * anchor + lw.lambda_structure * structure
+        loss_g = (lw.lambda_gan * g_gan + self.anchor_weight * anchor + lw.lambda_structure * structure
                   + lw.lambda_tv * tv + lw.lambda_mono * mono)
         losses = {"g_gan": g_gan, "anchor": anchor, "structure": structure, "lut_tv": tv, "lut_mono": mono}
         if generator.last_local is not None:
@@ -169,14 +201,11 @@ class ColourObjective(Objective):
 
     # -- model selection without ground truth -------------------------------------------------
     def _score(self, generator: nn.Module) -> dict:
-        from styleforge.photo.baselines import sliced_wasserstein_lab
-        from styleforge.verdict import structure_similarity
-
         content, style, _ = self._validation
         outputs = run_on(generator, content)
         out_px = np.concatenate([o.reshape(-1, 3) for o in outputs]).astype(np.float64) / 255.0
         style_px = np.concatenate([s.reshape(-1, 3) for s in style]).astype(np.float64) / 255.0
-        swd = sliced_wasserstein_lab(out_px, style_px)
+        swd = baselines.sliced_wasserstein_lab(out_px, style_px)
         structure = float(np.mean([structure_similarity(c, o) for c, o in zip(content, outputs)]))
         # A structure deficit of 0.01 costs as much as 0.5 Lab units of colour distance.
         return {"swd_lab": round(swd, 4), "structure": round(structure, 4),
@@ -206,7 +235,7 @@ class ColourObjective(Objective):
         """``start + model.shrink * (generator - start)``, weight by weight (the generator itself at 1).
 
         Curves stay monotone (their increments are softplus of the interpolated raw weights)."""
-        t = float(self.config.model.shrink)
+        t = self.shrink
         if t == 1.0:
             return generator
         start = self.networks["generator_init"].state_dict()
@@ -216,24 +245,25 @@ class ColourObjective(Objective):
         return candidate
 
     def finish(self, run_dir, ema_generator, step):
-        from styleforge.verdict import assess
-
         self.on_checkpoint(step, ema_generator)
         content, _, source = self._validation
         outputs = run_on(self.networks["generator_selected"], content)
         verdict = assess(content, outputs, expected_change_levels=self.expected_change)
         return {"verdict": verdict, "selection": self.selection, "selected": self.selected(),
-                "validation": source, "init_fit": self.init_fit}
+                "validation": source, "init_fit": self.init_fit, "evidence": self.evidence,
+                "shrink": round(self.shrink, 4), "anchor_weight": round(self.anchor_weight, 4)}
 
     def extra_state(self) -> dict:
         return {**super().extra_state(), "selection": list(self.selection),
-                "expected_change": self.expected_change, "init_fit": self.init_fit}
+                "expected_change": self.expected_change, "init_fit": self.init_fit, "evidence": self.evidence}
 
     def load_extra_state(self, state: dict) -> None:
         super().load_extra_state(state)
         self.selection = list(state.get("selection", []))
         self.expected_change = state.get("expected_change")
         self.init_fit = state.get("init_fit")
+        self.evidence = state.get("evidence")
+        self._set_freedom()
 
     @torch.no_grad()
     def sample_rows(self, batch, generator):

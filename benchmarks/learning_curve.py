@@ -1,0 +1,295 @@
+"""Learning curves: how the unpaired look learner scales with photos per side, beside every
+classical transfer and the paired ceiling (``styleforge eval-looks --photos DIR --per-side 7,20,60``).
+
+For each look, photos per side ``n`` and split seed, a *cell*:
+
+* **content**: ``n`` photos of a photo folder (the corpus that ships with styleforge by default,
+  :mod:`styleforge.corpus`; any folder grouped by ``groups.json`` or EXIF time), whole scene
+  groups drawn at random; **style**: the look applied to ``n`` photos of *other* scene groups;
+  both folders carry a ``groups.json`` so the learner sees the scene groups;
+* **test**: the album's photos with people (:func:`styleforge.album.people_photos`), which are in
+  neither folder, against the look's ground truth;
+* **methods**, each its own column: identity; each of the seven classical transfers
+  (:func:`styleforge.photo.baselines.classical_methods`), fitted on the same two folders; the colour
+  generator exactly as ``styleforge train --content --style`` ships it (``cpu`` preset by default);
+  its evidence start alone; and the paired closed-form colour fit of the ``n`` content photos with
+  their looks (:func:`styleforge.train.paired_fit.fit_colour_generator`: what ``n`` *pairs* would give,
+  the ceiling). No per-cell "best classical" is picked with ground truth.
+
+Cells are resumable (``OUT/LOOK/n-N/split-S/cell.json``); several processes may fill one OUT
+folder with different looks, and :func:`write_report` summarises whatever cells exist: mean ± sd
+over the split seeds per look, size and method (``curve.json``, ``curve.md``) and a learning-curve
+plot per look (``curve.png``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from styleforge.album import people_photos
+from styleforge.atomic import write_text
+from styleforge.benchmarks.scoring import score_methods, torch_method
+from styleforge.corpus import corpus_dir, corpus_grouping, is_corpus_folder
+from styleforge.photo import baselines
+from styleforge.photo.looks import apply_look
+from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
+from styleforge.scenes import Grouping, group_folder
+from styleforge.stages import Stages, single_thread_env
+
+IDENTITY = "identity"
+COLOUR = "colour generator (unpaired)"
+START = "evidence start (no training)"
+PAIRED = "paired fit of the n content photos (ceiling)"
+CLASSICAL = baselines.CLASSICAL_NAMES
+TEST_SHORT_SIDE = 320  # test photos are scored at this short side
+
+
+def photo_grouping(photos_dir: Optional[Path]) -> Grouping:
+    """Scene groups of the learning-curve photos: the corpus manifest's, else ``group_folder``'s."""
+    folder = Path(photos_dir) if photos_dir is not None else corpus_dir()
+    if is_corpus_folder(folder):
+        return corpus_grouping(folder)
+    return group_folder(list_images(folder), folder)
+
+
+def draw_sides(grouping: Grouping, n: int, seed: int) -> tuple[list[list[Path]], list[list[Path]]]:
+    """``(content groups, style groups)``: at least ``n`` photos a side (the last group drawn may
+    overshoot, then is cut to ``n``), whole groups, no group on both sides; photos with people
+    are left out (the test photos show people). Raises ``ValueError`` when the folder is too small."""
+    groups = [g for g in grouping.groups if not g.people]
+    rng = np.random.default_rng(seed)
+    order = [groups[i] for i in rng.permutation(len(groups))]
+    sides: list[list[list[Path]]] = [[], []]
+    side, count = 0, 0
+    for group in order:
+        if side == 2:
+            break
+        take = list(group.photos)[: n - count]
+        sides[side].append(take)
+        count += len(take)
+        if count >= n:
+            side, count = side + 1, 0
+    if side < 2:
+        total = sum(len(g.photos) for g in groups)
+        raise ValueError(f"{n} photos a side need {2 * n} photos without people in distinct scene groups; "
+                         f"the folder has {total}")
+    return sides[0], sides[1]
+
+
+def _load(path: Path, short_side: int = TEST_SHORT_SIDE) -> np.ndarray:
+    img = open_image(path).rgb
+    scale = short_side / min(img.size)
+    if scale < 1.0:
+        from PIL import Image
+
+        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS)
+    return to_uint8_array(img)
+
+
+def write_sides(root: Path, look: str, content: list[list[Path]], style: list[list[Path]]) -> None:
+    """``root/content`` (photos as they are) and ``root/style`` (the look applied), PNG, each with a
+    ``groups.json`` naming its scene groups."""
+    from PIL import Image
+
+    for side, groups in (("content", content), ("style", style)):
+        folder = root / side
+        folder.mkdir(parents=True, exist_ok=True)
+        listing: dict[str, list[str]] = {}
+        for i, photos in enumerate(groups):
+            for path in photos:
+                rgb = _load(path)
+                if side == "style":
+                    rgb = apply_look(look, rgb)
+                name = f"{Path(path).stem}.png"
+                Image.fromarray(rgb).save(folder / name)
+                listing.setdefault(f"g{i:03d}", []).append(name)
+        write_text(folder / "groups.json", json.dumps({"groups": listing}, indent=1) + "\n")
+
+
+def _paired_method(content: Sequence[np.ndarray], look: str):
+    """The closed-form colour fit of ``content`` and their looks, as a uint8 HWC method."""
+    from styleforge.train.models.colour import ColourGenerator
+    from styleforge.train.paired_fit import fit_colour_generator
+
+    rng = np.random.default_rng(0)
+    before, after = [], []
+    for rgb in content:
+        px = rgb.reshape(-1, 3)
+        pick = rng.choice(len(px), min(len(px), 20_000), replace=False)
+        before.append(px[pick])
+        after.append(apply_look(look, rgb).reshape(-1, 3)[pick])
+    generator = ColourGenerator(curve_knots=32, lut_size=17).eval()
+    fit_colour_generator(generator, np.concatenate(before) / 255.0, np.concatenate(after) / 255.0)
+    return torch_method(generator)
+
+
+def run_cell(look: str, n: int, seed: int, root: Path, grouping: Grouping, preset: str = "cpu",
+             steps: Optional[int] = None, train_set: Sequence[str] = ()) -> dict:
+    """Build, train and score one cell; returns (and saves as ``root/cell.json``) its result."""
+    from styleforge.train.checkpoint import load_checkpoint, load_generator
+
+    saved = root / "cell.json"
+    if saved.is_file():
+        return json.loads(saved.read_text())
+    content_groups, style_groups = draw_sides(grouping, n, seed)
+    data = root / "data"
+    if not (data / "style" / "groups.json").is_file():
+        write_sides(data, look, content_groups, style_groups)
+    stages = Stages(root)
+    run = root / "colour"
+    step_args = ["--steps", str(steps)] if steps else []
+    overrides = [arg for kv in train_set for arg in ("--set", kv)]
+    resume = ["--resume"] if any((run / "checkpoints").glob("step_*")) else []
+    stages.run("colour", ["train", "--content", data / "content", "--style", data / "style", "--preset", preset,
+                          "--seed", seed, "--allow-degenerate", "--quiet", *step_args, *overrides, "--out", run,
+                          *resume], [run / "verdict.json"], env=single_thread_env())
+    start = time.perf_counter()
+    content = [to_uint8_array(open_image(p).rgb) for p in list_images(data / "content")]
+    style = [to_uint8_array(open_image(p).rgb) for p in list_images(data / "style")]
+    tests = [_load(p) for p in people_photos()]
+    pairs = [(Path(p).stem, rgb, apply_look(look, rgb)) for p, rgb in zip(people_photos(), tests)]
+    selected, _ = load_generator(run)
+    state, _, _ = load_checkpoint(run)
+    init = type(selected)(**selected.config)
+    init.load_state_dict(state["generator_init"])
+    methods = {IDENTITY: lambda x: x, **baselines.classical_methods(style, content),
+               START: torch_method(init), COLOUR: torch_method(selected), PAIRED: _paired_method(content, look)}
+    scores, _ = score_methods(methods, pairs)
+    verdict = json.loads((run / "verdict.json").read_text())
+    result = {
+        "look": look, "per_side": n, "split_seed": seed,
+        "groups": {"content": len(content_groups), "style": len(style_groups)},
+        "photos": {"content": len(content), "style": len(style), "test": len(pairs)},
+        "scores": {k: round(v["psnr"], 3) for k, v in scores.items()},
+        "ssim": {k: round(v["ssim"], 4) for k, v in scores.items()},
+        "verdict": {"ok": verdict.get("ok"), "failed": verdict.get("failed")},
+        "evidence": verdict.get("evidence"), "init_fit": verdict.get("init_fit"),
+        "shrink": verdict.get("shrink"), "anchor_weight": verdict.get("anchor_weight"),
+        "train_seconds": stages.timings.get("colour"), "score_seconds": round(time.perf_counter() - start, 1),
+    }
+    write_text(saved, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def run_curve(looks: Sequence[str], out: Path, per_side: Sequence[int], split_seeds: Sequence[int],
+              photos_dir: Optional[Path] = None, preset: str = "cpu", steps: Optional[int] = None,
+              train_set: Sequence[str] = ()) -> dict:
+    """Every cell of ``looks`` x ``per_side`` x ``split_seeds`` under ``out``, then the report."""
+    grouping = photo_grouping(photos_dir)
+    for look in looks:
+        for n in per_side:
+            for seed in split_seeds:
+                run_cell(look, n, seed, Path(out) / look / f"n-{n}" / f"split-{seed}", grouping, preset, steps,
+                         train_set)
+    return write_report(out)
+
+
+def summarise(cells: Sequence[dict]) -> dict:
+    """``{look: {n: {method: {"mean", "sd", "splits"}}}}`` over the split seeds."""
+    table: dict = {}
+    for cell in cells:
+        by_n = table.setdefault(cell["look"], {}).setdefault(str(cell["per_side"]), {})
+        for method, psnr in cell["scores"].items():
+            by_n.setdefault(method, []).append(psnr)
+    for sizes in table.values():
+        for methods in sizes.values():
+            for method, values in methods.items():
+                arr = np.asarray(values, dtype=np.float64)
+                methods[method] = {"mean": round(float(arr.mean()), 2),
+                                   "sd": round(float(arr.std(ddof=1)), 2) if len(arr) > 1 else 0.0,
+                                   "splits": len(arr)}
+    return table
+
+
+def _columns() -> list[str]:
+    return [IDENTITY, *CLASSICAL, START, COLOUR, PAIRED]
+
+
+def to_markdown(summary: dict, cells: Sequence[dict]) -> str:
+    cols = _columns()
+    lines = ["# Learning curves: PSNR (dB) on held-out portraits, mean ± sd over split seeds", "",
+             "Content and style from distinct scene groups of the photo folder, test = the album's photos with "
+             "people (in neither folder). Each classical transfer is its own column; the paired fit of the "
+             "same n photos is the ceiling. `margin` = colour generator − the best classical column's mean "
+             "(a fixed method, not a per-split pick).", ""]
+    for look, sizes in summary.items():
+        lines += [f"## {look}", "", "| method | " + " | ".join(f"n={n}" for n in sorted(sizes, key=int)) + " |",
+                  "|---|" + "---:|" * len(sizes)]
+        for col in cols:
+            row = [f"{sizes[n][col]['mean']:.2f} ± {sizes[n][col]['sd']:.2f}" if col in sizes[n] else "–"
+                   for n in sorted(sizes, key=int)]
+            lines.append(f"| {col} | " + " | ".join(row) + " |")
+        margins = []
+        for n in sorted(sizes, key=int):
+            best = max(CLASSICAL, key=lambda c: sizes[n].get(c, {"mean": -1e9})["mean"])
+            colour = sizes[n].get(COLOUR, {"mean": float("nan")})["mean"]
+            margins.append(f"{colour - sizes[n][best]['mean']:+.2f} (vs {best})")
+        lines += ["| margin | " + " | ".join(margins) + " |", ""]
+    flagged = [c for c in cells if c["verdict"]["ok"] is False]
+    lines.append(f"Verdicts: {len(flagged)} of {len(cells)} colour runs flagged degenerate"
+                 + (": " + ", ".join(f"{c['look']} n={c['per_side']} split {c['split_seed']} ({', '.join(c['verdict']['failed'])})"
+                                     for c in flagged) if flagged else "") + ".")
+    freedom = {}
+    for c in cells:
+        if c.get("evidence"):
+            freedom.setdefault(c["per_side"], []).append(c["evidence"]["freedom"])
+    if freedom:
+        lines.append("Evidence freedom (mean over looks and splits): " + ", ".join(
+            f"n={n}: {np.mean(v):.2f}" for n, v in sorted(freedom.items())) + ".")
+    seconds = [c["train_seconds"] for c in cells if c.get("train_seconds")]
+    if seconds:
+        lines.append(f"Training time per run: median {np.median(seconds):.0f} s, max {max(seconds):.0f} s.")
+    return "\n".join(lines) + "\n"
+
+
+def plot(summary: dict, path: Path) -> Path:
+    """One panel per look: PSNR against photos per side, one line per method (error bars: sd)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    looks = list(summary)
+    fig, axes = plt.subplots(1, len(looks), figsize=(4.2 * len(looks), 3.6), squeeze=False)
+    for ax, look in zip(axes[0], looks):
+        sizes = sorted(summary[look], key=int)
+        for col in _columns():
+            if not all(col in summary[look][n] for n in sizes):
+                continue
+            means = [summary[look][n][col]["mean"] for n in sizes]
+            sds = [summary[look][n][col]["sd"] for n in sizes]
+            style = {"lw": 2.5, "color": "black"} if col == COLOUR else {"lw": 1, "alpha": 0.8}
+            if col == PAIRED:
+                style = {"lw": 1, "ls": "--", "color": "grey"}
+            ax.errorbar([int(n) for n in sizes], means, yerr=sds, label=col, capsize=2, **style)
+        ax.set_xscale("log")
+        ax.set_xticks([int(n) for n in sizes], [str(n) for n in sizes])
+        ax.set_title(look)
+        ax.set_xlabel("photos per side")
+        ax.set_ylabel("PSNR on held-out portraits (dB)")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(out: Path) -> dict:
+    """Summarise every ``cell.json`` under ``out`` into ``curve.json``, ``curve.md`` and ``curve.png``."""
+    out = Path(out)
+    cells = [json.loads(p.read_text()) for p in sorted(out.glob("*/n-*/split-*/cell.json"))]
+    if not cells:
+        raise ValueError(f"no learning-curve cells under {out}")
+    summary = summarise(cells)
+    report = {"summary": summary, "cells": cells}
+    write_text(out / "curve.json", json.dumps(report, indent=2) + "\n")
+    write_text(out / "curve.md", to_markdown(summary, cells))
+    plot(summary, out / "curve.png")
+    return report

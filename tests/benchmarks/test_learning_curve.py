@@ -1,0 +1,62 @@
+"""Learning-curve cells: disjoint scene groups per side, and the report over split seeds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from styleforge.benchmarks.learning_curve import (
+    CLASSICAL,
+    COLOUR,
+    IDENTITY,
+    draw_sides,
+    photo_grouping,
+    write_report,
+    write_sides,
+)
+
+
+def test_sides_are_whole_distinct_groups_without_people():
+    grouping = photo_grouping(None)  # the corpus that ships
+    people = {p for g in grouping.groups if g.people for p in g.photos}
+    for n in (7, 20, 60):
+        content, style = draw_sides(grouping, n, seed=1)
+        flat_c = [p for g in content for p in g]
+        flat_s = [p for g in style for p in g]
+        assert len(flat_c) == len(flat_s) == n
+        assert not set(flat_c) & set(flat_s) and not (set(flat_c) | set(flat_s)) & people
+    assert draw_sides(grouping, 7, seed=1) == draw_sides(grouping, 7, seed=1)
+    assert draw_sides(grouping, 7, seed=1) != draw_sides(grouping, 7, seed=2)
+    with pytest.raises(ValueError, match="photos a side need"):
+        draw_sides(grouping, 500, seed=0)
+
+
+def test_written_sides_carry_their_scene_groups(tmp_path):
+    from styleforge.runtime.imageio import list_images
+    from styleforge.scenes import group_folder
+
+    content, style = draw_sides(photo_grouping(None), 3, seed=0)
+    write_sides(tmp_path, "film-warm", content, style)
+    for side, groups in (("content", content), ("style", style)):
+        folder = tmp_path / side
+        found = group_folder(list_images(folder), folder)
+        assert found.method == "groups.json" and len(found.groups) == len(groups)
+
+
+def test_report_gives_mean_and_sd_per_method_and_size(tmp_path):
+    for n, seed, base in ((7, 0, 20.0), (7, 1, 22.0), (20, 0, 25.0)):
+        scores = {IDENTITY: 18.0, **{c: base - i for i, c in enumerate(CLASSICAL)}, COLOUR: base + 1.0}
+        cell = {"look": "film-warm", "per_side": n, "split_seed": seed, "scores": scores,
+                "verdict": {"ok": True, "failed": []}, "evidence": {"freedom": 0.1 * n}, "train_seconds": 60.0}
+        path = tmp_path / "film-warm" / f"n-{n}" / f"split-{seed}" / "cell.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(cell))
+    report = write_report(tmp_path)
+    seven = report["summary"]["film-warm"]["7"]
+    assert seven[COLOUR] == {"mean": 22.0, "sd": 1.41, "splits": 2}
+    assert report["summary"]["film-warm"]["20"][COLOUR]["sd"] == 0.0
+    md = (tmp_path / "curve.md").read_text()
+    assert "| margin | +1.00 (vs reinhard (Lab mean/std)) | +1.00" in md
+    assert (tmp_path / "curve.png").stat().st_size > 10_000
+    assert json.loads((tmp_path / "curve.json").read_text())["summary"] == report["summary"]
