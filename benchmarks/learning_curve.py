@@ -255,7 +255,7 @@ def plot(summary: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     looks = list(summary)
-    fig, axes = plt.subplots(1, len(looks), figsize=(4.2 * len(looks), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(looks), figsize=(4.6 * len(looks), 4.4), squeeze=False)
     for ax, look in zip(axes[0], looks):
         sizes = sorted(summary[look], key=int)
         for col in _columns():
@@ -268,13 +268,15 @@ def plot(summary: dict, path: Path) -> Path:
                 style = {"lw": 1, "ls": "--", "color": "grey"}
             ax.errorbar([int(n) for n in sizes], means, yerr=sds, label=col, capsize=2, **style)
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks([int(n) for n in sizes], [str(n) for n in sizes])
         ax.set_title(look)
         ax.set_xlabel("photos per side")
         ax.set_ylabel("PSNR on held-out portraits (dB)")
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=6, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=4, frameon=False)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

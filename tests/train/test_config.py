@@ -51,7 +51,7 @@ def test_eval_looks_dry_run_prints_the_resolved_config(tmp_path, capsys):
     assert printed["out"] == str(tmp_path / "ev") and not (tmp_path / "ev").exists()
     assert printed["eval_looks"] == {
         "looks": ["noir", "glow"], "train_preset": "tiny", "student": "nano", "export_size": 256, "steps": 0,
-        "paired": False, "seed": 0, "split_seeds": [0, 2], "full_splits": 1, "train_set": []}
+        "paired": False, "seed": 0, "split_seeds": [0, 2], "full_splits": 1, "train_set": [], "per_side": [], "photos": ""}
     assert cli(["eval-looks", "--split-seeds", "0,x", "--dry-run"]) == 2
     assert "split_seeds[1]" in capsys.readouterr().err
 
