@@ -34,12 +34,11 @@ from styleforge.runtime.adaptive_lut import AdaptiveLutStylizer
 from styleforge.runtime.manifest import load_manifest
 from styleforge.runtime.stylizer import Stylizer
 from styleforge.runtime.temporal import DEFAULT_TAU_S, ParamSmoother, frame_changes
-from styleforge.runtime.video import FrameStyler, run_frames
+from styleforge.runtime.video import FrameStyler, pump
 from styleforge.runtime.video_io import (
     CODECS,
     DEFAULT_CRF,
     FrameReader,
-    FrameWriter,
     VideoError,
     VideoInfo,
     colour_args,
@@ -198,17 +197,8 @@ def _timed_run(stylizer, info: VideoInfo, dst: Path, codec: str, crf: int, smoot
     """stylize_video's path with the children's CPU time read: fps and ms per frame per stage."""
     styler = FrameStyler(stylizer, float(info.fps), 1.0, smooth_s)
     start = time.perf_counter()
-    writer = FrameWriter(info, dst, codec=codec, crf=crf)
-    try:
-        with FrameReader(info) as reader:
-            stats = run_frames(reader, styler, writer.write)
-            decoder_cpu = reader.cpu_s
-        writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        styler.close()
+    stats, reader, writer = pump(info, styler, dst, codec, crf)
+    decoder_cpu = reader.cpu_s
     seconds = time.perf_counter() - start
     n = max(1, int(stats["frames"]))
     return {"frames": n, "seconds": seconds, "fps": n / seconds,

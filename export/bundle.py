@@ -71,31 +71,9 @@ class ExportError(StyleforgeError, RuntimeError):
     """The export could not be completed; nothing was written. The message says why."""
 
 
-def export_bundle(
-    generator,
-    out_dir: str | os.PathLike,
-    *,
-    formats: Sequence[str] = FORMATS,
-    size: tuple[int, int] = (512, 512),
-    calibration_images: Optional[list[Path]] = None,
-    heldout_images: Optional[list[Path]] = None,
-    style: str = "",
-    name: Optional[str] = None,
-    provenance: Optional[dict[str, Any]] = None,
-    bounds: Optional[dict[str, float]] = None,
-    dynamic: bool = False,
-    int8_io: str = "float",
-    progress: bool = True,
-    force: bool = False,
-    tflite_variants: Optional[Sequence[str]] = None,
-    calibration_count: int = cal.MIN_CALIBRATION_CROPS,
-    coreml_quantize: str = "none",
-    coreml_image_input: bool = False,
-    lut_size: Optional[int] = None,
-    lut: Optional[bool] = None,
-) -> Manifest:
-    """Export ``generator`` (an ``nn.Module``: float32 NCHW ``[1, 3, H, W]`` in ``[-1, 1]`` both
-    ways) to a bundle at ``out_dir`` and return its manifest.
+@dataclasses.dataclass(frozen=True)
+class ExportOptions:
+    """Everything an export can be asked for besides the model and the folder (see :func:`export_bundle`).
 
     ``size`` = (H, W) of the artifacts (multiples of ``generator.stride`` when it has one).
     ``calibration_images``: photos cut into ``calibration_count`` (>= 100) random crops for full
@@ -107,9 +85,49 @@ def export_bundle(
     CLUT (:mod:`styleforge.export.lut_export`) with ``lut_size`` nodes (17, 33 or 65; default 33),
     and ``formats`` then as the LUT's gather graphs (``lut_onnx``, ...) instead of the model's:
     ``None`` (auto) does so when the generator has a colour part that reproduces it on the
-    held-out photos, ``True`` requires it, ``False`` never. Raises :class:`ExportError` (or
-    :class:`~styleforge.export.verify.FidelityError` for a failed gate) and writes nothing then.
+    held-out photos, ``True`` requires it, ``False`` never.
     """
+
+    formats: Sequence[str] = FORMATS
+    size: tuple[int, int] = (512, 512)
+    calibration_images: Optional[list[Path]] = None
+    heldout_images: Optional[list[Path]] = None
+    style: str = ""
+    name: Optional[str] = None
+    provenance: Optional[dict[str, Any]] = None
+    bounds: Optional[dict[str, float]] = None
+    dynamic: bool = False
+    int8_io: str = "float"
+    progress: bool = True
+    force: bool = False
+    tflite_variants: Optional[Sequence[str]] = None
+    calibration_count: int = cal.MIN_CALIBRATION_CROPS
+    coreml_quantize: str = "none"
+    coreml_image_input: bool = False
+    lut_size: Optional[int] = None
+    lut: Optional[bool] = None
+
+
+def export_bundle(
+    generator,
+    out_dir: str | os.PathLike,
+    options: Optional[ExportOptions] = None,
+    **overrides: Any,
+) -> Manifest:
+    """Export ``generator`` (an ``nn.Module``: float32 NCHW ``[1, 3, H, W]`` in ``[-1, 1]`` both
+    ways) to a bundle at ``out_dir`` and return its manifest.
+
+    ``options`` (an :class:`ExportOptions`, which documents each field), with any of its fields
+    given as keywords on top (``export_bundle(model, out, formats=("onnx",), size=(256, 256))``).
+    Raises :class:`ExportError` (or :class:`~styleforge.export.verify.FidelityError` for a failed
+    gate) and writes nothing then.
+    """
+    try:
+        opts = dataclasses.replace(options or ExportOptions(), **overrides)
+    except TypeError as err:
+        raise ExportError(f"export_bundle: {err}") from None
+    formats, size, force, int8_io = opts.formats, opts.size, opts.force, opts.int8_io
+    calibration_count, tflite_variants, heldout_images = opts.calibration_count, opts.tflite_variants, opts.heldout_images
     formats = tuple(formats)
     unknown = set(formats) - set(FORMATS)
     if unknown:
@@ -129,8 +147,8 @@ def export_bundle(
     bad = set(variants) - set(TFLITE_PRECISION)
     if bad:
         raise ExportError(f"unknown TFLite variant(s) {sorted(bad)}")
-    lut = _wants_lut(generator, lut, heldout_images)
-    lut_size = lut_size or DEFAULT_LUT_SIZE
+    lut = _wants_lut(generator, opts.lut, heldout_images)
+    lut_size = opts.lut_size or DEFAULT_LUT_SIZE
     # A colour generator's look is its colour function: onnx/tflite/coreml become that LUT's
     # gather graphs (lut_graph.py), beside look.cube; only the TorchScript is of the model itself.
     model_formats = () if lut else tuple(formats)
@@ -144,12 +162,8 @@ def export_bundle(
     with writing_bundle(out_dir, force, ExportError) as tmp:
         try:
             manifest = _build(
-                generator, tmp, formats=model_formats, size=size, calibration_images=calibration_images,
-                heldout_images=heldout_images, style=style, name=name or out_dir.name,
-                provenance=provenance or {}, bounds={**verify.DEFAULT_BOUNDS_DB, **(bounds or {})},
-                dynamic=dynamic, int8_io=int8_io, show=progress, variants=variants,
-                calibration_count=calibration_count, coreml_quantize=coreml_quantize,
-                coreml_image_input=coreml_image_input,
+                generator, tmp, opts, formats=model_formats, size=size, name=opts.name or out_dir.name,
+                bounds={**verify.DEFAULT_BOUNDS_DB, **(opts.bounds or {})}, variants=variants,
             )
         except verify.GateError as err:  # an artifact the runtime cannot run (or a diverged model)
             raise ExportError(str(err)) from None
@@ -160,7 +174,7 @@ def export_bundle(
         if lut:
             manifest = add_lut_to_bundle(tmp, manifest, generator, lut_size, heldout_images,
                                          graph_formats=formats, graph_size=size)
-    if progress:
+    if opts.progress:
         print(ops_report.format_table(manifest.artifacts), file=sys.stderr)
         print(f"[export] bundle written to {out_dir}", file=sys.stderr)
     return manifest
@@ -204,9 +218,12 @@ class _Stages:
         return result
 
 
-def _build(generator, bundle: Path, *, formats, size, calibration_images, heldout_images, style,
-           name, provenance, bounds, dynamic, int8_io, show, variants, calibration_count,
-           coreml_quantize, coreml_image_input) -> Manifest:
+def _build(generator, bundle: Path, opts: ExportOptions, *, formats, size, name, bounds, variants) -> Manifest:
+    """Every requested model artifact of ``generator`` into ``bundle``, each through its gate."""
+    calibration_images, heldout_images, style = opts.calibration_images, opts.heldout_images, opts.style
+    provenance, dynamic, int8_io, show = opts.provenance or {}, opts.dynamic, opts.int8_io, opts.progress
+    calibration_count, coreml_quantize = opts.calibration_count, opts.coreml_quantize
+    coreml_image_input = opts.coreml_image_input
     stages = _Stages(show)
     model = generator.eval().cpu()
     default_calib, default_heldout = cal.split_default_photos() if not (calibration_images and heldout_images) else ([], [])

@@ -118,7 +118,7 @@ def load_user_model(spec: str, weights: str | None):
 
 def run_export(args) -> int:
     from styleforge.export import calibration as cal
-    from styleforge.export.bundle import export_bundle
+    from styleforge.export.bundle import ExportOptions, export_bundle
 
     size = parse_size(args.size)
     bounds = parse_bounds(args.bound)
@@ -164,13 +164,14 @@ def run_export(args) -> int:
     if heldout and not calib and "tflite_int8" in variants and "tflite" in formats:
         calib, _ = cal.split_default_photos()
     provenance = {"source": str(args.source or args.model), **_jsonable(info)}
-    manifest = export_bundle(
-        model, out, formats=formats, size=size, calibration_images=calib, heldout_images=heldout,
-        style=style, name=args.name, provenance=provenance, bounds=bounds, dynamic=args.dynamic,
-        int8_io=args.int8_io, progress=not args.quiet, force=args.force, tflite_variants=variants,
-        calibration_count=args.calib_count, coreml_quantize=args.coreml_quantize,
-        coreml_image_input=args.coreml_image_input, lut_size=args.lut_size, lut=lut,
+    options = ExportOptions(
+        formats=formats, size=size, calibration_images=calib, heldout_images=heldout, style=style,
+        name=args.name, provenance=provenance, bounds=bounds, dynamic=args.dynamic, int8_io=args.int8_io,
+        progress=not args.quiet, force=args.force, tflite_variants=variants, calibration_count=args.calib_count,
+        coreml_quantize=args.coreml_quantize, coreml_image_input=args.coreml_image_input,
+        lut_size=args.lut_size, lut=lut,
     )
+    manifest = export_bundle(model, out, options)
     print(f"{out}: {len(manifest.artifacts)} artifacts ({', '.join(manifest.artifacts)})")
     return 0
 

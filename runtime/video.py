@@ -210,6 +210,24 @@ def run_frames(reader: FrameReader, style: Callable[[np.ndarray], np.ndarray],
     return stats
 
 
+def pump(info: VideoInfo, styler: FrameStyler, dst: Path, codec: Optional[str], crf: int, desc: str = "",
+         quiet: bool = True) -> tuple[dict, FrameReader, FrameWriter]:
+    """Decode ``info``'s clip, style each frame with ``styler``, encode into ``dst`` (written in
+    place: the caller makes it atomic). Returns ``(run_frames' stats, reader, writer)``, whose
+    ``cpu_s`` are the ffmpeg children's CPU seconds. The styler is closed either way."""
+    writer = FrameWriter(info, dst, codec=codec, crf=crf)
+    try:
+        with FrameReader(info) as reader:
+            stats = run_frames(reader, styler, writer.write, total=info.frames, desc=desc, quiet=quiet)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        styler.close()
+    return stats, reader, writer
+
+
 def stylize_video(stylizer: BaseStylizer, src: PathLike, dst: PathLike, strength: float = 1.0,
                   codec: Optional[str] = None, crf: int = DEFAULT_CRF, smooth_s: float = DEFAULT_TAU_S,
                   quiet: bool = True, info: Optional[VideoInfo] = None) -> VideoResult:
@@ -225,15 +243,6 @@ def stylize_video(stylizer: BaseStylizer, src: PathLike, dst: PathLike, strength
     styler = FrameStyler(stylizer, float(info.fps), strength, smooth_s)
     start = time.perf_counter()
     with replacing(dst) as tmp:
-        writer = FrameWriter(info, tmp, codec=codec, crf=crf)
-        try:
-            with FrameReader(info) as reader:
-                stats = run_frames(reader, styler, writer.write, total=info.frames, desc=src.name, quiet=quiet)
-            writer.close()
-        except BaseException:
-            writer.abort()
-            raise
-        finally:
-            styler.close()
+        stats, _, _ = pump(info, styler, tmp, codec, crf, desc=src.name, quiet=quiet)
     return VideoResult(info, dst, int(stats["frames"]), time.perf_counter() - start, stats["wait_decode_s"],
                        stats["style_s"], stats["wait_encode_s"], styler)

@@ -170,9 +170,24 @@ class TrainConfig:
         ]
 
 
+# 600 steps: 1200 measured -0.12 dB per eval-looks run (10 of 35 better) at twice the time
+# (docs/results/settings_measured.md).
+_CPU_COLOUR = TrainConfig(
+    steps=600,
+    model=ModelConfig(
+        generator="colour",
+        generator_kwargs={"curve_knots": 32, "lut_size": 17},
+        discriminator_kwargs={"ndf": 32, "n_layers": 2, "norm": "none", "spectral_norm": True},
+    ),
+    optim=OptimConfig(lr_g=5e-4, beta2=0.99),
+    data=DataConfig(patch_size=32, batch_size=8),
+    log=LogConfig(log_every=20, sample_every=200, checkpoint_every=100, keep=2, eval_max_images=16),
+)
+
+
 # The colour generator (the default for unpaired looks): curves + matrix + 17^3 LUT residual, a
 # one-step-per-crop spectral-norm PatchGAN judging local colour and tone, and a strong pull toward
-# the classical (levels) fit it starts from. The cpu preset cuts 32 px crops (the discriminator's
+# the evidence fit it starts from. The cpu preset cuts 32 px crops (the discriminator's
 # 34 px receptive field sees the whole crop): a crop that shows less of the scene gives the
 # discriminator less scene to judge (README, "How an unpaired look is learned": +0.12 dB per
 # eval-looks run over 64 px crops, 21 of 35 runs better, half the training time).
@@ -189,36 +204,16 @@ COLOUR_PRESETS: dict[str, TrainConfig] = {
         data=DataConfig(patch_size=32, batch_size=2),
         log=LogConfig(log_every=5, sample_every=10, checkpoint_every=10, keep=2, eval_max_images=2),
     ),
-    # 600 steps: 1200 measured -0.12 dB per eval-looks run (10 of 35 better) at twice the time
-    # (docs/results/settings_measured.md); the shipped model keeps a quarter of the change anyway.
-    "cpu": TrainConfig(
-        steps=600,
-        model=ModelConfig(
-            generator="colour",
-            generator_kwargs={"curve_knots": 32, "lut_size": 17},
-            discriminator_kwargs={"ndf": 32, "n_layers": 2, "norm": "none", "spectral_norm": True},
-        ),
-        optim=OptimConfig(lr_g=5e-4, beta2=0.99),
-        data=DataConfig(patch_size=32, batch_size=8),
-        log=LogConfig(log_every=20, sample_every=200, checkpoint_every=100, keep=2, eval_max_images=16),
-    ),
+    "cpu": _CPU_COLOUR,
     # The colour generator is small enough that a GPU only makes the cpu preset's run faster: what
     # scaled it up measured worse on the album's eval-looks runs (35 each, 600 steps, CPU): three
     # image-adaptive bases -0.20 dB per run (12 of 35 better), 64 px crops -0.12 against 32 px (and
     # the old 128 px crops with a 70 px receptive field see more scene still). So it trains the cpu
     # settings, with data-loading workers; model.generator_kwargs.adaptive / lut_size and
     # data.patch_size scale it up for a larger photo set.
-    "gpu": TrainConfig(
-        steps=600,
-        model=ModelConfig(
-            generator="colour",
-            generator_kwargs={"curve_knots": 32, "lut_size": 17},
-            discriminator_kwargs={"ndf": 32, "n_layers": 2, "norm": "none", "spectral_norm": True},
-        ),
-        optim=OptimConfig(lr_g=5e-4, beta2=0.99),
-        data=DataConfig(patch_size=32, batch_size=8, num_workers=4),
-        log=LogConfig(log_every=20, sample_every=200, checkpoint_every=100, keep=2, eval_max_images=32),
-    ),
+    "gpu": dataclasses.replace(
+        _CPU_COLOUR, data=dataclasses.replace(_CPU_COLOUR.data, num_workers=4),
+        log=dataclasses.replace(_CPU_COLOUR.log, eval_max_images=32)),
 }
 
 # The ResNet (CycleGAN / pix2pix) generator: ``--model resnet`` and paired training.
