@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from styleforge.atomic import write_text
+from styleforge.benchmarks.learning_curve import comparison
 from styleforge.benchmarks.scoring import (
     load_pairs,
     markdown_table,
@@ -118,10 +119,17 @@ def run_look(
     start = time.perf_counter()
     scores, outputs, pairs = _score(data, colour, full, root)
     stages.record("score", time.perf_counter() - start)
+    best = max(CLASSICAL, key=lambda k: scores[k]["psnr"])
     grid = save_comparison_grid(
-        {"input": [p[1] for p in pairs], **outputs, "ground truth": [p[2] for p in pairs]},
+        {"input": [p[1] for p in pairs], **{k: outputs[k] for k in (best, COLOUR)},
+         "ground truth": [p[2] for p in pairs]},
         root / "grid.png",
     )
+    # identity, every classical transfer, the learned models and the paired ones, side by side
+    shown = [m for m in ("identity", *CLASSICAL, COLOUR, "student int8 (TFLite)", "paired (ResNet)", PAIRED_AUTO)
+             if m in outputs]
+    page = comparison(pairs, {m: outputs[m] for m in shown}, root / "preview",
+                      f"{look}, scene split {split_seed}: held-out scenes")
     verdict = json.loads((colour / "verdict.json").read_text())
     result = {
         "look": look,
@@ -139,6 +147,7 @@ def run_look(
         "paired_auto": _paired_choice(data, paired_auto) if paired_auto.is_dir() else None,
         "verdicts": _teacher_verdicts({"resnet": resnet, "paired": paired_run, "paired-auto": paired_auto}),
         "grid": str(grid),
+        "preview": str(page),
         "stage_seconds": stages.timings,
     }
     write_text(saved, json.dumps(result, indent=2) + "\n")
@@ -220,9 +229,7 @@ def _score(data: Path, colour: Path, full: bool, root: Path):
         if (root / "paired-auto").is_dir():
             methods[PAIRED_AUTO] = torch_method(load_generator(root / "paired-auto")[0])
     scores, outputs = score_methods(methods, pairs)
-    best = max(CLASSICAL, key=lambda k: scores[k]["psnr"])
-    shown = {k: outputs[k] for k in (best, COLOUR)}
-    return scores, shown, pairs
+    return scores, outputs, pairs
 
 
 def _teacher_verdicts(runs: dict) -> dict:
@@ -479,4 +486,6 @@ def to_markdown(report: dict, out: Path) -> str:
                 + f" the {gate['ship_gate_db']:g} dB ship gate\n")
         grid = Path(r["look"]) / f"split-{r['split_seed']}" / Path(r["grid"]).name  # run_all's layout,
         lines.append(f"![{title}]({grid.as_posix()})\n")  # so a results folder moved elsewhere still links
+        if r.get("preview"):
+            lines.append(f"[every method side by side, interactive]({(grid.parent / 'preview' / 'index.html').as_posix()})\n")
     return "\n".join(lines)

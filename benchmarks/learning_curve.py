@@ -38,6 +38,7 @@ from styleforge.corpus import corpus_dir, corpus_grouping, is_corpus_folder
 from styleforge.photo import baselines
 from styleforge.photo.looks import apply_look
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
+from styleforge.runtime.preview import Output, PhotoPreview, comparison_page
 from styleforge.scenes import Grouping, group_folder
 from styleforge.stages import Stages, single_thread_env
 
@@ -159,7 +160,9 @@ def run_cell(look: str, n: int, seed: int, root: Path, grouping: Grouping, prese
     init.load_state_dict(state["generator_init"])
     methods = {IDENTITY: lambda x: x, **baselines.classical_methods(style, content),
                START: torch_method(init), COLOUR: torch_method(selected), PAIRED: _paired_method(content, look)}
-    scores, _ = score_methods(methods, pairs)
+    scores, outputs = score_methods(methods, pairs)
+    page = comparison(pairs, outputs, root / "preview",
+                      f"{look}, {n} photos a side, split {seed}: every method on held-out portraits")
     verdict = json.loads((run / "verdict.json").read_text())
     result = {
         "look": look, "per_side": n, "split_seed": seed,
@@ -171,9 +174,28 @@ def run_cell(look: str, n: int, seed: int, root: Path, grouping: Grouping, prese
         "evidence": verdict.get("evidence"), "init_fit": verdict.get("init_fit"),
         "shrink": verdict.get("shrink"), "anchor_weight": verdict.get("anchor_weight"),
         "train_seconds": stages.timings.get("colour"), "score_seconds": round(time.perf_counter() - start, 1),
+        "preview": str(page.relative_to(root)),
     }
     write_text(saved, json.dumps(result, indent=2) + "\n")
     return result
+
+
+PREVIEW_PHOTOS = 3  # test photos on a cell's comparison page (every method's output of each)
+
+
+def comparison(pairs, outputs: dict, out_dir: Path, title: str, photos: int = PREVIEW_PHOTOS) -> Path:
+    """A :func:`~styleforge.runtime.preview.comparison_page` of ``outputs`` (``{method: [uint8 HWC]}``
+    in the order of ``pairs``: ``(name, input, ground truth)``) on the first ``photos`` pairs,
+    the ground truth as the reference."""
+    previews = []
+    for i, (name, source, target) in enumerate(pairs[:photos]):
+        photo = PhotoPreview(name, source, (source.shape[1], source.shape[0]))
+        photo.outputs = [Output(method, method, images[i], origin="by this benchmark")
+                         for method, images in outputs.items()]
+        photo.outputs.append(Output("reference", "ground truth", target, is_reference=True))
+        previews.append(photo)
+    return comparison_page(previews, out_dir, title, f"{title}. Pick a method to see it in the split view; "
+                           "PSNR is against the look's ground truth.", "the look's ground truth")
 
 
 def run_curve(looks: Sequence[str], out: Path, per_side: Sequence[int], split_seeds: Sequence[int],
@@ -230,6 +252,10 @@ def to_markdown(summary: dict, cells: Sequence[dict]) -> str:
             colour = sizes[n].get(COLOUR, {"mean": float("nan")})["mean"]
             margins.append(f"{colour - sizes[n][best]['mean']:+.2f} (vs {best})")
         lines += ["| margin | " + " | ".join(margins) + " |", ""]
+    pages = [f"[{c['look']} n={c['per_side']}]({c['look']}/n-{c['per_side']}/split-{c['split_seed']}/{c['preview']})"
+             for c in cells if c.get("preview") and c["split_seed"] == min(x["split_seed"] for x in cells)]
+    if pages:
+        lines += ["Every method's output side by side (interactive pages, first split): " + ", ".join(pages) + ".", ""]
     flagged = [c for c in cells if c["verdict"]["ok"] is False]
     lines.append(f"Verdicts: {len(flagged)} of {len(cells)} colour runs flagged degenerate"
                  + (": " + ", ".join(f"{c['look']} n={c['per_side']} split {c['split_seed']} ({', '.join(c['verdict']['failed'])})"

@@ -75,6 +75,7 @@ class Output:
     pixels: np.ndarray  # uint8 [H, W, 3]
     psnr: Optional[float] = None  # dB against the reference; None when there is none (or it is it)
     is_reference: bool = False
+    origin: str = "by the styleforge runtime"  # where the pixels came from, as the page says it
 
 
 @dataclass
@@ -302,7 +303,7 @@ def _photo_section(index: int, photo: PhotoPreview, facts: dict[str, dict[str, A
         radio_id = f"p{index}-show-{j}"
         is_live = live and out.key == "lut_cube"
         radios.append(f'<label for="{radio_id}"><input type="radio" id="{radio_id}" name="p{index}-show" value="{j}"'
-                      f' data-live="{int(is_live)}" data-origin="{"the reference images" if out.key == "reference" else "by the styleforge runtime"}"{checked}> {html.escape(out.label)}'
+                      f' data-live="{int(is_live)}" data-origin="{"the reference images" if out.key == "reference" else html.escape(out.origin)}"{checked}> {html.escape(out.label)}'
                       f'{", live (WebGL2)" if is_live else ""}</label>')
         figures.append(
             f'<figure class="output" data-key="{html.escape(out.key)}"><img src="{data_uri(out.pixels, fmt)}" '
@@ -340,16 +341,8 @@ def _photo_section(index: int, photo: PhotoPreview, facts: dict[str, dict[str, A
 def render_page(manifest: Manifest, photos: Sequence[PhotoPreview], facts: dict[str, dict[str, Any]],
                 skipped: dict[str, str], lut, ref_label: Optional[str], lossless: bool, title: str,
                 max_edge: Optional[int]) -> str:
-    """The whole HTML text (template, style and script from this package's preview_page.* files)."""
-    template = (_ASSETS / "preview_page.html").read_text()
-    css = (_ASSETS / "preview_page.css").read_text()
-    script = (_ASSETS / "preview_page.js").read_text()
+    """The whole HTML text of a bundle's page."""
     live = lut is not None
-    lut_json = "null"
-    if live:
-        rows = np.ascontiguousarray(lut.cube_order(), dtype="<f4")  # red fastest: x = r, y = g, z = b
-        lut_json = json.dumps({"size": lut.size, "title": lut.title,
-                               "rgb_f32": base64.b64encode(rows.tobytes()).decode("ascii")})
     notes = []
     if ref_label:
         notes.append(f"PSNR is measured against <strong>{html.escape(ref_label)}</strong> on the embedded pixels.")
@@ -367,9 +360,48 @@ def render_page(manifest: Manifest, photos: Sequence[PhotoPreview], facts: dict[
     artifacts = ", ".join(f"<code>{html.escape(k)}</code>" for k in manifest.artifacts)
     header = (f"<p>Bundle <strong>{html.escape(manifest.name)}</strong>, look <strong>{html.escape(manifest.style or '?')}"
               f"</strong>, made {html.escape(manifest.created or '?')} by styleforge {html.escape(manifest.styleforge_version or '?')}. "
-              f"Artifacts: {artifacts}.</p>" + "".join(f"<p class=\"note\">{n}</p>" for n in notes))
+              f"Artifacts: {artifacts}.</p>")
+    return _assemble(title, header, notes, photos, facts, lut, ref_label, lossless)
+
+
+def _assemble(title: str, header: str, notes: Sequence[str], photos: Sequence[PhotoPreview],
+              facts: dict[str, dict[str, Any]], lut, ref_label: Optional[str], lossless: bool) -> str:
+    """The page from its header HTML, note lines and photo sections (template, style and script
+    from this package's preview_page.* files)."""
+    template = (_ASSETS / "preview_page.html").read_text()
+    css = (_ASSETS / "preview_page.css").read_text()
+    script = (_ASSETS / "preview_page.js").read_text()
+    live = lut is not None
+    lut_json = "null"
+    if live:
+        rows = np.ascontiguousarray(lut.cube_order(), dtype="<f4")  # red fastest: x = r, y = g, z = b
+        lut_json = json.dumps({"size": lut.size, "title": lut.title,
+                               "rgb_f32": base64.b64encode(rows.tobytes()).decode("ascii")})
+    header = header + "".join(f"<p class=\"note\">{n}</p>" for n in notes)
     body = header + "".join(_photo_section(i, p, facts, live, ref_label, lossless) for i, p in enumerate(photos))
     for marker, text in (("@@TITLE@@", html.escape(title)), ("@@STYLE@@", css), ("@@BODY@@", body),
                          ("@@LUT@@", lut_json.replace("</", "<\\/")), ("@@SCRIPT@@", script)):
         template = template.replace(marker, text)
     return template
+
+
+def comparison_page(photos: Sequence[PhotoPreview], out_dir: Union[str, os.PathLike], title: str,
+                    intro: str, ref_label: Optional[str] = None) -> Path:
+    """Write ``out_dir/index.html`` comparing pre-rendered outputs (``photos[i].outputs``: any
+    methods, the reference marked ``is_reference``) with the same before/after split, strength
+    and side-by-side view as :func:`build_preview`; PSNR against the reference is filled in where
+    missing. ``intro``: one paragraph of plain text above the photos. Returns the page's path."""
+    from styleforge.atomic import write_text
+
+    for photo in photos:
+        reference = next((o.pixels for o in photo.outputs if o.is_reference), None)
+        for out in photo.outputs:
+            if reference is not None and not out.is_reference and out.psnr is None:
+                out.psnr = round(psnr(reference.astype(np.float32), out.pixels.astype(np.float32), 255.0), 2)
+    notes = [f"PSNR is measured against <strong>{html.escape(ref_label)}</strong> on the embedded pixels."
+             if ref_label else "No reference: PSNR is not shown.",
+             "Every output was rendered when this page was made; strength blends it with the photo."]
+    page = _assemble(title, f"<p>{html.escape(intro)}</p>", notes, photos, {}, None, ref_label, False)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return write_text(out / PAGE_NAME, page)

@@ -4,6 +4,7 @@ summary carries the margins, selection and guard statistics, and a rerun reuses 
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +48,12 @@ def test_every_method_scored_with_finite_metrics(tiny_eval):
     # the scene groups agree): a real change, not the identity.
     assert first["colour"]["init_fit"] == "evidence"
     assert abs(scores["colour: classical init"]["psnr"] - scores["identity"]["psnr"]) > 0.5
+    # The interactive comparison page: identity, every classical transfer, the learned and the
+    # paired models, against the ground truth, self-contained.
+    page = Path(first["preview"]).read_text()
+    for label in ("identity", *CLASSICAL, COLOUR, PAIRED_AUTO, "ground truth"):
+        assert f"> {label}</label>" in page, label
+    assert "http://" not in page and "https://" not in page and page.count("data:image/") >= 3 * 4
     gate = first["int8_vs_fp32"]
     assert gate["passes_ship_gate"] == (gate["psnr"] >= gate["ship_gate_db"])
     assert second["int8_vs_fp32"] is None
