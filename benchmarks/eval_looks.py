@@ -30,8 +30,16 @@ from styleforge.benchmarks.scoring import (
     score_methods,
     torch_method,
 )
+from styleforge.export.verify import DEFAULT_BOUNDS_DB
+from styleforge.photo import baselines
 from styleforge.photo.baselines import CLASSICAL_NAMES
+from styleforge.runtime import load_manifest
+from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.stages import Stages, single_thread_env
+from styleforge.train.checkpoint import load_checkpoint, load_generator
+from styleforge.train.config import read_yaml
+from styleforge.train.paired_fit import COLOUR_LOOK_DB, choose_paired_generator
+from styleforge.verdict import read_verdict
 
 DEFAULT_LOOKS = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass", "glow", "toon")
 TONE_LOOKS = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass")
@@ -186,7 +194,6 @@ def _colour_models(run: Path) -> dict:
     """The colour run's selected model, its classical start and its last EMA, from one checkpoint read."""
     import copy
 
-    from styleforge.train.checkpoint import load_checkpoint, load_generator
 
     selected, _ = load_generator(run)
     state, _, _ = load_checkpoint(run)
@@ -200,9 +207,6 @@ def _colour_models(run: Path) -> dict:
 def _score(data: Path, colour: Path, full: bool, root: Path):
     import numpy as np
 
-    from styleforge.photo import baselines
-    from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
-    from styleforge.train.checkpoint import load_generator
 
     pairs = load_pairs(data / "test" / "input", data / "test" / "target")
     style = [to_uint8_array(open_image(p).rgb) for p in list_images(data / "style")]
@@ -235,7 +239,6 @@ def _score(data: Path, colour: Path, full: bool, root: Path):
 def _teacher_verdicts(runs: dict) -> dict:
     """``{stage: failed checks}`` of train's verdict on each run that has one (kept and scored here,
     flagged or not; an empty list: not degenerate)."""
-    from styleforge.verdict import read_verdict
 
     verdicts = {name: read_verdict(run) for name, run in runs.items() if run.is_dir()}
     return {name: list(v.failed) for name, v in verdicts.items() if v is not None}
@@ -243,8 +246,6 @@ def _teacher_verdicts(runs: dict) -> dict:
 
 def _paired_choice(data: Path, run: Path) -> dict:
     """Which generator ``train --paired`` chose (from the run's config) and the colour fit it chose by."""
-    from styleforge.train.config import read_yaml
-    from styleforge.train.paired_fit import COLOUR_LOOK_DB, choose_paired_generator
 
     _, fit_db = choose_paired_generator(data / "paired")
     return {"generator": read_yaml(run / "config.yaml")["model"]["generator"],
@@ -253,8 +254,6 @@ def _paired_choice(data: Path, run: Path) -> dict:
 
 def _int8_gate(bundle: Path) -> dict:
     """The export's own int8-vs-PyTorch fidelity and whether the default ship gate would pass it."""
-    from styleforge.export.verify import DEFAULT_BOUNDS_DB
-    from styleforge.runtime import load_manifest
 
     fidelity = load_manifest(bundle).artifacts["tflite_int8"].fidelity
     floor = DEFAULT_BOUNDS_DB["int8"]

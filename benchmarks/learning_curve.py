@@ -41,6 +41,9 @@ from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.runtime.preview import Output, PhotoPreview, comparison_page
 from styleforge.scenes import Grouping, group_folder
 from styleforge.stages import Stages, single_thread_env
+from styleforge.train.checkpoint import load_checkpoint, load_generator
+from styleforge.train.models.colour import ColourGenerator
+from styleforge.train.paired_fit import fit_colour_generator
 
 IDENTITY = "identity"
 COLOUR = "colour generator (unpaired)"
@@ -114,8 +117,6 @@ def write_sides(root: Path, look: str, content: list[list[Path]], style: list[li
 
 def _paired_method(content: Sequence[np.ndarray], look: str):
     """The closed-form colour fit of ``content`` and their looks, as a uint8 HWC method."""
-    from styleforge.train.models.colour import ColourGenerator
-    from styleforge.train.paired_fit import fit_colour_generator
 
     rng = np.random.default_rng(0)
     before, after = [], []
@@ -132,7 +133,6 @@ def _paired_method(content: Sequence[np.ndarray], look: str):
 def run_cell(look: str, n: int, seed: int, root: Path, grouping: Grouping, preset: str = "cpu",
              steps: Optional[int] = None, train_set: Sequence[str] = ()) -> dict:
     """Build, train and score one cell; returns (and saves as ``root/cell.json``) its result."""
-    from styleforge.train.checkpoint import load_checkpoint, load_generator
 
     saved = root / "cell.json"
     if saved.is_file():

@@ -15,6 +15,7 @@ import numpy as np
 from styleforge.atomic import replacing
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.runtime.metrics import delta_e2000, pooled_psnr, psnr, ssim
+from styleforge.train.whole_photo import stylize_array
 
 Method = Callable[[np.ndarray], np.ndarray]
 
@@ -59,7 +60,6 @@ def score_methods(
 
 def torch_method(generator, device: str = "cpu") -> Method:
     """Wrap a PyTorch generator ([-1,1] NCHW in/out) as a uint8 HWC method (padded to its stride)."""
-    from styleforge.train.whole_photo import stylize_array
 
     generator = generator.to(device).eval()
     return lambda rgb: stylize_array(generator, rgb, device)

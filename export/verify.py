@@ -42,6 +42,7 @@ from styleforge.runtime.contract import Artifact
 from styleforge.runtime.metrics import max_abs_error, psnr, ssim
 from styleforge.runtime.tensors import range_to_pixels
 from styleforge.subproc import run_module
+from styleforge.train.tensors import image_to_tensor
 
 DEFAULT_BOUNDS_DB = {"fp32": 60.0, "fp16": 40.0, "dynamic_int8": 32.0, "int8": 30.0}
 NOT_VERIFIED_COREML = "not verified on this OS (Core ML prediction needs macOS)"
@@ -67,7 +68,6 @@ def reference_pixels(model, crops: np.ndarray) -> np.ndarray:
     """
     import torch
 
-    from styleforge.train.tensors import image_to_tensor
 
     outs = []
     with torch.no_grad():

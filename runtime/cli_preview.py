@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from styleforge.runtime.preview import DEFAULT_MAX_EDGE, build_preview
+
 
 def register(subparsers) -> None:
     """Add ``preview`` to the ``styleforge`` parser."""
-    from styleforge.runtime.preview import DEFAULT_MAX_EDGE
 
     p = subparsers.add_parser(
         "preview",
@@ -37,7 +38,6 @@ def register(subparsers) -> None:
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    from styleforge.runtime.preview import build_preview
 
     page = build_preview(
         args.bundle, args.photos, args.out,

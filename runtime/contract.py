@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from styleforge.atomic import write_text
 from styleforge.errors import StyleforgeError
 
 MANIFEST_NAME = "manifest.json"
@@ -189,6 +190,5 @@ class Manifest:
 
     def save(self, bundle_dir: str | os.PathLike) -> Path:
         """Write ``manifest.json`` into ``bundle_dir`` atomically (write temp file, then rename)."""
-        from styleforge.atomic import write_text
 
         return write_text(Path(bundle_dir) / MANIFEST_NAME, json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")

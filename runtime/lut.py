@@ -30,6 +30,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from styleforge.atomic import write_bytes
 from styleforge.errors import StyleforgeError
 
 CUBE_SIZES = (17, 33, 65)  # the sizes styleforge exports (any size 2..MAX_CUBE_SIZE reads and applies)
@@ -136,7 +137,6 @@ def cube_text(lut: Lut3D, title: Optional[str] = None, comments: tuple[str, ...]
 
 def write_cube(lut: Lut3D, path: PathLike, title: Optional[str] = None, comments: tuple[str, ...] = ()) -> Path:
     """Write ``lut`` as a ``.cube`` file atomically (temp file + rename)."""
-    from styleforge.atomic import write_bytes
 
     path = write_bytes(Path(path), cube_text(lut, title, comments).encode("ascii", errors="replace"))
     os.chmod(path, 0o644)  # the temp file was private; a LUT is meant to be shared

@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
+from styleforge.atomic import replacing
 from styleforge.runtime import bundle_files
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, BundleError, Manifest
@@ -171,7 +172,6 @@ def write_tiff16(pixels: np.ndarray, path: Union[str, os.PathLike], icc: Optiona
     """Write uint16 ``[H, W, 3|4]`` as a TIFF atomically (temp name + rename), ICC profile kept."""
     import tifffile
 
-    from styleforge.atomic import replacing
 
     extratags = [(_ICC_TAG, 7, len(icc), icc, True)] if icc else []
     extrasamples = (2,) if pixels.shape[2] == 4 else None

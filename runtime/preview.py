@@ -32,12 +32,14 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 from PIL import Image
 
+from styleforge.atomic import write_text
 from styleforge.errors import StyleforgeError
 from styleforge.runtime.backends import BackendError
 from styleforge.runtime.contract import BundleError, Manifest
 from styleforge.runtime.imageio import ImageError, list_images, open_image
 from styleforge.runtime.manifest import load_manifest
 from styleforge.runtime.metrics import psnr
+from styleforge.runtime.stylizer import ARTIFACT_ALIASES, Stylizer
 
 PAGE_NAME = "index.html"
 DEFAULT_MAX_EDGE = 2048  # long edge of the embedded photos (the page holds every image, base64)
@@ -92,7 +94,6 @@ class PhotoPreview:
 def shown_keys(manifest: Manifest, artifacts: Optional[Sequence[str]] = None) -> list[str]:
     """The artifact keys to show: ``artifacts`` (manifest keys or aliases) or every runnable one
     (the LUT's mobile graphs ``lut_onnx``... are left out: they compute the same ``look.cube``)."""
-    from styleforge.runtime.stylizer import ARTIFACT_ALIASES
 
     if artifacts:
         keys = [ARTIFACT_ALIASES.get(a, a) for a in artifacts]
@@ -107,7 +108,6 @@ def shown_keys(manifest: Manifest, artifacts: Optional[Sequence[str]] = None) ->
 
 def load_stylizers(bundle: Path, keys: Sequence[str], strict: bool, threads: Optional[int] = None):
     """``({key: Stylizer}, {key: why not})``; ``strict``: a key that does not load is an error."""
-    from styleforge.runtime.stylizer import Stylizer
 
     loaded, skipped = {}, {}
     for key in keys:
@@ -220,7 +220,6 @@ def build_preview(
     ``reference_label``; without it the reference is the bundle's fp32 artifact when it has one.
     ``bench``: a ``styleforge bench --json`` file (default ``BUNDLE/bench.json`` when present).
     """
-    from styleforge.atomic import write_text
 
     bundle = Path(bundle)
     manifest = load_manifest(bundle)
@@ -391,7 +390,6 @@ def comparison_page(photos: Sequence[PhotoPreview], out_dir: Union[str, os.PathL
     methods, the reference marked ``is_reference``) with the same before/after split, strength
     and side-by-side view as :func:`build_preview`; PSNR against the reference is filled in where
     missing. ``intro``: one paragraph of plain text above the photos. Returns the page's path."""
-    from styleforge.atomic import write_text
 
     for photo in photos:
         reference = next((o.pixels for o in photo.outputs if o.is_reference), None)

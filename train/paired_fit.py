@@ -20,6 +20,13 @@ from typing import Sequence
 
 import numpy as np
 
+from styleforge.photo.baselines import affine_fit, lattice_fit
+from styleforge.runtime.imageio import ImageError, open_image, to_uint8_array
+from styleforge.runtime.metrics import psnr
+from styleforge.train.data import matching_pairs
+from styleforge.train.degeneracy import load_photos
+from styleforge.train.models.colour import ColourGenerator
+
 FIT_PHOTOS = 64  # pairs the fit uses (the first by name), each at short side 256
 FIT_PIXELS = 1_000_000  # at most about this many of their pixels
 COLOUR_LOOK_DB = 32.0  # in-sample PSNR of the closed-form fit above which the look is a colour function
@@ -40,8 +47,6 @@ def pair_pixels(pairs: Sequence[tuple[Path, Path]]) -> tuple[np.ndarray, np.ndar
 def _pair_pixels(pairs: tuple[tuple[Path, Path], ...]) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image
 
-    from styleforge.runtime.imageio import ImageError, open_image, to_uint8_array
-    from styleforge.train.degeneracy import load_photos
 
     photos = []
     for path_a, path_b in pairs:
@@ -62,7 +67,6 @@ def _pair_pixels(pairs: tuple[tuple[Path, Path], ...]) -> tuple[np.ndarray, np.n
 def fit_colour_generator(generator, before: np.ndarray, after: np.ndarray) -> None:
     """Set ``generator`` (a fresh :class:`~styleforge.train.models.colour.ColourGenerator`) to the
     closed-form fit of the pixel pairs: matrix and bias, then the LUT residual (curves stay identity)."""
-    from styleforge.photo.baselines import affine_fit, lattice_fit
 
     matrix, bias = affine_fit(before, after)
     generator.init_from(matrix, bias)
@@ -74,8 +78,6 @@ def colour_fit_db(before: np.ndarray, after: np.ndarray, lut_size: int = DECISIO
     """PSNR (8-bit) of the closed-form colour fit on the pixels it was fitted on."""
     import torch
 
-    from styleforge.runtime.metrics import psnr
-    from styleforge.train.models.colour import ColourGenerator
 
     model = ColourGenerator(lut_size=lut_size).eval()
     fit_colour_generator(model, before, after)
@@ -86,7 +88,6 @@ def colour_fit_db(before: np.ndarray, after: np.ndarray, lut_size: int = DECISIO
 
 def choose_paired_generator(root: Path) -> tuple[str, float]:
     """``("colour" | "resnet", in-sample dB)`` for the pairs under ``root`` (see the module text)."""
-    from styleforge.train.data import matching_pairs
 
     db = colour_fit_db(*pair_pixels(matching_pairs(root)))
     return ("colour" if db >= COLOUR_LOOK_DB else "resnet"), db

@@ -24,9 +24,11 @@ from torch import nn
 
 from styleforge.atomic import write_text
 from styleforge.runtime.imageio import list_images, load_images, open_image, to_uint8_array
+from styleforge.runtime.metrics import all_metrics
 from styleforge.train import distributed
 from styleforge.train.checkpoint import generator_weights_file, latest_checkpoint, list_checkpoints
 from styleforge.train.config import TrainConfig, config_to_dict, config_to_yaml
+from styleforge.train.data import DatasetError, PairedDataset, UnpairedDataset
 from styleforge.train.engine import (
     Loop,
     TrainError,
@@ -90,7 +92,6 @@ def build_dataset(config: TrainConfig, image_size: Optional[int] = None):
         if not d.style_dir:
             raise TrainError("dcgan mode needs --style DIR")
         return StyleFolderDataset(d.style_dir, image_size or d.patch_size)
-    from styleforge.train.data import DatasetError, PairedDataset, UnpairedDataset
 
     try:
         if config.mode == "paired":
@@ -180,7 +181,6 @@ def evaluate_on_folder(
     "count", "identity": {...}}`` where ``identity`` is the same metrics for the input itself
     against the target (the do-nothing baseline a style model has to beat).
     """
-    from styleforge.runtime.metrics import all_metrics
 
     targets = {p.stem: p for p in list_images(target_dir)}
     pairs = [(p, targets[p.stem]) for p in list_images(input_dir) if p.stem in targets]
