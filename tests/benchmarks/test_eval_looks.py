@@ -44,10 +44,10 @@ def test_every_method_scored_with_finite_metrics(tiny_eval):
         assert 5.0 < s["psnr"] < 100.0 and 0.0 < s["ssim"] <= 1.0 and s["delta_e2000"] >= 0.0
     scores = first["scores"]
     assert scores["MKL (set-to-set)"]["psnr"] != pytest.approx(scores["identity"]["psnr"], abs=1e-3)
-    # The colour generator starts from the evidence fit (levels base, matrix and curves as far as
-    # the scene groups agree): a real change, not the identity.
-    assert first["colour"]["init_fit"] == "evidence"
-    assert abs(scores["colour: classical init"]["psnr"] - scores["identity"]["psnr"]) > 0.5
+    # The album's 3-4 scene groups a side are too few to weigh evidence: the colour generator starts
+    # from the levels fit itself (up to 8-bit rounding).
+    assert first["colour"]["init_fit"].startswith("levels (fewer than 5 scene groups")
+    assert scores["colour: classical init"]["psnr"] == pytest.approx(scores["levels (set-to-set)"]["psnr"], abs=0.3)
     # The interactive comparison page: identity, every classical transfer, the learned and the
     # paired models, against the ground truth, self-contained.
     page = Path(first["preview"]).read_text()

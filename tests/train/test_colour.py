@@ -319,21 +319,18 @@ def test_shrink_moves_each_candidate_toward_the_classical_start():
 
 
 def test_default_ships_the_shrunk_last_ema_and_criterion_ships_its_pick(colour_data, tmp_path):
-    """By default the start is the evidence fit and the shipped generator is that start plus the
-    evidence's freedom of the way to the last EMA generator, weight by weight, with the anchor
-    relaxed by the same fraction (what eval-looks measures); model.freedom=fixed ships
-    model.shrink of it; --set model.select=criterion ships the candidate with the best
-    unsupervised score instead, the start included."""
+    """On the album's 3-4 scene groups a side the evidence is not enough to weigh: the start is
+    the levels fit and the shipped generator that start plus a quarter of the way to the last EMA
+    generator, weight by weight (what eval-looks measures); --set model.select=criterion ships
+    the candidate with the best unsupervised score instead, the start included."""
     from safetensors.torch import load_file
 
     run = tmp_path / "run"
     assert cli(colour_args(colour_data, run)) == 0
     verdict = json.loads((run / "verdict.json").read_text())
-    assert verdict["init_fit"] == "evidence" and set(verdict["evidence"]["kept"]) == {"levels", "matrix", "curves"}
-    freedom = verdict["evidence"]["freedom"]
-    assert 0.0 <= freedom <= 1.0 and verdict["shrink"] == round(freedom, 4)
-    assert verdict["anchor_weight"] == pytest.approx(3.0 * (1.0 - freedom), abs=1e-3)
-    assert verdict["selected"]["step"] == 20 and verdict["selection"][0]["candidate"] == "init"
+    assert verdict["evidence"]["enough"] is False and verdict["init_fit"].startswith("levels (fewer than 5")
+    assert verdict["shrink"] == 0.25 and verdict["anchor_weight"] == 3.0
+    freedom = 0.25
     final = run / "checkpoints" / "step_0000020"
     start, ema, shipped = (load_file(final / f"{name}.safetensors")
                            for name in ("generator_init", "generator_ema", "generator_selected"))
@@ -341,15 +338,43 @@ def test_default_ships_the_shrunk_last_ema_and_criterion_ships_its_pick(colour_d
     for key in shipped:
         torch.testing.assert_close(shipped[key], start[key] + freedom * (ema[key] - start[key]), atol=1e-4, rtol=1e-4)
 
-    fixed = tmp_path / "fixed"
-    assert cli(colour_args(colour_data, fixed, "--set", "model.freedom=fixed")) == 0
-    verdict = json.loads((fixed / "verdict.json").read_text())
-    assert verdict["shrink"] == 0.25 and verdict["anchor_weight"] == 3.0
 
     picked = tmp_path / "criterion"
     assert cli(colour_args(colour_data, picked, "--set", "model.select=criterion")) == 0
     verdict = json.loads((picked / "verdict.json").read_text())
     assert verdict["selected"] == min(verdict["selection"], key=lambda r: r["score"])
+
+
+def test_evidence_sets_the_start_and_the_freedom_from_enough_scene_groups(tmp_path):
+    """Eight corpus photos a side, each its own scene: the start is the evidence fit, and the
+    shipped share of the adversarial change and the anchor follow its freedom; model.freedom=fixed
+    ships model.shrink of it with the configured anchor."""
+    from PIL import Image
+
+    from styleforge.corpus import corpus_photos
+    from styleforge.photo.looks import apply_look
+
+    photos = [p.path for p in corpus_photos() if not p.people][:16]
+    for side, chosen in (("content", photos[:8]), ("style", photos[8:])):
+        (tmp_path / side).mkdir()
+        for path in chosen:
+            rgb = np.asarray(Image.open(path).convert("RGB").resize((96, 64)))
+            Image.fromarray(apply_look("film-warm", rgb) if side == "style" else rgb).save(tmp_path / side / f"{path.stem}.png")
+    run = tmp_path / "run"
+    assert cli(["train", "--content", str(tmp_path / "content"), "--style", str(tmp_path / "style"),
+                "--out", str(run), "--preset", "tiny", "--quiet"]) == 0
+    verdict = json.loads((run / "verdict.json").read_text())
+    evidence = verdict["evidence"]
+    assert verdict["init_fit"] == "evidence" and evidence["enough"] and evidence["groups"] == {"content": 8, "style": 8}
+    assert set(evidence["kept"]) == {"levels", "matrix", "curves"}
+    freedom = evidence["freedom"]
+    assert verdict["shrink"] == round(freedom, 4)
+    assert verdict["anchor_weight"] == pytest.approx(3.0 * (1.0 - freedom), abs=1e-3)
+    fixed = tmp_path / "fixed"
+    assert cli(["train", "--content", str(tmp_path / "content"), "--style", str(tmp_path / "style"),
+                "--out", str(fixed), "--preset", "tiny", "--quiet", "--set", "model.freedom=fixed"]) == 0
+    verdict = json.loads((fixed / "verdict.json").read_text())
+    assert verdict["init_fit"] == "evidence" and verdict["shrink"] == 0.25 and verdict["anchor_weight"] == 3.0
 
 
 def test_a_single_before_after_pair_is_enough_for_a_tone_look(colour_data, tmp_path):

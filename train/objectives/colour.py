@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from styleforge.photo import baselines
-from styleforge.photo.evidence import fit_by_evidence, group_pixels
+from styleforge.photo.evidence import MIN_GROUPS, fit_by_evidence, group_pixels
 from styleforge.runtime.imageio import list_images
 from styleforge.scenes import group_folder
 from styleforge.train.config import COLOUR_INITS
@@ -145,8 +145,12 @@ class ColourObjective(Objective):
                 group_pixels(content_photos, scene_labels(dataset.content_paths)),
                 group_pixels(style_photos, scene_labels(dataset.style_paths)),
                 knots=generator.pre.knots, seed=self.config.seed)
-            matrix, bias, post, pre = fit.matrix, fit.bias, fit.post, fit.pre
             self.evidence = fit.describe()
+            if fit.enough:
+                matrix, bias, post, pre = fit.matrix, fit.bias, fit.post, fit.pre
+            else:  # too few scene groups to weigh: the levels start (and the fixed shrink) exactly
+                self.init_fit = f"levels (fewer than {MIN_GROUPS} scene groups a side: no evidence to weigh)"
+                pre = knots[None, :] * scale[:, None] + offset[:, None]  # [3, knots]
         if init in ("mkl", "mkl+hist"):
             matrix, bias = baselines.mkl_fit(content, style)
         if init in ("mkl+hist", "hist"):
@@ -164,7 +168,7 @@ class ColourObjective(Objective):
         the start's freedom (the evidence's kept fraction of its matrix and curve stages); else
         ``model.shrink`` and ``loss.lambda_anchor`` as configured."""
         m, lw = self.config.model, self.config.loss
-        if m.freedom == "evidence" and self.evidence is not None:
+        if m.freedom == "evidence" and self.evidence is not None and self.evidence.get("enough", True):
             freedom = float(self.evidence["freedom"])
             self.shrink, self.anchor_weight = freedom, lw.lambda_anchor * (1.0 - freedom)
         else:
