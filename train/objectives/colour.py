@@ -10,14 +10,15 @@ small spectral-norm PatchGAN on crops of the two folders (LSGAN by default; ever
   + lambda_tv * TV(LUT) + lambda_mono * monotonicity(LUT)
   + lambda_local * |local residual|         keep the local branch off unless the look needs it
 
-1. :meth:`prepare` fits the classical transfer of the two folders (``model.init``: ``levels``, the
-   default, per-channel black/white points, the fit least fooled by the folders showing different
-   scenes, which becomes grey levels when the style photos are (toned) black and white; or
-   ``mkl``, ``mkl+hist``, ``hist``, ``identity``) and bakes it into the generator's
-   curves and matrix, so training starts where classical colour transfer ends; a frozen copy
-   (``generator_init``) is the anchor.
+1. :meth:`prepare` fits the start from the two folders (``model.init``: ``evidence``, the
+   default, :mod:`styleforge.photo.evidence`: levels, then a colour matrix and tone curves, each
+   kept as far as the folders' scene groups agree, or the plain levels fit with fewer than
+   :data:`~styleforge.photo.evidence.MIN_GROUPS` groups a side; grey levels when the style photos
+   are (toned) black and white; or ``levels``, ``mkl``, ``mkl+hist``, ``hist``, ``identity``) and
+   bakes it into the generator's curves and matrix; a frozen copy (``generator_init``) is the anchor.
 2. At every checkpoint the EMA generator, shrunk toward the start weight by weight
-   (``model.shrink`` t: ``start + t * (EMA - start)``, 0.25 by default), is a *candidate*;
+   (``start + t * (EMA - start)``: ``t`` the evidence's freedom with ``model.freedom=evidence``,
+   the default, else ``model.shrink``, 0.25; the anchor weighs ``lambda_anchor * (1 - t)`` then), is a *candidate*;
    candidates (the initialisation first) are scored without ground truth on validation photos
    (``DATA/val/content`` and ``DATA/val/style`` when make-dataset wrote them, else the training
    folders): the sliced Wasserstein distance in CIELAB between outputs and style photos, plus a
