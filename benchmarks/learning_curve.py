@@ -42,6 +42,7 @@ from styleforge.runtime.preview import Output, PhotoPreview, comparison_page
 from styleforge.scenes import Grouping, group_folder
 from styleforge.stages import Stages, single_thread_env
 from styleforge.train.checkpoint import load_checkpoint, load_generator
+from styleforge.train.degeneracy import load_photos
 from styleforge.train.models.colour import ColourGenerator
 from styleforge.train.paired_fit import fit_colour_generator
 
@@ -50,7 +51,7 @@ COLOUR = "colour generator (unpaired)"
 START = "evidence start (no training)"
 PAIRED = "paired fit of the n content photos (ceiling)"
 CLASSICAL = baselines.CLASSICAL_NAMES
-TEST_SHORT_SIDE = 320  # test photos are scored at this short side
+TEST_SHORT_SIDE = 320  # photos are stored (content, style) and scored (test) at this short side
 
 
 def photo_grouping(photos_dir: Optional[Path]) -> Grouping:
@@ -85,16 +86,6 @@ def draw_sides(grouping: Grouping, n: int, seed: int) -> tuple[list[list[Path]],
     return sides[0], sides[1]
 
 
-def _load(path: Path, short_side: int = TEST_SHORT_SIDE) -> np.ndarray:
-    img = open_image(path).rgb
-    scale = short_side / min(img.size)
-    if scale < 1.0:
-        from PIL import Image
-
-        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS)
-    return to_uint8_array(img)
-
-
 def write_sides(root: Path, look: str, content: list[list[Path]], style: list[list[Path]]) -> None:
     """``root/content`` (photos as they are) and ``root/style`` (the look applied), PNG, each with a
     ``groups.json`` naming its scene groups."""
@@ -105,8 +96,7 @@ def write_sides(root: Path, look: str, content: list[list[Path]], style: list[li
         folder.mkdir(parents=True, exist_ok=True)
         listing: dict[str, list[str]] = {}
         for i, photos in enumerate(groups):
-            for path in photos:
-                rgb = _load(path)
+            for path, rgb in zip(photos, load_photos(photos, len(photos), TEST_SHORT_SIDE)):
                 if side == "style":
                     rgb = apply_look(look, rgb)
                 name = f"{Path(path).stem}.png"
@@ -152,8 +142,9 @@ def run_cell(look: str, n: int, seed: int, root: Path, grouping: Grouping, prese
     start = time.perf_counter()
     content = [to_uint8_array(open_image(p).rgb) for p in list_images(data / "content")]
     style = [to_uint8_array(open_image(p).rgb) for p in list_images(data / "style")]
-    tests = [_load(p) for p in people_photos()]
-    pairs = [(Path(p).stem, rgb, apply_look(look, rgb)) for p, rgb in zip(people_photos(), tests)]
+    test_paths = people_photos()
+    pairs = [(Path(p).stem, rgb, apply_look(look, rgb))
+             for p, rgb in zip(test_paths, load_photos(test_paths, len(test_paths), TEST_SHORT_SIDE))]
     selected, _ = load_generator(run)
     state, _, _ = load_checkpoint(run)
     init = type(selected)(**selected.config)

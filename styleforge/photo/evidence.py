@@ -45,7 +45,6 @@ RESAMPLES = 24  # bootstrap resamples of the scene groups (the kept fractions va
 NOISE_WEIGHT = 5.0  # a block keeps its change only where its squared size exceeds five times its variance
 PIXELS_PER_PHOTO = 20_000  # pixels drawn from each photo (bounded time and memory)
 RESAMPLE_PIXELS = 60_000  # pixels pooled per side and resample
-STAGES = ("levels", "matrix", "curves")
 # Fewer scene groups than this on a side and the bootstrap cannot weigh anything (3 groups have 10
 # distinct resamples): the evidence is "not enough" and the learner falls back to its fixed levels
 # start and shrink. On the album's 3-4 groups a side the evidence start lost 2.3 dB per run to it.
@@ -174,7 +173,6 @@ def fit_by_evidence(content_groups: Sequence[np.ndarray], style_groups: Sequence
     identity = np.tile(_grid(knots), (3, 1))
     affine_neutral = np.concatenate([np.eye(3), np.zeros((3, 1))], axis=1)
     nc, ns = len(content_groups), len(style_groups)
-    q_content, q_style = _quantiles(content_groups), _quantiles(style_groups)
     # The base: the mean of two estimates of the black and white points, of all pixels pooled
     # (the most extreme photos rule) and the median of each scene group's own (a typical scene rules).
     pooled = _levels_curves(_pool(content_groups, np.arange(nc), 150_000, rng),
@@ -183,6 +181,7 @@ def fit_by_evidence(content_groups: Sequence[np.ndarray], style_groups: Sequence
     if min(nc, ns) < MIN_GROUPS:
         return EvidenceFit(pooled, np.eye(3), np.zeros(3), identity,
                            {**kept, "matrix": [0.0] * 3, "curves": [0.0] * 3}, (nc, ns), 0)
+    q_content, q_style = _quantiles(content_groups), _quantiles(style_groups)
     pre = 0.5 * (pooled + _typical_levels(q_content, q_style, knots))
     picks = [(rng.integers(nc, size=nc), rng.integers(ns, size=ns)) for _ in range(resamples)]
     leveled = [np.clip(_curves(pre, g), 0.0, 1.0) for g in content_groups]

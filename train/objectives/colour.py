@@ -141,7 +141,7 @@ class ColourObjective(Objective):
             change = np.clip(content * scale + offset, 0, 1) - content
             if init == "levels":
                 pre = knots[None, :] * scale[:, None] + offset[:, None]  # [3, knots]
-        if init == "evidence" and self.init_fit == "evidence":
+        if self.init_fit == "evidence":  # not monochrome
             fit = fit_by_evidence(
                 group_pixels(content_photos, scene_labels(dataset.content_paths)),
                 group_pixels(style_photos, scene_labels(dataset.style_paths)),
