@@ -57,11 +57,12 @@ class ModelConfig:
     discriminator: str = "patchgan"  # key of DISCRIMINATORS
     discriminator_kwargs: dict = field(default_factory=lambda: {"ndf": 64, "n_layers": 3})
     latent_dim: int = 100  # dcgan mode only: length of the noise vector z
-    # colour generator's classical start: evidence (levels, matrix and curves, each kept as far as
-    # the scene groups of both folders agree: styleforge.photo.evidence) | levels | mkl | mkl+hist | hist | identity
+    # colour generator's classical start: evidence (a colour matrix around the levels fit, weighed by
+    # how well the scene groups of both folders agree, then tone curves: styleforge.photo.evidence)
+    # | levels | mkl | mkl+hist | hist | identity
     init: str = "evidence"
     # colour generator: "evidence" sets shrink and the anchor from the evidence start's freedom
-    # (more agreeing scene groups, more freedom); "fixed" uses model.shrink and loss.lambda_anchor
+    # (the curve stage's kept fraction); "fixed" uses model.shrink and loss.lambda_anchor
     freedom: str = "evidence"
     # colour generator: each trained candidate is start + shrink * (trained - start), weight by weight;
     # 1 keeps the trained weights, 0 the start. Shrinkage toward the classical start trades some of

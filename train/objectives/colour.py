@@ -11,10 +11,12 @@ small spectral-norm PatchGAN on crops of the two folders (LSGAN by default; ever
   + lambda_local * |local residual|         keep the local branch off unless the look needs it
 
 1. :meth:`prepare` fits the start from the two folders (``model.init``: ``evidence``, the
-   default, :mod:`styleforge.photo.evidence`: levels, then a colour matrix and tone curves, each
-   kept as far as the folders' scene groups agree, or the plain levels fit with fewer than
-   :data:`~styleforge.photo.evidence.MIN_GROUPS` groups a side; grey levels when the style photos
-   are (toned) black and white; or ``levels``, ``mkl``, ``mkl+hist``, ``hist``, ``identity``) and
+   default, :mod:`styleforge.photo.evidence`: a colour matrix and bias around the levels fit,
+   weighed by how well the folders' scene groups agree on how far the photos reach in every
+   colour direction, then tone curves kept as far as the groups agree; for (toned) black-and-white
+   style photos one channel mix around the grey-levels fit; with fewer than
+   :data:`~styleforge.photo.evidence.MIN_GROUPS` groups a side the plain levels (grey levels) fit;
+   or ``levels``, ``mkl``, ``mkl+hist``, ``hist``, ``identity``) and
    bakes it into the generator's curves and matrix; a frozen copy (``generator_init``) is the anchor.
 2. At every checkpoint the EMA generator, shrunk toward the start weight by weight
    (``start + t * (EMA - start)``: ``t`` the evidence's freedom with ``model.freedom=evidence``,
@@ -124,13 +126,15 @@ class ColourObjective(Objective):
         matrix, bias, post, pre = np.eye(3), np.zeros(3), None, None
         knots = np.linspace(0.0, 1.0, generator.pre.knots)
         # A look whose photos are (toned) black and white drops the colour: per-channel fits
-        # cannot, so the levels and evidence starts become grey levels (luma, then each channel's
-        # black and white points). Decided from the style folder alone, the same way for any look.
+        # cannot, so the levels start becomes grey levels (luma, then each channel's black and
+        # white points), and so does the evidence start's prior (or the start itself with too few
+        # scene groups). Decided from the style folder alone, the same way for any look.
         # How much the folders differ, for the do-nothing check, is the change the (grey) levels
         # fit makes: the fit least fooled by different scenes (MKL would call a scene difference
         # a look), whichever start model.init chose.
         self.init_fit = init
-        if init in ("levels", "evidence") and baselines.is_monochrome(style):
+        monochrome = init in ("levels", "evidence") and baselines.is_monochrome(style)
+        if monochrome:
             self.init_fit = "grey levels (monochrome style)"
             matrix = np.tile(baselines.GREY, (3, 1))
             scale, offset = baselines.grey_levels_fit(content, style)
@@ -141,15 +145,16 @@ class ColourObjective(Objective):
             change = np.clip(content * scale + offset, 0, 1) - content
             if init == "levels":
                 pre = knots[None, :] * scale[:, None] + offset[:, None]  # [3, knots]
-        if self.init_fit == "evidence":  # not monochrome
+        if init == "evidence":
             fit = fit_by_evidence(
                 group_pixels(content_photos, scene_labels(dataset.content_paths)),
                 group_pixels(style_photos, scene_labels(dataset.style_paths)),
-                knots=generator.pre.knots, seed=self.config.seed)
+                knots=generator.pre.knots, seed=self.config.seed, monochrome=monochrome)
             self.evidence = fit.describe()
-            if fit.enough:
+            if fit.enough:  # a monochrome style's affine stage starts from grey levels, and may leave them
                 matrix, bias, post, pre = fit.matrix, fit.bias, fit.post, fit.pre
-            else:  # too few scene groups to weigh: the levels start (and the fixed shrink) exactly
+                self.init_fit = "evidence (grey-levels prior: monochrome style)" if monochrome else "evidence"
+            elif not monochrome:  # too few scene groups to weigh: the levels start (and the fixed shrink) exactly
                 self.init_fit = f"levels (fewer than {MIN_GROUPS} scene groups a side: no evidence to weigh)"
                 pre = knots[None, :] * scale[:, None] + offset[:, None]  # [3, knots]
         if init in ("mkl", "mkl+hist"):
