@@ -8,8 +8,8 @@ reach. The start is estimated in two nested stages:
 
 1. **affine** (levels in every direction): a 3x3 colour matrix and bias ``y = A x + b`` fitted so
    that the content folder, mapped, has the style folder's robust extremes along the 26
-   directions of a cube (the three channels, the six channel differences and sums, the seven
-   diagonals, each way). The statistics, ``26 x 6`` of them: per scene group, the 75/90/98/99.5 %
+   directions of a cube (the three channels, the three pairs of channels summed and opposed, the four
+   diagonals, each way: 6 + 12 + 8). The statistics, ``26 x 6`` of them: per scene group, the 75/90/98/99.5 %
    quantiles of the pixels projected on each direction, medianed over the scene groups (the
    typical scene's reach: a median commutes with a monotone map, so it is not pulled by one odd
    scene), and the 98/99.5 % quantiles of all pixels pooled (the set's extremes, as levels
@@ -238,7 +238,7 @@ def fit_affine(content: np.ndarray, style: np.ndarray, picks: Sequence[tuple[np.
                monochrome: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stage 1: the colour matrix and bias whose mapped ``content`` reaches as far as ``style``
     along every direction (:func:`reach`), each statistic weighed by its bootstrap variance over
-    ``picks`` (resampled group indices of both sides; content mapped by the prior), with a Gaussian prior around the levels
+    ``picks`` (resampled group indices of both sides; colour content mapped by the prior), with a Gaussian prior around the levels
     fit of the pooled pixels (or, ``monochrome``, the grey-levels fit: every row the luma mix).
 
     ``content``, ``style``: ``[G, m, 3]`` from :func:`stack_groups`. Returns ``(matrix [3, 3],
@@ -248,9 +248,11 @@ def fit_affine(content: np.ndarray, style: np.ndarray, picks: Sequence[tuple[np.
     from scipy.optimize import least_squares
 
     model = _Affine(content.reshape(-1, 3), style.reshape(-1, 3), monochrome)
-    start = model.unpack(model.prior)
-    # The content side's statistics vary as they do once mapped (by the prior): a black-and-white
-    # map has no chroma left to vary, whatever the content photos' colours.
+    # The content side's statistics vary as they do once mapped by the prior. Not for a
+    # black-and-white map: it leaves no chroma to vary, every chroma statistic then weighs the
+    # variance floor and freezes the fit at the prior (noir, 60 photos a side, one split: 19.4 dB
+    # instead of 23.0 with the content's own variances, and the output as grey either way).
+    start = (None, None) if monochrome else model.unpack(model.prior)
     boot = np.stack([np.concatenate([reach(content[pc], *start), reach(style[ps])]) for pc, ps in picks])
     k = boot.shape[1] // 2
     variance = boot[:, :k].var(axis=0, ddof=1) + boot[:, k:].var(axis=0, ddof=1) + 1e-6
