@@ -52,13 +52,20 @@ def test_one_group_a_side_is_the_levels_fit_with_every_other_stage_off():
     np.testing.assert_allclose(fit.apply(content[0]), np.clip(style[0], 0, 1), atol=0.02)
 
 
-def _corpus_sides(look, per_side, seed=3):
-    """``per_side`` corpus photos as they are and ``per_side`` others with ``look`` (float [N,3] -> [N,3])."""
+def _corpus_images(look, per_side, seed=3):
+    """``per_side`` corpus photos as they are and ``per_side`` others with ``look`` (float [..., 3]
+    -> [..., 3]): two lists of uint8 HWC images, each photo its own scene."""
     photos = [p.path for p in corpus_photos() if not p.people]
     order = np.random.default_rng(seed).permutation(len(photos))
     content = _photos([photos[i] for i in order[:per_side]])
     style = [np.rint(look(s / 255.0) * 255).astype(np.uint8)
              for s in _photos([photos[i] for i in order[per_side: 2 * per_side]])]
+    return content, style
+
+
+def _corpus_sides(look, per_side, seed=3):
+    """:func:`_corpus_images` as scene-group pixels for :func:`fit_by_evidence`, a group per photo."""
+    content, style = _corpus_images(look, per_side, seed)
     labels = [str(i) for i in range(per_side)]
     return group_pixels(content, labels), group_pixels(style, labels)
 
@@ -110,27 +117,18 @@ def test_a_channel_mixing_look_from_corpus_photos_beats_the_per_channel_fits():
     """30 corpus photos a side (distinct scenes), scored on the album's portraits, which are in
     neither folder: the evidence start's affine stage is mostly the data's, mixes the channels,
     and beats levels and per-channel histogram matching of the same folders by a clear margin."""
-    photos = [p.path for p in corpus_photos() if not p.people]
-    order = np.random.default_rng(3).permutation(len(photos))
-    content = _photos([photos[i] for i in order[:30]])
-    style = [np.rint(_mix(c / 255.0) * 255).astype(np.uint8) for c in _photos([photos[i] for i in order[30:60]])]
+    content, style = _corpus_images(_mix, 30)
     fit = fit_by_evidence(group_pixels(content, [str(i) for i in range(30)]),
                           group_pixels(style, [str(i) for i in range(30)]), knots=32)
     assert min(fit.kept["affine"]) > 0.5, fit.describe()
     off_diagonal = fit.matrix - np.diag(np.diag(fit.matrix))
     assert np.abs(off_diagonal).sum() > 0.5, fit.matrix  # MIX moves 0.65 of each channel to the others
 
-    tests = [np.asarray(p, np.float64).reshape(-1, 3) / 255.0 for p in _photos(people_photos())]
-    truth = [_mix(t) for t in tests]
     cpx, spx = baselines.pixels01(content), baselines.pixels01(style)
     scale, offset = baselines.levels_fit(cpx, spx)
     curves = baselines.quantile_curves(cpx, spx, 256)
     grid = np.linspace(0, 1, 256)
-
-    def mean_psnr(fn):
-        return np.mean([_psnr(np.clip(fn(t), 0, 1), g) for t, g in zip(tests, truth)])
-
-    evidence = mean_psnr(fit.apply)
-    levels = mean_psnr(lambda x: x * scale + offset)
-    hist = mean_psnr(lambda x: np.stack([np.interp(x[:, c], grid, curves[c]) for c in range(3)], axis=1))
+    evidence = _portrait_psnr(fit.apply, _mix)
+    levels = _portrait_psnr(lambda x: x * scale + offset, _mix)
+    hist = _portrait_psnr(lambda x: np.stack([np.interp(x[:, c], grid, curves[c]) for c in range(3)], axis=1), _mix)
     assert evidence >= max(levels, hist) + 1.0, (evidence, levels, hist)

@@ -8,9 +8,9 @@ reach. The start is estimated in two nested stages:
 
 1. **affine** (levels in every direction): a 3x3 colour matrix and bias ``y = A x + b`` fitted so
    that the content folder, mapped, has the style folder's robust extremes along the 26
-   directions of a cube (the three channels, the three pairs of channels summed and opposed, the four
-   diagonals, each way: 6 + 12 + 8). The statistics, ``26 x 6`` of them: per scene group, the 75/90/98/99.5 %
-   quantiles of the pixels projected on each direction, medianed over the scene groups (the
+   directions of a cube (the three channels, the three pairs of channels summed and opposed, the
+   four diagonals, each way: 6 + 12 + 8). The statistics, ``26 x 6`` of them: per scene group,
+   the 75/90/98/99.5 % quantiles of the pixels projected on each direction, medianed over the scene groups (the
    typical scene's reach: a median commutes with a monotone map, so it is not pulled by one odd
    scene), and the 98/99.5 % quantiles of all pixels pooled (the set's extremes, as levels
    uses). Each statistic is weighed by the inverse of its variance over :data:`RESAMPLES`
@@ -238,8 +238,9 @@ def fit_affine(content: np.ndarray, style: np.ndarray, picks: Sequence[tuple[np.
                monochrome: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stage 1: the colour matrix and bias whose mapped ``content`` reaches as far as ``style``
     along every direction (:func:`reach`), each statistic weighed by its bootstrap variance over
-    ``picks`` (resampled group indices of both sides; colour content mapped by the prior), with a Gaussian prior around the levels
-    fit of the pooled pixels (or, ``monochrome``, the grey-levels fit: every row the luma mix).
+    ``picks`` (resampled group indices of both sides; colour content mapped by the prior), with a
+    Gaussian prior around the levels fit of the pooled pixels (or, ``monochrome``, the
+    grey-levels fit: every row the luma mix).
 
     ``content``, ``style``: ``[G, m, 3]`` from :func:`stack_groups`. Returns ``(matrix [3, 3],
     bias [3], kept [3])``, ``kept`` per output channel the data's share of its parameters'

@@ -14,7 +14,7 @@ small spectral-norm PatchGAN on crops of the two folders (LSGAN by default; ever
    default, :mod:`styleforge.photo.evidence`: a colour matrix and bias around the levels fit,
    weighed by how well the folders' scene groups agree on how far the photos reach in every
    colour direction, then tone curves kept as far as the groups agree; for (toned) black-and-white
-   style photos one channel mix around the grey-levels fit; with fewer than
+   style photos the luma mix, scaled per channel, around the grey-levels fit; with fewer than
    :data:`~styleforge.photo.evidence.MIN_GROUPS` groups a side the plain levels (grey levels) fit;
    or ``levels``, ``mkl``, ``mkl+hist``, ``hist``, ``identity``) and
    bakes it into the generator's curves and matrix; a frozen copy (``generator_init``) is the anchor.
