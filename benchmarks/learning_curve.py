@@ -33,7 +33,7 @@ import numpy as np
 
 from styleforge.album import people_photos
 from styleforge.atomic import write_text
-from styleforge.benchmarks.scoring import score_methods, torch_method
+from styleforge.benchmarks.scoring import save_comparison_grid, score_methods, torch_method
 from styleforge.corpus import corpus_dir, corpus_grouping, is_corpus_folder
 from styleforge.photo import baselines
 from styleforge.photo.looks import apply_look
@@ -52,6 +52,8 @@ START = "evidence start (no training)"
 PAIRED = "paired fit of the n content photos (ceiling)"
 CLASSICAL = baselines.CLASSICAL_NAMES
 TEST_SHORT_SIDE = 320  # photos are stored (content, style) and scored (test) at this short side
+SAMPLES = "samples.jpg"  # one held-out portrait through every method, beside its ground truth (small enough to commit)
+SAMPLE_CELL = 160  # px per method in it
 
 
 def photo_grouping(photos_dir: Optional[Path]) -> Grouping:
@@ -154,6 +156,8 @@ def run_cell(look: str, n: int, seed: int, root: Path, grouping: Grouping, prese
     scores, outputs = score_methods(methods, pairs)
     page = comparison(pairs, outputs, root / "preview",
                       f"{look}, {n} photos a side, split {seed}: every method on held-out portraits")
+    samples = save_comparison_grid({**outputs, "ground truth": [p[2] for p in pairs]}, root / SAMPLES,
+                                   cell=SAMPLE_CELL, max_rows=1)
     verdict = json.loads((run / "verdict.json").read_text())
     result = {
         "look": look, "per_side": n, "split_seed": seed,
@@ -165,7 +169,7 @@ def run_cell(look: str, n: int, seed: int, root: Path, grouping: Grouping, prese
         "evidence": verdict.get("evidence"), "init_fit": verdict.get("init_fit"),
         "shrink": verdict.get("shrink"), "anchor_weight": verdict.get("anchor_weight"),
         "train_seconds": stages.timings.get("colour"), "score_seconds": round(time.perf_counter() - start, 1),
-        "preview": str(page.relative_to(root)),
+        "preview": str(page.relative_to(root)), "samples": str(samples.relative_to(root)),
     }
     write_text(saved, json.dumps(result, indent=2) + "\n")
     return result
@@ -223,6 +227,10 @@ def _columns() -> list[str]:
     return [IDENTITY, *CLASSICAL, START, COLOUR, PAIRED]
 
 
+def _cell_dir(cell: dict) -> str:
+    return f"{cell['look']}/n-{cell['per_side']}/split-{cell['split_seed']}"
+
+
 def to_markdown(summary: dict, cells: Sequence[dict]) -> str:
     cols = _columns()
     lines = ["# Learning curves: PSNR (dB) on held-out portraits, mean ± sd over split seeds", "",
@@ -243,10 +251,15 @@ def to_markdown(summary: dict, cells: Sequence[dict]) -> str:
             colour = sizes[n].get(COLOUR, {"mean": float("nan")})["mean"]
             margins.append(f"{colour - sizes[n][best]['mean']:+.2f} (vs {best})")
         lines += ["| margin | " + " | ".join(margins) + " |", ""]
-    pages = [f"[{c['look']} n={c['per_side']}]({c['look']}/n-{c['per_side']}/split-{c['split_seed']}/{c['preview']})"
-             for c in cells if c.get("preview") and c["split_seed"] == min(x["split_seed"] for x in cells)]
+    first = [c for c in cells if c["split_seed"] == min(x["split_seed"] for x in cells)]
+    sheets = [f"![{c['look']} n={c['per_side']}]({_cell_dir(c)}/{c['samples']})" for c in first if c.get("samples")]
+    if sheets:
+        lines += ["## One held-out portrait through every method (first split)", "",
+                  *[f"{sheet}  " for sheet in sheets], ""]
+    pages = [f"[{c['look']} n={c['per_side']}]({_cell_dir(c)}/{c['preview']})" for c in first if c.get("preview")]
     if pages:
-        lines += ["Every method's output side by side (interactive pages, first split): " + ", ".join(pages) + ".", ""]
+        lines += ["Every method on three portraits, interactive (written beside each cell, not kept with "
+                  "these results): " + ", ".join(pages) + ".", ""]
     flagged = [c for c in cells if c["verdict"]["ok"] is False]
     lines.append(f"Verdicts: {len(flagged)} of {len(cells)} colour runs flagged degenerate"
                  + (": " + ", ".join(f"{c['look']} n={c['per_side']} split {c['split_seed']} ({', '.join(c['verdict']['failed'])})"

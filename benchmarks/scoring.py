@@ -74,23 +74,41 @@ def markdown_table(scores: dict[str, dict[str, float]], title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _wrap(draw, text: str, width: int) -> list[str]:
+    """``text`` in lines no wider than ``width`` px in ``draw``'s font (words kept whole)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and draw.textlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 def save_comparison_grid(
     columns: dict[str, list[np.ndarray]], path: Path, cell: int = 256, max_rows: int = 4
 ) -> Path:
-    """Save a grid PNG: one row per image, one labelled column per method (inputs first)."""
+    """Save a grid image (PNG, or JPEG when ``path`` ends in .jpg/.jpeg): one row per image
+    (uint8 HWC RGB), one labelled column per method (inputs first), each photo fitted in a
+    ``cell`` px square; labels wrap to the column's width."""
     from PIL import Image, ImageDraw
 
     names = list(columns)
     n_rows = min(max_rows, min(len(v) for v in columns.values()))
-    label_h = 22
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    labels = [_wrap(measure, name, cell - 8) for name in names]
+    line_h = 12
+    label_h = 10 + line_h * max(len(lines) for lines in labels)
     grid = Image.new("RGB", (cell * len(names), label_h + cell * n_rows), "white")
     draw = ImageDraw.Draw(grid)
     for c, name in enumerate(names):
-        draw.text((c * cell + 6, 4), name, fill="black")
+        for i, line in enumerate(labels[c]):
+            draw.text((c * cell + 4, 4 + i * line_h), line, fill="black")
         for r in range(n_rows):
             img = Image.fromarray(columns[name][r])
             img.thumbnail((cell, cell))
             grid.paste(img, (c * cell + (cell - img.width) // 2, label_h + r * cell + (cell - img.height) // 2))
+    jpeg = Path(path).suffix.lower() in (".jpg", ".jpeg")
     with replacing(path) as tmp:
-        grid.save(tmp, format="PNG")
+        grid.save(tmp, format="JPEG", quality=85) if jpeg else grid.save(tmp, format="PNG")
     return path

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from styleforge.album import people_photos
 from styleforge.benchmarks.learning_curve import (
     CLASSICAL,
     COLOUR,
     IDENTITY,
+    SAMPLE_CELL,
+    SAMPLES,
     draw_sides,
     photo_grouping,
     write_report,
     write_sides,
 )
+from styleforge.benchmarks.scoring import save_comparison_grid
+from styleforge.train.degeneracy import load_photos
 
 
 def test_sides_are_whole_distinct_groups_without_people():
@@ -48,7 +55,8 @@ def test_report_gives_mean_and_sd_per_method_and_size(tmp_path):
     for n, seed, base in ((7, 0, 20.0), (7, 1, 22.0), (20, 0, 25.0)):
         scores = {IDENTITY: 18.0, **{c: base - i for i, c in enumerate(CLASSICAL)}, COLOUR: base + 1.0}
         cell = {"look": "film-warm", "per_side": n, "split_seed": seed, "scores": scores,
-                "verdict": {"ok": True, "failed": []}, "evidence": {"freedom": 0.1 * n}, "train_seconds": 60.0}
+                "verdict": {"ok": True, "failed": []}, "evidence": {"freedom": 0.1 * n}, "train_seconds": 60.0,
+                "samples": "samples.jpg"}
         path = tmp_path / "film-warm" / f"n-{n}" / f"split-{seed}" / "cell.json"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(cell))
@@ -58,5 +66,23 @@ def test_report_gives_mean_and_sd_per_method_and_size(tmp_path):
     assert report["summary"]["film-warm"]["20"][COLOUR]["sd"] == 0.0
     md = (tmp_path / "curve.md").read_text()
     assert "| margin | +1.00 (vs reinhard (Lab mean/std)) | +1.00" in md
+    # the first split's sample sheets are shown (split 1's is not)
+    assert "![film-warm n=7](film-warm/n-7/split-0/samples.jpg)" in md and "split-1/samples" not in md
     assert (tmp_path / "curve.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "curve.json").read_text())["summary"] == report["summary"]
+
+
+def test_sample_sheet_is_one_small_jpeg_row_per_photo(tmp_path):
+    photo = load_photos(people_photos()[:1], 1, 160)[0]
+    columns = {IDENTITY: [photo], "a method name much too long for one line of its column": [photo[:, ::-1]],
+               "ground truth": [photo]}
+    path = save_comparison_grid(columns, tmp_path / SAMPLES, cell=SAMPLE_CELL, max_rows=1)
+    with Image.open(path) as sheet:
+        assert sheet.format == "JPEG" and sheet.width == 3 * SAMPLE_CELL
+        label = sheet.height - SAMPLE_CELL
+        assert 30 < label < 80  # the long name wrapped onto several lines above the photos
+        pixels = np.asarray(sheet.convert("RGB"))
+    # the photo sits in its column: the identity cell's centre is the photo's centre, up to JPEG
+    h, w = photo.shape[:2]
+    centre = pixels[label + SAMPLE_CELL // 2, SAMPLE_CELL // 2].astype(int)
+    assert np.abs(centre - photo[h // 2, w // 2].astype(int)).max() < 40, (centre, photo[h // 2, w // 2])
