@@ -251,15 +251,15 @@ def to_markdown(summary: dict, cells: Sequence[dict]) -> str:
             colour = sizes[n].get(COLOUR, {"mean": float("nan")})["mean"]
             margins.append(f"{colour - sizes[n][best]['mean']:+.2f} (vs {best})")
         lines += ["| margin | " + " | ".join(margins) + " |", ""]
-    first = [c for c in cells if c["split_seed"] == min(x["split_seed"] for x in cells)]
+    first = sorted((c for c in cells if c["split_seed"] == min(x["split_seed"] for x in cells)),
+                   key=lambda c: (c["look"], int(c["per_side"])))
     sheets = [f"![{c['look']} n={c['per_side']}]({_cell_dir(c)}/{c['samples']})" for c in first if c.get("samples")]
     if sheets:
         lines += ["## One held-out portrait through every method (first split)", "",
                   *[f"{sheet}  " for sheet in sheets], ""]
-    pages = [f"[{c['look']} n={c['per_side']}]({_cell_dir(c)}/{c['preview']})" for c in first if c.get("preview")]
-    if pages:
-        lines += ["Every method on three portraits, interactive (written beside each cell, not kept with "
-                  "these results): " + ", ".join(pages) + ".", ""]
+    if any(c.get("preview") for c in first):
+        lines += ["Every method on three portraits, interactive: `LOOK/n-N/split-S/preview/index.html` in the "
+                  "folder the cells were written to (a few MB each, so not kept beside these results).", ""]
     flagged = [c for c in cells if c["verdict"]["ok"] is False]
     lines.append(f"Verdicts: {len(flagged)} of {len(cells)} colour runs flagged degenerate"
                  + (": " + ", ".join(f"{c['look']} n={c['per_side']} split {c['split_seed']} ({', '.join(c['verdict']['failed'])})"
