@@ -56,6 +56,11 @@ SAMPLES = "samples.jpg"  # one held-out portrait through every method, beside it
 SAMPLE_CELL = 160  # px per method in it
 
 
+def cell_dir(look: str, n: int, seed: int) -> str:
+    """Where a cell lives under the output folder: ``LOOK/n-N/split-S`` (what :func:`write_report` reads)."""
+    return f"{look}/n-{n}/split-{seed}"
+
+
 def photo_grouping(photos_dir: Optional[Path]) -> Grouping:
     """Scene groups of the learning-curve photos: the corpus manifest's, else ``group_folder``'s."""
     folder = Path(photos_dir) if photos_dir is not None else corpus_dir()
@@ -201,8 +206,7 @@ def run_curve(looks: Sequence[str], out: Path, per_side: Sequence[int], split_se
     for look in looks:
         for n in per_side:
             for seed in split_seeds:
-                run_cell(look, n, seed, Path(out) / look / f"n-{n}" / f"split-{seed}", grouping, preset, steps,
-                         train_set)
+                run_cell(look, n, seed, Path(out) / cell_dir(look, n, seed), grouping, preset, steps, train_set)
     return write_report(out)
 
 
@@ -227,10 +231,6 @@ def _columns() -> list[str]:
     return [IDENTITY, *CLASSICAL, START, COLOUR, PAIRED]
 
 
-def _cell_dir(cell: dict) -> str:
-    return f"{cell['look']}/n-{cell['per_side']}/split-{cell['split_seed']}"
-
-
 def to_markdown(summary: dict, cells: Sequence[dict]) -> str:
     cols = _columns()
     lines = ["# Learning curves: PSNR (dB) on held-out portraits, mean ± sd over split seeds", "",
@@ -251,9 +251,10 @@ def to_markdown(summary: dict, cells: Sequence[dict]) -> str:
             colour = sizes[n].get(COLOUR, {"mean": float("nan")})["mean"]
             margins.append(f"{colour - sizes[n][best]['mean']:+.2f} (vs {best})")
         lines += ["| margin | " + " | ".join(margins) + " |", ""]
-    first = sorted((c for c in cells if c["split_seed"] == min(x["split_seed"] for x in cells)),
-                   key=lambda c: (c["look"], int(c["per_side"])))
-    sheets = [f"![{c['look']} n={c['per_side']}]({_cell_dir(c)}/{c['samples']})" for c in first if c.get("samples")]
+    first_split = min(c["split_seed"] for c in cells)
+    first = sorted((c for c in cells if c["split_seed"] == first_split), key=lambda c: (c["look"], int(c["per_side"])))
+    sheets = [f"![{c['look']} n={c['per_side']}]({cell_dir(c['look'], c['per_side'], first_split)}/{c['samples']})"
+              for c in first if c.get("samples")]
     if sheets:
         lines += ["## One held-out portrait through every method (first split)", "",
                   *[f"{sheet}  " for sheet in sheets], ""]
