@@ -39,7 +39,7 @@ lint: setup
 	$(BIN)/ruff check styleforge train export runtime benchmarks tests
 
 demo: setup
-	$(BIN)/python -m styleforge.demo --out demo
+	$(BIN)/python -m styleforge.cli.demo --out demo
 
 export: setup
 	$(SF) export $(RUN) --formats onnx,tflite,coreml --out dist/$(NAME)
@@ -54,7 +54,7 @@ export-coreml: setup
 	$(SF) export $(RUN) --formats coreml --out dist/$(NAME)-coreml
 
 corpus: setup
-	$(BIN)/python -m styleforge.corpus_build --out data/corpus
+	$(BIN)/python -m styleforge.photo.corpus_build --out data/corpus
 
 clean:
 	rm -rf build dist demo .pytest_cache

@@ -147,8 +147,8 @@ def check_out_folder(out: Path, cfg: EvalLooksConfig) -> None:
 
 def run(args) -> int:
     from styleforge.atomic import write_text
+    from styleforge.benchmarks.stages import StageError
     from styleforge.errors import CLIError
-    from styleforge.stages import StageError
     from styleforge.train.config import config_to_yaml
 
     cfg = resolve(args)

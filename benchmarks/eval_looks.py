@@ -30,16 +30,16 @@ from styleforge.benchmarks.scoring import (
     score_methods,
     torch_method,
 )
+from styleforge.benchmarks.stages import Stages, single_thread_env
 from styleforge.export.verify import DEFAULT_BOUNDS_DB
 from styleforge.photo import baselines
 from styleforge.photo.baselines import CLASSICAL_NAMES
+from styleforge.photo.verdict import read_verdict
 from styleforge.runtime import load_manifest
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
-from styleforge.stages import Stages, single_thread_env
 from styleforge.train.checkpoint import load_checkpoint, load_generator
 from styleforge.train.config import read_yaml
 from styleforge.train.paired_fit import COLOUR_LOOK_DB, choose_paired_generator
-from styleforge.verdict import read_verdict
 
 DEFAULT_LOOKS = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass", "glow", "toon")
 TONE_LOOKS = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass")

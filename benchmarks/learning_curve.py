@@ -4,10 +4,10 @@ classical transfer and the paired ceiling (``styleforge eval-looks --photos DIR 
 For each look, photos per side ``n`` and split seed, a *cell*:
 
 * **content**: ``n`` photos of a photo folder (the corpus that ships with styleforge by default,
-  :mod:`styleforge.corpus`; any folder grouped by ``groups.json`` or EXIF time), whole scene
+  :mod:`styleforge.photo.corpus`; any folder grouped by ``groups.json`` or EXIF time), whole scene
   groups drawn at random; **style**: the look applied to ``n`` photos of *other* scene groups;
   both folders carry a ``groups.json`` so the learner sees the scene groups;
-* **test**: the album's photos with people (:func:`styleforge.album.people_photos`), which are in
+* **test**: the album's photos with people (:func:`styleforge.photo.album.people_photos`), which are in
   neither folder, against the look's ground truth;
 * **methods**, each its own column: identity; each of the seven classical transfers
   (:func:`styleforge.photo.baselines.classical_methods`), fitted on the same two folders; the colour
@@ -31,16 +31,16 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from styleforge.album import people_photos
 from styleforge.atomic import write_text
 from styleforge.benchmarks.scoring import save_comparison_grid, score_methods, torch_method
-from styleforge.corpus import corpus_dir, corpus_grouping, is_corpus_folder
+from styleforge.benchmarks.stages import Stages, single_thread_env
 from styleforge.photo import baselines
+from styleforge.photo.album import people_photos
+from styleforge.photo.corpus import corpus_dir, corpus_grouping, is_corpus_folder
 from styleforge.photo.looks import apply_look
+from styleforge.photo.scenes import Grouping, group_folder
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.runtime.preview import Output, PhotoPreview, comparison_page
-from styleforge.scenes import Grouping, group_folder
-from styleforge.stages import Stages, single_thread_env
 from styleforge.train.checkpoint import load_checkpoint, load_generator
 from styleforge.train.degeneracy import load_photos
 from styleforge.train.models.colour import ColourGenerator

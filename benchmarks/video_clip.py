@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from styleforge.album import album_paths
+from styleforge.photo.album import album_paths
 from styleforge.runtime.video_io import VideoError, ffmpeg_exe
 
 

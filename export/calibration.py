@@ -13,12 +13,12 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from styleforge.album import AlbumError, album_paths
 from styleforge.errors import StyleforgeError
+from styleforge.photo.album import AlbumError, album_paths
+from styleforge.photo.scenes import album_grouping, split_groups
 from styleforge.progress import progress
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.runtime.tensors import pixels_to_range, range_to_pixels, to_uint8
-from styleforge.scenes import album_grouping, split_groups
 
 MIN_CALIBRATION_CROPS = 100  # below ~100 samples int8 activation ranges get noticeably noisy
 
@@ -27,7 +27,7 @@ class CalibrationError(StyleforgeError, ValueError):
 
 
 def default_photos() -> list[Path]:
-    """The photo album that ships with styleforge (:func:`styleforge.album.album_paths`), sorted."""
+    """The photo album that ships with styleforge (:func:`styleforge.photo.album.album_paths`), sorted."""
 
     try:
         return album_paths()

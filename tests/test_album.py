@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleforge.album import (
+from styleforge.photo.album import (
     album_dir,
     album_photos,
     group_of,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from styleforge.album import album_paths
+from styleforge.photo.album import album_paths
 
 STYLEFORGE = Path(sys.executable).parent / "styleforge"
 

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleforge.corpus import (
+from styleforge.photo.corpus import (
     corpus_dir,
     corpus_grouping,
     corpus_photos,
     is_corpus_folder,
     verify_corpus,
 )
-from styleforge.corpus_build import CorpusBuildError, near_duplicates, read_rcc
+from styleforge.photo.corpus_build import CorpusBuildError, near_duplicates, read_rcc
 
 MIN_PHOTOS = 120
 LICENCES = {"public-domain", "CC0-1.0", "CC-BY-2.0", "CC-BY-3.0", "CC-BY-4.0", "CC-BY-SA-3.0", "CC-BY-SA-4.0", "GPL-2+"}

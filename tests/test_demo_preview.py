@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from styleforge.demo import write_previews
+from styleforge.cli.demo import write_previews
 from styleforge.runtime import Stylizer
 
 ALBUM = Path(__file__).resolve().parents[1] / "data" / "album"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleforge.album import people_photos
-from styleforge.corpus import corpus_photos
 from styleforge.photo import baselines
+from styleforge.photo.album import people_photos
+from styleforge.photo.corpus import corpus_photos
 from styleforge.photo.evidence import fit_by_evidence, group_pixels, shrink_blocks
 
 # A channel-mixing grade no per-channel fit can make: colour kept at 35 % (a desaturating

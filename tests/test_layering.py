@@ -17,7 +17,7 @@ from styleforge.layers import LAYERS, layer_of
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"styleforge": "styleforge", "train": "styleforge.train", "export": "styleforge.export",
            "runtime": "styleforge.runtime", "benchmarks": "styleforge.benchmarks",
-           "data": "styleforge.data"}
+           "data": "styleforge.photo.data"}
 
 
 def module_sources(root: Path = ROOT) -> dict[str, str]:
@@ -125,9 +125,28 @@ def test_the_check_fails_on_a_planted_upward_import_and_cycle():
 
 
 def test_no_area_imports_the_top_level_cli():
+    roof = layer_of("styleforge.cli")
     offenders = [f"{src}:{line}" for src, dst, line, _ in own_imports(module_sources())
-                 if dst == "styleforge.cli" and src != "styleforge.__main__"]
+                 if dst.split(".")[:2] == ["styleforge", "cli"] and layer_of(src) != roof]
     assert offenders == [], "import CLIError from styleforge.errors instead"
+
+
+def test_folders_are_layers():
+    """One package prefix a layer; ``styleforge/`` holds only ground modules, the roof package
+    (``cli/``) and the photo layer's package; a module in an undeclared sub-package has no layer."""
+    assert all(isinstance(prefix, str) for _, prefix in LAYERS)
+    names = [name for name, _ in LAYERS]
+    root = ROOT / "styleforge"
+    packages = sorted(p.name for p in root.iterdir() if (p / "__init__.py").is_file())
+    assert packages == ["cli", "photo"]
+    for path in root.glob("*.py"):
+        module = f"styleforge.{path.stem}"
+        assert names[layer_of(module)] in ("ground", "roof"), module
+    assert names[layer_of("styleforge.photo.album")] == "photo"
+    assert names[layer_of("styleforge.cli.demo")] == "roof"
+    assert names[layer_of("styleforge.benchmarks.stages")] == "benchmarks"
+    with pytest.raises(KeyError):
+        layer_of("styleforge.newpackage.module")
 
 
 PHOTO_FORBIDDEN = ("torch", "tensorflow", "tf_keras")

@@ -5,7 +5,7 @@ import json
 import pytest
 from PIL import Image
 
-from styleforge.scenes import (
+from styleforge.photo.scenes import (
     SIDES,
     Grouping,
     SceneGroup,

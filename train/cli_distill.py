@@ -110,7 +110,7 @@ def _weights_file(run):
 
 def _write_student_verdict(out: Path, verdict, spec) -> None:
     """The teacher's verdict, copied into the student's run and bound to the student's weights."""
-    from styleforge.verdict import write_verdict
+    from styleforge.photo.verdict import write_verdict
 
     student = _weights_file(out)
     write_verdict(out, verdict, weights=[student] if student else [],
@@ -120,10 +120,10 @@ def _write_student_verdict(out: Path, verdict, spec) -> None:
 def _run_lut_student(args: argparse.Namespace, cfg) -> int:
     """``--student lut``: one pass, no checkpoints to resume (it takes seconds to a minute)."""
     from styleforge.errors import CLIError
+    from styleforge.photo.verdict import DegenerateModelError
     from styleforge.runtime.lut import COLOUR_AGREEMENT_DB
     from styleforge.train.lut_student import fit_lut_student
     from styleforge.train.teachers import TeacherError, load_teacher
-    from styleforge.verdict import DegenerateModelError
 
     if args.resume or not args.teacher or args.content is None:
         raise CLIError("--student lut needs --teacher and --content (and does not --resume: rerun it)")

@@ -155,8 +155,8 @@ def run_train(args: argparse.Namespace) -> int:
         if folder and not Path(folder).is_dir():
             raise CLIError(f"{name.replace('_dir', '')} folder not found: {folder}")
 
+    from styleforge.photo.verdict import DegenerateModelError
     from styleforge.train.trainer import train
-    from styleforge.verdict import DegenerateModelError
 
     try:
         summary = train(config, args.out, resume=args.resume, force=args.force, preset=args.preset,

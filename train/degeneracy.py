@@ -1,7 +1,7 @@
 """Refuse degenerate generators before distilling or exporting them (``--allow-degenerate`` overrides).
 
 A run trained by ``styleforge train`` carries its verdict (``RUN/verdict.json``, see
-:mod:`styleforge.verdict`), bound to the sha256 of the weights file it judged. That verdict is
+:mod:`styleforge.photo.verdict`), bound to the sha256 of the weights file it judged. That verdict is
 trusted only while the file is unchanged: a run whose weights changed after ``train`` (or whose
 verdict records no hash: older runs) is judged again here, says so on one line, and gets the fresh
 verdict written back. Runs without a verdict, ResNet runs and bring-your-own generators are judged
@@ -19,9 +19,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from styleforge.photo.verdict import (
+    DegenerateModelError,
+    Verdict,
+    assess,
+    bound_verdict,
+    write_verdict,
+)
 from styleforge.runtime.imageio import open_image, to_uint8_array
 from styleforge.train.whole_photo import stylize_array
-from styleforge.verdict import DegenerateModelError, Verdict, assess, bound_verdict, write_verdict
 
 CHECK_PHOTOS = 8  # photos the generator is run on when no stored verdict exists
 CHECK_SHORT_SIDE = 256
@@ -78,7 +84,7 @@ def check_generator(
     ``weights_file``: the ``.safetensors`` file ``generator`` was loaded from (None: ``run`` itself
     when it is a file). When ``run`` has a verdict that no longer matches (weights changed, or no
     hash recorded), one line on stdout says it was re-judged and the fresh verdict replaces
-    ``RUN/verdict.json``, bound to the file. Raises :class:`~styleforge.verdict.DegenerateModelError`
+    ``RUN/verdict.json``, bound to the file. Raises :class:`~styleforge.photo.verdict.DegenerateModelError`
     for a degenerate model unless ``allow``, in which case a warning goes to stderr.
     """
     stored = None

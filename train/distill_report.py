@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from styleforge.album import album_photos
 from styleforge.atomic import write_text
+from styleforge.photo.album import album_photos
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.runtime.metrics import all_metrics, pooled_psnr, psnr
 from styleforge.train.models.profile import count_macs, count_params

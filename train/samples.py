@@ -1,6 +1,6 @@
 """Real colour photographs that ship inside installed packages (scikit-image, matplotlib).
 
-styleforge's own photos are the album in ``data/album`` (:mod:`styleforge.album`), which the demo,
+styleforge's own photos are the album in ``data/album`` (:mod:`styleforge.photo.album`), which the demo,
 ``make-dataset``, eval-looks and export use; these package photos remain as extra test images.
 
 scikit-image keeps a handful of photos in its ``data`` folder (others are fetched on demand with

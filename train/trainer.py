@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from styleforge.atomic import write_text
+from styleforge.photo.verdict import DegenerateModelError, write_verdict
 from styleforge.runtime.imageio import list_images, load_images, open_image, to_uint8_array
 from styleforge.runtime.metrics import all_metrics
 from styleforge.train import distributed
@@ -42,7 +43,6 @@ from styleforge.train.engine import (
 from styleforge.train.objectives import Objective, build_objective
 from styleforge.train.tensors import image_to_tensor
 from styleforge.train.whole_photo import stylize_array
-from styleforge.verdict import DegenerateModelError, write_verdict
 
 SAMPLE_KEY = 2**31 - 1  # rng key of the fixed sample-grid batch (never a training step)
 

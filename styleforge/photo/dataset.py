@@ -1,8 +1,8 @@
 """``styleforge make-dataset``: a dataset for one built-in look from real photos, split by scene.
 
-Photos come from the album that ships with styleforge (:mod:`styleforge.album`, 23 photos in 11
+Photos come from the album that ships with styleforge (:mod:`styleforge.photo.album`, 23 photos in 11
 scene groups) or from a folder of your own (grouped by ``groups.json`` or EXIF time, see
-:mod:`styleforge.scenes`). Whole scene groups are dealt, seeded, to the sides of the split, so no
+:mod:`styleforge.photo.scenes`). Whole scene groups are dealt, seeded, to the sides of the split, so no
 scene (and no near-duplicate) is on two sides:
 
 * **content** -> ``content/`` (the model's inputs) and ``paired/A`` + ``paired/B`` (the same photos
@@ -35,9 +35,7 @@ from PIL import Image
 from styleforge.atomic import replace_dir
 from styleforge.errors import StyleforgeError
 from styleforge.photo.looks import apply_look, get_look
-from styleforge.progress import progress
-from styleforge.runtime.imageio import open_image, to_uint8_array
-from styleforge.scenes import (
+from styleforge.photo.scenes import (
     GROUPS_FILE,
     Grouping,
     SplitError,
@@ -45,6 +43,8 @@ from styleforge.scenes import (
     group_folder,
     split_groups,
 )
+from styleforge.progress import progress
+from styleforge.runtime.imageio import open_image, to_uint8_array
 
 FORMAT = "styleforge-dataset/2"
 
@@ -159,7 +159,7 @@ def make_dataset(
                 _write(tmp / rel, _png(looked if with_look else plain))
                 files[rel] = record
         # Each unpaired folder names its scene groups, so a learner weighs two photos of one
-        # scene as one piece of evidence (styleforge.scenes.group_folder reads it back).
+        # scene as one piece of evidence (styleforge.photo.scenes.group_folder reads it back).
         for side in ("content", "style", "val_content", "val_style"):
             if split.sides[side]:
                 folder = OUTPUTS[side][0][0]
@@ -184,7 +184,7 @@ def make_dataset(
             "files": files,
         }
         if photos is None:
-            from styleforge.album import CREDIT
+            from styleforge.photo.album import CREDIT
 
             meta["credit"] = f"{CREDIT}; the images in this dataset are adaptations under the same licence"
         (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")

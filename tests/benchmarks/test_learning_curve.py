@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleforge.album import people_photos
 from styleforge.benchmarks.learning_curve import (
     CLASSICAL,
     COLOUR,
@@ -21,6 +20,7 @@ from styleforge.benchmarks.learning_curve import (
     write_sides,
 )
 from styleforge.benchmarks.scoring import save_comparison_grid
+from styleforge.photo.album import people_photos
 from styleforge.train.degeneracy import load_photos
 
 
@@ -40,8 +40,8 @@ def test_sides_are_whole_distinct_groups_without_people():
 
 
 def test_written_sides_carry_their_scene_groups(tmp_path):
+    from styleforge.photo.scenes import group_folder
     from styleforge.runtime.imageio import list_images
-    from styleforge.scenes import group_folder
 
     content, style = draw_sides(photo_grouping(None), 3, seed=0)
     write_sides(tmp_path, "film-warm", content, style)

@@ -1,7 +1,7 @@
 """Export's default photos: the shipped album, calibration and held-out disjoint by scene group."""
 
-from styleforge.album import album_paths, group_of
 from styleforge.export import calibration as cal
+from styleforge.photo.album import album_paths, group_of
 
 
 def test_default_photos_are_the_album():

@@ -66,7 +66,7 @@ def bundle(model, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def photos() -> list[np.ndarray]:
     """Four album photos of different scenes at odd sizes (the thumbnail bins do not divide)."""
-    from styleforge.album import album_paths
+    from styleforge.photo.album import album_paths
 
     paths = album_paths()
     out = []

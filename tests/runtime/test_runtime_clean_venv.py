@@ -120,7 +120,7 @@ def clean_venv(request, name: str, wheel: Path) -> Path:
 def test_runtime_runs_without_torch_or_tensorflow(request, backend, runtime_wheel, tiny_bundle, tmp_path):
     import json
 
-    from styleforge.album import album_paths
+    from styleforge.photo.album import album_paths
 
     python = clean_venv(request, backend, runtime_wheel)
     photo = tmp_path / "portrait.png"
@@ -158,8 +158,8 @@ def test_a_colour_models_bundle_runs_its_lut_without_any_interpreter(request, ru
     """A colour generator's bundle (TorchScript + look.cube + its LUT graph) in a venv with only
     numpy and Pillow: ``stylize`` and ``Stylizer.from_bundle`` run the LUT by default."""
     torch = pytest.importorskip("torch")
-    from styleforge.album import album_paths
     from styleforge.export.bundle import export_bundle
+    from styleforge.photo.album import album_paths
     from styleforge.train.models.colour import ColourGenerator
 
     torch.manual_seed(0)

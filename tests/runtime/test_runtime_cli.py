@@ -15,7 +15,7 @@ from styleforge.cli import main
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
     """A folder of real photos (one in a sub-folder) plus a truncated JPEG and a text file."""
-    from styleforge.album import album_paths
+    from styleforge.photo.album import album_paths
 
     root = tmp_path_factory.mktemp("photos")
     (root / "sub").mkdir()

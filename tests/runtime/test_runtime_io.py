@@ -20,7 +20,7 @@ def stylizer(tiny_bundle) -> Stylizer:
 
 @pytest.fixture(scope="module")
 def photo() -> Image.Image:
-    from styleforge.album import album_paths
+    from styleforge.photo.album import album_paths
 
     return Image.open(album_paths()[0]).convert("RGB").resize((120, 90))
 

@@ -39,7 +39,7 @@ def colour_bundle(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def photo() -> np.ndarray:
-    from styleforge.album import album_paths
+    from styleforge.photo.album import album_paths
 
     return np.asarray(Image.open(album_paths()[0]).convert("RGB").resize((203, 151)))
 

@@ -19,7 +19,7 @@ TILE = 64
 
 @pytest.fixture(scope="module")
 def photo() -> np.ndarray:
-    from styleforge.album import album_paths
+    from styleforge.photo.album import album_paths
 
     return np.asarray(Image.open(album_paths()[0]).convert("RGB"))
 

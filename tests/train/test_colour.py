@@ -115,7 +115,7 @@ def test_unpaired_colour_run_selects_and_judges_its_model(colour_data, tmp_path)
     report = json.loads((run / "eval.json").read_text())
     assert report["product"] == "generator_selected" and "generator_init" in report
     # The verdict is found from the run, a checkpoint in it or a weights file, and not above the run.
-    from styleforge.verdict import read_verdict
+    from styleforge.photo.verdict import read_verdict
 
     checkpoint = run / "checkpoints" / "step_0000020"
     for where in (run, checkpoint, checkpoint / "generator_selected.safetensors"):
@@ -199,7 +199,7 @@ def test_monochrome_style_is_told_from_colour_photos_whatever_they_show():
 def _album_sample():
     from PIL import Image
 
-    from styleforge.album import album_paths
+    from styleforge.photo.album import album_paths
 
     paths = album_paths()[:6]
     return [Image.open(p).convert("RGB").reduce(4) for p in paths]
@@ -351,7 +351,7 @@ def test_evidence_sets_the_start_and_the_freedom_from_enough_scene_groups(tmp_pa
     ships model.shrink of it with the configured anchor."""
     from PIL import Image
 
-    from styleforge.corpus import corpus_photos
+    from styleforge.photo.corpus import corpus_photos
     from styleforge.photo.looks import apply_look
 
     photos = [p.path for p in corpus_photos() if not p.people][:16]

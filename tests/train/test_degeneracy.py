@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleforge.album import album_paths
 from styleforge.cli import main as cli
+from styleforge.photo.album import album_paths
 from styleforge.photo.looks import LOOKS, apply_look
+from styleforge.photo.verdict import MIN_STRUCTURE, assess
 from styleforge.runtime.imageio import open_image, to_uint8_array
-from styleforge.verdict import MIN_STRUCTURE, assess
 
 COLLAPSED_MODEL = '''
 import torch
@@ -121,7 +121,7 @@ def test_a_verdict_is_bound_to_the_weights_it_judged(trained_run, tmp_path, caps
     import json
     import shutil
 
-    from styleforge.verdict import bound_verdict, weights_sha256
+    from styleforge.photo.verdict import bound_verdict, weights_sha256
 
     original, content = trained_run
     run = tmp_path / "run"

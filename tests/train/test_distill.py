@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from styleforge.album import album_paths, group_of
 from styleforge.cli import main as styleforge
+from styleforge.photo.album import album_paths, group_of
 from styleforge.train.checkpoint import latest_checkpoint, load_generator, save_checkpoint
 from styleforge.train.distill import (
     FeatureAdapters,

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from styleforge.album import album_paths
 from styleforge.cli import main as styleforge
+from styleforge.photo.album import album_paths
 from styleforge.train.teachers import TeacherError, load_teacher, parse_range
 
 # A teacher written the way other projects write them: [0, 1] in and out, its own class.

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from styleforge.album import people_photos
+from styleforge.photo.album import people_photos
 from styleforge.photo.looks import LOOKS, apply_look
 from styleforge.runtime.imageio import open_image, to_uint8_array
 
@@ -39,7 +39,7 @@ def test_look_is_deterministic_uint8_same_shape_and_changes_the_image(name, port
 
 
 def test_sky_teal_moves_only_blue_hues(portrait, looked):
-    from styleforge.album import album_paths
+    from styleforge.photo.album import album_paths
 
     sea = to_uint8_array(open_image(next(p for p in album_paths() if p.stem == "skagen")).rgb.resize((160, 120)))
     moved = np.abs(apply_look("sky-teal", sea).astype(np.int16) - sea).mean()

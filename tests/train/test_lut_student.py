@@ -8,8 +8,8 @@ import json
 import pytest
 from PIL import Image
 
-from styleforge.album import album_paths
 from styleforge.cli import main as cli
+from styleforge.photo.album import album_paths
 
 TEACHERS = '''
 import torch

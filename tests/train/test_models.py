@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from styleforge.album import album_paths
+from styleforge.photo.album import album_paths
 from styleforge.runtime.imageio import open_image, to_uint8_array
 from styleforge.train.models.colour import ColourGenerator
 from styleforge.train.models.dcgan import DCGANDiscriminator, DCGANGenerator

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from styleforge.album import album_paths
+from styleforge.photo.album import album_paths
 from styleforge.photo.looks import apply_look
 from styleforge.runtime.imageio import open_image, to_uint8_array
 from styleforge.train.data import DatasetError, DatasetWarning, PairedDataset, UnpairedDataset

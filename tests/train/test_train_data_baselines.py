@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 from skimage.color import rgb2lab
 
-from styleforge.album import album_paths
+from styleforge.photo.album import album_paths
 from styleforge.photo.baselines import histogram_match, reinhard_transfer, style_reference
 from styleforge.photo.looks import apply_look
 from styleforge.runtime.imageio import open_image, to_uint8_array

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleforge.album import album_photos
 from styleforge.cli import main
+from styleforge.photo.album import album_photos
 from styleforge.photo.looks import apply_look
 from styleforge.runtime.imageio import list_images
 from styleforge.train.data import PairedDataset, UnpairedDataset

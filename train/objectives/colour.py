@@ -29,7 +29,7 @@ small spectral-norm PatchGAN on crops of the two folders (LSGAN by default; ever
    criterion's best (``model.select=criterion``). Shrinkage is the default because the criterion
    did not pick well on eval-looks while the shrunk last EMA gained on the start on average and
    lost little at worst (README, "How an unpaired look is learned").
-3. :meth:`finish` judges the selected model with :mod:`styleforge.verdict` (collapse, structure,
+3. :meth:`finish` judges the selected model with :mod:`styleforge.photo.verdict` (collapse, structure,
    do-nothing) and returns the verdict, which the trainer writes to ``RUN/verdict.json``.
 """
 
@@ -45,14 +45,14 @@ from torch import nn
 
 from styleforge.photo import baselines
 from styleforge.photo.evidence import MIN_GROUPS, fit_by_evidence, group_pixels
+from styleforge.photo.scenes import group_folder
+from styleforge.photo.verdict import assess, structure_similarity
 from styleforge.runtime.imageio import list_images
-from styleforge.scenes import group_folder
 from styleforge.train.config import COLOUR_INITS
 from styleforge.train.degeneracy import load_photos, run_on
 from styleforge.train.losses import structure_loss
 from styleforge.train.models.registry import build_discriminator, build_generator
 from styleforge.train.objectives.gan import Objective, adam, set_requires_grad
-from styleforge.verdict import assess, structure_similarity
 
 VALIDATION_SHORT_SIDE = 192  # validation photos are scored at this short side (speed)
 MAX_VALIDATION = 12  # photos per side

@@ -26,6 +26,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from styleforge.photo.verdict import assess
 from styleforge.train.config import TrainConfig
 from styleforge.train.degeneracy import load_photos, run_on
 from styleforge.train.engine import BaseObjective, Phases
@@ -39,7 +40,6 @@ from styleforge.train.losses import (
 )
 from styleforge.train.models.registry import build_discriminator, build_generator
 from styleforge.train.paired_fit import fit_colour_generator, pair_pixels
-from styleforge.verdict import assess
 
 
 def set_requires_grad(modules: list[nn.Module], flag: bool) -> None:

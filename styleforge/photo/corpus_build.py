@@ -1,6 +1,6 @@
 """Regenerate the vendored photo corpus ``data/corpus/`` from Debian packages (``make corpus``).
 
-The corpus (see :mod:`styleforge.corpus`) is vendored: tests and benchmarks read the stored
+The corpus (see :mod:`styleforge.photo.corpus`) is vendored: tests and benchmarks read the stored
 files and never run this. This module documents and repeats how they were made:
 
 1. ``apt-get download`` (no root needed) the pinned packages of :data:`PACKAGES` into a cache
@@ -17,7 +17,7 @@ files and never run this. This module documents and repeats how they were made:
    :data:`JPEG_QUALITY`, with its sha256, size and credit in ``corpus.json``; ``ATTRIBUTION.md``
    lists the credits for people.
 
-Run: ``python -m styleforge.corpus_build --out data/corpus [--debs CACHE]``.
+Run: ``python -m styleforge.photo.corpus_build --out data/corpus [--debs CACHE]``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ import tempfile
 import zlib
 from pathlib import Path
 
-from styleforge.corpus import CORPUS_FORMAT
 from styleforge.errors import StyleforgeError
+from styleforge.photo.corpus import CORPUS_FORMAT
 
 PACKAGES = {  # package -> pinned version (Debian bookworm)
     "gcompris-qt-data": "3.1-2",
@@ -348,7 +348,7 @@ def build(out: Path, debs: dict[str, Path]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m styleforge.corpus_build", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m styleforge.photo.corpus_build", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("data/corpus"), help="corpus folder to (re)write")
     parser.add_argument("--debs", type=Path, default=None, help="folder caching the .deb files (default: a temporary folder)")
     args = parser.parse_args(argv)

@@ -1,15 +1,15 @@
 """The learning-curve corpus that ships with styleforge: real photos of distinct scenes.
 
-Where the album (:mod:`styleforge.album`) is 23 photos of 11 scenes, the corpus holds well over
+Where the album (:mod:`styleforge.photo.album`) is 23 photos of 11 scenes, the corpus holds well over
 a hundred photos of distinct scenes (animals, fish under water, monuments, landscapes, plants,
 objects) from Debian packages (GCompris, Lomiri and MATE wallpapers) and scikit-image, each with
 its own licence and credit (``data/corpus/ATTRIBUTION.md``). It exists to measure how a look
 learner scales with photos per side (``styleforge eval-looks --photos``); photos are downscaled
 to a long side of 320 px. ``corpus.json`` describes each photo: scene group (its own unless it
 shares one), whether it shows people, pixel size, sha256, credit, licence and source.
-``make corpus`` (:mod:`styleforge.corpus_build`) regenerates the folder; nothing here downloads.
+``make corpus`` (:mod:`styleforge.photo.corpus_build`) regenerates the folder; nothing here downloads.
 
-Torch-free: the standard library and :mod:`styleforge.scenes` (numpy).
+Torch-free: the standard library and :mod:`styleforge.photo.scenes` (numpy).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from styleforge.errors import StyleforgeError
-from styleforge.scenes import Grouping, SceneGroup
+from styleforge.photo.scenes import Grouping, SceneGroup
 
 CORPUS_FORMAT = "styleforge-corpus/1"
 MANIFEST = "corpus.json"
@@ -53,10 +53,10 @@ class CorpusPhoto:
 def corpus_dir() -> Path:
     """The folder holding the corpus photos and ``corpus.json`` (package data, then checkout)."""
     candidates = []
-    spec = importlib.util.find_spec("styleforge.data")
+    spec = importlib.util.find_spec("styleforge.photo.data")
     if spec is not None and spec.submodule_search_locations:
         candidates += [Path(p) / "corpus" for p in spec.submodule_search_locations]
-    candidates.append(Path(__file__).resolve().parent.parent / "data" / "corpus")
+    candidates.append(Path(__file__).resolve().parents[2] / "data" / "corpus")
     for folder in candidates:
         if (folder / MANIFEST).is_file():
             return folder

@@ -2,7 +2,7 @@
 
 The photos are KPhotoAlbum's demo album (© 2003-2007 Jesper K. Pedersen, CC-BY-SA-4.0; see
 ``data/album/ATTRIBUTION.md``), vendored upright under ``data/album/`` and installed as package
-data of ``styleforge.data``. ``album.json`` beside them is the project's own description of each
+data of ``styleforge.photo.data``. ``album.json`` beside them is the project's own description of each
 photo: its scene group (photos of one scene never straddle a data split), whether it shows
 people (humans; pets are not people), its pixel size and sha256.
 
@@ -49,15 +49,15 @@ class AlbumPhoto:
 def album_dir() -> Path:
     """The folder holding the photos and ``album.json``.
 
-    Installed package data (``styleforge/data/album``) first, then the source checkout's
-    ``data/album`` (an editable install made before ``styleforge.data`` existed maps only the
+    Installed package data (``styleforge/photo/data/album``) first, then the source checkout's
+    ``data/album`` (an editable install made before ``styleforge.photo.data`` existed maps only the
     older packages).
     """
     candidates = []
-    spec = importlib.util.find_spec("styleforge.data")
+    spec = importlib.util.find_spec("styleforge.photo.data")
     if spec is not None and spec.submodule_search_locations:
         candidates += [Path(p) / "album" for p in spec.submodule_search_locations]
-    candidates.append(Path(__file__).resolve().parent.parent / "data" / "album")
+    candidates.append(Path(__file__).resolve().parents[2] / "data" / "album")
     for folder in candidates:
         if (folder / "album.json").is_file():
             return folder

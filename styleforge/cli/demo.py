@@ -12,7 +12,7 @@ Stages (each resumable; a rerun reuses finished ones):
 7. report            ``demo/report.md``: comparison grid, fidelity and latency tables, plot, and
    ``demo/preview/index.html`` + ``demo/preview_lut/index.html`` (``styleforge preview``)
 
-Usage: ``python -m styleforge.demo --out demo [--look film-warm] [--size 512] [--preset cpu]``.
+Usage: ``python -m styleforge.cli.demo --out demo [--look film-warm] [--size 512] [--preset cpu]``.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-from styleforge.stages import StageError, Stages, single_thread_env
+from styleforge.benchmarks.stages import StageError, Stages, single_thread_env
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m styleforge.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m styleforge.cli.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("demo"))
     parser.add_argument("--look", default="film-warm")
     parser.add_argument("--preset", default="cpu")
@@ -117,7 +117,7 @@ def write_previews(out: Path, data: Path, bundles: dict[str, Path]) -> list[Path
 
 def _test_photos(data: Path) -> list[str]:
     """The original (full-size) album photos of the dataset's test side."""
-    from styleforge.album import album_dir
+    from styleforge.photo.album import album_dir
 
     meta = json.loads((data / "dataset.json").read_text())
     return [str(album_dir() / name) for name in meta["sources"]["test"]]
@@ -125,7 +125,7 @@ def _test_photos(data: Path) -> list[str]:
 
 def photos_section(data: Path) -> str:
     """Markdown naming the photos of each side of the split, with their scene groups, and the credit."""
-    from styleforge.album import CREDIT
+    from styleforge.photo.album import CREDIT
 
     meta = json.loads((data / "dataset.json").read_text())
     split = meta["split"]

@@ -23,8 +23,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from styleforge.album import album_photos
 from styleforge.errors import StyleforgeError
+from styleforge.photo.album import album_photos
 
 GROUPS_FILE = "groups.json"
 GAP_MINUTES = 30.0
