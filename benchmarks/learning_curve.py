@@ -38,11 +38,11 @@ from styleforge.photo import baselines
 from styleforge.photo.album import people_photos
 from styleforge.photo.corpus import corpus_dir, corpus_grouping, is_corpus_folder
 from styleforge.photo.looks import apply_look
+from styleforge.photo.photos import load_photos
 from styleforge.photo.scenes import Grouping, group_folder
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.runtime.preview import Output, PhotoPreview, comparison_page
 from styleforge.train.checkpoint import load_checkpoint, load_generator
-from styleforge.train.degeneracy import load_photos
 from styleforge.train.models.colour import ColourGenerator
 from styleforge.train.paired_fit import fit_colour_generator
 

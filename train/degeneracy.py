@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from styleforge.photo.photos import load_photos
 from styleforge.photo.verdict import (
     DegenerateModelError,
     Verdict,
@@ -26,7 +27,6 @@ from styleforge.photo.verdict import (
     bound_verdict,
     write_verdict,
 )
-from styleforge.runtime.imageio import open_image, to_uint8_array
 from styleforge.train.whole_photo import stylize_array
 
 CHECK_PHOTOS = 8  # photos the generator is run on when no stored verdict exists
@@ -44,28 +44,6 @@ def run_on(generator: nn.Module, images: Sequence[np.ndarray]) -> list[np.ndarra
     generator.eval()
     out = [stylize_array(generator, img, device) for img in images]
     generator.train(was_training)
-    return out
-
-
-def load_photos(photos, limit: int = CHECK_PHOTOS, short_side: int = CHECK_SHORT_SIDE) -> list[np.ndarray]:
-    """Up to ``limit`` photos (paths, uint8 HWC arrays or PIL images) as uint8 HWC RGB, shrunk so
-    the short side is at most ``short_side``."""
-    from PIL import Image
-
-
-    out = []
-    for item in list(photos)[:limit]:
-        if isinstance(item, np.ndarray):
-            img = Image.fromarray(item)
-        elif isinstance(item, Image.Image):
-            img = item.convert("RGB")
-        else:
-            img = open_image(item).rgb
-        scale = short_side / min(img.size)
-        if scale < 1.0:
-            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                             Image.Resampling.LANCZOS)
-        out.append(to_uint8_array(img))
     return out
 
 
@@ -94,7 +72,7 @@ def check_generator(
         stored = bound_verdict(Path(run), weights_file)
     verdict = stored.verdict if stored is not None else None
     if verdict is None:
-        images = load_photos(photos)
+        images = load_photos(photos, CHECK_PHOTOS, CHECK_SHORT_SIDE)
         if len(images) < 2:
             return Verdict(1.0, 1.0, 0.0, None, len(images), notes=("fewer than 2 photos: not checked",))
         verdict = assess(images, run_on(generator, images))

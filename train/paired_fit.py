@@ -21,10 +21,10 @@ from typing import Sequence
 import numpy as np
 
 from styleforge.photo.baselines import affine_fit, lattice_fit
+from styleforge.photo.photos import load_photos
 from styleforge.runtime.imageio import ImageError, open_image, to_uint8_array
 from styleforge.runtime.metrics import psnr
 from styleforge.train.data import matching_pairs
-from styleforge.train.degeneracy import load_photos
 from styleforge.train.models.colour import ColourGenerator
 
 FIT_PHOTOS = 64  # pairs the fit uses (the first by name), each at short side 256

@@ -21,7 +21,7 @@ from styleforge.benchmarks.learning_curve import (
 )
 from styleforge.benchmarks.scoring import save_comparison_grid
 from styleforge.photo.album import people_photos
-from styleforge.train.degeneracy import load_photos
+from styleforge.photo.photos import load_photos
 
 
 def test_sides_are_whole_distinct_groups_without_people():
