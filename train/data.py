@@ -1,13 +1,21 @@
-"""Photo folders as training data: unpaired (content + style) and paired (``A/`` + ``B/``) datasets.
+"""Every dataset training reads, in one place: photo folders turned into samples.
 
-Images are read with :func:`styleforge.runtime.imageio.open_image` (EXIF orientation, any Pillow
-mode -> 8-bit RGB), decoded once and cached in memory, downscaled so the short side is at most
-``cache_factor * patch_size``: training never re-decodes a JPEG. Unreadable files are skipped with
-one warning (and listed in ``ds.skipped``); a missing or empty folder is a :class:`DatasetError`.
+- :class:`UnpairedDataset`: content + style folders, random crops of each (CycleGAN, the colour generator);
+- :class:`PairedDataset`: ``A/`` + ``B/`` matched by file name, the same crop of both (pix2pix, paired colour);
+- :class:`StyleFolderDataset`: whole images of one folder, centre squares (dcgan);
+- :class:`ContentCrops`: crops of the user's photos that a teacher labels (distillation's pseudo-pairs).
 
-``ds.get(i, rng)`` returns ``{"content": Tensor[3, P, P], "style": Tensor[3, P, P]}``, float32 RGB
-in [-1, 1], CHW. All randomness comes from ``rng`` (a ``numpy.random.Generator``) in a fixed order,
-so the same generator state gives the same sample: the trainer relies on this for exact resume.
+:func:`build_dataset` picks the one a training config's mode needs. Images are read with
+:func:`styleforge.runtime.imageio.open_image` (EXIF orientation, any Pillow mode -> 8-bit RGB),
+decoded once and cached in memory, downscaled (the cropping datasets: short side at most
+``cache_factor * patch_size``): training never re-decodes a JPEG. Unreadable files are skipped
+(listed in ``ds.skipped``; the cropping datasets also warn once); a missing or empty folder is a
+:class:`DatasetError`.
+
+``ds.get(i, rng)`` returns a dict of float32 RGB tensors in [-1, 1], CHW (``"content"`` and/or
+``"style"``, ``[3, P, P]``). All randomness comes from ``rng`` (a ``numpy.random.Generator``) in a
+fixed order, so the same generator state gives the same sample: the trainer and distillation rely
+on this for exact resume.
 
 :class:`DatasetError` is shared with :func:`styleforge.photo.dataset.make_dataset`
 (``styleforge make-dataset``), which writes the folders these classes read.
@@ -25,8 +33,17 @@ from PIL import Image
 
 from styleforge.photo.dataset import DatasetError
 from styleforge.progress import progress
-from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, ImageError, load_images, scan_images
+from styleforge.runtime.imageio import (
+    DEFAULT_MAX_PIXELS,
+    ImageError,
+    list_images,
+    load_images,
+    scan_images,
+    to_uint8_array,
+)
 from styleforge.runtime.tensors import pixels_to_range
+from styleforge.train.config import TrainConfig
+from styleforge.train.tensors import image_to_tensor
 
 PathLike = Union[str, os.PathLike]
 
@@ -303,3 +320,109 @@ def matching_pairs(root: Path) -> list[tuple[Path, Path]]:
     Nothing is decoded (:class:`PairedDataset` loads and checks the images and reports what it
     skipped); a missing or empty side raises :class:`DatasetError`."""
     return _stem_pairs(Path(root))[0]
+
+
+class StyleFolderDataset:
+    """Whole images of one folder, centre-cropped square and resized to ``size`` (dcgan mode).
+
+    ``get(i, rng) -> {"style": Tensor[3, size, size]}`` in ``[-1, 1]``, randomly mirrored.
+    """
+
+    def __init__(self, folder: PathLike, size: int = 64):
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise DatasetError(f"style folder not found: {folder}")
+
+        def square(rgb: Image.Image) -> np.ndarray:  # centre square, resized: uint8 [size, size, 3]
+            side = min(rgb.size)
+            left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
+            return np.asarray(rgb.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS))
+
+        loaded = load_images(list_images(folder), square)
+        self.images: list[np.ndarray] = loaded.images
+        self.skipped: list[tuple[Path, str]] = loaded.skipped  # (file, why it could not be read)
+        if not self.images:
+            raise DatasetError(f"no readable images in {folder}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def get(self, i: int, rng: np.random.Generator) -> dict:
+        rgb = self.images[i]
+        if rng.random() < 0.5:
+            rgb = rgb[:, ::-1]
+        return {"style": image_to_tensor(np.ascontiguousarray(rgb))}
+
+
+class ContentCrops:
+    """Random crops of the user's photos: the student's inputs and, through the teacher, targets.
+
+    Photos are decoded once (``open_image``: EXIF orientation, any mode -> RGB) and downscaled so
+    the longer side is at most ``max_side`` (and the shorter at least ``patch_size``).
+    ``get(i, rng) -> {"content": Tensor[3, P, P]}`` in [-1, 1]. Half the crops are taken at the
+    photo's own scale (the scale the report and the app run at); the other half cover a larger,
+    log-uniformly drawn square resized down to ``P`` (the zoomed-out views a teacher trained on
+    ``make-dataset`` crops saw). Crop, scale and flip all come from ``rng``, in a fixed order.
+    """
+
+    def __init__(self, content_dir: PathLike, patch_size: int, max_side: int = 512):
+        self.patch_size = patch_size
+        folder = Path(content_dir)
+        if not folder.is_dir():
+            raise DatasetError(f"{folder}: no such content folder")
+        loaded = load_images(list_images(folder), lambda rgb: to_uint8_array(_fit(rgb, max_side, patch_size)))
+        self.paths: list[Path] = loaded.paths
+        self.images: list[np.ndarray] = loaded.images  # uint8 [H, W, 3]
+        self.skipped: list[tuple[Path, str]] = loaded.skipped  # (file, why it could not be read)
+        if not self.images:
+            raise DatasetError(f"{folder}: no readable photos")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def get(self, i: int, rng: np.random.Generator) -> dict:
+        img = self.images[i]
+        p = self.patch_size
+        short = min(img.shape[:2])
+        zoom_out = rng.random() < 0.5
+        side = int(round(np.exp(rng.uniform(np.log(p), np.log(short))))) if zoom_out else p
+        top = int(rng.integers(0, img.shape[0] - side + 1))
+        left = int(rng.integers(0, img.shape[1] - side + 1))
+        crop = img[top:top + side, left:left + side]
+        if side != p:
+            crop = np.asarray(Image.fromarray(crop).resize((p, p), Image.BICUBIC, reducing_gap=3.0))
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        return {"content": image_to_tensor(crop)}
+
+
+def _fit(img: Image.Image, max_side: int, min_side: int) -> Image.Image:
+    """Downscale so the longer side <= max_side, upscale only if the shorter side < min_side."""
+    w, h = img.size
+    scale = min(1.0, max_side / max(w, h))
+    scale = max(scale, min_side / min(w, h))
+    if abs(scale - 1.0) < 1e-9:
+        return img
+    return img.resize((max(min_side, round(w * scale)), max(min_side, round(h * scale))), Image.BICUBIC)
+
+
+# ---------------------------------------------------------------------------------------------
+# The dataset of a training mode
+
+
+def build_dataset(config: TrainConfig, image_size: Optional[int] = None):
+    """The dataset ``config.mode`` trains on: dcgan's whole images (resized to ``image_size``,
+    default ``data.patch_size``), paired A/B crops, or unpaired content and style crops. A folder
+    the mode needs but the config lacks is a :class:`DatasetError`."""
+    d = config.data
+    if config.mode == "dcgan":
+        if not d.style_dir:
+            raise DatasetError("dcgan mode needs --style DIR")
+        return StyleFolderDataset(d.style_dir, image_size or d.patch_size)
+    if config.mode == "paired":
+        if not d.paired_dir:
+            raise DatasetError("paired mode needs --paired DIR (a folder with A/ and B/)")
+        return PairedDataset(d.paired_dir, patch_size=d.patch_size)
+    if not d.content_dir or not d.style_dir:
+        raise DatasetError("unpaired mode needs --content DIR and --style DIR")
+    return UnpairedDataset(d.content_dir, d.style_dir, patch_size=d.patch_size)

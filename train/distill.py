@@ -1,7 +1,8 @@
 """Distillation: teach a tiny mobile student to reproduce a teacher generator's look.
 
-This module holds what is particular to a distillation *run*: the content crops the teacher
-labels, the run folder and the glue around the report. Its config (:class:`DistillConfig`, presets,
+This module holds what is particular to a distillation *run*: the batches of content crops the
+teacher labels (the crops themselves are :class:`~styleforge.train.data.ContentCrops`), the run
+folder and the glue around the report. Its config (:class:`DistillConfig`, presets,
 YAML, ``--set``) is the one config system's (:mod:`styleforge.train.config`). The losses live in
 :class:`~styleforge.train.objectives.distill.DistillObjective`, and the loop that runs it (EMA,
 schedule, logging, samples, checkpoints, resume) is the one every objective uses,
@@ -22,7 +23,6 @@ import numpy as np
 import torch
 
 from styleforge.atomic import write_text
-from styleforge.runtime.imageio import list_images, load_images, to_uint8_array
 from styleforge.train.checkpoint import latest_checkpoint
 from styleforge.train.config import (
     ConfigError,
@@ -32,6 +32,7 @@ from styleforge.train.config import (
     config_to_yaml,
     read_yaml,
 )
+from styleforge.train.data import ContentCrops, DatasetError
 from styleforge.train.distill_report import build_report, write_report
 from styleforge.train.engine import (
     Loop,
@@ -54,63 +55,7 @@ from styleforge.train.runlog import read_log
 from styleforge.train.teachers import TeacherWrapper
 from styleforge.train.tensors import image_to_tensor
 
-# ---------------------------------------------------------------------------------------- data
-
-
-class ContentCrops:
-    """Random crops of the user's photos: the student's inputs and, through the teacher, targets.
-
-    Photos are decoded once (``open_image``: EXIF orientation, any mode -> RGB) and downscaled so
-    the longer side is at most ``max_side`` (and the shorter at least ``patch_size``).
-    ``get(i, rng) -> {"content": Tensor[3, P, P]}`` in [-1, 1]. Half the crops are taken at the
-    photo's own scale (the scale the report and the app run at); the other half cover a larger,
-    log-uniformly drawn square resized down to ``P`` (the zoomed-out views a teacher trained on
-    ``make-dataset`` crops saw). Crop, scale and flip all come from ``rng``, in a fixed order.
-    """
-
-    def __init__(self, content_dir: Path, patch_size: int, max_side: int = 512):
-        self.patch_size = patch_size
-        folder = Path(content_dir)
-        if not folder.is_dir():
-            raise DistillError(f"{folder}: no such content folder")
-        loaded = load_images(list_images(folder), lambda rgb: to_uint8_array(_fit(rgb, max_side, patch_size)))
-        self.paths: list[Path] = loaded.paths
-        self.images: list[np.ndarray] = loaded.images  # uint8 [H, W, 3]
-        self.skipped: list[tuple[Path, str]] = loaded.skipped  # (file, why it could not be read)
-        if not self.images:
-            raise DistillError(f"{folder}: no readable photos")
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def get(self, i: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        img = self.images[i]
-        p = self.patch_size
-        short = min(img.shape[:2])
-        zoom_out = rng.random() < 0.5
-        side = int(round(np.exp(rng.uniform(np.log(p), np.log(short))))) if zoom_out else p
-        top = int(rng.integers(0, img.shape[0] - side + 1))
-        left = int(rng.integers(0, img.shape[1] - side + 1))
-        crop = img[top:top + side, left:left + side]
-        if side != p:
-            from PIL import Image
-
-            crop = np.asarray(Image.fromarray(crop).resize((p, p), Image.BICUBIC, reducing_gap=3.0))
-        if rng.random() < 0.5:
-            crop = crop[:, ::-1]
-        return {"content": image_to_tensor(crop)}
-
-
-def _fit(img, max_side: int, min_side: int):
-    """Downscale so the longer side <= max_side, upscale only if the shorter side < min_side."""
-    from PIL import Image
-
-    w, h = img.size
-    scale = min(1.0, max_side / max(w, h))
-    scale = max(scale, min_side / min(w, h))
-    if abs(scale - 1.0) < 1e-9:
-        return img
-    return img.resize((max(min_side, round(w * scale)), max(min_side, round(h * scale))), Image.BICUBIC)
+# ------------------------------------------------------------------------------- the data stream
 
 
 def batch_for_step(dataset, step: int, seed: int, batch_size: int) -> torch.Tensor:
@@ -159,7 +104,10 @@ def run_distillation(
         device = resolve_device(cfg.device)
     except TrainError as err:
         raise DistillError(str(err)) from None
-    dataset = ContentCrops(content_dir, cfg.patch_size, cfg.max_side)
+    try:
+        dataset = ContentCrops(content_dir, cfg.patch_size, cfg.max_side)
+    except DatasetError as err:
+        raise DistillError(str(err)) from None
     teacher = teacher.to(device)
     objective = DistillObjective(cfg, teacher, device)
     student = objective.networks["generator"]

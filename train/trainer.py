@@ -1,11 +1,10 @@
-"""``styleforge train``: a GAN or paired run set up for the engine, then evaluated.
+"""``styleforge train``: one GAN or paired run, set up for the engine, then judged and evaluated.
 
 :func:`train` builds the objective of a :class:`~styleforge.train.config.TrainConfig` (the GAN
-objectives of :mod:`styleforge.train.objectives`), its dataset and data stream, runs them
-through the one training loop (:func:`styleforge.train.engine.run_loop`), then writes the verdict
-and the held-out evaluation. This module also holds the whole-photo runner the report, the
-degeneracy checks and the benchmarks share (:func:`stylize_array`) now lives in
-:mod:`styleforge.train.whole_photo`.
+objectives of :mod:`styleforge.train.objectives`) and the dataset of its mode
+(:func:`styleforge.train.data.build_dataset`), runs them through the one training loop
+(:func:`styleforge.train.engine.run_loop`), then writes the verdict (``RUN/verdict.json``) and
+the held-out evaluation (``RUN/eval.json``) when the data came from ``make-dataset``.
 
 The data stream is what makes resume bit-exact: sample ``k`` of step ``s`` is cut by
 ``ds.get(i, numpy.random.default_rng([seed, s, slot]))`` with ``slot = rank * local_batch + k``,
@@ -24,12 +23,12 @@ from torch import nn
 
 from styleforge.atomic import write_text
 from styleforge.photo.verdict import DegenerateModelError, write_verdict
-from styleforge.runtime.imageio import list_images, load_images, open_image, to_uint8_array
+from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.runtime.metrics import all_metrics
 from styleforge.train import distributed
 from styleforge.train.checkpoint import generator_weights_file, latest_checkpoint, list_checkpoints
 from styleforge.train.config import TrainConfig, config_to_dict, config_to_yaml
-from styleforge.train.data import DatasetError, PairedDataset, UnpairedDataset
+from styleforge.train.data import DatasetError, build_dataset
 from styleforge.train.engine import (
     Loop,
     TrainError,
@@ -41,68 +40,13 @@ from styleforge.train.engine import (
     versions,
 )
 from styleforge.train.objectives import Objective, build_objective
-from styleforge.train.tensors import image_to_tensor
 from styleforge.train.whole_photo import stylize_array
 
 SAMPLE_KEY = 2**31 - 1  # rng key of the fixed sample-grid batch (never a training step)
 
 
 # ---------------------------------------------------------------------------------------------
-# data
-
-
-class StyleFolderDataset:
-    """Whole images of one folder, centre-cropped square and resized to ``size`` (dcgan mode).
-
-    ``get(i, rng) -> {"style": Tensor[3, size, size]}`` in ``[-1, 1]``, randomly mirrored.
-    """
-
-    def __init__(self, folder: Union[str, Path], size: int = 64):
-        from PIL import Image
-
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise TrainError(f"style folder not found: {folder}")
-
-        def square(rgb: Image.Image) -> np.ndarray:  # centre square, resized: uint8 [size, size, 3]
-            side = min(rgb.size)
-            left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
-            return np.asarray(rgb.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS))
-
-        loaded = load_images(list_images(folder), square)
-        self.images: list[np.ndarray] = loaded.images
-        self.skipped: list[tuple[Path, str]] = loaded.skipped  # (file, why it could not be read)
-        if not self.images:
-            raise TrainError(f"no readable images in {folder}")
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def get(self, i: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        rgb = self.images[i]
-        if rng.random() < 0.5:
-            rgb = rgb[:, ::-1]
-        return {"style": image_to_tensor(np.ascontiguousarray(rgb))}
-
-
-def build_dataset(config: TrainConfig, image_size: Optional[int] = None):
-    """The dataset of a mode (H1's data module for the image-to-image modes)."""
-    d = config.data
-    if config.mode == "dcgan":
-        if not d.style_dir:
-            raise TrainError("dcgan mode needs --style DIR")
-        return StyleFolderDataset(d.style_dir, image_size or d.patch_size)
-
-    try:
-        if config.mode == "paired":
-            if not d.paired_dir:
-                raise TrainError("paired mode needs --paired DIR (a folder with A/ and B/)")
-            return PairedDataset(d.paired_dir, patch_size=d.patch_size)
-        if not d.content_dir or not d.style_dir:
-            raise TrainError("unpaired mode needs --content DIR and --style DIR")
-        return UnpairedDataset(d.content_dir, d.style_dir, patch_size=d.patch_size)
-    except DatasetError as err:
-        raise TrainError(str(err)) from None
+# the data stream (the datasets themselves: styleforge.train.data)
 
 
 class StepSamples(torch.utils.data.Dataset):
@@ -252,7 +196,10 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
         with torch.no_grad():
             image_size = int(generator.eval()(objective.noise(1, None, "cpu")).shape[-1])
         generator.train()
-    dataset = build_dataset(config, image_size)
+    try:
+        dataset = build_dataset(config, image_size)
+    except DatasetError as err:
+        raise TrainError(str(err)) from None
     if resumed is not None:
         objective.load_extra_state(resumed[2].get("objective", {}))
     objective.prepare(dataset, fresh=resume_from is None)  # e.g. the colour generator's classical init

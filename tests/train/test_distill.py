@@ -125,7 +125,7 @@ def test_dry_run_prints_config(tmp_path, teacher_run, content_dir, capsys):
 
 
 def test_batches_are_a_function_of_seed_and_step(content_dir):
-    from styleforge.train.distill import ContentCrops
+    from styleforge.train.data import ContentCrops
 
     ds = ContentCrops(content_dir, patch_size=32, max_side=96)
     a, b = batch_for_step(ds, 5, 0, 2), batch_for_step(ds, 5, 0, 2)
@@ -141,7 +141,7 @@ def test_pair_points_spreads_over_depth():
 
 
 def test_feature_loss_decreases_on_a_fixed_batch(teacher_run, content_dir):
-    from styleforge.train.distill import ContentCrops
+    from styleforge.train.data import ContentCrops
 
     teacher, _ = load_teacher(teacher_run)
     torch.manual_seed(0)

@@ -11,7 +11,14 @@ from PIL import Image
 from styleforge.photo.album import album_paths
 from styleforge.photo.looks import apply_look
 from styleforge.runtime.imageio import open_image, to_uint8_array
-from styleforge.train.data import DatasetError, DatasetWarning, PairedDataset, UnpairedDataset
+from styleforge.train.data import (
+    ContentCrops,
+    DatasetError,
+    DatasetWarning,
+    PairedDataset,
+    StyleFolderDataset,
+    UnpairedDataset,
+)
 
 PATCH = 48
 
@@ -173,10 +180,6 @@ def test_paired_crops_are_aligned(paired_root):
 def test_dcgan_and_distill_folders_load_through_the_shared_loader(odd_folder, tmp_path):
     """StyleFolderDataset (dcgan) and ContentCrops (distill) list and decode like the datasets above:
     same files kept, the same two skipped with their reason (not the path again), notes ignored."""
-    from styleforge.train.distill import ContentCrops, DistillError
-    from styleforge.train.engine import TrainError
-    from styleforge.train.trainer import StyleFolderDataset
-
     squares, crops = StyleFolderDataset(odd_folder, size=32), ContentCrops(odd_folder, patch_size=32, max_side=96)
     for ds in (squares, crops):
         assert len(ds) == 7
@@ -189,9 +192,9 @@ def test_dcgan_and_distill_folders_load_through_the_shared_loader(odd_folder, tm
     unreadable = tmp_path / "unreadable"
     unreadable.mkdir()
     (unreadable / "corrupt.jpg").write_bytes((odd_folder / "corrupt.jpg").read_bytes())
-    with pytest.raises(TrainError, match="no readable images"):
+    with pytest.raises(DatasetError, match="no readable images"):
         StyleFolderDataset(unreadable)
-    with pytest.raises(TrainError, match="style folder not found"):
+    with pytest.raises(DatasetError, match="style folder not found"):
         StyleFolderDataset(tmp_path / "missing")
-    with pytest.raises(DistillError, match="no readable photos"):
+    with pytest.raises(DatasetError, match="no readable photos"):
         ContentCrops(unreadable, patch_size=32)
