@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleforge.runtime import Stylizer
+from styleforge.runtime import open_bundle
 from styleforge.runtime.bundle_files import file_facts
 from styleforge.runtime.metrics import psnr
 
 MEASURE = r"""
 import resource, sys, time
-from styleforge.runtime import Stylizer
-stylizer = Stylizer.from_bundle(sys.argv[1])
+from styleforge.runtime import open_bundle
+stylizer = open_bundle(sys.argv[1])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
 stylizer.stylize_file(sys.argv[2], sys.argv[3])
@@ -28,10 +28,10 @@ print(time.perf_counter() - start, before / 1024, resource.getrusage(resource.RU
 
 @pytest.mark.slow
 def test_24_megapixel_photo_in_bounded_memory(tiny_bundle, tmp_path):
-    from styleforge.train.samples import sample_photos
+    from styleforge.photo.album import album_paths
 
     src, dst = tmp_path / "big.jpg", tmp_path / "big_styled.jpg"
-    Image.open(sample_photos()[0]).convert("RGB").resize((6000, 4000), Image.BICUBIC).save(src, quality=90)
+    Image.open(album_paths()[0]).convert("RGB").resize((6000, 4000), Image.BICUBIC).save(src, quality=90)
     proc = subprocess.run([sys.executable, "-c", MEASURE, str(tiny_bundle), str(src), str(dst)],
                           capture_output=True, text=True, check=True, cwd=tmp_path)
     seconds, rss_before_mb, peak_mb = map(float, proc.stdout.split())
@@ -61,7 +61,7 @@ def test_int8_io_tflite_quantises_with_its_own_scale(tiny_bundle, tmp_path):
     manifest["artifacts"] = {"tflite_int8": art}
     (bundle / "manifest.json").write_text(json.dumps(manifest))
 
-    stylizer = Stylizer.from_bundle(bundle, artifact="int8")
+    stylizer = open_bundle(bundle, artifact="int8")
     reported = stylizer.backend.input_details()
     assert reported["dtype"] == "int8" and stylizer.input_spec.scale == pytest.approx(reported["scale"])
     assert stylizer.input_spec.scale != 0.5

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleforge.runtime import Stylizer
 from styleforge.runtime import lut as rlut
+from styleforge.runtime import open_bundle
 from styleforge.runtime.contract import BundleError
 
 
@@ -29,9 +29,9 @@ def asymmetric_lut(size: int = 33) -> rlut.Lut3D:
 
 @pytest.fixture(scope="module")
 def photo() -> np.ndarray:
-    from styleforge.train.samples import sample_photos
+    from styleforge.photo.album import album_paths
 
-    img = Image.open(sample_photos()[0]).convert("RGB")
+    img = Image.open(album_paths()[0]).convert("RGB")
     return np.asarray(img.resize((img.width // 2 | 1, img.height // 2 | 1)))  # odd sizes on purpose
 
 
@@ -140,9 +140,9 @@ def lut_bundle(tmp_path_factory) -> Path:
 
 
 def test_stylizer_lut_path_full_resolution(lut_bundle, photo):
-    stylizer = Stylizer.from_bundle(lut_bundle, artifact="lut", threads=2)
+    stylizer = open_bundle(lut_bundle, artifact="lut", threads=2)
     assert stylizer.info()["backend"] == "lut" and stylizer.info()["tile"] is None
-    assert type(Stylizer.from_bundle(lut_bundle)).__name__ == "LutStylizer"  # auto: the only runnable artifact
+    assert type(open_bundle(lut_bundle)).__name__ == "LutStylizer"  # auto: the only runnable artifact
     out = stylizer.stylize(photo)
     exact = asymmetric_lut()(photo.astype(np.float32) / 255.0) * 255.0
     assert out.shape == photo.shape and np.abs(out - exact).max() <= 1.0
@@ -161,7 +161,7 @@ def test_stylizer_refuses_a_replaced_cube(lut_bundle, tmp_path):
     shutil.copytree(lut_bundle, copy)
     rlut.write_cube(rlut.Lut3D.identity(33), copy / "look.cube")
     with pytest.raises(BundleError, match="look.cube: is .* bytes, the manifest says"):  # size first, then sha256
-        Stylizer.from_bundle(copy, artifact="lut")
+        open_bundle(copy, artifact="lut")
 
 
 def test_16bit_tiff_file_stays_16bit(lut_bundle, photo, tmp_path):
@@ -169,7 +169,7 @@ def test_16bit_tiff_file_stays_16bit(lut_bundle, photo, tmp_path):
     deep = photo.astype(np.uint16) * 257 + 77
     icc = b"\x00\x00\x01\x00fake-icc-profile-bytes"
     tifffile.imwrite(tmp_path / "in.tif", deep, photometric="rgb", extratags=[(34675, 7, len(icc), icc, True)])
-    stylizer = Stylizer.from_bundle(lut_bundle, artifact="lut")
+    stylizer = open_bundle(lut_bundle, artifact="lut")
     stylizer.stylize_file(tmp_path / "in.tif", tmp_path / "out.tif")
     with tifffile.TiffFile(tmp_path / "out.tif") as tif:
         out = tif.pages[0].asarray()

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from styleforge.photo.album import album_paths
 from styleforge.runtime.imageio import open_image
 from styleforge.train.checkpoint import (
     CheckpointError,
@@ -28,7 +29,6 @@ from styleforge.train.config import (
 )
 from styleforge.train.models.registry import build_generator
 from styleforge.train.runlog import RunLogger, plot_losses, read_log, save_image_grid
-from styleforge.train.samples import sample_photos
 
 
 def test_presets_and_overrides(tmp_path):
@@ -113,7 +113,7 @@ def test_run_logger_resume_truncates_and_plot(tmp_path):
 
 
 def test_save_image_grid_layout(tmp_path):
-    photo = open_image(sample_photos()[0]).rgb.resize((40, 30))
+    photo = open_image(album_paths()[0]).rgb.resize((40, 30))
     x = torch.from_numpy(np.array(photo)).permute(2, 0, 1).float() / 127.5 - 1  # [3,30,40]
     rows = [[x, -x, torch.zeros(3, 30, 40)], [x, x, x]]
     path = save_image_grid(rows, tmp_path / "grid.png", col_labels=["input", "output", "target"])
