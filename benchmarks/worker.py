@@ -48,9 +48,9 @@ def import_backend_library(backend: str) -> Optional[str]:
     """
     import importlib
 
-    from styleforge.runtime.backends import BACKEND_LIBRARIES
+    from styleforge.runtime.backends import BACKENDS
 
-    for module in BACKEND_LIBRARIES.get(backend, ()):
+    for module in BACKENDS[backend].modules if backend in BACKENDS else ():
         try:
             importlib.import_module(module)
         except ImportError:
@@ -182,7 +182,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     )
 
     content = None
-    if artifact is not None and spec.get("bundle"):  # the verified bytes, as Stylizer.from_bundle loads them
+    if artifact is not None and spec.get("bundle"):  # the verified bytes, as open_bundle loads them
         from styleforge.runtime.bundle_files import open_artifact
 
         _, content = open_artifact(spec["bundle"], artifact)

@@ -1,48 +1,43 @@
-"""Runtime backends (LiteRT, ONNX Runtime, Core ML, PyTorch), each imported lazily.
+"""Runtime backends (LiteRT, ONNX Runtime, Core ML, PyTorch): one explicit registry, lazy imports.
 
-``load_backend(name, model_path, artifact, options)`` builds one interpreter around one model
-file, once. The interpreter library is imported only inside the chosen backend's module, so
-``import styleforge.runtime`` costs numpy and Pillow only. ``available_backends()`` answers
-from package metadata (``importlib.util.find_spec``) without importing anything heavy.
+:data:`BACKENDS` maps each backend's name to its class; the class is the loader. Importing these
+classes costs nothing heavy: each imports its interpreter library inside ``__init__``, when
+:func:`load_backend` builds it, so ``import styleforge.runtime`` costs numpy and Pillow only.
+``available_backends()`` answers from package metadata (``importlib.util.find_spec``) without
+importing anything heavy.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
 import sys
 from typing import Optional
 
 from styleforge.runtime.backends.base import Backend, BackendError, BackendOptions
+from styleforge.runtime.backends.coreml_backend import CoreMLBackend
+from styleforge.runtime.backends.litert_backend import LiteRTBackend, TFLiteRuntimeBackend
+from styleforge.runtime.backends.ort_backend import OnnxRuntimeBackend
+from styleforge.runtime.backends.torch_backend import TorchBackend
 from styleforge.runtime.contract import Artifact
 
-# backend name -> (module, class, artifact formats it runs)
-BACKENDS = {
-    "litert": ("styleforge.runtime.backends.litert_backend", "LiteRTBackend", ("tflite",)),
-    "tflite-runtime": ("styleforge.runtime.backends.litert_backend", "TFLiteRuntimeBackend", ("tflite",)),
-    "onnxruntime": ("styleforge.runtime.backends.ort_backend", "OnnxRuntimeBackend", ("onnx",)),
-    "coreml": ("styleforge.runtime.backends.coreml_backend", "CoreMLBackend", ("coreml",)),
-    "torch": ("styleforge.runtime.backends.torch_backend", "TorchBackend", ("torchscript",)),
-}
-
-# The module each backend imports, by library, in the order the backend tries them (the
-# benchmark worker imports these first to time the import apart from the model load).
-BACKEND_LIBRARIES = {
-    "litert": ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow"),
-    "tflite-runtime": ("tflite_runtime.interpreter",),
-    "onnxruntime": ("onnxruntime",),
-    "coreml": ("coremltools",),
-    "torch": ("torch",),
+# backend name -> its class (``formats``: the artifact formats it runs; ``modules``: the
+# libraries it imports, in the order it tries them)
+BACKENDS: dict[str, type[Backend]] = {
+    "litert": LiteRTBackend,
+    "tflite-runtime": TFLiteRuntimeBackend,
+    "onnxruntime": OnnxRuntimeBackend,
+    "coreml": CoreMLBackend,
+    "torch": TorchBackend,
 }
 
 __all__ = [
     "BACKENDS",
-    "BACKEND_LIBRARIES",
     "Backend",
     "BackendError",
     "BackendOptions",
     "available_backends",
+    "backend_class",
     "backend_formats",
     "load_backend",
 ]
@@ -60,19 +55,24 @@ def _installed(module: str) -> bool:
 def available_backends() -> list[str]:
     """Backends whose library is installed here (Core ML only on macOS), without importing them."""
     names = []
-    for name, modules in BACKEND_LIBRARIES.items():
+    for name, backend in BACKENDS.items():
         if name == "coreml" and sys.platform != "darwin":
             continue
-        if any(_installed(m.split(".")[0]) for m in modules):  # top level: finding it imports nothing
+        if any(_installed(m.split(".")[0]) for m in backend.modules):  # top level: finding it imports nothing
             names.append(name)
     return names
 
 
-def backend_formats(name: str) -> tuple[str, ...]:
-    """Artifact formats (``tflite``, ``onnx``, ...) that backend ``name`` can run."""
+def backend_class(name: str) -> type[Backend]:
+    """The class of backend ``name``; BackendError naming the choices for an unknown one."""
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
-    return BACKENDS[name][2]
+    return BACKENDS[name]
+
+
+def backend_formats(name: str) -> tuple[str, ...]:
+    """Artifact formats (``tflite``, ``onnx``, ...) that backend ``name`` can run."""
+    return backend_class(name).formats
 
 
 def load_backend(
@@ -87,12 +87,9 @@ def load_backend(
     ``content``: the model file's bytes, already verified against the manifest
     (:func:`styleforge.runtime.bundle_files.read_artifact`); the interpreter is built from them
     and ``model_path`` only names the model in messages. Core ML always loads by path."""
-    if name not in BACKENDS:
-        raise BackendError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
-    module_name, class_name, formats = BACKENDS[name]
-    if artifact is not None and artifact.format not in formats:
+    cls = backend_class(name)
+    if artifact is not None and artifact.format not in cls.formats:
         raise BackendError(
-            f"backend {name!r} cannot run {artifact.key!r} (format {artifact.format}); it runs {', '.join(formats)}"
+            f"backend {name!r} cannot run {artifact.key!r} (format {artifact.format}); it runs {', '.join(cls.formats)}"
         )
-    cls = getattr(importlib.import_module(module_name), class_name)
     return cls(model_path, artifact, options or BackendOptions(), content=content)

@@ -8,12 +8,14 @@ the stylizer's job (``styleforge.runtime.tensors``), not the backend's.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
 
 from styleforge.errors import StyleforgeError
+from styleforge.runtime.contract import Artifact
 
 
 class BackendError(StyleforgeError, RuntimeError):
@@ -37,9 +39,22 @@ class BackendOptions:
 
 
 class Backend:
-    """Base class. Subclasses set ``name`` and implement ``run``."""
+    """Base class. Subclasses set ``name``, ``formats`` and ``modules`` and implement ``run``.
+
+    A subclass is its own loader: ``__init__`` imports the interpreter library (the heavy
+    import happens there, never when this module or the subclass's module is imported) and
+    builds the interpreter once around the model."""
 
     name: str = "base"
+    formats: tuple[str, ...] = ()  # artifact formats it runs (``tflite``, ``onnx``, ...)
+    # the library modules it imports, in the order it tries them (the benchmark worker imports
+    # these first to time the import apart from the model load)
+    modules: tuple[str, ...] = ()
+
+    def __init__(self, model_path: str | os.PathLike, artifact: Optional[Artifact], options: BackendOptions,
+                 content: Optional[bytes] = None):
+        """Build the interpreter around ``model_path`` (or its verified bytes ``content``)."""
+        raise NotImplementedError
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Run one batch: ``x`` matches the artifact's input spec; returns the raw output tensor."""

@@ -14,6 +14,8 @@ from styleforge.runtime.contract import Artifact
 
 class CoreMLBackend(Backend):
     name = "coreml"
+    formats = ("coreml",)
+    modules = ("coremltools",)
 
     def __init__(self, model_path: str | os.PathLike, artifact: Optional[Artifact], options: BackendOptions,
                  content: Optional[bytes] = None):  # a package folder: always by path

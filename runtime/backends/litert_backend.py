@@ -16,7 +16,7 @@ from styleforge.runtime.contract import Artifact
 
 def _interpreter_module(candidates: tuple[str, ...]):
     """Import the first available interpreter module; returns (module, library name, version)."""
-    for lib in candidates:
+    for lib in (module.split(".")[0] for module in candidates):
         try:
             if lib == "ai_edge_litert":
                 from ai_edge_litert import interpreter as mod
@@ -31,7 +31,8 @@ def _interpreter_module(candidates: tuple[str, ...]):
             continue
         return mod, lib, _version(lib)
     install = "pip install ai-edge-litert" if len(candidates) > 1 else "pip install tflite-runtime"
-    raise BackendError(f"no TFLite interpreter installed (tried {', '.join(candidates)}): {install}")
+    tried = ", ".join(module.split(".")[0] for module in candidates)
+    raise BackendError(f"no TFLite interpreter installed (tried {tried}): {install}")
 
 
 def _version(lib: str) -> str:
@@ -45,11 +46,12 @@ def _version(lib: str) -> str:
 
 class LiteRTBackend(Backend):
     name = "litert"
-    libraries: tuple[str, ...] = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+    formats = ("tflite",)
+    modules: tuple[str, ...] = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow")
 
     def __init__(self, model_path: str | os.PathLike, artifact: Optional[Artifact], options: BackendOptions,
                  content: Optional[bytes] = None):
-        mod, self.library, self.version = _interpreter_module(self.libraries)
+        mod, self.library, self.version = _interpreter_module(self.modules)
         self.options = options
         model = {"model_content": content} if content is not None else {"model_path": str(model_path)}
         kwargs: dict[str, Any] = {**model, "num_threads": options.threads}
@@ -114,4 +116,4 @@ class TFLiteRuntimeBackend(LiteRTBackend):
     """The ``tflite_runtime`` wheel only (e.g. 32-bit Raspberry Pi OS), never ai_edge_litert or TF."""
 
     name = "tflite-runtime"
-    libraries = ("tflite_runtime",)
+    modules = ("tflite_runtime.interpreter",)

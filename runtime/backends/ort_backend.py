@@ -15,6 +15,8 @@ _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor
 
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    formats = ("onnx",)
+    modules = ("onnxruntime",)
 
     def __init__(self, model_path: str | os.PathLike, artifact: Optional[Artifact], options: BackendOptions,
                  content: Optional[bytes] = None):

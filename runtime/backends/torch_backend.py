@@ -14,6 +14,8 @@ from styleforge.runtime.contract import Artifact
 
 class TorchBackend(Backend):
     name = "torch"
+    formats = ("torchscript",)
+    modules = ("torch",)
 
     def __init__(self, model_path: str | os.PathLike, artifact: Optional[Artifact], options: BackendOptions,
                  content: Optional[bytes] = None):
