@@ -220,9 +220,9 @@ def _score(data: Path, colour: Path, full: bool, root: Path):
         "colour: last EMA": torch_method(colour_models["ema"]),
     }
     if full:
-        from styleforge.runtime import Stylizer
+        from styleforge.runtime import open_bundle
 
-        int8 = Stylizer.from_bundle(root / "bundle", artifact="tflite_int8", backend="litert")
+        int8 = open_bundle(root / "bundle", artifact="tflite_int8", backend="litert")
         methods.update({
             "ResNet (unpaired, CycleGAN)": torch_method(load_generator(root / "resnet")[0]),
             "student fp32 (from colour)": torch_method(load_generator(root / "student")[0]),

@@ -199,7 +199,7 @@ def _vs_student(bundle: Path, manifest, rgb: np.ndarray, styled: np.ndarray) -> 
     from styleforge.runtime.backends import BackendError
     from styleforge.runtime.contract import BundleError
     from styleforge.runtime.metrics import max_abs_error, psnr
-    from styleforge.runtime.stylizer import Stylizer
+    from styleforge.runtime.stylizer import open_bundle
 
     if not any(a.format in ("tflite", "onnx") for a in manifest.artifacts.values()):
         return None
@@ -209,7 +209,7 @@ def _vs_student(bundle: Path, manifest, rgb: np.ndarray, styled: np.ndarray) -> 
     # the int8 student is the one a phone or Pi runs today (the 4.3 s / 24 MP baseline)
     key = "tflite_int8" if "tflite_int8" in manifest.artifacts else "auto"
     try:
-        student = Stylizer.from_bundle(bundle, artifact=key, backend="auto")
+        student = open_bundle(bundle, artifact=key, backend="auto")
     except (BundleError, BackendError) as err:
         return {"error": str(err)}
     try:

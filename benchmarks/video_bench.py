@@ -32,7 +32,7 @@ import numpy as np
 from styleforge.runtime import bundle_files
 from styleforge.runtime.adaptive_lut import AdaptiveLutStylizer
 from styleforge.runtime.manifest import load_manifest
-from styleforge.runtime.stylizer import Stylizer
+from styleforge.runtime.stylizer import open_bundle
 from styleforge.runtime.temporal import DEFAULT_TAU_S, ParamSmoother, frame_changes
 from styleforge.runtime.video import FrameStyler, pump
 from styleforge.runtime.video_io import (
@@ -156,7 +156,7 @@ def bench_video(bundle, clip, artifact: str = "auto", threads: Optional[int] = N
     """Every figure of the module doc for one bundle on one clip."""
     bundle, clip = Path(bundle), Path(clip)
     info = probe(clip)
-    stylizer = Stylizer.from_bundle(bundle, artifact=artifact, threads=threads)
+    stylizer = open_bundle(bundle, artifact=artifact, threads=threads)
     result: dict[str, Any] = {
         "bundle": str(bundle), "clip": str(clip), "stylizer": stylizer.info(), "codec": codec, "crf": crf,
         "clip_info": {"size": f"{info.width}x{info.height}", "fps": str(info.fps), "frames": info.frames,
@@ -180,7 +180,7 @@ def bench_video(bundle, clip, artifact: str = "auto", threads: Optional[int] = N
             lut_s = ffmpeg_lut3d(info, cube, tmp / f"lut3d{clip.suffix}", codec, crf)
             result["ffmpeg_lut3d"] = {"seconds": lut_s, "fps": n / lut_s}
             result["ratio"] = result["ours"]["fps"] / result["ffmpeg_lut3d"]["fps"]
-            plain = Stylizer.from_bundle(bundle, artifact="lut", adaptive=False, threads=threads)
+            plain = open_bundle(bundle, artifact="lut", adaptive=False, threads=threads)
             result["agreement"] = agreement(plain, info, cube)
             plain.close()
         elif cube is None:

@@ -46,7 +46,7 @@ def stylize_crops(spec: dict[str, Any]) -> dict[str, Any]:
 
     from styleforge.runtime.backends import BackendOptions, load_backend
     from styleforge.runtime.contract import Artifact, Manifest
-    from styleforge.runtime.stylizer import Stylizer
+    from styleforge.runtime.model_stylizer import ModelStylizer
 
     artifact = Artifact.from_dict(spec["artifact"]["key"], spec["artifact"])
     facts: dict[str, Any] = {}
@@ -66,8 +66,8 @@ def stylize_crops(spec: dict[str, Any]) -> dict[str, Any]:
     manifest = Manifest(name="gate", style="", artifacts={artifact.key: artifact},
                         model={"stride": int(spec.get("stride") or 1)})
     h, w = crops.shape[1:3]
-    stylizer = Stylizer(backend, artifact, manifest, Path(spec["model"]).parent,
-                        tile=None if artifact.input.height else max(h, w))
+    stylizer = ModelStylizer(backend, artifact, manifest, Path(spec["model"]).parent,
+                             tile=None if artifact.input.height else max(h, w))
     out = np.stack([stylizer.stylize_unrounded(crop) for crop in crops])
     np.save(spec["output"], out.astype(np.float32, copy=False))
     return {"input": artifact.input.to_dict(), "output": artifact.output.to_dict(),

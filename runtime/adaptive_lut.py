@@ -30,9 +30,10 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from styleforge.runtime import bundle_files
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, BundleError, Manifest
-from styleforge.runtime.lut_stylizer import LutStylizer, artifact_bytes
+from styleforge.runtime.lut_stylizer import LutStylizer
 from styleforge.runtime.stylizer_base import checked_rgb
 
 ADAPTIVE_KEY, ADAPTIVE_FILE, ADAPTIVE_FORMAT = "lut_adaptive", "look_adaptive.npz", "adaptive-lut"
@@ -214,7 +215,7 @@ class AdaptiveLutStylizer(LutStylizer):
     @classmethod
     def from_manifest(cls, bundle: Path, manifest: Manifest, key: str = ADAPTIVE_KEY,
                       threads: Optional[int] = None, verify: bool = True) -> AdaptiveLutStylizer:
-        artifact, data = artifact_bytes(bundle, manifest, key, verify)
+        artifact, data = bundle_files.artifact_bytes(bundle, manifest, key, verify)
         look = AdaptiveLook.load(Path(bundle) / artifact.file, artifact.extra, data)
         return cls(look, artifact, manifest, Path(bundle), threads)
 

@@ -14,8 +14,8 @@ The order matters, and every reader of a bundle goes through it:
    size for a HALD, text for a ``.cube``), so a file of another kind under a model's name is
    refused here rather than by an interpreter.
 
-:func:`read_artifact` returns the verified bytes themselves: the interpreter gets those bytes, not
-the path again, so what was checked is what runs. Only a Core ML package (a folder coremltools
+:func:`read_artifact` returns the verified bytes themselves (:func:`artifact_bytes`: the same, by
+manifest key): the interpreter gets those bytes, not the path again, so what was checked is what runs. Only a Core ML package (a folder coremltools
 must open by path) is verified file by file and then opened by path.
 """
 
@@ -206,6 +206,16 @@ def read_artifact(bundle: str | os.PathLike, art: Artifact, verify: bool = True)
                                      "(corrupt or replaced file)")
     sniff(bundle, art, data)
     return data
+
+
+def artifact_bytes(bundle: str | os.PathLike, manifest: Manifest, key: str,
+                   verify: bool = True) -> tuple[Artifact, bytes]:
+    """``(artifact, verified bytes)`` of the manifest's artifact ``key``: BundleError when it is
+    not listed, else the checks of :func:`read_artifact`."""
+    if key not in manifest.artifacts:
+        raise BundleError(f"bundle has no {key!r} artifact; it has {', '.join(manifest.artifacts) or 'none'}")
+    artifact = manifest.artifacts[key]
+    return artifact, read_artifact(bundle, artifact, verify)
 
 
 def verified_package(bundle: str | os.PathLike, art: Artifact, verify: bool = True) -> Path:

@@ -106,7 +106,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     from styleforge.runtime.backends import BackendError
     from styleforge.runtime.contract import BundleError
     from styleforge.runtime.imageio import ImageError
-    from styleforge.runtime.stylizer import Stylizer
+    from styleforge.runtime.stylizer import open_bundle
     from styleforge.runtime.video_io import is_video
 
     if not 0.0 <= args.strength <= 1.0:
@@ -119,7 +119,7 @@ def run_stylize(args: argparse.Namespace) -> int:
         delegate_options[key] = value
     out = Path(args.out)
     jobs, not_images = plan_outputs(args.inputs, out, args.suffix, args.format, args.recursive)
-    stylizer = Stylizer.from_bundle(
+    stylizer = open_bundle(
         args.bundle,
         artifact=args.artifact,
         backend=args.backend,

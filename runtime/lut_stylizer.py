@@ -1,7 +1,7 @@
 """The runtime's LUT path: a bundle's ``look.cube`` applied at full resolution, no tiling.
 
-``Stylizer.from_bundle(path, artifact="lut")`` returns a :class:`LutStylizer`, a sibling of the
-model stylizer behind :class:`~styleforge.runtime.stylizer_base.BaseStylizer`, so ``stylize``,
+``open_bundle(path, artifact="lut")`` returns a :class:`LutStylizer`, a sibling of the
+model stylizer behind :class:`~styleforge.runtime.stylizer_base.Stylizer`, so ``stylize``,
 ``stylize_batch`` and ``stylize_file`` work as for a model (alpha, ICC and EXIF carried over the
 same way).
 Differences: no interpreter, no tiles; ``uint16`` arrays stay 16-bit; and a 16-bit RGB TIFF
@@ -22,30 +22,13 @@ from styleforge.runtime import bundle_files
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, BundleError, Manifest
 from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, ImageError
-from styleforge.runtime.stylizer_base import BaseStylizer, ImageLike, checked_rgb
+from styleforge.runtime.stylizer_base import ImageLike, Stylizer, checked_rgb
 
 LUT_KEYS = ("lut_cube",)
 TIFF_SUFFIXES = (".tif", ".tiff")
 
 
-def artifact_bytes(bundle: Path, manifest: Manifest, key: str, verify: bool = True) -> tuple[Artifact, bytes]:
-    """``(artifact, verified bytes)`` of a bundle's artifact ``key``: BundleError when it is not
-    listed, or its file is outside the bundle, missing, of another size, (``verify``) of another
-    sha256 or not of its format (:func:`styleforge.runtime.bundle_files.read_artifact`)."""
-    if key not in manifest.artifacts:
-        raise BundleError(f"bundle has no {key!r} artifact; it has {', '.join(manifest.artifacts) or 'none'}")
-    artifact = manifest.artifacts[key]
-    return artifact, bundle_files.read_artifact(bundle, artifact, verify)
-
-
-def artifact_file(bundle: Path, manifest: Manifest, key: str, verify: bool = True) -> tuple[Artifact, Path]:
-    """``(artifact, path)`` after the checks of :func:`artifact_bytes` (prefer that one: reading
-    the path again later reads a file that may have changed since)."""
-    artifact, _ = artifact_bytes(bundle, manifest, key, verify)
-    return artifact, bundle_files.artifact_path(bundle, artifact)
-
-
-class LutStylizer(BaseStylizer):
+class LutStylizer(Stylizer):
     """A colour look from a bundle's ``.cube``: ``stylize`` any size, 8- or 16-bit, in strips."""
 
     def __init__(self, lut: rlut.Lut3D, artifact: Artifact, manifest: Manifest, bundle_dir: Path,
@@ -59,7 +42,7 @@ class LutStylizer(BaseStylizer):
     @classmethod
     def from_manifest(cls, bundle: Path, manifest: Manifest, key: str = "lut_cube",
                       threads: Optional[int] = None, verify: bool = True) -> LutStylizer:
-        artifact, data = artifact_bytes(bundle, manifest, key, verify)
+        artifact, data = bundle_files.artifact_bytes(bundle, manifest, key, verify)
         try:
             lut = rlut.parse_cube(data.decode("utf-8", errors="replace"), f"{bundle}: artifact {key!r}: {artifact.file}")
         except rlut.LutError as err:
@@ -84,7 +67,7 @@ class LutStylizer(BaseStylizer):
         return out
 
     def stylize(self, image: ImageLike, strength: float = 1.0) -> ImageLike:
-        """As :meth:`BaseStylizer.stylize`; ``uint16`` arrays (``[H, W, 3]`` or ``[H, W, 4]``) stay 16-bit."""
+        """As :meth:`Stylizer.stylize`; ``uint16`` arrays (``[H, W, 3]`` or ``[H, W, 4]``) stay 16-bit."""
         if isinstance(image, np.ndarray) and image.dtype == np.uint16 and image.ndim == 3:
             if image.shape[2] == 3:
                 return self.stylize_rgb(image, strength)
@@ -97,7 +80,7 @@ class LutStylizer(BaseStylizer):
     def stylize_file(self, src: Union[str, os.PathLike], dst: Union[str, os.PathLike], strength: float = 1.0,
                      max_pixels: Optional[int] = DEFAULT_MAX_PIXELS, quality: int = 95,
                      on_tile: Optional[Callable[[], None]] = None) -> Path:
-        """As :meth:`BaseStylizer.stylize_file`; a 16-bit RGB(A) TIFF written to a TIFF stays 16-bit."""
+        """As :meth:`Stylizer.stylize_file`; a 16-bit RGB(A) TIFF written to a TIFF stays 16-bit."""
         if Path(src).resolve() == Path(dst).resolve():
             raise ValueError(f"{dst}: refusing to overwrite the input")
         if Path(src).suffix.lower() in TIFF_SUFFIXES and Path(dst).suffix.lower() in TIFF_SUFFIXES:

@@ -35,6 +35,7 @@ from styleforge.runtime.contract import (
     BundleError,
     Manifest,
 )
+from styleforge.runtime.lut import CUBE_SIZES
 
 MAX_MANIFEST_BYTES = 8 << 20  # a real manifest is 10-50 KB (ops lists, fidelity figures)
 MAX_ARTIFACT_BYTES = 4 << 30  # larger than any mobile model; a bigger size_bytes is a lie or a bomb
@@ -46,7 +47,6 @@ PRECISIONS = ("fp32", "fp16", "dynamic_int8", "int8", "uint8")
 DTYPES = ("float32", "float16", "int8", "uint8")
 LAYOUTS = ("NCHW", "NHWC")
 ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255)}
-CUBE_SIZES = (17, 33, 65)  # runtime/lut.py CUBE_SIZES: the sizes styleforge exports
 HALD_LEVELS = range(2, 17)
 BAKE_SIZES = range(2, 130)  # lut_adaptive bakes its per-photo LUT at this size
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -9,7 +9,7 @@ works from ``file://`` and from any static host.
 For a LUT look the page applies ``look.cube`` itself with WebGL2 (the table as a float 3D
 texture, trilinear interpolation written out in the shader in float32, as the runtime does), so
 strength changes are live at the embedded photo's full resolution. Model artifacts show their
-outputs rendered here by :class:`~styleforge.runtime.stylizer.Stylizer`; their strength is the
+outputs rendered here by :class:`~styleforge.runtime.model_stylizer.ModelStylizer`; their strength is the
 same linear blend with the original (``out = in + s * (styled - in)``), done by the browser.
 
 The "before" photo is embedded as PNG (lossless) so the browser's LUT sees exactly the pixels
@@ -39,7 +39,7 @@ from styleforge.runtime.contract import BundleError, Manifest
 from styleforge.runtime.imageio import ImageError, list_images, open_image
 from styleforge.runtime.manifest import load_manifest
 from styleforge.runtime.metrics import psnr
-from styleforge.runtime.stylizer import ARTIFACT_ALIASES, Stylizer
+from styleforge.runtime.stylizer import ARTIFACT_ALIASES, open_bundle
 
 PAGE_NAME = "index.html"
 DEFAULT_MAX_EDGE = 2048  # long edge of the embedded photos (the page holds every image, base64)
@@ -112,8 +112,8 @@ def load_stylizers(bundle: Path, keys: Sequence[str], strict: bool, threads: Opt
     loaded, skipped = {}, {}
     for key in keys:
         try:
-            loaded[key] = Stylizer.from_bundle(bundle, artifact=key, threads=threads,
-                                               adaptive=True if key == "lut_adaptive" else None)
+            loaded[key] = open_bundle(bundle, artifact=key, threads=threads,
+                                      adaptive=True if key == "lut_adaptive" else None)
         except (BundleError, BackendError, ImportError) as err:
             if strict:
                 raise PreviewError(f"artifact {key!r}: {err}") from None

@@ -1,5 +1,10 @@
-"""The runtime API apps embed: ``Stylizer.from_bundle(path).stylize(image)``.
+"""The runtime's one entry point: ``open_bundle(path).stylize(image)``.
 
+:func:`open_bundle` loads a bundle folder and returns a
+:class:`~styleforge.runtime.stylizer_base.Stylizer`: the model stylizer
+(:mod:`~styleforge.runtime.model_stylizer`), the ``.cube`` stylizer
+(:mod:`~styleforge.runtime.lut_stylizer`) or the per-photo LUT stylizer
+(:mod:`~styleforge.runtime.adaptive_lut`), whichever the bundle and the options choose.
 Needs numpy, Pillow and one interpreter. Choosing what to run:
 
 - A bundle with a LUT (``look.cube`` of a look, or of a model whose colour part passed the
@@ -24,18 +29,14 @@ then the input/output shape and dtype the interpreter reports must match the art
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Iterable, Optional, Union
 
-import numpy as np
-
-from styleforge.runtime import bundle_files, tensors, tiling
+from styleforge.runtime import bundle_files
 from styleforge.runtime.adaptive_lut import AdaptiveLutStylizer
 from styleforge.runtime.backends import (
-    Backend,
     BackendError,
     BackendOptions,
     available_backends,
@@ -45,12 +46,8 @@ from styleforge.runtime.backends import (
 from styleforge.runtime.contract import Artifact, BundleError, Manifest
 from styleforge.runtime.lut_stylizer import LutStylizer
 from styleforge.runtime.manifest import load_manifest
-from styleforge.runtime.stylizer_base import (  # noqa: F401  (ImageLike, sha256_of: re-exported)
-    BaseStylizer,
-    ImageLike,
-    checked_rgb,
-    sha256_of,
-)
+from styleforge.runtime.model_stylizer import ModelStylizer
+from styleforge.runtime.stylizer_base import Stylizer
 
 AUTO_BACKENDS = ("litert", "onnxruntime", "coreml", "torch")  # torch only for an artifact asked for
 TORCHSCRIPT_NOTE = ("note: {path} is TorchScript, which runs whatever code the file holds: "
@@ -78,7 +75,6 @@ ARTIFACT_ALIASES = {
 }
 # applied by runtime/lut_stylizer.py (and adaptive_lut.py, a LUT per photo): no interpreter, no tiles
 LUT_FORMATS = ("cube", "adaptive-lut")
-DEFAULT_DYNAMIC_TILE = 512  # tile edge for models without a fixed input size
 
 def choose(manifest: Manifest, artifact: str = "auto", backend: str = "auto") -> tuple[Artifact, str]:
     """Pick (artifact, backend name) from the bundle and what is installed; see the module doc."""
@@ -152,155 +148,57 @@ def _adaptive_or_cube(manifest: Manifest, artifact: str, key: str, adaptive: Opt
     return "lut_adaptive" if has and artifact in ("auto", "lut") and key in ("lut_cube", "lut_adaptive") else key
 
 
-class Stylizer(BaseStylizer):
-    """One loaded model plus everything needed to stylize images of any size with it (tiles).
+def open_bundle(
+    path: Union[str, os.PathLike],
+    *,
+    artifact: str = "auto",
+    backend: str = "auto",
+    threads: Optional[int] = None,
+    delegate: Optional[str] = None,
+    providers: Optional[Iterable[str]] = None,
+    device: str = "cpu",
+    delegate_options: Optional[dict[str, str]] = None,
+    tile: Optional[int] = None,
+    tile_overlap: Optional[int] = None,
+    verify: bool = True,
+    adaptive: Optional[bool] = None,
+) -> Stylizer:
+    """Load a bundle folder and return the :class:`Stylizer` it runs (see the module doc).
 
-    :meth:`from_bundle` is the one place that chooses what a bundle runs: this model stylizer,
-    a :class:`~styleforge.runtime.lut_stylizer.LutStylizer` or an
-    :class:`~styleforge.runtime.adaptive_lut.AdaptiveLutStylizer` (siblings behind
-    :class:`~styleforge.runtime.stylizer_base.BaseStylizer`).
+    ``artifact``: ``"auto"``, a manifest key (``tflite_int8``, ``onnx``, ...) or an alias
+    (``int8``, ``fp16``, ``fp32``, ``torch``, ``lut``). ``backend``: ``"auto"``, a name of
+    :data:`~styleforge.runtime.backends.BACKENDS` (``litert``, ``tflite-runtime``,
+    ``onnxruntime``, ``coreml``, ``torch``) or ``lut``. ``threads``: interpreter threads.
+    ``delegate`` (+ ``delegate_options``): an external TFLite delegate ``.so`` (Edge TPU, vendor
+    NPU). ``providers``: ONNX Runtime execution providers in order. ``device``: ``cpu``/``cuda``
+    for torch, compute units for Core ML. ``tile``/``tile_overlap``: tile edge for dynamic-size
+    models and the overlap between tiles. ``verify=False`` skips the sha256 check of the model
+    file (development only; every other check still runs). ``adaptive`` (LUT bundles of an
+    image-adaptive model): ``None`` = each photo gets its own LUT when ``artifact`` is
+    ``auto``/``lut`` and the bundle has one (``lut_adaptive``); ``False`` = the single baked
+    ``look.cube``; ``True`` requires the per-photo LUT.
     """
-
-    def __init__(
-        self,
-        backend: Backend,
-        artifact: Artifact,
-        manifest: Manifest,
-        bundle_dir: Path,
-        tile: Optional[int] = None,
-        tile_overlap: Optional[int] = None,
-    ):
-        super().__init__(artifact, manifest, bundle_dir)
-        self.backend = backend
-        what = f"{self.bundle_dir}: artifact {artifact.key!r}"
-        self.input_spec = tensors.effective_spec(artifact.input, backend.input_details(), f"{what} input")
-        self.output_spec = tensors.effective_spec(artifact.output, backend.output_details(), f"{what} output")
-        self.stride = int(manifest.model.get("stride") or 1)
-        self.fixed_size = self.input_spec.height is not None and self.input_spec.width is not None
-        if self.fixed_size and tile is not None and tile not in (self.input_spec.height, self.input_spec.width):
-            raise BundleError(
-                f"{what} has a fixed {self.input_spec.height}x{self.input_spec.width} input; "
-                f"tile size {tile} is not possible (omit it)"
-            )
-        if tile is not None and not self.fixed_size:
-            tile = max(self.stride, math.ceil(tile / self.stride) * self.stride)
-        self.tile = tile
-        self.tile_overlap = tile_overlap
-
-    @classmethod
-    def from_bundle(
-        cls,
-        path: Union[str, os.PathLike],
-        artifact: str = "auto",
-        backend: str = "auto",
-        threads: Optional[int] = None,
-        delegate: Optional[str] = None,
-        providers: Optional[Iterable[str]] = None,
-        device: str = "cpu",
-        delegate_options: Optional[dict[str, str]] = None,
-        tile: Optional[int] = None,
-        tile_overlap: Optional[int] = None,
-        verify: bool = True,
-        adaptive: Optional[bool] = None,
-    ) -> BaseStylizer:
-        """Load a bundle folder. ``artifact``: ``"auto"``, a manifest key (``tflite_int8``, ``onnx``,
-        ...) or an alias (``int8``, ``fp16``, ``fp32``, ``torch``). ``backend``: ``"auto"``,
-        ``litert``, ``tflite-runtime``, ``onnxruntime``, ``coreml``, ``torch``. ``threads``:
-        interpreter threads. ``delegate`` (+ ``delegate_options``): an external TFLite delegate
-        ``.so`` (Edge TPU, vendor NPU). ``providers``: ONNX Runtime execution providers in order.
-        ``device``: ``cpu``/``cuda`` for torch, compute units for Core ML. ``tile``/``tile_overlap``:
-        tile edge for dynamic-size models and the overlap between tiles. ``verify=False`` skips
-        the sha256 check of the model file (development only; every other check still runs). ``adaptive`` (LUT bundles of an image-adaptive
-        model): ``None`` = each photo gets its own LUT when ``artifact`` is ``auto``/``lut`` and the
-        bundle has one (``lut_adaptive``); ``False`` = the single baked ``look.cube``.
-        """
-        bundle = Path(path)
-        manifest = load_manifest(bundle)
-        lut_key = _lut_artifact(manifest, artifact, backend)
-        if lut_key is not None:
-            lut_key = _adaptive_or_cube(manifest, artifact, lut_key, adaptive)
-            if lut_key == "lut_adaptive":
-                return AdaptiveLutStylizer.from_manifest(bundle, manifest, lut_key, threads=threads, verify=verify)
-            return LutStylizer.from_manifest(bundle, manifest, lut_key, threads=threads, verify=verify)
-        if adaptive:
-            raise BundleError("adaptive=True applies to LUT bundles (artifact 'lut'); this one runs a model")
-        chosen, backend_name = choose(manifest, artifact, backend)
-        # confined, sized, hashed (verify), sniffed; the interpreter gets these verified bytes
-        model_path, content = bundle_files.open_artifact(bundle, chosen, verify)
-        options = BackendOptions(
-            threads=threads,
-            delegate=delegate,
-            delegate_options=dict(delegate_options or {}),
-            providers=tuple(providers) if providers else None,
-            device=device,
-        )
-        if chosen.format == "torchscript":
-            print(TORCHSCRIPT_NOTE.format(path=model_path), file=sys.stderr)
-        loaded = load_backend(backend_name, model_path, chosen, options, content=content)
-        return cls(loaded, chosen, manifest, bundle, tile=tile, tile_overlap=tile_overlap)
-
-    # -- the core: uint8 RGB in, uint8 RGB out -------------------------------------------------
-
-    def tile_shape(self, height: int, width: int) -> tuple[int, int]:
-        """Model input (height, width) used for an image of this size."""
-        if self.fixed_size:
-            return int(self.input_spec.height), int(self.input_spec.width)
-        edge = self.tile or DEFAULT_DYNAMIC_TILE
-
-        def fit(n: int) -> int:
-            return min(edge, math.ceil(n / self.stride) * self.stride)
-
-        return fit(height), fit(width)
-
-    def _run_tile(self, pixels: np.ndarray) -> np.ndarray:
-        raw = self.backend.run(tensors.to_input(pixels, self.input_spec))
-        styled = tensors.from_output(raw, self.output_spec)
-        if styled.shape != pixels.shape:
-            raise BundleError(
-                f"artifact {self.artifact.key!r} returned {styled.shape[1]}x{styled.shape[2]} for a "
-                f"{pixels.shape[1]}x{pixels.shape[2]} input; the runtime expects same-size outputs"
-            )
-        return styled
-
-    def stylize_unrounded(self, rgb: np.ndarray) -> np.ndarray:
-        """uint8 ``[H, W, 3]`` of exactly one tile -> float32 ``[H, W, 3]`` in [0, 255], not rounded.
-
-        ``stylize_rgb`` of such an image returns exactly ``tensors.to_uint8`` of this (one tile:
-        no padding, no blending). The export gate measures these values, since rounding would
-        hide differences below one level; a test holds the two paths to the same pixels.
-        """
-        rgb = np.asarray(rgb)
-        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f"expected a uint8 [H, W, 3] RGB array, got {rgb.dtype} {rgb.shape}")
-        if self.tile_shape(*rgb.shape[:2]) != rgb.shape[:2]:
-            raise ValueError(f"a {rgb.shape[0]}x{rgb.shape[1]} image is not one tile of this model "
-                             f"({self.tile_shape(*rgb.shape[:2])}); use stylize_rgb")
-        return self._run_tile(np.ascontiguousarray(rgb[None]))[0]
-
-    def stylize_rgb(self, rgb: np.ndarray, strength: float = 1.0, on_tile: Optional[Callable[[], None]] = None) -> np.ndarray:
-        """uint8 ``[H, W, 3]`` RGB -> uint8 ``[H, W, 3]``, any size (tiled / padded as needed)."""
-        rgb = checked_rgb(rgb, strength, deep=False)
-        if strength == 0.0:
-            return rgb.copy()
-        height, width = rgb.shape[:2]
-        return tiling.stylize_tiled(
-            rgb, self._run_tile, self.tile_shape(height, width), self.tile_overlap, strength, on_tile, align=self.stride
-        )
-
-    def info(self) -> dict[str, Any]:
-        return {
-            **self._artifact_info(),
-            "input": self.input_spec.to_dict(),
-            "tile": self.tile,
-            "tile_overlap": self.tile_overlap,
-            **self.backend.info(),
-        }
-
-    def close(self) -> None:
-        self.backend.close()
-
-
-def open_stylizer(path: Union[str, os.PathLike], **options: Any) -> BaseStylizer:
-    """The stylizer a bundle runs (model, LUT or per-photo LUT): :meth:`Stylizer.from_bundle`'s
-    choice, under a name that does not suggest the model stylizer."""
-    return Stylizer.from_bundle(path, **options)
+    bundle = Path(path)
+    manifest = load_manifest(bundle)
+    lut_key = _lut_artifact(manifest, artifact, backend)
+    if lut_key is not None:
+        lut_key = _adaptive_or_cube(manifest, artifact, lut_key, adaptive)
+        if lut_key == "lut_adaptive":
+            return AdaptiveLutStylizer.from_manifest(bundle, manifest, lut_key, threads=threads, verify=verify)
+        return LutStylizer.from_manifest(bundle, manifest, lut_key, threads=threads, verify=verify)
+    if adaptive:
+        raise BundleError("adaptive=True applies to LUT bundles (artifact 'lut'); this one runs a model")
+    chosen, backend_name = choose(manifest, artifact, backend)
+    # confined, sized, hashed (verify), sniffed; the interpreter gets these verified bytes
+    model_path, content = bundle_files.open_artifact(bundle, chosen, verify)
+    options = BackendOptions(
+        threads=threads,
+        delegate=delegate,
+        delegate_options=dict(delegate_options or {}),
+        providers=tuple(providers) if providers else None,
+        device=device,
+    )
+    if chosen.format == "torchscript":
+        print(TORCHSCRIPT_NOTE.format(path=model_path), file=sys.stderr)
+    loaded = load_backend(backend_name, model_path, chosen, options, content=content)
+    return ModelStylizer(loaded, chosen, manifest, bundle, tile=tile, tile_overlap=tile_overlap)

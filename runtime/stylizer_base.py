@@ -1,8 +1,8 @@
-"""What every stylizer shares: images of every kind in, the same kind out; files in and out.
+"""The one interface of every stylizer :func:`~styleforge.runtime.open_bundle` returns.
 
 A stylizer turns uint8 (or, for LUTs, uint16) ``[H, W, 3]`` RGB into the same shape and dtype
-(:meth:`BaseStylizer.stylize_rgb`, the one method a sibling implements: the model stylizer in
-:mod:`~styleforge.runtime.stylizer` runs tiles through an interpreter, the LUT stylizers in
+(:meth:`Stylizer.stylize_rgb`, the one method a sibling implements: the model stylizer in
+:mod:`~styleforge.runtime.model_stylizer` runs tiles through an interpreter, the LUT stylizers in
 :mod:`~styleforge.runtime.lut_stylizer` and :mod:`~styleforge.runtime.adaptive_lut` apply a
 3D LUT at full resolution). Everything around it lives here once: PIL images and arrays with
 alpha or one channel, ICC profiles, files read EXIF-upright and written atomically with alpha,
@@ -11,6 +11,7 @@ ICC and EXIF, and the checks of the pixels and the strength (:func:`checked_rgb`
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import os
 from pathlib import Path
@@ -48,20 +49,30 @@ def checked_rgb(rgb, strength: float, deep: bool = True) -> np.ndarray:
     return rgb
 
 
-class BaseStylizer:
-    """The interface of every stylizer: ``stylize_rgb`` (implemented by each sibling), and
-    ``stylize``, ``stylize_batch``, ``stylize_file``, ``info``, ``close`` built on it."""
+class Stylizer(abc.ABC):
+    """What a loaded bundle offers, whichever artifact it runs (a model, a ``.cube``, a per-photo LUT).
+
+    - ``stylize(image, strength)``: a PIL image or uint8 array, any size, back as the same kind;
+      ``stylize_batch`` over many; ``stylize_rgb``: the uint8 ``[H, W, 3]`` core the others use;
+    - ``stylize_file(src, dst)``: a photo file in, a file out (alpha, ICC, EXIF kept);
+    - ``manifest`` (the bundle's :class:`~styleforge.runtime.contract.Manifest`), ``artifact``
+      (the :class:`~styleforge.runtime.contract.Artifact` it runs), ``bundle_dir``, ``info()``;
+    - ``close()``, or ``with open_bundle(path) as stylizer:``.
+
+    Siblings implement :meth:`stylize_rgb` (and may widen :meth:`stylize` / :meth:`stylize_file`,
+    as the LUT stylizers do for 16-bit pixels); everything else is built on it here.
+    """
 
     def __init__(self, artifact: Artifact, manifest: Manifest, bundle_dir: Path):
         self.artifact = artifact
         self.manifest = manifest
         self.bundle_dir = Path(bundle_dir)
 
+    @abc.abstractmethod
     def stylize_rgb(self, rgb: np.ndarray, strength: float = 1.0,
                     on_tile: Optional[Callable[[], None]] = None) -> np.ndarray:
         """uint8 ``[H, W, 3]`` RGB -> uint8 ``[H, W, 3]``, any size; ``on_tile`` is called as work
         progresses (once per tile or strip)."""
-        raise NotImplementedError
 
     def stylize(self, image: ImageLike, strength: float = 1.0) -> ImageLike:
         """Stylize a PIL image or a uint8 numpy array; returns the same kind, same size.
@@ -129,7 +140,7 @@ class BaseStylizer:
         """What this stylizer runs (bundle, artifact, backend, ...), for reports and ``--verbose``."""
         return self._artifact_info()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional: a stylizer holding nothing has nothing to release)
         """Release the interpreter or threads; the stylizer is unusable afterwards."""
 
     def __enter__(self):

@@ -7,7 +7,7 @@
 - an image-adaptive LUT bundle: a LUT per frame from the frame's thumbnail, its parameters
   smoothed over time (:class:`~styleforge.runtime.temporal.ParamSmoother`, ``smooth_s``) so the
   look follows the scene without flickering; a scene cut restarts the average;
-- a model artifact (TFLite, ONNX, ...): the model Stylizer per frame, tiled at any size.
+- a model artifact (TFLite, ONNX, ...): the model stylizer per frame, tiled at any size.
 
 Three threads overlap the work: one reads decoded frames from ffmpeg, the caller's thread
 styles them, one feeds the encoder (ffmpeg runs in its own processes, see
@@ -34,7 +34,7 @@ from styleforge.atomic import replacing
 from styleforge.progress import progress
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.adaptive_lut import AdaptiveLutStylizer
-from styleforge.runtime.stylizer_base import BaseStylizer
+from styleforge.runtime.stylizer_base import Stylizer
 from styleforge.runtime.temporal import DEFAULT_TAU_S, ParamSmoother
 from styleforge.runtime.video_io import (
     DEFAULT_CRF,
@@ -60,7 +60,7 @@ class FrameStyler:
     stylizer runs ``stylize_rgb`` per frame. ``style_s``: seconds spent per frame.
     """
 
-    def __init__(self, stylizer: BaseStylizer, fps: float, strength: float = 1.0,
+    def __init__(self, stylizer: Stylizer, fps: float, strength: float = 1.0,
                  smooth_s: float = DEFAULT_TAU_S):
         self.stylizer = stylizer
         self.strength = float(strength)
@@ -228,7 +228,7 @@ def pump(info: VideoInfo, styler: FrameStyler, dst: Path, codec: Optional[str], 
     return stats, reader, writer
 
 
-def stylize_video(stylizer: BaseStylizer, src: PathLike, dst: PathLike, strength: float = 1.0,
+def stylize_video(stylizer: Stylizer, src: PathLike, dst: PathLike, strength: float = 1.0,
                   codec: Optional[str] = None, crf: int = DEFAULT_CRF, smooth_s: float = DEFAULT_TAU_S,
                   quiet: bool = True, info: Optional[VideoInfo] = None) -> VideoResult:
     """Stylize clip ``src`` into ``dst`` (see the module doc); VideoError for a clip ffmpeg cannot

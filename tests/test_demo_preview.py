@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from styleforge.cli.demo import write_previews
-from styleforge.runtime import Stylizer
+from styleforge.runtime import open_bundle
 
 ALBUM = Path(__file__).resolve().parents[1] / "data" / "album"
 
@@ -20,7 +20,7 @@ def test_demo_writes_a_preview_per_bundle_and_skips_one_that_fails(tmp_path, cap
     bundle = tmp_path / "lut"
     export_lut_bundle(look_colour_fn("film-warm"), bundle, size=17, style="film-warm", progress=False)
     data = tmp_path / "data"
-    lut = Stylizer.from_bundle(bundle, artifact="lut")
+    lut = open_bundle(bundle, artifact="lut")
     for side in ("input", "target"):
         (data / "test" / side).mkdir(parents=True)
     for name in ("pool", "snow"):  # as make-dataset writes them: resized PNGs, the look's ground truth

@@ -157,11 +157,11 @@ def write_report(out: Path, data: Path, teacher: Path, student_run: Path, bundle
         score_methods,
         torch_method,
     )
-    from styleforge.runtime import Stylizer, load_manifest
+    from styleforge.runtime import load_manifest, open_bundle
     from styleforge.train.checkpoint import load_generator
 
     pairs = load_pairs(data / "test" / "input", data / "test" / "target")
-    int8 = Stylizer.from_bundle(bundle, artifact="tflite_int8", backend="litert")
+    int8 = open_bundle(bundle, artifact="tflite_int8", backend="litert")
     methods = {
         "before": lambda x: x,
         "teacher": torch_method(load_generator(teacher)[0]),

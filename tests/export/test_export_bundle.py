@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from styleforge.export import verify
+from styleforge.runtime import open_bundle
 from styleforge.runtime.manifest import load_manifest
 from styleforge.runtime.metrics import psnr
-from styleforge.runtime.stylizer import Stylizer
 from styleforge.runtime.tensors import to_uint8
 
 TFLITE_KEYS = ("tflite_fp32", "tflite_fp16", "tflite_dynamic_int8", "tflite_int8")
@@ -81,7 +81,7 @@ def test_runtimes_reproduce_the_reference_pairs(tiny_bundle):
     assert np.abs(x.astype(int) - want.astype(int)).mean() > 2  # the look changes the photo
     for key in ("onnx", *TFLITE_KEYS):
         art = manifest.artifacts[key]
-        got = Stylizer.from_bundle(tiny_bundle, artifact=key).stylize(x)
+        got = open_bundle(tiny_bundle, artifact=key).stylize(x)
         # Both sides are rounded to uint8 here, so allow rounding flips on top of the bound.
         assert psnr(got, want) >= min(art.fidelity["bound_psnr"], 45.0), key
 
@@ -96,7 +96,7 @@ def test_gate_measures_the_pixels_stylize_produces(tiny_bundle, tiny_generator):
         if art.fidelity.get("verified") is not True:
             continue  # Core ML off macOS
         gate_pixels, _ = verify.artifact_pixels(tiny_bundle / art.file, art, crops, stride=manifest.model["stride"])
-        stylizer = Stylizer.from_bundle(tiny_bundle, artifact=key, backend=verify.GATE_BACKENDS[art.format],
+        stylizer = open_bundle(tiny_bundle, artifact=key, backend=verify.GATE_BACKENDS[art.format],
                                         threads=verify.GATE_THREADS)
         for crop, pixels in zip(crops, gate_pixels):
             assert np.array_equal(stylizer.stylize(crop), to_uint8(pixels)), f"{key}: gate and stylize disagree"

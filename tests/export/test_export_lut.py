@@ -45,7 +45,7 @@ def test_gate_reads_back_with_colour_science_and_catches_swapped_axes(tmp_path, 
 
 def test_export_lut_bundle_of_a_look(tmp_path):
     from styleforge.runtime.manifest import load_manifest
-    from styleforge.runtime.stylizer import sha256_of
+    from styleforge.runtime.stylizer_base import sha256_of
 
     out = tmp_path / "fw"
     le.export_lut_bundle(le.look_colour_fn("film-warm"), out, size=17, style="film-warm", progress=False)
@@ -184,7 +184,7 @@ def test_a_colour_model_exports_its_lut_and_the_lut_as_its_graphs(tmp_path):
     LUT's gather graph (lut_onnx), not the model's; the TorchScript stays as the reference."""
     pytest.importorskip("torch")
     from styleforge.export.bundle import export_bundle
-    from styleforge.runtime import Stylizer
+    from styleforge.runtime import open_bundle
 
     out = tmp_path / "both"
     manifest = export_bundle(ColourStandIn(), out, formats=("onnx",), size=(64, 64), style="stand-in",
@@ -192,7 +192,7 @@ def test_a_colour_model_exports_its_lut_and_the_lut_as_its_graphs(tmp_path):
     assert set(manifest.artifacts) == {"torchscript", "lut_cube", "lut_hald", "lut_onnx"}
     assert manifest.artifacts["lut_onnx"].fidelity["psnr"] >= 40.0  # the LUT's gather graph, gated too
     assert manifest.artifacts["lut_cube"].extra["full_vs_colour_part"]["psnr"] >= 35.0
-    stylizer = Stylizer.from_bundle(out)  # auto: the LUT
+    stylizer = open_bundle(out)  # auto: the LUT
     assert stylizer.info()["backend"] == "lut" and stylizer.info()["lut_size"] == 17
     # A colour part that is not the look (a strong local branch): the model's own graph, no .cube.
     sharp = export_bundle(ColourStandIn(local=1.5), tmp_path / "sharp", formats=("onnx",), size=(64, 64),
@@ -221,7 +221,7 @@ def test_lut_as_mobile_graphs_pass_the_gate_and_run_in_the_runtime(tmp_path):
     """ONNX opset 17 and TFLite fp32/fp16 graphs built from gathers, each run by the runtime's own
     backend and compared with the runtime's LUT path (Core ML: converted, not verified on Linux)."""
     pytest.importorskip("onnx2tf")
-    from styleforge.runtime import Stylizer
+    from styleforge.runtime import open_bundle
     from styleforge.runtime.manifest import load_manifest
 
     out = tmp_path / "graphs"
@@ -236,9 +236,9 @@ def test_lut_as_mobile_graphs_pass_the_gate_and_run_in_the_runtime(tmp_path):
     assert "GATHER" in manifest.artifacts["lut_tflite_fp32"].ops
     assert manifest.artifacts["lut_tflite_fp16"].compatibility["int8_npu"]["verdict"] == "no"
     photo = cal.heldout_crops(cal.split_default_photos()[1][:1], (150, 130))[0]  # not the graph size: tiles
-    lut_path = Stylizer.from_bundle(out).stylize(photo).astype(int)
+    lut_path = open_bundle(out).stylize(photo).astype(int)
     for key in ("lut_onnx", "lut_tflite_fp16"):
-        assert np.abs(Stylizer.from_bundle(out, artifact=key).stylize(photo).astype(int) - lut_path).max() <= 1
+        assert np.abs(open_bundle(out, artifact=key).stylize(photo).astype(int) - lut_path).max() <= 1
 
 
 def test_ffmpeg_haldclut_reads_our_hald_png(tmp_path, heldout_u8):

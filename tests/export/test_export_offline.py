@@ -83,7 +83,7 @@ def test_cyclegan_resnet_generator_exports_and_passes(tmp_path):
 def test_dynamic_onnx_and_uint8_io(tiny_generator, tmp_path):
     """--dynamic ONNX runs at another size; full-int8 with uint8 I/O records its quantisation."""
     from styleforge.export.bundle import export_bundle
-    from styleforge.runtime.stylizer import Stylizer
+    from styleforge.runtime import open_bundle
 
     out = tmp_path / "dyn"
     manifest = export_bundle(tiny_generator, out, formats=("onnx", "tflite"), size=(64, 64), dynamic=True,
@@ -91,7 +91,7 @@ def test_dynamic_onnx_and_uint8_io(tiny_generator, tmp_path):
     onnx = manifest.artifacts["onnx"]
     assert onnx.input.shape == (1, 3, None, None)
     x = cal.heldout_crops(cal.default_photos()[:1], (96, 128))[0]
-    assert Stylizer.from_bundle(out, artifact="onnx").stylize_unrounded(x).shape == (96, 128, 3)
+    assert open_bundle(out, artifact="onnx").stylize_unrounded(x).shape == (96, 128, 3)
     int8 = manifest.artifacts["tflite_int8"]
     assert int8.input.dtype == "uint8" and int8.input.scale and int8.input.zero_point is not None
     assert int8.input.shape == (1, 64, 64, 3)

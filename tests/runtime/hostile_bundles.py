@@ -221,7 +221,7 @@ def lut_cases() -> dict[str, tuple[Callable[[Path], None], str, str]]:
 
 
 # a verified model file the interpreter cannot parse: a cell error in bench (an interpreter's own
-# limits look the same), a refusal in stylize and Stylizer.from_bundle
+# limits look the same), a refusal in stylize and open_bundle
 BENCH_CELL_ERRORS = ("truncated-rehashed",)
 
 

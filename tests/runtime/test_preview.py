@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from styleforge.runtime import Stylizer
+from styleforge.runtime import open_bundle
 from styleforge.runtime import preview as pv
 
 ALBUM = Path(__file__).resolve().parents[2] / "data" / "album"
@@ -55,7 +55,7 @@ def test_lut_page_is_self_contained_and_accessible(look_bundle, tmp_path):
     lut_json = re.search(r'<script type="application/json" id="styleforge-lut">(.*?)</script>', page, re.S).group(1)
     lut = json.loads(lut_json)
     rows = np.frombuffer(base64.b64decode(lut["rgb_f32"]), "<f4").reshape(-1, 3)
-    table = Stylizer.from_bundle(look_bundle, artifact="lut").lut
+    table = open_bundle(look_bundle, artifact="lut").lut
     assert lut["size"] == 33 and np.array_equal(rows, table.cube_order())
     # the before photo is lossless: the browser's LUT input is exactly the runtime's input
     before = re.search(r'<img class="before" src="([^"]+)"', page).group(1)
@@ -70,7 +70,7 @@ def test_max_edge_and_reference_images(look_bundle, tmp_path):
 
     ref_dir = tmp_path / "teacher"
     ref_dir.mkdir()
-    stylizer = Stylizer.from_bundle(look_bundle, artifact="lut")
+    stylizer = open_bundle(look_bundle, artifact="lut")
     for photo in PHOTOS:  # a reference at the file's size, resized by the page to the embedded size
         pixels, _ = pv.load_photo(photo, None)
         Image.fromarray(stylizer.stylize_rgb(pixels, 0.5)).save(ref_dir / f"{photo.stem}.png")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from styleforge.runtime import Stylizer
+from styleforge.runtime import open_bundle
 from styleforge.runtime import preview as pv
 
 ALBUM = Path(__file__).resolve().parents[2] / "data" / "album"
@@ -160,7 +160,7 @@ def page(tmp_path_factory) -> tuple[Path, Path]:
 
     references = root / "references"  # a second, pre-rendered output per photo: the look at 70 %
     references.mkdir()
-    stylizer = Stylizer.from_bundle(bundle, artifact="lut")
+    stylizer = open_bundle(bundle, artifact="lut")
     for photo in PHOTOS:
         Image.fromarray(stylizer.stylize_rgb(pv.load_photo(photo, None)[0], 0.7)).save(references / f"{photo.stem}.png")
     return bundle, pv.build_preview(bundle, PHOTOS, root / "page", max_edge=None, reference_images=references,
@@ -196,7 +196,7 @@ def test_webgl_lut_matches_the_runtime_in_chromium(browser, page):
 
     html = html_path.read_text()
     befores = [pv.decode_data_uri(uri) for uri in re.findall(r'<img class="before" src="([^"]+)"', html)]
-    stylizer = Stylizer.from_bundle(bundle, artifact="lut")
+    stylizer = open_bundle(bundle, artifact="lut")
     worst = {}
     for index, before in enumerate(befores):
         assert slider(browser, index, "strength", "End") == 100

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleforge.runtime import Stylizer
+from styleforge.runtime import open_bundle
 from styleforge.runtime.contract import BundleError
 from styleforge.runtime.metrics import psnr
 
@@ -86,7 +86,7 @@ def torch_output(model, photo: np.ndarray) -> np.ndarray:
 
 def test_bundle_ships_the_per_photo_lut_with_sha256_and_figures(bundle):
     from styleforge.runtime.manifest import load_manifest
-    from styleforge.runtime.stylizer import sha256_of
+    from styleforge.runtime.stylizer_base import sha256_of
 
     manifest = load_manifest(bundle)
     art = manifest.artifacts["lut_adaptive"]
@@ -106,10 +106,10 @@ def test_bundle_ships_the_per_photo_lut_with_sha256_and_figures(bundle):
 def test_runtime_matches_torch_per_photo(model, bundle, photos):
     from styleforge.runtime.adaptive_lut import AdaptiveLutStylizer
 
-    stylizer = Stylizer.from_bundle(bundle, artifact="lut")
+    stylizer = open_bundle(bundle, artifact="lut")
     assert isinstance(stylizer, AdaptiveLutStylizer) and stylizer.info()["adaptive"] is True
     assert "per photo" in stylizer.info()["per_photo"] and "per-photo" in repr(stylizer)
-    median = Stylizer.from_bundle(bundle, artifact="lut", adaptive=False)  # the baked look.cube
+    median = open_bundle(bundle, artifact="lut", adaptive=False)  # the baked look.cube
     assert type(median).__name__ == "LutStylizer" and median.info()["artifact"] == "lut_cube"
     adaptive_db, median_db = [], []
     for photo in photos:
@@ -124,7 +124,7 @@ def test_runtime_matches_torch_per_photo(model, bundle, photos):
 def test_thumbnail_and_parameters_are_torch_s(model, bundle, photos):
     import torch.nn.functional as F
 
-    look = Stylizer.from_bundle(bundle, artifact="lut").look
+    look = open_bundle(bundle, artifact="lut").look
     for photo in photos[:2]:
         u = torch.from_numpy(photo.astype(np.float32).transpose(2, 0, 1)[None] / 255.0)
         thumb = F.interpolate(u, size=(32, 32), mode="area")[0].numpy()
@@ -135,7 +135,7 @@ def test_thumbnail_and_parameters_are_torch_s(model, bundle, photos):
 
 
 def test_two_photos_get_different_luts(bundle, photos):
-    stylizer = Stylizer.from_bundle(bundle, artifact="lut")
+    stylizer = open_bundle(bundle, artifact="lut")
     first, second = stylizer.lut_for(photos[0]), stylizer.lut_for(photos[1])
     assert first.size == second.size == 33
     assert np.abs(first.table - second.table).max() > 0.05
@@ -147,7 +147,7 @@ def test_big_photos_take_the_table_path_and_16bit_stays_16bit(bundle, photos, mo
     from styleforge.runtime import adaptive_lut as ral
     from styleforge.runtime import lut as rlut
 
-    stylizer = Stylizer.from_bundle(bundle, artifact="lut", threads=2)
+    stylizer = open_bundle(bundle, artifact="lut", threads=2)
     photo = photos[0]
     small = stylizer.stylize(photo).astype(int)
     tables = []
@@ -160,17 +160,17 @@ def test_big_photos_take_the_table_path_and_16bit_stays_16bit(bundle, photos, mo
 
 
 def test_choice_between_per_photo_and_cube(bundle, tmp_path):
-    assert Stylizer.from_bundle(bundle, artifact="cube").info()["artifact"] == "lut_cube"  # the file, by name
-    assert Stylizer.from_bundle(bundle, artifact="adaptive").info()["artifact"] == "lut_adaptive"
+    assert open_bundle(bundle, artifact="cube").info()["artifact"] == "lut_cube"  # the file, by name
+    assert open_bundle(bundle, artifact="adaptive").info()["artifact"] == "lut_adaptive"
     with pytest.raises(BundleError, match="adaptive=False"):
-        Stylizer.from_bundle(bundle, artifact="lut_adaptive", adaptive=False)
+        open_bundle(bundle, artifact="lut_adaptive", adaptive=False)
     from styleforge.export.lut_export import export_lut_bundle
 
     plain = tmp_path / "plain"
     export_lut_bundle(lambda rgb: rgb ** 0.9, plain, size=17, progress=False)
-    assert type(Stylizer.from_bundle(plain, artifact="lut")).__name__ == "LutStylizer"
+    assert type(open_bundle(plain, artifact="lut")).__name__ == "LutStylizer"
     with pytest.raises(BundleError, match="no per-photo LUT"):
-        Stylizer.from_bundle(plain, artifact="lut", adaptive=True)
+        open_bundle(plain, artifact="lut", adaptive=True)
 
 
 def test_replaced_npz_is_refused(bundle, tmp_path):
@@ -183,7 +183,7 @@ def test_replaced_npz_is_refused(bundle, tmp_path):
     arrays["basis"] = arrays["basis"] * 2
     np.savez(copy / "look_adaptive.npz", **arrays)
     with pytest.raises(BundleError, match="sha256"):
-        Stylizer.from_bundle(copy, artifact="lut")
+        open_bundle(copy, artifact="lut")
 
 
 def test_runtime_path_imports_no_torch(bundle, photos, tmp_path):
@@ -192,8 +192,8 @@ def test_runtime_path_imports_no_torch(bundle, photos, tmp_path):
         "import sys\n"
         "import numpy as np\n"
         "from PIL import Image\n"
-        "from styleforge.runtime import Stylizer\n"
-        f"s = Stylizer.from_bundle({str(bundle)!r}, artifact='lut')\n"
+        "from styleforge.runtime import open_bundle\n"
+        f"s = open_bundle({str(bundle)!r}, artifact='lut')\n"
         f"out = s.stylize(np.asarray(Image.open({str(tmp_path / 'p.png')!r})))\n"
         "assert type(s).__name__ == 'AdaptiveLutStylizer', type(s)\n"
         "np.save(sys.argv[1], out)\n"
@@ -206,7 +206,7 @@ def test_runtime_path_imports_no_torch(bundle, photos, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out.npy")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "lut_adaptive on lut" in proc.stdout
-    in_process = Stylizer.from_bundle(bundle, artifact="lut").stylize(photos[0])
+    in_process = open_bundle(bundle, artifact="lut").stylize(photos[0])
     assert np.array_equal(np.load(tmp_path / "out.npy"), in_process)
 
 

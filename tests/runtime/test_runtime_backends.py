@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleforge.runtime import BundleError, Stylizer, TensorSpec
+from styleforge.runtime import BundleError, TensorSpec, open_bundle
 from styleforge.runtime.backends import (
     BackendError,
     BackendOptions,
@@ -48,7 +48,7 @@ def test_import_runtime_pulls_no_interpreter():
     code = (
         "import sys\n"
         "import styleforge.runtime\n"
-        "from styleforge.runtime import Stylizer\n"
+        "from styleforge.runtime import Stylizer, open_bundle\n"
         "from styleforge.runtime.backends import available_backends\n"
         "available_backends()\n"
         "heavy = [m for m in ('torch', 'tensorflow', 'onnxruntime', 'ai_edge_litert', 'tflite_runtime', 'skimage') if m in sys.modules]\n"
@@ -61,7 +61,7 @@ def test_import_runtime_pulls_no_interpreter():
 def test_backend_matches_reference(tiny_bundle, artifact, backend, min_psnr):
     if backend not in available_backends():
         pytest.skip(f"{backend} not installed")
-    stylizer = Stylizer.from_bundle(tiny_bundle, artifact=artifact, backend=backend, threads=1)
+    stylizer = open_bundle(tiny_bundle, artifact=artifact, backend=backend, threads=1)
     assert stylizer.artifact.key == artifact and stylizer.backend.name == backend
     for ref_in, ref_out in _references(tiny_bundle):
         styled = stylizer.stylize(ref_in)
@@ -73,15 +73,15 @@ def test_backend_matches_reference(tiny_bundle, artifact, backend, min_psnr):
 
 
 def test_auto_choices(tiny_bundle):
-    auto = Stylizer.from_bundle(tiny_bundle)
+    auto = open_bundle(tiny_bundle)
     assert (auto.artifact.key, auto.backend.name) == ("tflite_fp16", "litert")
-    assert Stylizer.from_bundle(tiny_bundle, backend="onnxruntime").artifact.key == "onnx"
-    assert Stylizer.from_bundle(tiny_bundle, artifact="int8").artifact.key == "tflite_int8"
-    assert Stylizer.from_bundle(tiny_bundle, artifact="torch").backend.name == "torch"
+    assert open_bundle(tiny_bundle, backend="onnxruntime").artifact.key == "onnx"
+    assert open_bundle(tiny_bundle, artifact="int8").artifact.key == "tflite_int8"
+    assert open_bundle(tiny_bundle, artifact="torch").backend.name == "torch"
     with pytest.raises(BundleError, match="no 'tflite_nope' artifact"):
-        Stylizer.from_bundle(tiny_bundle, artifact="tflite_nope")
+        open_bundle(tiny_bundle, artifact="tflite_nope")
     with pytest.raises(BackendError, match="cannot run"):
-        Stylizer.from_bundle(tiny_bundle, artifact="onnx", backend="litert")
+        open_bundle(tiny_bundle, artifact="onnx", backend="litert")
 
 
 def test_int8_tensors_quantise_with_the_interpreter_scale():
@@ -107,7 +107,7 @@ def test_int8_tensors_quantise_with_the_interpreter_scale():
 
 
 def test_tflite_int8_uses_the_interpreters_own_quantisation(tiny_bundle):
-    stylizer = Stylizer.from_bundle(tiny_bundle, artifact="int8")
+    stylizer = open_bundle(tiny_bundle, artifact="int8")
     reported = stylizer.backend.input_details()
     assert stylizer.input_spec.dtype == reported["dtype"]
     if stylizer.input_spec.is_quantized:
@@ -127,15 +127,15 @@ def test_coreml_is_a_clear_error_off_macos(tiny_bundle):
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_missing_delegate_and_wrong_tile_are_clear(tiny_bundle, tmp_path):
     _one_line_error(BackendError, "cannot load TFLite delegate",
-                    lambda: Stylizer.from_bundle(tiny_bundle, delegate=str(tmp_path / "libedgetpu.so.1")))
+                    lambda: open_bundle(tiny_bundle, delegate=str(tmp_path / "libedgetpu.so.1")))
     gc.collect()  # let that half-built Delegate go now, under this test's warning filter
     with pytest.raises(BundleError, match="fixed 64x64 input"):
-        Stylizer.from_bundle(tiny_bundle, tile=128)
+        open_bundle(tiny_bundle, tile=128)
 
 
 def test_onnxruntime_unknown_provider_is_named(tiny_bundle):
     with pytest.raises(BackendError, match="NoSuchExecutionProvider.*CPUExecutionProvider"):
-        Stylizer.from_bundle(tiny_bundle, backend="onnxruntime", providers=["NoSuchExecutionProvider"])
+        open_bundle(tiny_bundle, backend="onnxruntime", providers=["NoSuchExecutionProvider"])
 
 
 @pytest.fixture
@@ -168,12 +168,12 @@ def _one_line_error(exc_type, match, fn):
 def test_bad_bundles_fail_with_one_line(bundle_copy, tmp_path):
     fp16 = json.loads((bundle_copy / "manifest.json").read_text())["artifacts"]["tflite_fp16"]
     model = bundle_copy / fp16["file"]
-    load = lambda: Stylizer.from_bundle(bundle_copy, artifact="tflite_fp16")  # noqa: E731
+    load = lambda: open_bundle(bundle_copy, artifact="tflite_fp16")  # noqa: E731
     assert load().artifact.key == "tflite_fp16"  # the copy itself is fine
 
-    _one_line_error(BundleError, "bundle not found", lambda: Stylizer.from_bundle(tmp_path / "nope"))
+    _one_line_error(BundleError, "bundle not found", lambda: open_bundle(tmp_path / "nope"))
     (tmp_path / "empty").mkdir()
-    _one_line_error(BundleError, "no manifest.json", lambda: Stylizer.from_bundle(tmp_path / "empty"))
+    _one_line_error(BundleError, "no manifest.json", lambda: open_bundle(tmp_path / "empty"))
 
     original = model.read_bytes()
     model.write_bytes(original + b"\0")  # grown: refused by its size before it is read

@@ -42,13 +42,13 @@ import json, sys, importlib.util
 import numpy as np
 from PIL import Image
 from styleforge.cli import main
-from styleforge.runtime import Stylizer
+from styleforge.runtime import open_bundle
 from styleforge.runtime.metrics import psnr
 from styleforge.photo import baselines, dataset, looks  # torch-free, and no scipy / scikit-image at import
 
 bundle, photo, out_dir, backend = sys.argv[1:5]
 rc = main(["stylize", bundle, photo, "--out", out_dir, "--backend", backend, "--quiet", "--suffix", "_cli"])
-stylizer = Stylizer.from_bundle(bundle, backend=backend)
+stylizer = open_bundle(bundle, backend=backend)
 img = Image.open(photo).convert("RGB").crop((0, 0, 97, 131))  # odd size: padded and tiled
 styled = stylizer.stylize(img)
 ref_in = np.asarray(Image.open(bundle + "/reference/input_000.png").convert("RGB"))
@@ -156,7 +156,7 @@ def test_runtime_runs_without_torch_or_tensorflow(request, backend, runtime_whee
 
 def test_a_colour_models_bundle_runs_its_lut_without_any_interpreter(request, runtime_wheel, tmp_path):
     """A colour generator's bundle (TorchScript + look.cube + its LUT graph) in a venv with only
-    numpy and Pillow: ``stylize`` and ``Stylizer.from_bundle`` run the LUT by default."""
+    numpy and Pillow: ``stylize`` and ``open_bundle`` run the LUT by default."""
     torch = pytest.importorskip("torch")
     from styleforge.export.bundle import export_bundle
     from styleforge.photo.album import album_paths
@@ -178,8 +178,8 @@ def test_a_colour_models_bundle_runs_its_lut_without_any_interpreter(request, ru
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "(lut_cube on lut)" in proc.stdout and "Traceback" not in proc.stderr
     code = ("import sys, importlib.util\n"
-            "from styleforge.runtime import Stylizer\n"
-            f"s = Stylizer.from_bundle({str(bundle)!r})\n"
+            "from styleforge.runtime import open_bundle\n"
+            f"s = open_bundle({str(bundle)!r})\n"
             "print(s.info()['backend'], [m for m in ('torch', 'onnxruntime', 'ai_edge_litert') if importlib.util.find_spec(m)])\n")
     probe = _sh([python, "-c", code], cwd=tmp_path)
     assert probe.stdout.split("\n")[-2] == "lut []"

@@ -1,5 +1,5 @@
 """A bundle is untrusted input: every case of the hostile corpus (tests/runtime/hostile_bundles.py)
-is refused by ``Stylizer.from_bundle``, ``styleforge stylize`` and ``styleforge bench`` with one
+is refused by ``open_bundle``, ``styleforge stylize`` and ``styleforge bench`` with one
 line, no traceback, nothing written, and no file outside the bundle opened; good bundles load."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from PIL import Image
 import styleforge
 from styleforge.cli import main
 from styleforge.errors import StyleforgeError
-from styleforge.runtime import Stylizer, load_manifest
+from styleforge.runtime import load_manifest, open_bundle
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import BundleError
 from styleforge.runtime.manifest import validate_manifest
@@ -108,11 +108,11 @@ def _one_line(text: str) -> str:
 # ------------------------------------------------------------------------------ the corpus
 
 
-def test_from_bundle_refuses_every_case_opening_nothing_outside(corpus):
+def test_open_bundle_refuses_every_case_opening_nothing_outside(corpus):
     assert len(corpus) >= 30
     for case in corpus:
         with watching_opens() as opened, pytest.raises(StyleforgeError) as err:
-            Stylizer.from_bundle(case.path, artifact=case.artifact)
+            open_bundle(case.path, artifact=case.artifact)
         message = str(err.value)
         assert "\n" not in message, (case.name, message)
         assert re.search(case.expect, message), (case.name, message)
@@ -162,7 +162,7 @@ def test_good_bundles_load_and_open_only_their_own_files(tiny_bundle, lut_bundle
     for bundle, artifact in ((tiny_bundle, MODEL_KEY), (tiny_bundle, "onnx"), (tiny_bundle, "torchscript"),
                              (lut_bundle, "lut")):
         with watching_opens() as opened:
-            stylizer = Stylizer.from_bundle(bundle, artifact=artifact)
+            stylizer = open_bundle(bundle, artifact=artifact)
             out = stylizer.stylize(np.full((16, 24, 3), 100, np.uint8))
         assert out.shape == (16, 24, 3)
         assert not outside_opens(opened, bundle), outside_opens(opened, bundle)
@@ -183,11 +183,11 @@ def test_verify_false_skips_only_the_hash(tiny_bundle, tmp_path):
     data[len(data) // 2] ^= 0xFF  # a flipped weight byte: same size, another sha256
     (copy / MODEL_FILE).write_bytes(bytes(data))
     with pytest.raises(BundleError, match="sha256"):
-        Stylizer.from_bundle(copy, artifact=MODEL_KEY)
-    Stylizer.from_bundle(copy, artifact=MODEL_KEY, verify=False)  # development opt-out: loads
+        open_bundle(copy, artifact=MODEL_KEY)
+    open_bundle(copy, artifact=MODEL_KEY, verify=False)  # development opt-out: loads
     (copy / MODEL_FILE).write_bytes(bytes(data[:1000]))
     with pytest.raises(BundleError, match="is 1000 bytes, the manifest says"):  # the size is still checked
-        Stylizer.from_bundle(copy, artifact=MODEL_KEY, verify=False)
+        open_bundle(copy, artifact=MODEL_KEY, verify=False)
     hostile.rehash(copy, MODEL_KEY)
     assert load_manifest(copy).artifacts[MODEL_KEY].size_bytes == 1000
 
@@ -202,5 +202,5 @@ def test_unknown_keys_are_ignored_and_symlinks_inside_are_followed(tiny_bundle, 
     (copy / "models").mkdir()
     os.replace(copy / MODEL_FILE, copy / "models" / MODEL_FILE)
     os.symlink(Path("models") / MODEL_FILE, copy / MODEL_FILE)  # a link that stays inside the bundle
-    stylizer = Stylizer.from_bundle(copy, artifact=MODEL_KEY)
+    stylizer = open_bundle(copy, artifact=MODEL_KEY)
     assert stylizer.artifact.key == MODEL_KEY

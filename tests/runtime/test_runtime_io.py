@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from styleforge.runtime import Stylizer
+from styleforge.runtime import Stylizer, open_bundle
 
 ORIENTATION, MAKE = 0x0112, 0x010F
 
 
 @pytest.fixture(scope="module")
 def stylizer(tiny_bundle) -> Stylizer:
-    return Stylizer.from_bundle(tiny_bundle)
+    return open_bundle(tiny_bundle)
 
 
 @pytest.fixture(scope="module")

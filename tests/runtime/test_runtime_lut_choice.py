@@ -2,7 +2,7 @@
 
 The bundle is exported from a real (small, perturbed) ``ColourGenerator``: TorchScript, the
 gated ``look.cube`` + HALD and the LUT's ONNX gather graph. ``stylize``, ``bench`` and
-``Stylizer.from_bundle`` must pick the LUT by default; ``model.pt`` runs only when asked for,
+``open_bundle`` must pick the LUT by default; ``model.pt`` runs only when asked for,
 with a one-line note; a bundle whose only model is TorchScript says how to run it.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleforge.runtime import Stylizer
+from styleforge.runtime import open_bundle
 from styleforge.runtime.backends import BackendError
 from styleforge.runtime.stylizer import TORCHSCRIPT_NOTE
 
@@ -47,19 +47,19 @@ def photo() -> np.ndarray:
 def test_auto_runs_the_lut_and_torchscript_only_when_asked(colour_bundle, photo, capfd):
     manifest = json.loads((colour_bundle / "manifest.json").read_text())
     assert set(manifest["artifacts"]) == {"torchscript", "lut_cube", "lut_hald", "lut_onnx"}
-    auto = Stylizer.from_bundle(colour_bundle)
+    auto = open_bundle(colour_bundle)
     assert auto.info()["backend"] == "lut" and auto.artifact.key == "lut_cube"
     assert "TorchScript" not in capfd.readouterr().err
     styled = auto.stylize(photo)
     assert np.abs(styled.astype(int) - photo).mean() > 3  # the look changed the photo
 
-    scripted = Stylizer.from_bundle(colour_bundle, artifact="torch")
+    scripted = open_bundle(colour_bundle, artifact="torch")
     assert scripted.backend.name == "torch"
     note = capfd.readouterr().err
     assert note.strip() == TORCHSCRIPT_NOTE.format(path=colour_bundle / "model.pt")
     # The reference agrees with the LUT baked from it (a 33^3 resampling of the model's function).
     assert np.abs(scripted.stylize(photo).astype(int) - styled).mean() < 1.0
-    graph = Stylizer.from_bundle(colour_bundle, backend="onnxruntime")
+    graph = open_bundle(colour_bundle, backend="onnxruntime")
     assert graph.artifact.key == "lut_onnx"
     assert np.abs(graph.stylize(photo).astype(int) - styled).max() <= 1
 
@@ -71,8 +71,8 @@ def test_a_torchscript_only_bundle_is_not_loaded_by_auto(tiny_bundle, tmp_path):
     manifest["artifacts"] = {"torchscript": manifest["artifacts"]["torchscript"]}
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BackendError, match="--artifact torch"):
-        Stylizer.from_bundle(copy)
-    assert Stylizer.from_bundle(copy, artifact="torch").backend.name == "torch"
+        open_bundle(copy)
+    assert open_bundle(copy, artifact="torch").backend.name == "torch"
 
 
 def test_stylize_and_bench_take_the_lut(colour_bundle, photo, tmp_path, capsys):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styleforge.runtime import Stylizer, load_manifest
+from styleforge.runtime import Stylizer, load_manifest, open_bundle
 from styleforge.runtime.bundle_files import file_facts
 from styleforge.runtime.metrics import psnr
 from styleforge.runtime.tiling import ramp_weights, tile_starts
@@ -26,7 +26,7 @@ def photo() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def stylizer(tiny_bundle) -> Stylizer:
-    return Stylizer.from_bundle(tiny_bundle, artifact="tflite_fp32")
+    return open_bundle(tiny_bundle, artifact="tflite_fp32")
 
 
 @pytest.mark.parametrize("length,tile,overlap,align", [(200, 64, 16, 8), (296, 64, 16, 8), (6000, 64, 16, 8), (72, 64, 16, 8), (1001, 512, 64, 1), (64, 64, 16, 8)])
@@ -110,9 +110,9 @@ def test_tiles_blend_without_seams(request, tiny_bundle, photo, tmp_path, which)
     model = request.getfixturevalue("tiny_generator") if which == "tiny_generator" else _context_model()
     bundle = _dynamic_bundle(model, tiny_bundle, tmp_path / "dyn")
     img = np.ascontiguousarray(photo[40:240, 100:396])  # 200 x 296: several tiles each way
-    whole = Stylizer.from_bundle(bundle, tile=512).stylize(img)  # one tile: the ground truth
+    whole = open_bundle(bundle, tile=512).stylize(img)  # one tile: the ground truth
     assert np.abs(whole.astype(np.int16) - img).mean() > 2.0
-    tiled_stylizer = Stylizer.from_bundle(bundle, tile=TILE, tile_overlap=16)
+    tiled_stylizer = open_bundle(bundle, tile=TILE, tile_overlap=16)
     tiled = tiled_stylizer.stylize(img)
     diff = np.abs(whole.astype(np.int16) - tiled.astype(np.int16))
     stride = tiled_stylizer.stride
@@ -129,7 +129,7 @@ def test_tiles_blend_without_seams(request, tiny_bundle, photo, tmp_path, which)
         # The same check fails for naive tiling (hard cuts, no overlap, no stride alignment),
         # so the bound above is a real test.
         naive = np.empty_like(img)
-        run = Stylizer.from_bundle(bundle, tile=TILE, tile_overlap=0)
+        run = open_bundle(bundle, tile=TILE, tile_overlap=0)
         for y in range(0, 200, 50):
             for x in range(0, 296, 74):
                 naive[y : y + 50, x : x + 74] = run.stylize(np.ascontiguousarray(img[y : y + 50, x : x + 74]))

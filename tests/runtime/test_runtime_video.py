@@ -112,14 +112,14 @@ def test_frames_agree_with_ffmpeg_lut3d(lut_bundle, clips, tmp_path):
 def test_model_artifact_runs_per_frame(tiny_bundle, clips, tmp_path):
     """A model (ONNX, tiled at the clip's size) per frame equals the same model on each decoded frame."""
     pytest.importorskip("onnxruntime")
-    from styleforge.runtime import Stylizer
+    from styleforge.runtime import open_bundle
 
     src = make_album_clip(tmp_path / "small.mkv", (96, 64), fps=10, seconds=0.5)
     out = tmp_path / "styled"
     assert main(["stylize", str(tiny_bundle), str(src), "--artifact", "onnx", "--out", str(out),
                  "--video-codec", "ffv1", "--quiet"]) == 0
     ours = frames_of(out / src.name)
-    stylizer = Stylizer.from_bundle(tiny_bundle, artifact="onnx")
+    stylizer = open_bundle(tiny_bundle, artifact="onnx")
     expected = np.stack([stylizer.stylize(f) for f in frames_of(src)])
     assert ours.shape == expected.shape == (5, 64, 96, 3)
     assert np.array_equal(ours, expected)
@@ -222,14 +222,14 @@ def test_adaptive_look_is_smoothed_over_frames(clips, tmp_path):
     pytest.importorskip("torch")
     from styleforge.benchmarks.video_bench import flicker
     from styleforge.export.bundle import export_bundle
-    from styleforge.runtime import Stylizer
+    from styleforge.runtime import open_bundle
 
     from .test_runtime_adaptive_lut import adaptive_model
 
     bundle = tmp_path / "adaptive"
     export_bundle(adaptive_model(), bundle, formats=(), size=(64, 64), style="adaptive", progress=False,
                   lut_size=17, lut=True)
-    stylizer = Stylizer.from_bundle(bundle)
+    stylizer = open_bundle(bundle)
     report = flicker(stylizer, probe(clips["mp4"]), tau_s=0.5)
     assert report["frames"] == 20
     raw, smooth = report["lut_levels_raw"]["mean"], report["lut_levels_smoothed"]["mean"]
@@ -254,12 +254,12 @@ class _InterruptedAt:
 
 def test_interrupted_clip_leaves_nothing_and_no_ffmpeg(lut_bundle, clips, tmp_path):
     psutil = pytest.importorskip("psutil")
-    from styleforge.runtime import Stylizer
+    from styleforge.runtime import open_bundle
     from styleforge.runtime.video import stylize_video
 
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     out = tmp_path / "styled"
-    stylizer = _InterruptedAt(Stylizer.from_bundle(lut_bundle), n=8)
+    stylizer = _InterruptedAt(open_bundle(lut_bundle), n=8)
     with pytest.raises(KeyboardInterrupt):
         stylize_video(stylizer, clips["mp4"], out / "clip.mp4")
     assert stylizer.seen == 8
