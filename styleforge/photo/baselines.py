@@ -1,15 +1,31 @@
-"""Classical colour-transfer baselines a learned style must beat (used by the style-fidelity benchmark).
+"""Classical colour transfers a learned look must beat, and the colour fits that start one.
 
-* :func:`reinhard_transfer`: match the per-channel mean and standard deviation in CIELAB to those
-  of the style set (Reinhard, Ashikhmin, Gooch & Shirley, "Color Transfer between Images", 2001;
+Per-image transfers (uint8 ``[H, W, 3]`` RGB in and out; with ``content_images`` they become
+set to set: the content set's statistics mapped onto the style set's, one global grade):
+
+* :func:`reinhard_transfer`: each CIELAB channel's mean and standard deviation matched to the
+  style set's (Reinhard, Ashikhmin, Gooch & Shirley, "Color Transfer between Images", 2001;
   Lab instead of their lαβ, as most implementations do).
 * :func:`histogram_match`: per-channel RGB histogram matching against the pooled style pixels
   (``skimage.exposure.match_histograms``).
 
-Both take and return ``uint8 [H, W, 3]`` RGB. The style set is a list of ``uint8`` HWC arrays or
-image paths; to transfer many images to the same style set, build a :class:`StyleReference` once.
-"""
+Set-to-set transfers (content set -> style set, one function of colour for every image):
+:func:`mkl_transfer` (Monge-Kantorovich linear map, Pitié & Kokaram 2007),
+:func:`sliced_ot_transfer` (iterative sliced optimal transport, :class:`SlicedOTMap`) and
+:func:`levels_transfer` (per-channel black and white points). :data:`BASELINES` names the five
+transfers; :func:`classical_methods` gives the seven variants eval-looks reports
+(:data:`CLASSICAL_NAMES`).
 
+Fits on pooled pixels (float64 ``[N, 3]`` RGB in [0, 1], :func:`pixels01`), used by the transfers
+above and to initialise the colour generator: :func:`mkl_fit`, :func:`affine_fit` (paired pixels,
+least squares), :func:`levels_fit`, :func:`grey_levels_fit` (for monochrome looks),
+:func:`quantile_curves`, :func:`lattice_fit` (a 3D LUT lattice from paired pixels) and
+:func:`sliced_ot_fit`. Measures: :func:`tone_residual` / :func:`is_monochrome` (is a style set
+black and white?) and :func:`sliced_wasserstein_lab` (distance between two pixel sets).
+
+The style set is a list of ``uint8`` HWC arrays or image paths; to transfer many images to the
+same style set, build a :class:`StyleReference` once (:func:`style_reference`).
+"""
 from __future__ import annotations
 
 import hashlib
