@@ -6,6 +6,10 @@ outputs (multi-scale critics) is accepted too and averaged over the scales.
 
 Conventions: the discriminator loss is the *sum* of its real and fake terms (DCGAN / hinge /
 WGAN practice); CycleGAN halves it, which the trainer may do with its loss weight.
+
+Besides the critic's losses: the structure term (:func:`structure_loss`) and the 3D LUT's
+smoothness and monotonicity regulariser (:func:`lut_regulariser`, on the colour generator's
+lattices).
 """
 
 from __future__ import annotations
@@ -177,3 +181,24 @@ def structure_loss(output: Tensor, source: Tensor, window: int = 7, eps: float =
     cov = mean(a * b) - ma * mb
     corr = (cov + eps) / ((va * vb).clamp_min(1e-10).sqrt() + eps)
     return (1.0 - corr).mean()
+
+
+def lut_regulariser(lattices: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    """(total variation, monotonicity violation) of 3D LUT residual lattices, two scalars summed
+    over the lattices (e.g. :meth:`~styleforge.train.models.colour.ColourGenerator.lattices`).
+
+    Each lattice is ``[3, S, S, S]`` indexed ``[c, b, g, r]``, a residual added to the node's own
+    RGB in [0, 1]. Smoothness: mean squared difference of neighbouring offsets along r, g and b.
+    Monotonicity: the full map ``node + offset`` must not decrease along its own axis
+    (``relu(-(step + d offset))``), as in Zeng et al.'s regulariser.
+    """
+    first = lattices[0]
+    step = 1.0 / (first.shape[-1] - 1)
+    tv = first.new_zeros(())
+    mono = first.new_zeros(())
+    for lat in lattices:  # [3, b, g, r]
+        for dim, channel in ((3, 0), (2, 1), (1, 2)):  # along r (channel r), g, b
+            diff = lat.diff(dim=dim)
+            tv = tv + diff.pow(2).mean()
+            mono = mono + F.relu(-(step + diff[channel])).mean()
+    return tv, mono

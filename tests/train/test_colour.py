@@ -13,7 +13,14 @@ from styleforge.cli import main as cli
 from styleforge.photo import baselines
 from styleforge.photo.dataset import make_dataset
 from styleforge.train.checkpoint import load_checkpoint, load_generator
+from styleforge.train.losses import lut_regulariser
 from styleforge.train.models.colour import ColourGenerator, MonotoneCurves
+from styleforge.train.models.protocols import (
+    AdaptiveColourModel,
+    ColourModel,
+    has_colour_part,
+    is_adaptive,
+)
 
 
 def test_colour_generator_is_the_identity_at_init_any_size():
@@ -50,12 +57,39 @@ def test_lut_residual_is_interpolated_on_its_lattice():
 
 def test_lut_regulariser_flags_non_monotone_lattices():
     model = ColourGenerator(lut_size=5)
-    tv, mono = model.lut_regulariser()
+    tv, mono = lut_regulariser(model.lattices())
     assert tv.item() == 0.0 and mono.item() == 0.0
     with torch.no_grad():
         model.lut[0, 0, :, :, :] = -2 * torch.linspace(0, 1, 5)  # red output falls as red input rises
-    tv, mono = model.lut_regulariser()
+    tv, mono = lut_regulariser(model.lattices())
     assert tv.item() > 0 and mono.item() > 0
+
+
+def test_colour_generator_declares_its_colour_part_and_adaptivity():
+    """The export asks the model protocols, not getattr: a colour generator has a colour part, is
+    adaptive only with basis LUTs, and a conv generator has no colour part."""
+    from styleforge.train.models.registry import build_generator
+
+    plain, adaptive = ColourGenerator(lut_size=5), ColourGenerator(lut_size=5, adaptive=2)
+    assert isinstance(plain, ColourModel) and isinstance(plain, AdaptiveColourModel)
+    assert has_colour_part(plain) and not is_adaptive(plain) and is_adaptive(adaptive)
+    assert len(adaptive.lattices()) == 3 and all(lat.shape == (3, 5, 5, 5) for lat in adaptive.lattices())
+    conv = build_generator("resnet", n_blocks=1, ngf=8)
+    assert not has_colour_part(conv) and not is_adaptive(conv)
+
+
+def test_local_residual_comes_back_from_forward_when_asked():
+    """The objective's penalty reads the local branch's residual from the same forward call
+    (``with_local=True``); the plain forward (what export traces) returns the output alone."""
+    torch.manual_seed(0)
+    model = ColourGenerator(curve_knots=8, lut_size=5, local=4)
+    with torch.no_grad():
+        model.local[-1].weight.normal_(0.0, 0.1)
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    out, residual = model(x, with_local=True)
+    assert residual is not None and residual.shape == x.shape and residual.abs().mean() > 0
+    torch.testing.assert_close(model(x), out, atol=0, rtol=0)
+    assert ColourGenerator(lut_size=5)(x, with_local=True)[1] is None
 
 
 def test_mkl_maps_mean_and_covariance_exactly():

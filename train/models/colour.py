@@ -11,7 +11,8 @@ from parts that stay well-behaved when learned from a few dozen unpaired photos:
 * **Matrix**: a 3x3 colour matrix with a bias (a white-balance / cross-channel mix).
 * **LUT residual**: a ``lut_size``³ lattice of RGB offsets, zero at init, trilinearly interpolated
   (``grid_sample`` on ``[1, 3, S, S, S]`` indexed ``[c, b, g, r]``, ``align_corners=True`` so lattice
-  nodes are exact). Regularised for smoothness and monotonicity by :meth:`lut_regulariser`.
+  nodes are exact). Its lattices (:meth:`lattices`) are regularised for smoothness and monotonicity
+  by the objectives (:func:`styleforge.train.losses.lut_regulariser`).
 * **Image-adaptive** (``adaptive > 0``): a tiny CNN on a 32x32 thumbnail predicts per-photo
   weights of ``adaptive`` basis LUT residuals and a per-channel gain/offset before the curves, so
   exposure and white-balance differences between photos are handled (Zeng et al., TPAMI 2020).
@@ -19,10 +20,11 @@ from parts that stay well-behaved when learned from a few dozen unpaired photos:
   the same transform.
 * **Local branch** (``local > 0``): a small conv net adding a residual for looks that are not a
   colour function (glow, toon); its last layer is zero-initialised and the objective penalises
-  its output, so it stays off when the look is global.
+  its output (``forward(x, with_local=True)`` returns it), so it stays off when the look is global.
 
 :meth:`colour` evaluates the colour part alone on any ``[..., 3]`` tensor in [0, 1]: that is what
-a ``.cube`` LUT bakes. :meth:`init_from` sets the curves and matrix from a classical fit (the fits live in
+a ``.cube`` LUT bakes (the model is a :class:`~styleforge.train.models.protocols.ColourModel`, and
+an :class:`~styleforge.train.models.protocols.AdaptiveColourModel`, adaptive when ``adaptive > 0``). :meth:`init_from` sets the curves and matrix from a classical fit (the fits live in
 :mod:`styleforge.photo.baselines`; the unpaired start in
 :mod:`styleforge.train.objectives.colour`) so training starts where classical colour transfer ends;
 :meth:`set_lut_residual` sets the LUT from a paired fit (``PairedObjective.prepare``).
@@ -105,7 +107,9 @@ class ColourGenerator(nn.Module):
     """Curves + matrix + 3D LUT residual (+ adaptive basis, + local branch); ``[-1,1]`` NCHW in and out.
 
     ``forward(x [N, 3, H, W]) -> [N, 3, H, W]``, any ``H, W`` (the colour part is pointwise; the
-    local branch is fully convolutional with stride 1).
+    local branch is fully convolutional with stride 1). Implements the
+    :class:`~styleforge.train.models.protocols.AdaptiveColourModel` protocol (``colour``,
+    ``adaptive``, ``adaptive_params``).
     """
 
     arch_name = "colour"
@@ -146,7 +150,6 @@ class ColourGenerator(nn.Module):
             )
             nn.init.zeros_(self.local[-1].weight)
             nn.init.zeros_(self.local[-1].bias)
-        self.last_local: Optional[Tensor] = None  # the local residual of the last forward (for its penalty)
 
     # -- the colour part -----------------------------------------------------------------------
     def adaptive_params(self, u: Tensor) -> Optional[Tensor]:
@@ -181,40 +184,35 @@ class ColourGenerator(nn.Module):
         return y[0] if squeeze else y
 
     # -- the network ---------------------------------------------------------------------------
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, with_local: bool = False):
+        """``x [N, 3, H, W]`` in [-1, 1] -> the styled ``[N, 3, H, W]`` in [-1, 1].
+
+        ``with_local=True`` (training: the objective penalises the local branch) returns
+        ``(output, local residual [N, 3, H, W] or None without a local branch)`` instead: a keyword
+        of ``forward``, so the call goes through the engine's DDP / compile wrapper like any other.
+        The default, the output alone, is what export traces.
+        """
         n, _, h, w = x.shape
         u = (x.float() + 1.0) * 0.5  # [N, 3, H, W] in [0, 1]
         params = self.adaptive_params(u)
         rgb = u.permute(0, 2, 3, 1).reshape(n, h * w, 3)
         y = self.colour(rgb, params).reshape(n, h, w, 3).permute(0, 3, 1, 2)  # [N, 3, H, W] in [0, 1]
+        residual = None
         if self.local_channels:
             residual = self.local(torch.cat([u, y], dim=1))
-            self.last_local = residual
             y = y + residual
         out = y * 2.0 - 1.0
         if self.training:  # straight-through clip: forward value clipped, gradient kept
-            return out + (out.clamp(-1.0, 1.0) - out).detach()
-        return out.clamp(-1.0, 1.0)
+            out = out + (out.clamp(-1.0, 1.0) - out).detach()
+        else:
+            out = out.clamp(-1.0, 1.0)
+        return (out, residual) if with_local else out
 
-    # -- regularisers and initialisation ------------------------------------------------------
-    def lut_regulariser(self) -> tuple[Tensor, Tensor]:
-        """(total variation, monotonicity violation) of every LUT residual lattice, scalars.
-
-        Smoothness: mean squared difference of neighbouring offsets along r, g and b.
-        Monotonicity: the full map ``node + offset`` must not decrease along its own axis
-        (``relu(-(step + d offset))``), as in Zeng et al.'s regulariser.
-        """
-        lattices = [self.lut[0]] + ([self.basis[k] for k in range(self.adaptive)] if self.adaptive else [])
-        size = self.lut.shape[-1]
-        step = 1.0 / (size - 1)
-        tv = self.lut.new_zeros(())
-        mono = self.lut.new_zeros(())
-        for lat in lattices:  # [3, b, g, r]
-            for dim, channel in ((3, 0), (2, 1), (1, 2)):  # along r (channel r), g, b
-                diff = lat.diff(dim=dim)
-                tv = tv + diff.pow(2).mean()
-                mono = mono + F.relu(-(step + diff[channel])).mean()
-        return tv, mono
+    # -- the lattices and initialisation --------------------------------------------------------
+    def lattices(self) -> list[Tensor]:
+        """Every LUT residual lattice, ``[3, S, S, S]`` indexed ``[c, b, g, r]``: the base one, then
+        the adaptive bases (what :func:`styleforge.train.losses.lut_regulariser` regularises)."""
+        return [self.lut[0]] + ([self.basis[k] for k in range(self.adaptive)] if self.adaptive else [])
 
     @torch.no_grad()
     def set_lut_residual(self, lattice_rgb) -> None:

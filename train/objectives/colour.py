@@ -50,7 +50,7 @@ from styleforge.photo.verdict import assess, structure_similarity
 from styleforge.runtime.imageio import list_images
 from styleforge.train.config import COLOUR_INITS
 from styleforge.train.degeneracy import load_photos, run_on
-from styleforge.train.losses import structure_loss
+from styleforge.train.losses import lut_regulariser, structure_loss
 from styleforge.train.models.registry import build_discriminator, build_generator
 from styleforge.train.objectives.gan import Objective, adam, set_requires_grad
 
@@ -187,19 +187,19 @@ class ColourObjective(Objective):
         generator = n["generator"]
         set_requires_grad([n["discriminator"]], False)
         with self.autocast():
-            fake_b = f["generator"](real_a)
+            fake_b, local_residual = f["generator"](real_a, with_local=True)
             g_gan = self.gan.generator_loss(n["discriminator"], fake_b, real_b)
         fake32 = fake_b.float()
         with torch.no_grad():
             anchor_target = n["generator_init"](real_a)
         anchor = (fake32 - anchor_target).abs().mean()
         structure = structure_loss(fake32, real_a.float())
-        tv, mono = generator.lut_regulariser()
+        tv, mono = lut_regulariser(generator.lattices())
         loss_g = (lw.lambda_gan * g_gan + self.anchor_weight * anchor + lw.lambda_structure * structure
                   + lw.lambda_tv * tv + lw.lambda_mono * mono)
         losses = {"g_gan": g_gan, "anchor": anchor, "structure": structure, "lut_tv": tv, "lut_mono": mono}
-        if generator.last_local is not None:
-            local = generator.last_local.abs().mean()
+        if local_residual is not None:
+            local = local_residual.abs().mean()
             loss_g = loss_g + lw.lambda_local * local
             losses["local"] = local
         yield "g", loss_g

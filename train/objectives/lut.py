@@ -9,6 +9,7 @@ import torch
 
 from styleforge.train.config import DistillConfig
 from styleforge.train.engine import BaseObjective, Phases
+from styleforge.train.losses import lut_regulariser
 from styleforge.train.models.colour import ColourGenerator
 
 
@@ -30,7 +31,7 @@ class LutObjective(BaseObjective):
     def phases(self, batch, noise=None) -> Phases:
         student = self.networks["generator"]
         l1 = (student.colour(batch["input"]) - batch["target"]).abs().mean()
-        tv, mono = student.lut_regulariser()
+        tv, mono = lut_regulariser(student.lattices())
         yield "g", l1 + 1.0 * tv + 10.0 * mono
         return {"l1_levels": l1.detach() * 255.0, "lut_tv": tv.detach(), "lut_mono": mono.detach()}
 
