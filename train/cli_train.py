@@ -1,4 +1,5 @@
-"""``styleforge train``: learn a style with a GAN (argparse only; torch is imported on run).
+"""``styleforge train``: parse the flags into a config and call the trainer (argparse only; torch
+is imported on run). ``--dry-run`` prints the resolved config and does nothing else.
 
 The same arguments serve ``torchrun --nproc_per_node=N -m styleforge.train ...`` (see
 ``train/__main__.py``).
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Optional
 
 from styleforge.train.config import add_config_arguments
 
@@ -22,9 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="generator: colour (default for unpaired looks: curves + matrix + 3D LUT, "
                              "anchored to classical colour transfer; with --paired it starts from the "
                              "closed-form fit of the pairs), resnet (CycleGAN; pix2pix with --paired), "
-                             "mobile, or dcgan (noise -> image on --style). --paired without --model picks "
-                             "colour when a closed-form colour fit reproduces the pairs at >= 32 dB (a tone "
-                             "look), else resnet, and says which")
+                             "mobile, or dcgan (noise -> image on --style). --paired without --model is "
+                             "model.generator=auto: the run (not --dry-run) picks colour when a closed-form "
+                             "colour fit reproduces the pairs at >= 32 dB (a tone look), else resnet, says "
+                             "which and saves the choice in RUN/config.yaml")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs, samples)")
     add_config_arguments(parser, example="loss.gan=hinge")
     parser.add_argument("--steps", type=int, help="total training steps (a resumed run trains up to this)")
@@ -50,11 +53,11 @@ def register(subparsers) -> None:
                     "around the levels fit; then tone curves kept as far as the groups agree. More photos of "
                     "more scenes pin more of it: the start improves with the folders. It then trains "
                     "adversarially and ships the share of that change the curves' evidence allows "
-                    "(--set model.init=levels --set model.freedom=fixed: the old fixed start "
+                    "(--set model.colour.init=levels --set model.colour.freedom=fixed: the old fixed start "
                     "and quarter); a degeneracy check judges it at the end. --model resnet "
                     "trains a CycleGAN. Paired: --paired DIR with A/ and B/: a tone look (a colour function "
                     "of the pairs) trains the colour generator from its closed-form fit, any other "
-                    "look pix2pix (--model overrides). --style DIR "
+                    "look pix2pix: the run fits the pairs to choose (--model overrides). --style DIR "
                     "--model dcgan (noise -> image). Under torchrun it trains with DistributedDataParallel. "
                     "A collapsed, structure-destroying or do-nothing model ends with an error "
                     "(the run is kept, with RUN/verdict.json).",
@@ -63,68 +66,44 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run_train)
 
 
-def _paired_model(args: argparse.Namespace) -> str:
-    """``--paired`` without ``--model``: the colour generator when the closed-form colour fit
-    reproduces the pairs well (the look is a colour function), else the ResNet (pix2pix)."""
-    from styleforge.train.data import DatasetError
-    from styleforge.train.paired_fit import COLOUR_LOOK_DB, choose_paired_generator
-
-    try:
-        model, db = choose_paired_generator(args.paired)
-    except (DatasetError, ValueError):
-        return "resnet"  # the dataset reports what is wrong with the folder
-    if model == "colour":
-        verdict, chosen, other = f"a colour function: >= {COLOUR_LOOK_DB:.0f} dB", "the colour generator", "--model resnet for pix2pix"
-    else:
-        verdict, chosen, other = f"not a colour function: < {COLOUR_LOOK_DB:.0f} dB", "the ResNet (pix2pix)", "--model colour for the colour generator"
-    print(f"paired: a closed-form colour fit reproduces the pairs at {db:.1f} dB ({verdict}): training {chosen} "
-          f"({other})", file=sys.stderr)
-    return model
-
-
-def _resolve(args: argparse.Namespace):
-    """The preset (or the run's saved config on --resume), YAML, --set, then the shortcut flags
-    (:func:`styleforge.train.config.resolve_config`, the path ``distill`` and ``eval-looks`` take)."""
+def _resolve(args: argparse.Namespace, model: Optional[str] = None):
+    """The preset of ``model`` (default ``--model``; the run's saved config on --resume), YAML,
+    --set, then the shortcut flags (:func:`styleforge.train.config.resolve_config`, the path
+    ``distill`` and ``eval-looks`` take). ``--paired`` without ``--model`` resolves to
+    ``model.generator=auto``: no work here, the run chooses (see :func:`run_train`)."""
     from styleforge.train.config import (
+        AUTO,
         TrainConfig,
         config_from_dict,
         preset_config,
         read_yaml,
         resolve_config,
-        validate,
     )
 
     saved = args.out / "config.yaml"
     if args.resume and saved.is_file():
         base = config_from_dict(read_yaml(saved), base=TrainConfig())
     else:
-        model = args.model
-        if args.paired and model is None:
-            model = _paired_model(args)
+        model = model or args.model or (AUTO if args.paired else None)
         base = preset_config(args.preset, model, paired=bool(args.paired))
     config = resolve_config(base, args.config, args.overrides)
+    return resolve_config(config, shortcuts=_shortcuts(args, config))
 
+
+def _shortcuts(args: argparse.Namespace, config) -> dict:
+    """The flags as a partial config: mode and folders, --steps/--seed/--device, --model."""
     mode = config.mode
-    data = {}
     if args.model == "dcgan" or (args.style and not args.content and not args.paired and mode == "dcgan"):
         mode = "dcgan"
     elif args.paired:
         mode = "paired"
     elif args.content or (args.style and args.model != "dcgan"):
         mode = "unpaired"
-    if args.paired:
-        data["paired_dir"] = str(args.paired.resolve())
-    if args.content:
-        data["content_dir"] = str(args.content.resolve())
-    if args.style:
-        data["style_dir"] = str(args.style.resolve())
-    patch: dict = {"mode": mode, "data": data}
-    if args.steps is not None:
-        patch["steps"] = args.steps
-    if args.seed is not None:
-        patch["seed"] = args.seed
-    if args.device is not None:
-        patch["device"] = args.device
+    folders = {"paired_dir": args.paired, "content_dir": args.content, "style_dir": args.style}
+    patch: dict = {"mode": mode, "data": {key: str(path.resolve()) for key, path in folders.items() if path}}
+    for key in ("steps", "seed", "device"):
+        if getattr(args, key) is not None:
+            patch[key] = getattr(args, key)
     if args.model is not None:
         model = {"generator": args.model}
         if args.model != config.model.generator:
@@ -133,21 +112,25 @@ def _resolve(args: argparse.Namespace):
             model["discriminator"] = "dcgan"
             model["discriminator_kwargs"] = {}
         patch["model"] = model
-    config = config_from_dict(patch, base=config)
-    validate(config)
-    return config
+    return patch
 
 
 def run_train(args: argparse.Namespace) -> int:
     from styleforge.errors import CLIError
-    from styleforge.train.config import config_to_yaml
+    from styleforge.train.config import AUTO, config_to_yaml
 
     if args.paired and (args.content or args.style):
         raise CLIError("give either --paired DIR or --content/--style, not both")
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} is a file, not a run folder")
     config = _resolve(args)
+    auto = config.model.generator == AUTO
+    if auto and config.mode != "paired":
+        raise CLIError("model.generator=auto chooses the model for before/after pairs: give --paired DIR")
     if args.dry_run:
+        if auto:
+            print("model.generator: auto: the run fits the pairs and trains the colour generator (these "
+                  "settings) or the ResNet (see --model resnet --dry-run)", file=sys.stderr)
         sys.stdout.write(config_to_yaml(config))
         return 0
     for name in ("content_dir", "style_dir", "paired_dir"):
@@ -156,11 +139,13 @@ def run_train(args: argparse.Namespace) -> int:
             raise CLIError(f"{name.replace('_dir', '')} folder not found: {folder}")
 
     from styleforge.photo.verdict import DegenerateModelError
-    from styleforge.train.trainer import train
+    from styleforge.train.trainer import AUTO_CANDIDATES, train
 
     try:
+        # model.generator=auto: each candidate resolved the way an explicit --model is
+        candidates = {model: _resolve(args, model) for model in AUTO_CANDIDATES} if auto else None
         summary = train(config, args.out, resume=args.resume, force=args.force, preset=args.preset,
-                        show_progress=not args.quiet)
+                        show_progress=not args.quiet, candidates=candidates)
     except DegenerateModelError as err:
         if not args.allow_degenerate:
             raise CLIError(str(err)) from None

@@ -14,8 +14,9 @@ so it is a pure function of ``(seed, step)`` and does not depend on the world si
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.runtime.metrics import all_metrics
 from styleforge.train import distributed
 from styleforge.train.checkpoint import generator_weights_file, latest_checkpoint, list_checkpoints
-from styleforge.train.config import TrainConfig, config_to_dict, config_to_yaml
+from styleforge.train.config import AUTO, TrainConfig, config_to_dict, config_to_yaml
 from styleforge.train.data import DatasetError, build_dataset
 from styleforge.train.engine import (
     Loop,
@@ -40,9 +41,11 @@ from styleforge.train.engine import (
     versions,
 )
 from styleforge.train.objectives import Objective, build_objective
+from styleforge.train.paired_fit import COLOUR_LOOK_DB, choose_paired_generator
 from styleforge.train.whole_photo import stylize_array
 
 SAMPLE_KEY = 2**31 - 1  # rng key of the fixed sample-grid batch (never a training step)
+AUTO_CANDIDATES = ("colour", "resnet")  # what model.generator=auto chooses between
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,24 +165,54 @@ def train(
     force: bool = False,
     preset: Optional[str] = None,
     show_progress: bool = True,
+    candidates: Optional[Mapping[str, TrainConfig]] = None,
 ) -> dict[str, Any]:
     """Train (or resume) a run into ``run_dir``; returns a summary dict (also on every rank).
 
-    Under ``torchrun`` (``WORLD_SIZE`` > 1) this joins the process group and trains with
-    DistributedDataParallel; only rank 0 writes files.
+    ``config.model.generator == "auto"`` (paired): the run fits the pairs and trains
+    ``candidates["colour"]`` or ``candidates["resnet"]`` (see :func:`resolve_auto_generator`);
+    the chosen config is the one saved. Under ``torchrun`` (``WORLD_SIZE`` > 1) this joins the
+    process group and trains with DistributedDataParallel; only rank 0 writes files.
     """
     run_dir = Path(run_dir)
     dist = distributed.init_from_env(config.device)
     try:
         return _train(config, run_dir, dist, resume=resume, force=force, preset=preset,
-                      show_progress=show_progress)
+                      show_progress=show_progress, candidates=candidates)
     finally:
         distributed.cleanup(dist)
 
 
-def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
+def resolve_auto_generator(config: TrainConfig, candidates: Optional[Mapping[str, TrainConfig]],
+                           say: bool = True) -> tuple[TrainConfig, Optional[dict[str, Any]]]:
+    """``(config to train, the choice)`` for ``model.generator=auto``: the colour generator's
+    config when the closed-form colour fit reproduces the pairs at >= ``COLOUR_LOOK_DB`` (the look
+    is a colour function), else the ResNet's (pix2pix); one line on stderr says which and why
+    (``say``). Any other generator: ``(config, None)``. Pairs that cannot be fitted train the
+    ResNet's config, whose dataset then reports what is wrong with the folder."""
+    if config.model.generator != AUTO:
+        return config, None
+    if config.mode != "paired" or not candidates or set(candidates) != set(AUTO_CANDIDATES):
+        raise TrainError("model.generator=auto needs paired mode and the colour and resnet configs "
+                         "to choose between (styleforge train --paired DIR without --model)")
+    try:
+        model, db = choose_paired_generator(Path(config.data.paired_dir))
+    except (DatasetError, ValueError):
+        return candidates["resnet"], None
+    if model == "colour":
+        verdict, chosen, other = f"a colour function: >= {COLOUR_LOOK_DB:.0f} dB", "the colour generator", "--model resnet for pix2pix"
+    else:
+        verdict, chosen, other = f"not a colour function: < {COLOUR_LOOK_DB:.0f} dB", "the ResNet (pix2pix)", "--model colour for the colour generator"
+    if say:
+        print(f"paired: a closed-form colour fit reproduces the pairs at {db:.1f} dB ({verdict}): training {chosen} "
+              f"({other})", file=sys.stderr)
+    return candidates[model], {"generator": model, "colour_fit_db": round(db, 2), "threshold_db": COLOUR_LOOK_DB}
+
+
+def _train(config, run_dir, dist, *, resume, force, preset, show_progress, candidates):
     device = resolve_device(config.device, dist.local_rank)
     resume_from = prepare_run_dir(run_dir, resume, force)
+    config, choice = resolve_auto_generator(config, candidates)
     if config.data.batch_size % dist.world_size:
         raise TrainError(f"data.batch_size={config.data.batch_size} is not divisible by the "
                          f"world size {dist.world_size}")
@@ -223,7 +256,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
                 grad_clip=config.optim.grad_clip, amp=config.amp, channels_last=config.channels_last,
                 compile=config.compile, desc=f"train {config.mode}")
     done = run_loop(objective, loop, run_dir, stream=stream, sample_batch=sample_batch,
-                    meta=_meta(config, generator, dist, preset, dataset, style_name(config)),
+                    meta=_meta(config, generator, dist, preset, dataset, style_name(config), choice),
                     device=device, dist=dist, resumed=resumed, force=force, show_progress=show_progress)
     step, start, ema_model = done.step, done.start, done.ema_model
 
@@ -262,8 +295,9 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress):
     return summary
 
 
-def _meta(config: TrainConfig, generator: nn.Module, dist, preset, dataset, style: str) -> dict[str, Any]:
-    return {
+def _meta(config: TrainConfig, generator: nn.Module, dist, preset, dataset, style: str,
+          choice: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    meta = {
         "mode": config.mode,
         # build_generator(arch, **config) rebuilds it (the registry's contract)
         "generator": {"arch": generator.arch_name, "config": dict(generator.config)},
@@ -284,4 +318,6 @@ def _meta(config: TrainConfig, generator: nn.Module, dist, preset, dataset, styl
             "versions": versions(),
         },
     }
-
+    if choice is not None:  # model.generator=auto: what the run chose, and why
+        meta["run"]["paired_choice"] = choice
+    return meta

@@ -146,7 +146,7 @@ def test_train_set_reaches_the_colour_run_and_an_out_folder_keeps_one_setting(tm
     assert cli([*base, "--train-set", "loss.gan=rahinge", "--train-set", "model.shrink=1"]) == 0
     capsys.readouterr()
     trained = read_yaml(out / "film-warm" / "split-0" / "colour" / "config.yaml")
-    assert trained["loss"]["gan"] == "rahinge" and trained["model"]["shrink"] == 1.0
+    assert trained["loss"]["gan"] == "rahinge" and trained["model"]["colour"]["shrink"] == 1.0
     assert "`loss.gan=rahinge`, `model.shrink=1`" in (out / "results.md").read_text()
     assert json.loads((out / "results.json").read_text())["train_set"] == ["loss.gan=rahinge", "model.shrink=1"]
 

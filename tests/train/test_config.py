@@ -12,8 +12,12 @@ from styleforge.train.config import (
     DISTILL_PRESETS,
     ConfigError,
     DistillConfig,
+    TrainConfig,
+    apply_override,
     config_from_dict,
     config_to_dict,
+    config_to_yaml,
+    preset_config,
     resolve_config,
 )
 
@@ -62,3 +66,47 @@ def test_distill_lut_dry_run_uses_the_same_path(tmp_path, capsys):
     printed = yaml.safe_load(capsys.readouterr().out)["distill"]
     assert printed["student"] == "lut" and printed["steps"] == DISTILL_PRESETS["cpu"].steps
     assert printed["lut"]["steps"] == 30 and printed["lut"]["lr"] == 0.01
+
+
+def test_paired_dry_run_does_no_work_and_leaves_the_model_to_the_run(tmp_path, capsys, monkeypatch):
+    """train --paired without --model: the resolved config says model.generator=auto (the paired
+    colour preset's settings) and the dry run fits nothing, decodes nothing, writes nothing."""
+    from styleforge.train import paired_fit
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the dry run fitted the pairs")
+
+    monkeypatch.setattr(paired_fit, "choose_paired_generator", no_work)
+    monkeypatch.setattr(paired_fit, "pair_pixels", no_work)
+    out = tmp_path / "run"
+    assert cli(["train", "--paired", str(tmp_path / "not-read"), "--preset", "tiny", "--out", str(out), "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    printed = yaml.safe_load(captured.out)
+    assert printed["model"]["generator"] == "auto" and printed["mode"] == "paired"
+    assert printed["optim"]["lr_g"] == preset_config("tiny", "colour", paired=True).optim.lr_g
+    assert "closed-form colour fit" not in captured.err and "auto" in captured.err
+    assert not out.exists()
+    assert cli(["train", "--content", str(tmp_path), "--style", str(tmp_path), "--out", str(out), "--dry-run",
+                "--set", "model.generator=auto"]) == 2
+    assert "--paired" in capsys.readouterr().err
+
+
+def test_colour_knobs_live_in_colour_sub_configs_and_their_earlier_keys_still_load(tmp_path):
+    """model.colour / loss.colour hold the colour generator's knobs; a config saved before the move
+    (flat model.init, loss.lambda_anchor...), YAML files and --set keys that use the earlier
+    names load into the same config, and the earlier attribute names still read."""
+    cfg = apply_override(apply_override(preset_config("tiny"), "model.colour.shrink=0.5"), "loss.colour.lambda_tv=4")
+    flat = config_to_dict(cfg)
+    flat["model"].update(flat["model"].pop("colour"))
+    flat["loss"].update(flat["loss"].pop("colour"))
+    saved = tmp_path / "config.yaml"  # what a run saved beside its checkpoints before the move
+    saved.write_text(yaml.safe_dump(flat, sort_keys=False))
+    assert "shrink: 0.5" in saved.read_text() and "colour:" not in saved.read_text()
+    assert config_from_dict(yaml.safe_load(saved.read_text()), base=TrainConfig()) == cfg
+    assert config_from_dict(config_to_dict(cfg), base=TrainConfig()) == cfg  # the new layout round-trips
+    assert "  colour:\n    init: evidence" in config_to_yaml(cfg)
+    old_keys = ["model.shrink=0.5", "loss.lambda_tv=4"]
+    assert resolve_config(preset_config("tiny"), overrides=old_keys) == cfg
+    assert (cfg.model.shrink, cfg.loss.lambda_tv, cfg.loss.lambda_anchor) == (0.5, 4.0, 3.0)
+    with pytest.raises(ConfigError, match="model.shrink"):
+        resolve_config(preset_config("tiny"), overrides=["model.shrink=2"])

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from styleforge.cli import main as cli
 from styleforge.photo.dataset import make_dataset
-from styleforge.train.checkpoint import load_checkpoint, load_generator
+from styleforge.train.checkpoint import latest_checkpoint, load_checkpoint, load_generator
 
 
 @pytest.fixture(scope="session")
@@ -201,3 +201,27 @@ def test_channels_last_skips_the_colour_generators_3d_lut():
     assert net.lut.dim() == 5 and net.lut.is_contiguous()
     x = torch.rand(1, 3, 40, 56) * 2 - 1
     assert net(x).shape == x.shape
+
+
+def test_paired_without_model_chooses_in_the_run_and_a_resume_keeps_the_choice(film_warm_data, tmp_path,
+                                                                               capsys, monkeypatch):
+    """--paired with no --model: the run fits the pairs, says which generator it trains, saves the
+    chosen config (and the choice in the checkpoint's meta); a resume reads it back and fits nothing."""
+    from styleforge.train import trainer
+
+    run = tmp_path / "auto"
+    args = ["train", "--paired", str(film_warm_data / "paired"), "--out", str(run), "--preset", "tiny", "--quiet"]
+    assert cli([*args, "--steps", "2"]) == 0
+    line = [x for x in capsys.readouterr().err.splitlines() if x.startswith("paired:")]
+    assert len(line) == 1 and "closed-form colour fit" in line[0] and "training the colour generator" in line[0]
+    assert yaml.safe_load((run / "config.yaml").read_text())["model"]["generator"] == "colour"
+    _, meta, _ = load_checkpoint(run)
+    assert meta["run"]["paired_choice"]["generator"] == "colour" and meta["run"]["paired_choice"]["colour_fit_db"] >= 32
+
+    def no_fit(*a, **k):
+        raise AssertionError("the resume fitted the pairs again")
+
+    monkeypatch.setattr(trainer, "choose_paired_generator", no_fit)
+    assert cli([*args, "--steps", "3", "--resume"]) == 0
+    assert latest_checkpoint(run).name == "step_0000003"
+    assert "paired:" not in capsys.readouterr().err
