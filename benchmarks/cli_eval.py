@@ -10,10 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from styleforge.photo.looks import LOOKS
+from styleforge.photo.looks import LOOKS, get_look
 from styleforge.train.config import PRESET_NAMES, add_config_arguments
 
 STUDENT_SIZES = ("nano", "small", "medium")
+
+
+def _is_look(name: str) -> bool:
+    """A built-in look or a random one (``random-tone-N``, ``random-local-N``)."""
+    try:
+        get_look(name)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -36,8 +45,8 @@ class EvalLooksConfig:
     def checks(self) -> list[tuple[bool, str]]:
         return [
             (len(self.looks) >= 1, "looks is empty"),
-            (not (unknown := [n for n in self.looks if n not in LOOKS]),
-             f"unknown look(s) {', '.join(unknown)}; choose from {', '.join(LOOKS)}"),
+            (not (unknown := [n for n in self.looks if not _is_look(n)]),
+             f"unknown look(s) {', '.join(unknown)}; choose from {', '.join(LOOKS)}, random-tone-N or random-local-N"),
             (self.train_preset in PRESET_NAMES, f"train_preset must be one of {', '.join(PRESET_NAMES)}"),
             (self.student in STUDENT_SIZES, f"student must be one of {', '.join(STUDENT_SIZES)}"),
             (self.export_size >= 16, "export_size must be >= 16"),

@@ -100,6 +100,37 @@ def test_glow_smooths_and_brightens(portrait, looked):
     assert out.mean() > portrait.mean()
 
 
+def _corners_and_centre(img: np.ndarray) -> tuple[float, float]:
+    img = img.astype(np.float32)
+    corners = np.concatenate([img[:20, :20], img[:20, -20:], img[-20:, :20], img[-20:, -20:]])
+    h, w = img.shape[:2]
+    return float(corners.mean()), float(img[h // 2 - 20:h // 2 + 20, w // 2 - 20:w // 2 + 20].mean())
+
+
+def test_portrait_retouch_smooths_skin_warms_and_darkens_corners(portrait, looked):
+    from scipy.ndimage import uniform_filter
+
+    from styleforge.photo.looks import _skin_weight
+
+    out = looked["portrait-retouch"]
+    skin = _skin_weight(portrait.astype(np.float32) / 255.0) > 0.5
+
+    def fine_detail(img):  # pores and noise: the luma minus its 3x3 mean, on skin
+        g = img.astype(np.float32).mean(axis=-1)
+        return float(np.abs(g - uniform_filter(g, 3))[skin].mean())
+
+    assert skin.mean() > 0.05 and fine_detail(out) < 0.95 * fine_detail(portrait)
+    assert np.mean(out[..., 0].astype(np.float32) - out[..., 2]) > np.mean(
+        portrait[..., 0].astype(np.float32) - portrait[..., 2]) + 5  # warmer
+    (corners_out, centre_out), (corners_in, centre_in) = _corners_and_centre(out), _corners_and_centre(portrait)
+    assert corners_out / corners_in < centre_out / centre_in - 0.15  # vignette
+
+
+def test_dreamy_bloom_lifts_blacks_and_brightens(portrait, looked):
+    out = looked["dreamy-bloom"]
+    assert out.min() >= 15 and portrait.min() < 5  # matte
+    assert out.mean() > portrait.mean() + 10  # bloom
+
 def test_toon_flattens_texture_more_than_glow(looked, portrait):
     lum = looked["toon"].astype(np.float32).mean(axis=-1)
     # Flat regions: most neighbouring pixels are (nearly) equal after banding and smoothing.
