@@ -6,6 +6,7 @@
 - :mod:`styleforge.photo.baselines` classical colour transfer (Reinhard, histogram, MKL, sliced OT,
   levels) and the sliced Wasserstein distance in CIELAB
 - :mod:`styleforge.photo.dataset`   ``styleforge make-dataset``: a look's dataset split by scene
+- :mod:`styleforge.photo.photos`    the general photo loader (paths, arrays or images -> small uint8 RGB)
 
 Nothing here imports torch, tensorflow, :mod:`styleforge.train` or :mod:`styleforge.export`;
 scipy and scikit-image load inside the functions that need them.
