@@ -15,12 +15,17 @@ place only after every artifact that can run on this OS has passed its fidelity 
 or interrupted export leaves no half bundle, and an existing bundle is replaced only with
 ``force=True`` (and then atomically: the old one is moved aside, the new one renamed in, the old
 one deleted).
+
+Each format has its own builder (``_torchscript``, ``_onnx``, ``_tflite``, ``_coreml``) that writes
+its files and returns its manifest entries, each through the same fidelity gate (``_Gate``);
+``_build`` calls them in that order and hands the entries to
+:func:`~styleforge.export.bundle_writer.build_manifest`, which LUT bundles use too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
+import json
 import os
 import shutil
 import sys
@@ -33,13 +38,7 @@ import numpy as np
 from styleforge.errors import StyleforgeError
 from styleforge.export import calibration as cal
 from styleforge.export import ops_report, verify
-from styleforge.export.bundle_writer import (
-    export_versions,
-    package_version,
-    with_file_facts,
-    write_references,
-    writing_bundle,
-)
+from styleforge.export.bundle_writer import build_manifest, write_references, writing_bundle
 from styleforge.export.lut_export import (
     COLOUR_AGREEMENT_DB,
     add_lut_to_bundle,
@@ -56,6 +55,7 @@ from styleforge.export.onnx_export import (
 from styleforge.export.tflite_convert import TFLITE_FILES, TFLiteConversionError, convert_tflite
 from styleforge.runtime.contract import Artifact, Manifest, TensorSpec
 from styleforge.runtime.tensors import to_uint8
+from styleforge.train.models.protocols import has_colour_part, model_stride
 
 FORMATS = ("onnx", "tflite", "coreml")
 TFLITE_PRECISION = {
@@ -65,6 +65,7 @@ TFLITE_PRECISION = {
     "tflite_int8": "int8",
 }
 DEFAULT_LUT_SIZE = 33
+WORK_DIR = ".work"  # onnx2tf's scratch folder inside the bundle being built, removed before the rename
 
 
 class ExportError(StyleforgeError, RuntimeError):
@@ -126,40 +127,15 @@ def export_bundle(
         opts = dataclasses.replace(options or ExportOptions(), **overrides)
     except TypeError as err:
         raise ExportError(f"export_bundle: {err}") from None
-    formats, size, force, int8_io = opts.formats, opts.size, opts.force, opts.int8_io
-    calibration_count, tflite_variants, heldout_images = opts.calibration_count, opts.tflite_variants, opts.heldout_images
-    formats = tuple(formats)
-    unknown = set(formats) - set(FORMATS)
-    if unknown:
-        raise ExportError(f"unknown format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)}")
     out_dir = Path(out_dir)
-    if out_dir.exists() and not force:
-        raise ExportError(f"{out_dir} already exists; pass --force to replace it")
-    size = (int(size[0]), int(size[1]))
-    stride = int(getattr(generator, "stride", 1) or 1)
-    if size[0] % stride or size[1] % stride:
-        raise ExportError(f"size {size[0]}x{size[1]} must be a multiple of the model stride {stride}")
-    if int8_io not in ("float", "int8", "uint8"):
-        raise ExportError(f"int8_io must be float, int8 or uint8, got {int8_io!r}")
-    if calibration_count < cal.MIN_CALIBRATION_CROPS:
-        raise ExportError(f"use at least {cal.MIN_CALIBRATION_CROPS} calibration crops")
-    variants = tuple(tflite_variants) if tflite_variants is not None else tuple(TFLITE_PRECISION)
-    bad = set(variants) - set(TFLITE_PRECISION)
-    if bad:
-        raise ExportError(f"unknown TFLite variant(s) {sorted(bad)}")
-    lut = _wants_lut(generator, opts.lut, heldout_images)
-    lut_size = opts.lut_size or DEFAULT_LUT_SIZE
+    formats, size, variants = _checked_options(generator, out_dir, opts)
+    lut = _wants_lut(generator, opts.lut, opts.heldout_images)
     # A colour generator's look is its colour function: onnx/tflite/coreml become that LUT's
     # gather graphs (lut_graph.py), beside look.cube; only the TorchScript is of the model itself.
-    model_formats = () if lut else tuple(formats)
+    model_formats = () if lut else formats
     if "coreml" in formats:
-        from styleforge.export.coreml_export import coreml_available
-
-        reason = coreml_available()
-        if reason:
-            raise ExportError(f"Core ML export is not possible here: {reason}")
-
-    with writing_bundle(out_dir, force, ExportError) as tmp:
+        _require_coreml()
+    with writing_bundle(out_dir, opts.force, ExportError) as tmp:
         try:
             manifest = _build(
                 generator, tmp, opts, formats=model_formats, size=size, name=opts.name or out_dir.name,
@@ -168,16 +144,47 @@ def export_bundle(
         except verify.GateError as err:  # an artifact the runtime cannot run (or a diverged model)
             raise ExportError(str(err)) from None
         except ONNXExportError as err:
-            if not callable(getattr(generator, "colour", None)):
+            if not has_colour_part(generator):
                 raise
-            raise ExportError(_no_graph_message(generator, err, heldout_images)) from None
+            raise ExportError(_no_graph_message(generator, err, opts.heldout_images)) from None
         if lut:
-            manifest = add_lut_to_bundle(tmp, manifest, generator, lut_size, heldout_images,
-                                         graph_formats=formats, graph_size=size)
+            manifest = add_lut_to_bundle(tmp, manifest, generator, opts.lut_size or DEFAULT_LUT_SIZE,
+                                         opts.heldout_images, graph_formats=formats, graph_size=size)
     if opts.progress:
         print(ops_report.format_table(manifest.artifacts), file=sys.stderr)
         print(f"[export] bundle written to {out_dir}", file=sys.stderr)
     return manifest
+
+
+def _checked_options(generator, out_dir: Path, opts: ExportOptions):
+    """(formats, (H, W), TFLite variants) of ``opts``, or :class:`ExportError` saying what is wrong."""
+    formats = tuple(opts.formats)
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ExportError(f"unknown format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)}")
+    if out_dir.exists() and not opts.force:
+        raise ExportError(f"{out_dir} already exists; pass --force to replace it")
+    size = (int(opts.size[0]), int(opts.size[1]))
+    stride = model_stride(generator)
+    if size[0] % stride or size[1] % stride:
+        raise ExportError(f"size {size[0]}x{size[1]} must be a multiple of the model stride {stride}")
+    if opts.int8_io not in ("float", "int8", "uint8"):
+        raise ExportError(f"int8_io must be float, int8 or uint8, got {opts.int8_io!r}")
+    if opts.calibration_count < cal.MIN_CALIBRATION_CROPS:
+        raise ExportError(f"use at least {cal.MIN_CALIBRATION_CROPS} calibration crops")
+    variants = tuple(opts.tflite_variants) if opts.tflite_variants is not None else tuple(TFLITE_PRECISION)
+    bad = set(variants) - set(TFLITE_PRECISION)
+    if bad:
+        raise ExportError(f"unknown TFLite variant(s) {sorted(bad)}")
+    return formats, size, variants
+
+
+def _require_coreml() -> None:
+    from styleforge.export.coreml_export import coreml_available
+
+    reason = coreml_available()
+    if reason:
+        raise ExportError(f"Core ML export is not possible here: {reason}")
 
 
 def _wants_lut(generator, lut: Optional[bool], heldout_images) -> bool:
@@ -185,7 +192,7 @@ def _wants_lut(generator, lut: Optional[bool], heldout_images) -> bool:
     reproduces it (lut_export.COLOUR_AGREEMENT_DB on the held-out photos)."""
     if lut is not None:
         return bool(lut)
-    if not callable(getattr(generator, "colour", None)):
+    if not has_colour_part(generator):
         return False
 
     return colour_part_agreement(generator, heldout_images)["psnr"] >= COLOUR_AGREEMENT_DB
@@ -218,174 +225,190 @@ class _Stages:
         return result
 
 
-def _build(generator, bundle: Path, opts: ExportOptions, *, formats, size, name, bounds, variants) -> Manifest:
-    """Every requested model artifact of ``generator`` into ``bundle``, each through its gate."""
-    calibration_images, heldout_images, style = opts.calibration_images, opts.heldout_images, opts.style
-    provenance, dynamic, int8_io, show = opts.provenance or {}, opts.dynamic, opts.int8_io, opts.progress
-    calibration_count, coreml_quantize = opts.calibration_count, opts.coreml_quantize
-    coreml_image_input = opts.coreml_image_input
-    stages = _Stages(show)
-    model = generator.eval().cpu()
-    default_calib, default_heldout = cal.split_default_photos() if not (calibration_images and heldout_images) else ([], [])
-    heldout_paths = list(heldout_images or default_heldout)
-    heldout_u8 = stages.run("held-out photos", cal.heldout_crops, heldout_paths, size)
-    reference = stages.run("PyTorch fp32 reference", verify.reference_pixels, model, heldout_u8)  # [N,H,W,3] 0-255
-    stride = int(getattr(model, "stride", 1) or 1)
+@dataclasses.dataclass
+class _Gate:
+    """The fidelity gate every model artifact passes: the runtime stylizes the held-out crops with
+    it (in a child process) and the result is scored against the PyTorch fp32 reference. A failed
+    bound is collected in ``failures`` so every format is tried before the export fails."""
 
-    h, w = size
-    onnx_hw = (None, None) if dynamic else (h, w)  # None marks a free dimension
-    nchw_in = TensorSpec(INPUT_NAME, (1, 3, *onnx_hw), layout="NCHW")
-    nchw_out = TensorSpec(OUTPUT_NAME, nchw_in.shape, layout="NCHW")
-    static_in = TensorSpec(INPUT_NAME, (1, 3, h, w), layout="NCHW")
-    static_out = TensorSpec(OUTPUT_NAME, (1, 3, h, w), layout="NCHW")
-    artifacts: dict[str, Artifact] = {}
-    failures: list[str] = []
+    bundle: Path
+    heldout_u8: np.ndarray  # [N, H, W, 3] uint8 centre crops
+    reference: np.ndarray  # [N, H, W, 3] PyTorch fp32 outputs, 0-255
+    bounds: dict[str, float]
+    stride: int
+    stages: _Stages
+    failures: list[str] = dataclasses.field(default_factory=list)
 
-    def gate(key: str, precision: str, output: np.ndarray) -> dict[str, Any]:
-        figures = verify.fidelity(reference, output)
+    def figures(self, key: str, precision: str, output: np.ndarray) -> dict[str, Any]:
+        figures = verify.fidelity(self.reference, output)
         try:
-            figures["bound_psnr"] = verify.check_bound(key, precision, figures, bounds)
+            figures["bound_psnr"] = verify.check_bound(key, precision, figures, self.bounds)
         except verify.FidelityError as err:
-            failures.append(str(err))
-            figures["bound_psnr"] = bounds.get(key, bounds.get(precision))
+            self.failures.append(str(err))
+            figures["bound_psnr"] = self.bounds.get(key, self.bounds.get(precision))
         figures["verified"] = True
         figures["compared_with"] = "pytorch_fp32"
         return figures
 
-    def check(art: Artifact, label: str, tflite: bool = False) -> Artifact:
-        """Stylize the held-out crops with ``art`` through the runtime, in a child process; gate it.
+    def check(self, art: Artifact, label: str, tflite: bool = False) -> Artifact:
+        """``art`` with its fidelity; ``tflite``: the I/O specs and op lists come from the child
+        too (LiteRT is never loaded here)."""
+        out, art = self.stages.run(label, verify.artifact_pixels, self.bundle / art.file, art, self.heldout_u8,
+                                   stride=self.stride, derive_specs=tflite, list_ops=tflite)
+        return dataclasses.replace(art, fidelity=self.figures(art.key, art.precision, out))
 
-        ``tflite``: take the I/O specs and op lists from the child too (LiteRT is never loaded here).
-        """
-        out, art = stages.run(label, verify.artifact_pixels, bundle / art.file, art, heldout_u8,
-                              stride=stride, derive_specs=tflite, list_ops=tflite)
-        return dataclasses.replace(art, fidelity=gate(art.key, art.precision, out))
 
-    # TorchScript: always; the runtime's torch backend loads it, Core ML converts from it.
-    traced = stages.run("TorchScript trace", export_torchscript, model, bundle / "model.pt", size)
-    artifacts["torchscript"] = check(Artifact(
-        key="torchscript", file="model.pt", format="torchscript", precision="fp32",
-        input=static_in, output=static_out,
-        compatibility={"torch": {"verdict": "full", "unsupported_ops": [], "notes": []}},
-    ), "TorchScript check")
+def _nchw(name: str, h: Optional[int], w: Optional[int]) -> TensorSpec:
+    return TensorSpec(name, (1, 3, h, w), layout="NCHW")  # None marks a free dimension
 
-    # ONNX (also the source for TFLite, which then needs a static graph).
-    onnx_path = None
+
+def _build(generator, bundle: Path, opts: ExportOptions, *, formats, size, name, bounds, variants) -> Manifest:
+    """Every requested model artifact of ``generator`` into ``bundle``, each through its gate, and
+    the manifest. ONNX is also the source of TFLite (then dropped unless asked for), the
+    TorchScript trace the source of Core ML."""
+    stages = _Stages(opts.progress)
+    model = generator.eval().cpu()
+    calib_paths, heldout_paths = _photo_paths(opts)
+    heldout_u8 = stages.run("held-out photos", cal.heldout_crops, heldout_paths, size)
+    reference = stages.run("PyTorch fp32 reference", verify.reference_pixels, model, heldout_u8)  # [N,H,W,3] 0-255
+    gate = _Gate(bundle, heldout_u8, reference, bounds, model_stride(model), stages)
+
+    artifacts, traced = _torchscript(model, gate, size)
     if "onnx" in formats or "tflite" in formats:
-        onnx_path = bundle / "model.onnx"
-        stages.run("ONNX export + onnxsim + checker", export_onnx, model, onnx_path, size, dynamic)
-        ops = onnx_ops(onnx_path)
-        artifacts["onnx"] = check(Artifact(
-            key="onnx", file="model.onnx", format="onnx", precision="fp32", input=nchw_in,
-            output=nchw_out, ops=ops, compatibility=ops_report.onnx_compatibility(ops, None),
-            extra={"opset": 17, "dynamic_hw": dynamic},
-        ), "ONNX Runtime check")
-
-    work = bundle / ".work"
+        artifacts.update(_onnx(model, gate, size, opts.dynamic))
     if "tflite" in formats:
-        # Real photo crops even without int8: onnx2tf runs sample images through the model to
-        # choose between layout permutations, and with blank images it can choose wrongly (we
-        # saw a ResNet generator convert to 16 dB garbage when fed constant images).
-        calib_paths = list(calibration_images or default_calib or heldout_paths)
-        n_crops = calibration_count if "tflite_int8" in variants else 20
-        calib_u8 = stages.run(
-            f"calibration crops ({n_crops})", cal.calibration_crops, calib_paths, size, n_crops, 0, show,
-        )
-        calib = cal.to_model_range(calib_u8)
-        tflite_source = onnx_path
-        if dynamic:  # TFLite artifacts stay static at `size`: convert a static copy of the graph
-            work.mkdir(exist_ok=True)
-            tflite_source = stages.run("static ONNX for TFLite", export_onnx, model, work / "static.onnx", size)
-        try:
-            written = stages.run(
-                f"onnx2tf -> TFLite ({', '.join(v.split('_', 1)[1] for v in variants)})",
-                convert_tflite, tflite_source, work, calib, variants, int8_io,
-            )
-        except TFLiteConversionError as err:
-            raise ExportError(str(err)) from None
-        int8_info = {}
-        if (work / "int8_info.json").is_file():
-            import json
-
-            int8_info = json.loads((work / "int8_info.json").read_text())
-        for key in variants:
-            path = bundle / TFLITE_FILES[key]
-            os.replace(written[key], path)
-            precision = TFLITE_PRECISION[key]
-            # Specs (int8 scales exist only once converted) and ops come from the interpreter in
-            # the gate's child: a model that crashes LiteRT fails the export with a message
-            # instead of killing it.
-            nhwc = TensorSpec(INPUT_NAME, (1, h, w, 3), layout="NHWC")
-            checked = check(Artifact(key=key, file=path.name, format="tflite", precision=precision,
-                                     input=nhwc, output=nhwc), f"LiteRT check {key}", tflite=True)
-            ops = checked.ops
-            leftovers = checked.extra.get("float_leftovers") if precision == "int8" else None
-            extra: dict[str, Any] = {"converter": "onnx2tf"}
-            if precision == "int8":
-                extra.update(int8_io=int8_io, calibration_crops=calibration_count,
-                             float_fallback=bool(int8_info.get("float_fallback")), float_leftovers=leftovers)
-            artifacts[key] = dataclasses.replace(
-                checked, compatibility=ops_report.tflite_compatibility(ops, precision, True, leftovers),
-                extra=extra,
-            )
-    if "onnx" not in formats and onnx_path is not None:
-        onnx_path.unlink()
-        artifacts.pop("onnx", None)
-
+        artifacts.update(_tflite(model, gate, opts, calib_paths, size, variants))
+    if "onnx" not in formats and "onnx" in artifacts:
+        (bundle / artifacts.pop("onnx").file).unlink()
     if "coreml" in formats:
-        from styleforge.export import coreml_export as cm
-
-        for precision in ("fp32", "fp16"):
-            key = f"coreml_{precision}"
-            path = bundle / f"model_{precision}.mlpackage"
-            try:
-                stages.run(f"Core ML {precision}", cm.export_coreml, traced, path, size, precision,
-                           coreml_quantize, coreml_image_input)
-            except cm.CoreMLExportError as err:
-                raise ExportError(str(err)) from None
-            if cm.can_predict():
-                fid = {}  # measured below through the runtime's coreml backend, once the artifact exists
-            else:
-                fid = {"verified": verify.NOT_VERIFIED_COREML, "bound_psnr": bounds.get(key, bounds.get(precision))}
-            spec_in = static_in
-            if coreml_image_input:
-                spec_in = TensorSpec(INPUT_NAME, (1, h, w, 3), dtype="uint8", layout="NHWC", value_range=(0.0, 255.0))
-            ops = cm.coreml_ops(path)
-            artifacts[key] = Artifact(
-                key=key, file=path.name, format="coreml", precision=precision, input=spec_in,
-                output=static_out, ops=ops, fidelity=fid,
-                compatibility={"coreml": {"verdict": "converted (ML program, iOS 16+)", "unsupported_ops": [],
-                                          "notes": [] if cm.can_predict() else [verify.NOT_VERIFIED_COREML]}},
-                extra={"compute_precision": precision, "quantize": coreml_quantize,
-                       "input_type": "image" if coreml_image_input else "tensor",
-                       **({"palette": cm.palettize_mode()} if coreml_quantize.startswith("palettize") else {})},
-            )
-            if cm.can_predict():
-                artifacts[key] = check(artifacts[key], f"Core ML check {key}")
+        artifacts.update(_coreml(traced, gate, opts, size))
         if "onnx" in artifacts:
             artifacts["onnx"].compatibility["coreml"] = {
                 "verdict": "converted (from the TorchScript trace)", "unsupported_ops": [], "notes": []}
+    if gate.failures:
+        raise verify.FidelityError("fidelity gate failed:\n  " + "\n  ".join(gate.failures))
+    shutil.rmtree(bundle / WORK_DIR, ignore_errors=True)
 
-    if failures:
-        raise verify.FidelityError("fidelity gate failed:\n  " + "\n  ".join(failures))
-    shutil.rmtree(work, ignore_errors=True)
-
-    references = write_references(bundle, heldout_u8, to_uint8(reference))
-    artifacts = {k: with_file_facts(bundle, a) for k, a in artifacts.items()}
-    manifest = Manifest(
-        name=name,
-        style=style,
-        artifacts=artifacts,
-        references=references,
-        provenance={**provenance, "export": {"size": [h, w], "dynamic_hw": dynamic,
-                                             "stage_seconds": stages.times, "versions": export_versions(),
-                                             "heldout_images": [p.name for p in heldout_paths]}},
-        model=_model_facts(model, size),
-        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        styleforge_version=package_version("styleforge"),
+    return build_manifest(
+        bundle, name=name, style=opts.style, artifacts=artifacts,
+        references=write_references(bundle, heldout_u8, to_uint8(reference)),
+        model=_model_facts(model, size), heldout_images=heldout_paths, provenance=opts.provenance,
+        export_facts={"size": list(size), "dynamic_hw": opts.dynamic, "stage_seconds": stages.times},
     )
-    manifest.save(bundle)
-    return manifest
+
+
+def _photo_paths(opts: ExportOptions) -> tuple[list[Path], list[Path]]:
+    """(calibration photos, held-out photos): the given ones, else disjoint halves of the sample
+    photos; calibration falls back to the held-out photos."""
+    given = opts.calibration_images and opts.heldout_images
+    default_calib, default_heldout = ([], []) if given else cal.split_default_photos()
+    heldout = list(opts.heldout_images or default_heldout)
+    return list(opts.calibration_images or default_calib or heldout), heldout
+
+
+def _torchscript(model, gate: _Gate, size: tuple[int, int]) -> tuple[dict[str, Artifact], Any]:
+    """``model.pt``, always: the runtime's torch backend loads it, Core ML converts from it.
+    Returns its artifact and the traced module."""
+    traced = gate.stages.run("TorchScript trace", export_torchscript, model, gate.bundle / "model.pt", size)
+    art = gate.check(Artifact(
+        key="torchscript", file="model.pt", format="torchscript", precision="fp32",
+        input=_nchw(INPUT_NAME, *size), output=_nchw(OUTPUT_NAME, *size),
+        compatibility={"torch": {"verdict": "full", "unsupported_ops": [], "notes": []}},
+    ), "TorchScript check")
+    return {"torchscript": art}, traced
+
+
+def _onnx(model, gate: _Gate, size: tuple[int, int], dynamic: bool) -> dict[str, Artifact]:
+    """``model.onnx`` (opset 17, simplified, checked; free H and W with ``dynamic``)."""
+    path = gate.bundle / "model.onnx"
+    gate.stages.run("ONNX export + onnxsim + checker", export_onnx, model, path, size, dynamic)
+    ops = onnx_ops(path)
+    hw = (None, None) if dynamic else size
+    return {"onnx": gate.check(Artifact(
+        key="onnx", file=path.name, format="onnx", precision="fp32", input=_nchw(INPUT_NAME, *hw),
+        output=_nchw(OUTPUT_NAME, *hw), ops=ops, compatibility=ops_report.onnx_compatibility(ops, None),
+        extra={"opset": 17, "dynamic_hw": dynamic},
+    ), "ONNX Runtime check")}
+
+
+def _tflite(model, gate: _Gate, opts: ExportOptions, calib_paths: list[Path], size: tuple[int, int],
+            variants: Sequence[str]) -> dict[str, Artifact]:
+    """The TFLite ``variants``, converted by onnx2tf from ``model.onnx`` (already in the bundle;
+    a static copy when that one is dynamic): TFLite artifacts are static at ``size``."""
+    work = gate.bundle / WORK_DIR
+    # Real photo crops even without int8: onnx2tf runs sample images through the model to
+    # choose between layout permutations, and with blank images it can choose wrongly (we
+    # saw a ResNet generator convert to 16 dB garbage when fed constant images).
+    n_crops = opts.calibration_count if "tflite_int8" in variants else 20
+    calib_u8 = gate.stages.run(f"calibration crops ({n_crops})", cal.calibration_crops, calib_paths, size,
+                               n_crops, 0, opts.progress)
+    source = gate.bundle / "model.onnx"
+    if opts.dynamic:
+        work.mkdir(exist_ok=True)
+        source = gate.stages.run("static ONNX for TFLite", export_onnx, model, work / "static.onnx", size)
+    try:
+        written = gate.stages.run(
+            f"onnx2tf -> TFLite ({', '.join(v.split('_', 1)[1] for v in variants)})",
+            convert_tflite, source, work, cal.to_model_range(calib_u8), variants, opts.int8_io,
+        )
+    except TFLiteConversionError as err:
+        raise ExportError(str(err)) from None
+    info_file = work / "int8_info.json"
+    float_fallback = bool(json.loads(info_file.read_text()).get("float_fallback")) if info_file.is_file() else False
+    artifacts = {}
+    for key in variants:
+        path = gate.bundle / TFLITE_FILES[key]
+        os.replace(written[key], path)
+        precision = TFLITE_PRECISION[key]
+        # Specs (int8 scales exist only once converted) and ops come from the interpreter in the
+        # gate's child: a model that crashes LiteRT fails the export with a message instead of killing it.
+        nhwc = TensorSpec(INPUT_NAME, (1, *size, 3), layout="NHWC")
+        checked = gate.check(Artifact(key=key, file=path.name, format="tflite", precision=precision,
+                                      input=nhwc, output=nhwc), f"LiteRT check {key}", tflite=True)
+        leftovers = checked.extra.get("float_leftovers") if precision == "int8" else None
+        extra: dict[str, Any] = {"converter": "onnx2tf"}
+        if precision == "int8":
+            extra.update(int8_io=opts.int8_io, calibration_crops=opts.calibration_count,
+                         float_fallback=float_fallback, float_leftovers=leftovers)
+        artifacts[key] = dataclasses.replace(
+            checked, compatibility=ops_report.tflite_compatibility(checked.ops, precision, True, leftovers),
+            extra=extra,
+        )
+    return artifacts
+
+
+def _coreml(traced, gate: _Gate, opts: ExportOptions, size: tuple[int, int]) -> dict[str, Artifact]:
+    """``model_fp32.mlpackage`` and ``model_fp16.mlpackage``, converted from the TorchScript trace;
+    gated where Core ML can predict (macOS), else marked not verified."""
+    from styleforge.export import coreml_export as cm
+
+    artifacts = {}
+    for precision in ("fp32", "fp16"):
+        key = f"coreml_{precision}"
+        path = gate.bundle / f"model_{precision}.mlpackage"
+        try:
+            gate.stages.run(f"Core ML {precision}", cm.export_coreml, traced, path, size, precision,
+                            opts.coreml_quantize, opts.coreml_image_input)
+        except cm.CoreMLExportError as err:
+            raise ExportError(str(err)) from None
+        if cm.can_predict():
+            fid = {}  # measured below through the runtime's coreml backend, once the artifact exists
+        else:
+            fid = {"verified": verify.NOT_VERIFIED_COREML, "bound_psnr": gate.bounds.get(key, gate.bounds.get(precision))}
+        spec_in = _nchw(INPUT_NAME, *size)
+        if opts.coreml_image_input:
+            spec_in = TensorSpec(INPUT_NAME, (1, *size, 3), dtype="uint8", layout="NHWC", value_range=(0.0, 255.0))
+        art = Artifact(
+            key=key, file=path.name, format="coreml", precision=precision, input=spec_in,
+            output=_nchw(OUTPUT_NAME, *size), ops=cm.coreml_ops(path), fidelity=fid,
+            compatibility={"coreml": {"verdict": "converted (ML program, iOS 16+)", "unsupported_ops": [],
+                                      "notes": [] if cm.can_predict() else [verify.NOT_VERIFIED_COREML]}},
+            extra={"compute_precision": precision, "quantize": opts.coreml_quantize,
+                   "input_type": "image" if opts.coreml_image_input else "tensor",
+                   **({"palette": cm.palettize_mode()} if opts.coreml_quantize.startswith("palettize") else {})},
+        )
+        artifacts[key] = gate.check(art, f"Core ML check {key}") if cm.can_predict() else art
+    return artifacts
 
 
 def _model_facts(model, size: tuple[int, int]) -> dict[str, Any]:
@@ -393,7 +416,7 @@ def _model_facts(model, size: tuple[int, int]) -> dict[str, Any]:
         "arch": getattr(model, "arch_name", type(model).__name__),
         "config": dict(getattr(model, "config", {}) or {}),
         "params": int(sum(p.numel() for p in model.parameters())),
-        "stride": int(getattr(model, "stride", 1) or 1),
+        "stride": model_stride(model),
         "input_range": [-1.0, 1.0],
     }
     try:

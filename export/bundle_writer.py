@@ -6,16 +6,19 @@ when everything in it passed its gate, so a bundle is never half written; on any
 interrupt the temporary folder is removed. A writer killed outright (``kill -9``, power loss)
 cannot clean up: its folder holds ``.owner.json`` (pid, process start time, host), and the next
 export of that bundle removes every ``.NAME.tmp-*`` whose owner is no longer running, saying so
-on one line (:func:`remove_stale_temporaries`). Inside it the artifact builders (``bundle._build`` for
-models, ``lut_export.write_lut_artifacts`` and ``lut_graph.write_lut_graphs`` for LUTs) write
-their files; :func:`with_file_facts` records each file's size and sha256 as the runtime checks
-them, :func:`write_references` the input/output pairs, :func:`export_versions` the provenance.
+on one line (:func:`remove_stale_temporaries`). Inside it the artifact builders (one per format
+in ``bundle``, ``lut_export.write_lut_artifacts`` and ``lut_graph.write_lut_graphs`` for LUTs)
+write their files; :func:`with_file_facts` records each file's size and sha256 as the runtime
+checks them, :func:`write_references` the input/output pairs, and :func:`build_manifest`, the one
+manifest builder of model and LUT bundles alike, assembles and saves ``manifest.json``
+(:func:`add_artifacts` when a LUT joins a model's bundle).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as _dt
 import json
 import os
 import shutil
@@ -25,14 +28,14 @@ import time
 import uuid
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 from PIL import Image
 
 from styleforge.atomic import replace_dir
 from styleforge.runtime.bundle_files import file_facts
-from styleforge.runtime.contract import Artifact
+from styleforge.runtime.contract import Artifact, Manifest
 
 N_REFERENCES = 3  # input/output pairs every bundle carries for on-device checks
 VERSIONED = ("torch", "onnx", "onnxsim", "onnxruntime", "onnx2tf", "tensorflow-cpu", "tensorflow",
@@ -164,3 +167,47 @@ def package_version(dist: str) -> str:
 def export_versions() -> dict[str, str]:
     """The versions of the converters and interpreters installed at export time (provenance)."""
     return {n: v for n in VERSIONED if (v := package_version(n))}
+
+
+def build_manifest(
+    bundle: Path,
+    *,
+    name: str,
+    style: str,
+    artifacts: Mapping[str, Artifact],
+    references: list[dict[str, str]],
+    model: dict[str, Any],
+    heldout_images: Sequence[Path],
+    provenance: Optional[dict[str, Any]] = None,
+    export_facts: Optional[dict[str, Any]] = None,
+) -> Manifest:
+    """The manifest of the bundle written in ``bundle`` (a model's or a LUT's), saved there as
+    ``manifest.json`` and returned.
+
+    Every artifact gets its file's size and sha256 (:func:`with_file_facts`); the provenance is
+    the caller's (the training run) plus ``export``: ``export_facts`` (e.g. size, stage times),
+    the converter versions and the names of the held-out photos the gates compared on.
+    """
+    export = {**(export_facts or {}), "versions": export_versions(),
+              "heldout_images": [Path(p).name for p in heldout_images]}
+    manifest = Manifest(
+        name=name,
+        style=style,
+        artifacts={k: with_file_facts(bundle, a) for k, a in artifacts.items()},
+        references=references,
+        provenance={**(provenance or {}), "export": export},
+        model=model,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        styleforge_version=package_version("styleforge"),
+    )
+    manifest.save(bundle)
+    return manifest
+
+
+def add_artifacts(bundle: Path, manifest: Manifest, artifacts: Mapping[str, Artifact]) -> Manifest:
+    """``manifest`` with ``artifacts`` (files already in ``bundle``) added after its own, with
+    their file facts; saved to ``bundle`` and returned."""
+    added = {k: with_file_facts(bundle, a) for k, a in artifacts.items()}
+    manifest = dataclasses.replace(manifest, artifacts={**manifest.artifacts, **added})
+    manifest.save(bundle)
+    return manifest

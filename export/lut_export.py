@@ -21,10 +21,8 @@ which the runtime bakes a LUT per photo (gated against torch too).
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -36,8 +34,8 @@ from styleforge.export import calibration as cal
 from styleforge.export import ops_report
 from styleforge.export.bundle_writer import (
     N_REFERENCES,
-    export_versions,
-    package_version,
+    add_artifacts,
+    build_manifest,
     with_file_facts,
     write_references,
     writing_bundle,
@@ -47,6 +45,7 @@ from styleforge.export.lut_graph import write_lut_graphs
 from styleforge.photo.looks import get_look
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, Manifest
+from styleforge.train.models.protocols import has_colour_part, is_adaptive
 
 COLOUR_AGREEMENT_DB = rlut.COLOUR_AGREEMENT_DB  # full model vs its colour part: below this a LUT is not the look
 CUBE_BOUND_DB = 40.0  # .cube (read by colour-science) vs the colour function
@@ -293,18 +292,12 @@ def export_lut_bundle(
             if failures:
                 raise LutExportError("LUT graph gate failed; nothing was written:\n  " + "\n  ".join(failures))
             artifacts.update(graphs)
-        manifest = Manifest(
-            name=name or out_dir.name,
-            style=style,
-            artifacts=artifacts,
+        manifest = build_manifest(
+            tmp, name=name or out_dir.name, style=style, artifacts=artifacts,
             references=_write_references(tmp, heldout_u8, colour_fn),
-            provenance={**(provenance or {}), "export": {"versions": export_versions(),
-                                                         "heldout_images": [p.name for p in paths]}},
             model={"arch": "lut3d", "kind": "colour", "lut_size": size, "stride": 1},
-            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            styleforge_version=package_version("styleforge"),
+            heldout_images=paths, provenance=provenance,
         )
-        manifest.save(tmp)
     if progress:
         graphs = {k: a for k, a in manifest.artifacts.items() if a.format not in ("cube", "hald", "adaptive-lut")}
         if graphs:
@@ -353,7 +346,7 @@ def colour_part_agreement(model, heldout_images: Optional[Sequence[Path]] = None
     paths = list(heldout_images or cal.split_default_photos()[1])
     heldout_u8 = cal.heldout_crops(paths, HELDOUT_SIZE)
     colour_fn, per_photo = model.colour, None
-    if int(getattr(model, "adaptive", 0) or 0) and callable(getattr(model, "adaptive_params", None)):
+    if is_adaptive(model):
         colour_fn, per_photo, _ = _median_mix(model, heldout_u8)
     return colour_agreement(model, colour_fn, heldout_u8, per_photo)
 
@@ -367,16 +360,16 @@ def add_lut_to_bundle(bundle: Path, manifest: Manifest, model, size: int = rlut.
     :data:`COLOUR_AGREEMENT_DB` on the held-out photos. ``graph_formats`` (of ``onnx``, ``tflite``,
     ``coreml``): the baked LUT also as gather graphs at ``graph_size`` (``lut_onnx``, ...).
     Saves and returns the new manifest."""
-    colour_fn = getattr(model, "colour", None)
-    if not callable(colour_fn):
+    if not has_colour_part(model):
         raise LutExportError(
             f"{type(model).__name__} has no colour part (a `colour(rgb)` method mapping [M, 3] RGB in "
             f"[0, 1] to [0, 1]), so it cannot ship as a .cube; export a colour generator, or a look "
             f"with --look")
+    colour_fn = model.colour
     paths = list(heldout_images or cal.split_default_photos()[1])
     heldout_u8 = cal.heldout_crops(paths, HELDOUT_SIZE)
     per_photo, adaptive, adaptive_art = None, None, None
-    if int(getattr(model, "adaptive", 0) or 0) and callable(getattr(model, "adaptive_params", None)):
+    if is_adaptive(model):
         colour_fn, per_photo, adaptive = _median_mix(model, heldout_u8)
         try:  # the per-photo LUTs for the runtime (look_adaptive.npz), gated against torch
             adaptive_art = eal.write_adaptive_artifact(bundle, model, heldout_u8, lut_size=size)
@@ -400,8 +393,7 @@ def add_lut_to_bundle(bundle: Path, manifest: Manifest, model, size: int = rlut.
         if failures:
             raise LutExportError("LUT graph gate failed; nothing was written:\n  " + "\n  ".join(failures))
         luts.update(graphs)
-    manifest = replace(manifest, artifacts={**manifest.artifacts, **luts})
-    manifest.save(bundle)
+    manifest = add_artifacts(bundle, manifest, luts)
     print(format_summary(manifest), file=sys.stderr)
     return manifest
 

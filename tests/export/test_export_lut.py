@@ -129,6 +129,23 @@ def test_torch_colour_part_and_the_35db_rule(tmp_path, heldout_u8):
     assert not (tmp_path / "x").exists()
 
 
+def test_the_colour_part_is_a_declared_protocol_and_a_model_without_one_is_refused(tmp_path):
+    """The LUT export asks the model protocols (:mod:`styleforge.train.models.protocols`): a model
+    with ``colour`` (and ``adaptive`` / ``adaptive_params``) qualifies without inheriting anything;
+    a conv net has no colour part and is refused with a message that says what would do."""
+    torch = pytest.importorskip("torch")
+    from styleforge.runtime.contract import Manifest
+    from styleforge.train.models.protocols import has_colour_part, is_adaptive
+
+    assert has_colour_part(ColourStandIn()) and not is_adaptive(ColourStandIn())
+    assert is_adaptive(ColourStandIn(adaptive=True))
+    conv = torch.nn.Conv2d(3, 3, 1)
+    assert not has_colour_part(conv) and not is_adaptive(conv)
+    with pytest.raises(le.LutExportError, match=r"Conv2d has no colour part .* cannot ship as a \.cube"):
+        le.add_lut_to_bundle(tmp_path, Manifest(name="conv", style="", artifacts={}), conv)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_look_export_and_refusals(tmp_path, capsys):
     from styleforge.cli import main
 
