@@ -38,14 +38,12 @@ from styleforge.photo.verdict import read_verdict
 from styleforge.runtime import load_manifest
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.train.checkpoint import load_checkpoint, load_generator
-from styleforge.train.config import read_yaml
-from styleforge.train.paired_fit import COLOUR_LOOK_DB, choose_paired_generator
 
 DEFAULT_LOOKS = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass", "glow", "toon")
 TONE_LOOKS = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass")
 CLASSICAL = CLASSICAL_NAMES  # photo.baselines.classical_methods' keys, in its order
 COLOUR = "colour generator (unpaired)"
-PAIRED_AUTO = "paired (auto: colour or ResNet)"  # train --paired without --model
+PAIRED_AUTO = "paired (auto: look recipe or colour)"  # train --paired without --model
 
 
 def run_look(
@@ -245,11 +243,13 @@ def _teacher_verdicts(runs: dict) -> dict:
 
 
 def _paired_choice(data: Path, run: Path) -> dict:
-    """Which generator ``train --paired`` chose (from the run's config) and the colour fit it chose by."""
+    """What ``train --paired`` chose (its checkpoint's ``run.paired_choice``): the look recipe or the
+    colour generator, with the recipe fit's held-out figures and what each operator was worth."""
 
-    _, fit_db = choose_paired_generator(data / "paired")
-    return {"generator": read_yaml(run / "config.yaml")["model"]["generator"],
-            "colour_fit_db": round(fit_db, 2), "threshold_db": COLOUR_LOOK_DB}
+    _, meta, _ = load_checkpoint(run)
+    choice = dict(meta.get("run", {}).get("paired_choice") or {})
+    choice.setdefault("generator", meta.get("generator", {}).get("arch", "?"))
+    return choice
 
 
 def _int8_gate(bundle: Path) -> dict:
@@ -474,9 +474,12 @@ def to_markdown(report: dict, out: Path) -> str:
                 f"{name} ({', '.join(failed)})" for name, failed in flagged.items()) + "\n")
         auto = r.get("paired_auto")
         if auto:
+            kept = [o["op"] for o in auto.get("ops", []) if o.get("kept")]
             lines.append(
-                f"{PAIRED_AUTO}: trained the {auto['generator']} generator (the closed-form colour fit "
-                f"reproduces the pairs at {auto['colour_fit_db']:.1f} dB; colour at ≥ {auto['threshold_db']:g})\n")
+                f"{PAIRED_AUTO}: shipped the {auto['generator']} "
+                + (f"({', '.join(kept)} around the colour LUT) " if auto["generator"] == "recipe" else "")
+                + f"(on held-out pairs: closed-form colour fit {auto.get('colour_fit_db', float('nan')):.1f} dB, "
+                f"every operator {auto.get('recipe_db', float('nan')):.1f} dB)\n")
         gate = r.get("int8_vs_fp32")
         if gate:
             lines.append(

@@ -145,6 +145,8 @@ def run_export(args) -> int:
         except (OSError, ValueError) as err:  # CheckpointError is a ValueError/OSError subclass
             raise CLIError(str(err)) from None
         default_name = info.get("style") or Path(args.source).resolve().name
+        if info.get("arch") == "recipe":
+            return _export_recipe(args, model, info, default_name)
     else:
         raise CLIError("nothing to export: give CHECKPOINT_OR_RUN or --model MODULE:FACTORY")
 
@@ -198,6 +200,30 @@ def _export_look(args, formats: tuple[str, ...]) -> int:
         )
     except (LutExportError, ValueError, cal.CalibrationError, RuntimeError) as err:
         raise CLIError(str(err)) from None  # RuntimeError: ONNX / TFLite / Core ML converter errors
+    print(f"{out}: {len(manifest.artifacts)} artifacts ({', '.join(manifest.artifacts)})")
+    return 0
+
+
+def _export_recipe(args, model, info: dict, default_name: str) -> int:
+    """A look recipe run (``train --paired``): ``recipe.json`` + ``look.cube``, gated against PyTorch."""
+    from styleforge.export import calibration as cal
+    from styleforge.export.lut_export import LutExportError
+    from styleforge.export.recipe_export import export_recipe_bundle
+
+    if args.formats and set(_split(args.formats, ("onnx", "tflite", "coreml", "cube"), "--formats")) != {"cube"}:
+        raise CLIError("a look recipe exports as --formats cube (recipe.json with its look.cube, run by "
+                       "styleforge stylize at any size); ONNX/TFLite/Core ML graphs of a recipe are not built yet")
+    out = Path(args.out) if args.out else Path("dist") / default_name
+    bound = parse_bounds(args.bound).get("recipe")
+    try:
+        heldout = cal.photos_in(args.heldout) if args.heldout else None
+        manifest = export_recipe_bundle(
+            model, out, heldout_images=heldout, style=args.style or info.get("style", "") or "",
+            name=args.name, provenance={"source": str(args.source), **_jsonable(info)}, force=args.force,
+            progress=not args.quiet, **({"bound_db": bound} if bound is not None else {}),
+        )
+    except (LutExportError, cal.CalibrationError) as err:
+        raise CLIError(str(err)) from None
     print(f"{out}: {len(manifest.artifacts)} artifacts ({', '.join(manifest.artifacts)})")
     return 0
 

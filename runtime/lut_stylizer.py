@@ -1,4 +1,10 @@
-"""The runtime's LUT path: a bundle's ``look.cube`` applied at full resolution, no tiling.
+"""The runtime's look-recipe path: a bundle's recipe (``recipe.json``: its ``look.cube`` and local
+operators) or its ``look.cube`` alone, applied to the whole photo at full resolution, no tiling.
+
+A ``.cube`` bundle is the one-step recipe ``[colour_lut]`` and keeps the exact 8-/16-bit LUT path
+(:class:`~styleforge.runtime.lut.LutApplier`: one gather per pixel). A recipe with local operators
+(:mod:`styleforge.runtime.recipe`) runs in float32 on the whole photo, so vignette geometry and
+blur radii (fractions of the short side) are the photo's own whatever its size.
 
 ``open_bundle(path, artifact="lut")`` returns a :class:`LutStylizer`, a sibling of the
 model stylizer behind :class:`~styleforge.runtime.stylizer_base.Stylizer`, so ``stylize``,
@@ -11,6 +17,7 @@ file stays 16-bit end to end when the optional ``tifffile`` package is installed
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
@@ -22,19 +29,23 @@ from styleforge.runtime import bundle_files
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, BundleError, Manifest
 from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, ImageError
+from styleforge.runtime.recipe import Recipe, colour_recipe, parse_recipe
 from styleforge.runtime.stylizer_base import ImageLike, Stylizer, checked_rgb
 
 LUT_KEYS = ("lut_cube",)
+RECIPE_KEY = "recipe"
 TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 class LutStylizer(Stylizer):
-    """A colour look from a bundle's ``.cube``: ``stylize`` any size, 8- or 16-bit, in strips."""
+    """A look recipe (or a colour look's ``.cube``) from a bundle: ``stylize`` any size, 8- or
+    16-bit. ``recipe`` is the look; ``lut`` its (first) colour table, for the fast LUT path."""
 
     def __init__(self, lut: rlut.Lut3D, artifact: Artifact, manifest: Manifest, bundle_dir: Path,
-                 threads: Optional[int] = None):
+                 threads: Optional[int] = None, recipe: Optional[Recipe] = None):
         super().__init__(artifact, manifest, bundle_dir)
         self.lut = lut
+        self.recipe = recipe if recipe is not None else colour_recipe(artifact.file, lut.table)
         self.applier = rlut.LutApplier(lut, threads)
         self.tile = None
         self.tile_overlap = None
@@ -42,16 +53,35 @@ class LutStylizer(Stylizer):
     @classmethod
     def from_manifest(cls, bundle: Path, manifest: Manifest, key: str = "lut_cube",
                       threads: Optional[int] = None, verify: bool = True) -> LutStylizer:
-        artifact, data = bundle_files.artifact_bytes(bundle, manifest, key, verify)
-        try:
-            lut = rlut.parse_cube(data.decode("utf-8", errors="replace"), f"{bundle}: artifact {key!r}: {artifact.file}")
-        except rlut.LutError as err:
-            raise BundleError(str(err)) from None
-        expected = artifact.extra.get("lut_size")
-        if expected is not None and lut.size != expected:
-            raise BundleError(f"{bundle}: artifact {key!r}: {artifact.file}: LUT_3D_SIZE {lut.size} but the "
-                              f"manifest's extra.lut_size is {expected}")
+        if manifest.artifacts.get(key) is not None and manifest.artifacts[key].format == "recipe":
+            return cls._from_recipe(Path(bundle), manifest, key, threads, verify)
+        artifact, lut = _read_cube(Path(bundle), manifest, key, verify)
         return cls(lut, artifact, manifest, Path(bundle), threads)
+
+    @classmethod
+    def _from_recipe(cls, bundle: Path, manifest: Manifest, key: str, threads: Optional[int],
+                     verify: bool) -> LutStylizer:
+        """The recipe artifact ``key``: its JSON read strictly, each ``colour_lut`` step's table
+        from the ``.cube`` artifact of that file name (sized and hashed like every artifact)."""
+        artifact, data = bundle_files.artifact_bytes(bundle, manifest, key, verify)
+        where = f"{bundle}: artifact {key!r}: {artifact.file}"
+        try:
+            recipe = parse_recipe(json.loads(data.decode("utf-8"), parse_constant=_no_constant))
+        except (UnicodeDecodeError, ValueError) as err:  # JSONDecodeError and RecipeError are ValueErrors
+            raise BundleError(f"{where}: {err}") from None
+        cubes = {a.file: k for k, a in manifest.artifacts.items() if a.format == "cube"}
+        tables, first = {}, None
+        for step in recipe.steps:
+            if step.op != "colour_lut":
+                continue
+            if step.lut not in cubes:
+                raise BundleError(f"{where}: its colour_lut {step.lut!r} is not a .cube artifact of the bundle")
+            _, lut = _read_cube(bundle, manifest, cubes[step.lut], verify)
+            tables[step.lut] = lut.table
+            first = first or lut
+        if first is None:
+            first = rlut.Lut3D(rlut.identity_table(2))
+        return cls(first, artifact, manifest, bundle, threads, recipe.with_tables(tables))
 
     # -- pixels ------------------------------------------------------------------------------
 
@@ -61,7 +91,12 @@ class LutStylizer(Stylizer):
         rgb = checked_rgb(rgb, strength)
         if strength == 0.0:
             return rgb.copy()
-        out = self.applier.apply(rgb, strength)
+        if self.recipe.is_colour_only and len(self.recipe.steps) == 1:
+            out = self.applier.apply(rgb, strength)
+        else:
+            scale = np.float32(65535.0 if rgb.dtype == np.uint16 else 255.0)
+            styled = self.recipe.apply(rgb.astype(np.float32) / scale, strength)
+            out = np.clip(np.rint(styled * scale), 0, scale).astype(rgb.dtype)
         if on_tile is not None:
             on_tile()
         return out
@@ -98,6 +133,7 @@ class LutStylizer(Stylizer):
             **self._artifact_info(),
             "backend": "lut",
             "lut_size": self.lut.size,
+            "recipe": self.recipe.describe(),
             "threads": self.applier.threads,
             "interpolation": "trilinear",
             "tile": None,
@@ -105,6 +141,23 @@ class LutStylizer(Stylizer):
 
     def close(self) -> None:
         self.applier.close()
+
+
+def _read_cube(bundle: Path, manifest: Manifest, key: str, verify: bool) -> tuple[Artifact, rlut.Lut3D]:
+    artifact, data = bundle_files.artifact_bytes(bundle, manifest, key, verify)
+    try:
+        lut = rlut.parse_cube(data.decode("utf-8", errors="replace"), f"{bundle}: artifact {key!r}: {artifact.file}")
+    except rlut.LutError as err:
+        raise BundleError(str(err)) from None
+    expected = artifact.extra.get("lut_size")
+    if expected is not None and lut.size != expected:
+        raise BundleError(f"{bundle}: artifact {key!r}: {artifact.file}: LUT_3D_SIZE {lut.size} but the "
+                          f"manifest's extra.lut_size is {expected}")
+    return artifact, lut
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 # ------------------------------------------------------------------------------ 16-bit TIFF

@@ -7,8 +7,10 @@
 (:mod:`~styleforge.runtime.adaptive_lut`), whichever the bundle and the options choose.
 Needs numpy, Pillow and one interpreter. Choosing what to run:
 
-- A bundle with a LUT (``look.cube`` of a look, or of a model whose colour part passed the
-  export's gate) runs the LUT under ``artifact="auto"``: exact, the fastest, no interpreter.
+- A bundle with a look recipe (``recipe.json``: its colour LUT and local operators) or a LUT
+  (``look.cube`` of a look, or of a model whose colour part passed the export's gate) runs it
+  under ``artifact="auto"``: exact at any size, no interpreter. ``artifact="cube"`` runs a
+  recipe bundle's colour part alone.
 - ``backend="auto"`` tries, in order, ``litert``, ``onnxruntime``, ``coreml`` (macOS) and takes
   the first that is installed and has an artifact in the bundle.
 - A bundle's TorchScript (``model.pt``) runs only when asked for (``artifact="torch"`` or
@@ -73,8 +75,9 @@ ARTIFACT_ALIASES = {
     "cube": "lut_cube",
     "adaptive": "lut_adaptive",
 }
-# applied by runtime/lut_stylizer.py (and adaptive_lut.py, a LUT per photo): no interpreter, no tiles
-LUT_FORMATS = ("cube", "adaptive-lut")
+# applied by runtime/lut_stylizer.py (a look recipe, or its one-step form: a .cube) and adaptive_lut.py
+# (a LUT per photo): no interpreter, no tiles
+LUT_FORMATS = ("recipe", "cube", "adaptive-lut")
 
 def choose(manifest: Manifest, artifact: str = "auto", backend: str = "auto") -> tuple[Artifact, str]:
     """Pick (artifact, backend name) from the bundle and what is installed; see the module doc."""
@@ -118,6 +121,8 @@ def _lut_artifact(manifest: Manifest, artifact: str, backend: str) -> Optional[s
     passed the export gate (the model's colour part reproduces the model, so the LUT is exact
     and the fastest); else ``None`` (a model runs)."""
     key = ARTIFACT_ALIASES.get(artifact, artifact)
+    if key == "lut_cube" and artifact == "lut" and "recipe" in manifest.artifacts:
+        return "recipe"  # a recipe bundle's look is its recipe; --artifact cube names its colour part alone
     if key in manifest.artifacts and manifest.artifacts[key].format in LUT_FORMATS:
         return key
     if artifact == "auto" and backend in ("auto", "lut"):
@@ -127,7 +132,7 @@ def _lut_artifact(manifest: Manifest, artifact: str, backend: str) -> Optional[s
         gated = manifest.artifacts.get("lut_cube") is not None and \
             manifest.artifacts["lut_cube"].fidelity.get("verified") is True
         if luts and (not models or gated or backend == "lut"):
-            return "lut_cube" if "lut_cube" in luts else luts[0]
+            return next((k for k in ("recipe", "lut_cube") if k in luts), luts[0])
     return None
 
 

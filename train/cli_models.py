@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from styleforge.cli_options import SIZE_HELP, parse_size
 
@@ -25,12 +25,15 @@ def register(subparsers) -> None:
     """Add this area's subcommands to the ``styleforge`` parser."""
     parser = subparsers.add_parser(
         "info",
-        help="parameters and MACs of a model or a trained run",
+        help="parameters and MACs of a model or a trained run; what an exported bundle holds",
         description="Print parameters and multiply-accumulates (MACs) of a registered model "
         "(e.g. 'mobile:small', 'resnet:ngf=32,n_blocks=6') or of the generator in a run "
-        "folder, checkpoint folder or .safetensors file.",
+        "folder, checkpoint folder or .safetensors file; for a look recipe (a paired run, or a "
+        "bundle folder made by export) also its steps. A bundle folder: its artifacts, their "
+        "fidelity and, for a look recipe, the recipe a step a line.",
     )
-    parser.add_argument("model", metavar="MODEL", help="NAME[:preset][,key=value...] or a run/checkpoint path")
+    parser.add_argument("model", metavar="MODEL",
+                        help="NAME[:preset][,key=value...], a run/checkpoint path or a bundle folder")
     parser.add_argument("--size", default="512", help=f"input size: {SIZE_HELP} (default 512)")
     parser.add_argument("--preset", help="preset for models that have one (mobile: nano|small|medium)")
     parser.add_argument("--discriminator", action="store_true", help="look NAME up among the discriminators")
@@ -105,12 +108,56 @@ def _build(args) -> tuple[Any, dict[str, Any]]:
         raise CLIError(str(err)) from None
 
 
+def _emit_json(report: dict, target: str) -> None:
+    text = json.dumps(report, indent=2)
+    if target == "-":
+        print(text)
+        return
+    from styleforge.atomic import write_text
+
+    print(f"wrote {write_text(Path(target), text + chr(10))}")
+
+
+def bundle_info(folder: Path, as_json: Optional[str]) -> int:
+    """``styleforge info BUNDLE``: the manifest's artifacts and, for a look recipe, its steps."""
+    from styleforge.runtime.bundle_files import artifact_bytes
+    from styleforge.runtime.manifest import load_manifest
+    from styleforge.runtime.recipe import parse_recipe
+
+    manifest = load_manifest(folder)  # validated: a bundle is untrusted input
+    recipe = None
+    if "recipe" in manifest.artifacts:
+        _, data = artifact_bytes(folder, manifest, "recipe")
+        recipe = parse_recipe(json.loads(data.decode("utf-8")))
+    if as_json:
+        _emit_json({"bundle": str(folder), "name": manifest.name, "style": manifest.style, "model": manifest.model,
+                    "artifacts": {k: {"file": a.file, "format": a.format, "size_bytes": a.size_bytes,
+                                      "fidelity": a.fidelity} for k, a in manifest.artifacts.items()},
+                    "recipe": recipe.to_json() if recipe else None}, as_json)
+        return 0
+    print(f"bundle {manifest.name} (style {manifest.style or '-'}, {manifest.model.get('arch', '?')}), "
+          f"made by styleforge {manifest.styleforge_version or '?'} on {manifest.created or '?'}")
+    for key, art in manifest.artifacts.items():
+        fid = art.fidelity or {}
+        figure = f", {fid['psnr_min']:.2f} dB min vs {fid.get('compared_with', '?')}" if "psnr_min" in fid else ""
+        print(f"  {key:<20} {art.file:<28} {art.format:<12} {art.size_bytes:>10,} B{figure}")
+    if recipe is not None:
+        print("recipe (lengths are fractions of the photo's short side: the same look at any size):")
+        for line in recipe.describe():
+            print(f"  {line}")
+    return 0
+
+
 def run_info(args) -> int:
     from styleforge.errors import CLIError
     from styleforge.train.models.profile import profile
 
+    if Path(args.model).is_dir() and (Path(args.model) / "manifest.json").is_file():
+        return bundle_info(Path(args.model), args.json)
     size = parse_size(args.size)
     model, source = _build(args)
+    if getattr(model, "arch_name", "") == "recipe":
+        return _recipe_run_info(model, source, args.json)
     try:
         stats = profile(model, size, convention=args.convention)
     except ValueError as err:  # e.g. a size that is not a multiple of the model's stride
@@ -128,14 +175,7 @@ def run_info(args) -> int:
     if getattr(model, "latent_dim", None):
         report["size"] = None  # noise-to-image: the input is a latent vector, not an image
     if args.json:
-        text = json.dumps(report, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            from styleforge.atomic import write_text
-
-            written = write_text(Path(args.json), text + "\n")
-            print(f"wrote {written}")
+        _emit_json(report, args.json)
         return 0
     settings = ", ".join(f"{k}={v}" for k, v in report["config"].items() if v is not None)
     at = "from a latent vector" if report["size"] is None else f"at {size[0]}x{size[1]}"
@@ -148,4 +188,24 @@ def run_info(args) -> int:
         print(f"  stride   {report['stride']} (H and W must be multiples)")
     if report["distill_points"]:
         print(f"  distill  {', '.join(report['distill_points'])}")
+    return 0
+
+
+def _recipe_run_info(model, source: dict[str, Any], as_json: Optional[str]) -> int:
+    """A look recipe's run: its steps (a recipe has no fixed size, so no MAC count)."""
+    from styleforge.runtime.recipe import parse_recipe
+
+    recipe = parse_recipe(model.recipe())
+    params = sum(p.numel() for p in model.parameters())
+    if as_json:
+        _emit_json({"arch": "recipe", "config": model.config, **source, "params": params,
+                    "recipe": recipe.to_json()}, as_json)
+        return 0
+    print(f"recipe ({', '.join(model.config['ops'])})")
+    if source:
+        print(f"  from     {source['path']} (style {source['style'] or '-'}, step {source['step']})")
+    print(f"  params   {params:,} (the LUT's table and each operator's parameters)")
+    print("  steps (lengths are fractions of the photo's short side: the same look at any size):")
+    for line in recipe.describe():
+        print(f"    {line}")
     return 0

@@ -19,15 +19,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data (one of: --content + --style, --paired, --style + --model dcgan)")
     data.add_argument("--content", type=Path, help="folder of photos (domain A, unpaired mode)")
     data.add_argument("--style", type=Path, help="folder of styled images (domain B / dcgan images)")
-    data.add_argument("--paired", type=Path, help="folder with A/ and B/ of matching images (pix2pix)")
+    data.add_argument("--paired", type=Path, help="folder with A/ and B/ of matching images (a before/after pair per file name)")
     parser.add_argument("--model", choices=("colour", "resnet", "mobile", "dcgan"),
                         help="generator: colour (default for unpaired looks: curves + matrix + 3D LUT, "
                              "anchored to classical colour transfer; with --paired it starts from the "
                              "closed-form fit of the pairs), resnet (CycleGAN; pix2pix with --paired), "
                              "mobile, or dcgan (noise -> image on --style). --paired without --model is "
-                             "model.generator=auto: the run (not --dry-run) picks colour when a closed-form "
-                             "colour fit reproduces the pairs at >= 32 dB (a tone look), else resnet, says "
-                             "which and saves the choice in RUN/config.yaml")
+                             "model.generator=auto: the run (not --dry-run) learns a look recipe from the "
+                             "pairs (colour LUT + smoothing, clarity, sharpening, bloom, fade, vignette, "
+                             "fitted by gradient descent) and keeps the operators that help on held-out "
+                             "pairs; a look no local operator helps trains the colour generator. It says "
+                             "what each operator is worth and saves the choice in the run")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs, samples)")
     add_config_arguments(parser, example="loss.gan=hinge")
     parser.add_argument("--steps", type=int, help="total training steps (a resumed run trains up to this)")
@@ -55,9 +57,10 @@ def register(subparsers) -> None:
                     "adversarially and ships the share of that change the curves' evidence allows "
                     "(--set model.colour.init=levels --set model.colour.freedom=fixed: the old fixed start "
                     "and quarter); a degeneracy check judges it at the end. --model resnet "
-                    "trains a CycleGAN. Paired: --paired DIR with A/ and B/: a tone look (a colour function "
-                    "of the pairs) trains the colour generator from its closed-form fit, any other "
-                    "look pix2pix: the run fits the pairs to choose (--model overrides). --style DIR "
+                    "trains a CycleGAN. Paired: --paired DIR with A/ and B/: a look recipe (the colour LUT in "
+                    "closed form, then local photographic operators in units of the photo, kept where they "
+                    "help on held-out pairs: it runs at any size); a tone look stays the colour generator "
+                    "(--model colour|resnet overrides). --style DIR "
                     "--model dcgan (noise -> image). Under torchrun it trains with DistributedDataParallel. "
                     "A collapsed, structure-destroying or do-nothing model ends with an error "
                     "(the run is kept, with RUN/verdict.json).",
@@ -129,8 +132,9 @@ def run_train(args: argparse.Namespace) -> int:
         raise CLIError("model.generator=auto chooses the model for before/after pairs: give --paired DIR")
     if args.dry_run:
         if auto:
-            print("model.generator: auto: the run fits the pairs and trains the colour generator (these "
-                  "settings) or the ResNet (see --model resnet --dry-run)", file=sys.stderr)
+            print("model.generator: auto: the run fits a look recipe to the pairs and ships it when a local "
+                  "operator helps on held-out pairs, else trains the colour generator (these settings)",
+                  file=sys.stderr)
         sys.stdout.write(config_to_yaml(config))
         return 0
     for name in ("content_dir", "style_dir", "paired_dir"):

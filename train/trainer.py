@@ -14,7 +14,6 @@ so it is a pure function of ``(seed, step)`` and does not depend on the world si
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -40,12 +39,20 @@ from styleforge.train.engine import (
     run_loop,
     versions,
 )
+from styleforge.train.models.recipe import RecipeGenerator
 from styleforge.train.objectives import Objective, build_objective
-from styleforge.train.paired_fit import COLOUR_LOOK_DB, choose_paired_generator
+from styleforge.train.recipe_fit import STEPS as RECIPE_STEPS
+from styleforge.train.recipe_fit import RecipeFit
+from styleforge.train.recipe_run import (
+    choice_record,
+    fit_paired_recipe,
+    save_recipe_run,
+    say_choice,
+)
 from styleforge.train.whole_photo import stylize_array
 
 SAMPLE_KEY = 2**31 - 1  # rng key of the fixed sample-grid batch (never a training step)
-AUTO_CANDIDATES = ("colour", "resnet")  # what model.generator=auto chooses between
+AUTO_CANDIDATES = ("colour",)  # model.generator=auto: a recipe with local operators, else this config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,35 +191,38 @@ def train(
 
 
 def resolve_auto_generator(config: TrainConfig, candidates: Optional[Mapping[str, TrainConfig]],
-                           say: bool = True) -> tuple[TrainConfig, Optional[dict[str, Any]]]:
-    """``(config to train, the choice)`` for ``model.generator=auto``: the colour generator's
-    config when the closed-form colour fit reproduces the pairs at >= ``COLOUR_LOOK_DB`` (the look
-    is a colour function), else the ResNet's (pix2pix); one line on stderr says which and why
-    (``say``). Any other generator: ``(config, None)``. Pairs that cannot be fitted train the
-    ResNet's config, whose dataset then reports what is wrong with the folder."""
+                           say: bool = True, show_progress: bool = True
+                           ) -> tuple[TrainConfig, Optional[dict[str, Any]], Optional[RecipeFit]]:
+    """``(config to train, the choice, the recipe)`` for ``model.generator=auto`` (paired): the pairs'
+    look recipe is fitted (:func:`styleforge.train.recipe_run.fit_paired_recipe`; at most
+    ``config.steps`` steps); when a local operator earns its place on held-out pairs the run ships
+    that recipe (returned third), else the look is a colour function and the run trains the colour
+    generator's config. The fit's log goes to stderr (``say``). Any other generator:
+    ``(config, None, None)``. Pairs that cannot be read train the colour config, whose dataset then
+    reports what is wrong with the folder."""
     if config.model.generator != AUTO:
-        return config, None
+        return config, None, None
     if config.mode != "paired" or not candidates or set(candidates) != set(AUTO_CANDIDATES):
-        raise TrainError("model.generator=auto needs paired mode and the colour and resnet configs "
-                         "to choose between (styleforge train --paired DIR without --model)")
+        raise TrainError("model.generator=auto needs paired mode and the colour config to fall back on "
+                         "(styleforge train --paired DIR without --model)")
     try:
-        model, db = choose_paired_generator(Path(config.data.paired_dir))
+        fit = fit_paired_recipe(Path(config.data.paired_dir), steps=max(1, min(config.steps, RECIPE_STEPS)),
+                                seed=config.seed, show_progress=show_progress)
     except (DatasetError, ValueError):
-        return candidates["resnet"], None
-    if model == "colour":
-        verdict, chosen, other = f"a colour function: >= {COLOUR_LOOK_DB:.0f} dB", "the colour generator", "--model resnet for pix2pix"
-    else:
-        verdict, chosen, other = f"not a colour function: < {COLOUR_LOOK_DB:.0f} dB", "the ResNet (pix2pix)", "--model colour for the colour generator"
+        return candidates["colour"], None, None
     if say:
-        print(f"paired: a closed-form colour fit reproduces the pairs at {db:.1f} dB ({verdict}): training {chosen} "
-              f"({other})", file=sys.stderr)
-    return candidates[model], {"generator": model, "colour_fit_db": round(db, 2), "threshold_db": COLOUR_LOOK_DB}
+        say_choice(fit)
+    return candidates["colour"], choice_record(fit), (fit if fit.local_ops else None)
 
 
 def _train(config, run_dir, dist, *, resume, force, preset, show_progress, candidates):
     device = resolve_device(config.device, dist.local_rank)
     resume_from = prepare_run_dir(run_dir, resume, force)
-    config, choice = resolve_auto_generator(config, candidates)
+    if resume_from is not None and _is_recipe_checkpoint(resume_from):  # a recipe run is done once fitted
+        return {"run": str(run_dir), "step": 0, "world_size": 1, "seconds": 0.0, "checkpoint": str(resume_from)}
+    config, choice, recipe = resolve_auto_generator(config, candidates, show_progress=show_progress)
+    if recipe is not None:
+        return _recipe_run(config, run_dir, recipe, choice, preset, device)
     if config.data.batch_size % dist.world_size:
         raise TrainError(f"data.batch_size={config.data.batch_size} is not divisible by the "
                          f"world size {dist.world_size}")
@@ -293,6 +303,32 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress, candi
     if verdict is not None and not verdict.ok:
         raise DegenerateModelError(verdict, where=f"{run_dir} (step {step})")
     return summary
+
+
+def _recipe_run(config: TrainConfig, run_dir: Path, fit: RecipeFit, choice: dict[str, Any], preset,
+                device) -> dict[str, Any]:
+    """The run of a paired look recipe: its checkpoint, config and held-out evaluation (no GAN)."""
+    split = test_split(config)
+    evaluate = None
+    if split is not None:
+        def evaluate(model):
+            report = {"step": 0, "input_dir": str(split[0]), "target_dir": str(split[1]), "product": "generator"}
+            report["generator"] = evaluate_on_folder(model, *split, device="cpu", max_images=config.log.eval_max_images)
+            report.update({k: report["generator"][k] for k in ("psnr", "ssim", "delta_e2000", "identity")})
+            return report
+    pairs = [None] * fit.pairs  # _meta records the dataset size: the pairs fitted
+    generator = RecipeGenerator.from_steps(fit.steps)
+    meta = _meta(config, generator, distributed.DistInfo(), preset, pairs, style_name(config), choice)
+    meta["mode"] = "paired-recipe"
+    return save_recipe_run(fit, run_dir, meta, config_to_yaml(config), evaluate)
+
+
+def _is_recipe_checkpoint(checkpoint: Path) -> bool:
+    try:
+        meta = json.loads((Path(checkpoint) / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return meta.get("generator", {}).get("arch") == RecipeGenerator.arch_name
 
 
 def _meta(config: TrainConfig, generator: nn.Module, dist, preset, dataset, style: str,

@@ -57,9 +57,11 @@ def test_every_method_scored_with_finite_metrics(tiny_eval):
     gate = first["int8_vs_fp32"]
     assert gate["passes_ship_gate"] == (gate["psnr"] >= gate["ship_gate_db"])
     assert second["int8_vs_fp32"] is None
-    # train --paired's own choice, recorded with the figure it chose by (film-warm is a colour function)
+    # train --paired's own choice, recorded with the recipe fit's held-out figures and what each
+    # local operator was worth: the generator is the recipe exactly when an operator was kept
     auto = first["paired_auto"]
-    assert auto["generator"] == ("colour" if auto["colour_fit_db"] >= auto["threshold_db"] else "resnet")
+    assert auto["generator"] == ("recipe" if any(o["kept"] for o in auto["ops"]) else "colour")
+    assert {o["op"] for o in auto["ops"]} >= {"bloom", "vignette", "clarity"} and "recipe_db" in auto
     assert second["paired_auto"] is None
     # every teacher train judged carries its verdict (the tiny runs are not degenerate)
     assert set(first["verdicts"]) == {"resnet", "paired", "paired-auto"} and second["verdicts"] == {}

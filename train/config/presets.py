@@ -9,8 +9,8 @@ Training presets come in two families, chosen by :func:`preset_config`:
   :class:`~styleforge.train.models.resnet.ResnetGenerator`); ``gpu`` keeps the exact CycleGAN network.
 
 ``train --paired`` without ``--model`` gets ``model.generator=auto``: the paired colour preset,
-until the run fits the pairs and picks the colour generator or the ResNet
-(:func:`styleforge.train.trainer.resolve_auto_generator`). Distillation has
+until the run fits a look recipe to the pairs and ships it, or trains the colour generator when no
+local operator helps (:func:`styleforge.train.trainer.resolve_auto_generator`). Distillation has
 :data:`DISTILL_PRESETS` (a conv student, or with ``student=lut`` the LUT fit of
 ``distill --student lut``, whose settings are the ``lut`` section). The comments keep what each
 setting was measured against.

@@ -249,14 +249,14 @@ class OpModule(nn.Module):
         """``(name, params)`` for ``look_ops.apply_recipe`` (with the table / seed where the op has one)."""
         params: dict[str, Any] = self.params()
         if self.name == "colour_lut":
-            params["table"] = self.table.detach().cpu().numpy().astype(np.float32)
+            params["table"] = self.table.detach().clamp(0.0, 1.0).cpu().numpy().astype(np.float32)
         if self.name == "grain":
             params["seed"] = self.seed
         return self.name, params
 
     def forward(self, x: Tensor) -> Tensor:  # [N, 3, H, W] -> [N, 3, H, W], not clipped
-        if self.name == "colour_lut":
-            return colour_lut(x, self.table)
+        if self.name == "colour_lut":  # the table a .cube can hold: [0, 1] (the runtime reads it back)
+            return colour_lut(x, self.table.clamp(0.0, 1.0))
         extra = {"seed": self.seed} if self.name == "grain" else {}
         return OPS[self.name](x, **self.values(), **extra)
 

@@ -10,6 +10,7 @@ from styleforge.train.models.colour import ColourGenerator
 from styleforge.train.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from styleforge.train.models.mobile import MobileGenerator
 from styleforge.train.models.patchgan import PatchGANDiscriminator
+from styleforge.train.models.recipe import RecipeGenerator
 from styleforge.train.models.resnet import ResnetGenerator
 
 GENERATORS: dict[str, type[nn.Module]] = {
@@ -17,6 +18,7 @@ GENERATORS: dict[str, type[nn.Module]] = {
     "resnet": ResnetGenerator,
     "mobile": MobileGenerator,
     "dcgan": DCGANGenerator,
+    "recipe": RecipeGenerator,
 }
 DISCRIMINATORS: dict[str, type[nn.Module]] = {
     "patchgan": PatchGANDiscriminator,

@@ -1,0 +1,137 @@
+"""A look recipe's bundle: ``recipe.json`` (the ordered operators) + ``look.cube`` (its colour part),
+gated against the PyTorch recipe at several sizes.
+
+The runtime runs the bundle without torch (:mod:`styleforge.runtime.lut_stylizer`), reading the
+recipe and its ``.cube`` back from the files (hashed in the manifest like every artifact). The
+gate does exactly that on the held-out photos, whole, at two sizes (a recipe is resolution
+independent, so it is checked at more than one), and compares with
+:class:`~styleforge.train.models.recipe.RecipeGenerator` in float32: nothing ships below
+:data:`RECIPE_BOUND_DB`. ``look.cube`` alone is the colour part only (for Resolve, ffmpeg, OBS);
+the manifest says so. Mobile graphs of a recipe are not built yet.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from styleforge.atomic import write_text
+from styleforge.export import calibration as cal
+from styleforge.export.bundle_writer import build_manifest, write_references, writing_bundle
+from styleforge.export.lut_common import LutExportError, lut_tensor_spec
+from styleforge.runtime import lut as rlut
+from styleforge.runtime.contract import Artifact, Manifest
+from styleforge.runtime.metrics import psnr
+from styleforge.runtime.recipe import parse_recipe
+from styleforge.train.models.recipe import RecipeGenerator
+
+RECIPE_FILE = "recipe.json"
+CUBE_FILE = "look.cube"
+RECIPE_BOUND_DB = 60.0  # runtime (numpy, from the files) vs torch, float32 both: the same arithmetic
+GATE_SIDES = (256, 640)  # short sides the gate runs the held-out photos at
+GATE_PHOTOS = 4
+
+
+def _whole_photos(paths: Sequence[Path], side: int) -> list[np.ndarray]:
+    from PIL import Image
+
+    from styleforge.photo.photos import load_photos
+
+    out = []
+    for rgb in load_photos(paths[:GATE_PHOTOS], limit=GATE_PHOTOS, short_side=10**6):
+        h, w = rgb.shape[:2]
+        scale = side / min(h, w)
+        out.append(np.asarray(Image.fromarray(rgb).resize((round(w * scale), round(h * scale)),
+                                                           Image.Resampling.LANCZOS)))
+    return out
+
+
+def _torch_output(model: RecipeGenerator, rgb_u8: np.ndarray) -> np.ndarray:
+    import torch
+
+    x = torch.from_numpy(rgb_u8.astype(np.float32) / 255.0).permute(2, 0, 1)[None] * 2.0 - 1.0
+    with torch.no_grad():
+        y = (model(x)[0].permute(1, 2, 0).numpy() + 1.0) * 0.5
+    return y
+
+
+def recipe_fidelity(recipe_path: Path, cube_path: Path, model: RecipeGenerator,
+                    photos: Sequence[np.ndarray]) -> dict[str, Any]:
+    """The runtime's recipe, read back from the bundle's files, against the torch recipe: PSNR
+    (float pixels scaled to 8 bits, not rounded) per photo; ``psnr`` is the mean, ``psnr_min`` the worst."""
+    recipe = parse_recipe(json.loads(recipe_path.read_text(encoding="utf-8")))
+    recipe = recipe.with_tables({CUBE_FILE: rlut.read_cube(cube_path).table})
+    values, max_abs = [], 0.0
+    for rgb in photos:
+        ours = recipe.apply(rgb.astype(np.float32) / 255.0)
+        ref = np.clip(_torch_output(model, rgb), 0.0, 1.0)
+        values.append(psnr(ours * 255.0, ref * 255.0))
+        max_abs = max(max_abs, float(np.abs(ours - ref).max()) * 255.0)
+    return {"psnr": round(float(np.mean(values)), 2), "psnr_min": round(float(np.min(values)), 2),
+            "max_abs": round(max_abs, 4), "images": len(values), "sizes": list(GATE_SIDES),
+            "compared_with": "pytorch_fp32"}
+
+
+def export_recipe_bundle(
+    model: RecipeGenerator,
+    out_dir: str | Path,
+    *,
+    heldout_images: Optional[Sequence[Path]] = None,
+    style: str = "",
+    name: Optional[str] = None,
+    provenance: Optional[dict[str, Any]] = None,
+    bound_db: float = RECIPE_BOUND_DB,
+    force: bool = False,
+    progress: bool = True,
+) -> Manifest:
+    """The bundle of a look recipe in ``out_dir`` (built in a temp folder, renamed in; nothing is
+    written when the gate fails)."""
+    table = model.lut_table()
+    if table is None:
+        raise LutExportError("this recipe has no colour_lut step; styleforge's recipes always start from one")
+    if table.shape[0] not in rlut.CUBE_SIZES:
+        raise LutExportError(f"the recipe's LUT is {table.shape[0]}^3; bundles hold {rlut.CUBE_SIZES}")
+    out_dir = Path(out_dir)
+    paths = list(heldout_images or cal.split_default_photos()[1])
+    with writing_bundle(out_dir, force, LutExportError) as tmp:
+        rlut.write_cube(rlut.Lut3D(table, style or out_dir.name), tmp / CUBE_FILE,
+                        comments=("the colour part of a look recipe: recipe.json holds the whole look",))
+        recipe = model.recipe(CUBE_FILE)
+        write_text(tmp / RECIPE_FILE, json.dumps(recipe, indent=1) + "\n")
+        figures = [recipe_fidelity(tmp / RECIPE_FILE, tmp / CUBE_FILE, model, _whole_photos(paths, side))
+                   for side in GATE_SIDES]
+        fidelity = {"psnr": min(f["psnr"] for f in figures), "psnr_min": min(f["psnr_min"] for f in figures),
+                    "max_abs": max(f["max_abs"] for f in figures), "images": sum(f["images"] for f in figures),
+                    "sizes": list(GATE_SIDES), "compared_with": "pytorch_fp32", "bound_psnr": bound_db}
+        fidelity["verified"] = bool(fidelity["psnr_min"] >= bound_db)
+        if not fidelity["verified"]:
+            raise LutExportError(f"recipe gate failed: the runtime's recipe is {fidelity['psnr_min']:.2f} dB from "
+                                 f"PyTorch's (bound {bound_db:g}); nothing was written")
+        spec_in, spec_out = lut_tensor_spec("rgb"), lut_tensor_spec("styled")
+        artifacts = {
+            "recipe": Artifact(key="recipe", file=RECIPE_FILE, format="recipe", precision="fp32", input=spec_in,
+                               output=spec_out, fidelity=fidelity,
+                               extra={"steps": [s["op"] for s in recipe["steps"]], "any_size": True}),
+            "lut_cube": Artifact(key="lut_cube", file=CUBE_FILE, format="cube", precision="fp32", input=spec_in,
+                                 output=spec_out, extra={"lut_size": int(table.shape[0]), "part": "colour"},
+                                 fidelity={"verified": "the colour part of the recipe alone, not the whole look"}),
+        }
+        inputs = cal.heldout_crops(paths, (384, 384))
+        outputs = np.stack([np.clip(np.rint(np.clip(_torch_output(model, x), 0, 1) * 255.0), 0, 255).astype(np.uint8)
+                            for x in inputs])
+        manifest = build_manifest(
+            tmp, name=name or out_dir.name, style=style, artifacts=artifacts,
+            references=write_references(tmp, inputs, outputs),
+            model={"arch": "recipe", "kind": "recipe", "ops": list(model.config["ops"]), "stride": 1},
+            heldout_images=paths, provenance=provenance,
+        )
+    if progress:
+        print(f"[export] recipe.json: {len(recipe['steps'])} steps, runtime vs PyTorch {fidelity['psnr_min']:.2f} dB "
+              f"at short sides {', '.join(map(str, GATE_SIDES))} (bound {bound_db:g})", file=sys.stderr)
+        for line in parse_recipe(recipe).describe():
+            print(f"[export]   {line}", file=sys.stderr)
+    return manifest

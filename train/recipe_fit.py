@@ -1,0 +1,259 @@
+"""Learning a look recipe from before/after pairs: the colour part in closed form, then every
+operator's parameters by gradient descent, keeping only the operators that help on held-out pairs.
+
+A recipe (:mod:`styleforge.runtime.recipe`) is a fixed order of photographic operators, the order
+a photographer's panels apply them in (:data:`ORDER`): detail first (edge-aware smoothing,
+clarity, sharpening, on the photo as shot), then the colour LUT, then light effects on the graded
+photo (bloom, fade, vignette). Grain is not fitted from pairs (noise cannot be matched pixel for
+pixel); it stays out of a paired recipe.
+
+:func:`fit_recipe`:
+
+1. **Colour**, closed form: the least-squares colour matrix and a LUT residual of the pairs'
+   pixels (:func:`styleforge.photo.baselines.affine_fit`, ``lattice_fit``): today's paired colour
+   fit, and the start of the LUT step.
+2. **Everything**, gradient descent (Adam, MSE on the whole photos at a working short side of
+   :data:`WORK_SIDE` px; every length in the recipe is a fraction of the short side, so what is
+   learned at 256 px runs at 24 MP) on the *fitting* pairs, from the identity for every local op.
+3. **Selection**: each local op in turn is set back to its identity and the held-out pairs say
+   what it was worth (dB); ops worth less than :data:`KEEP_DB` are dropped. With fewer than
+   :data:`MIN_HOLDOUT_PAIRS` + 1 pairs there is no held-out pair and the in-sample figure must
+   clear :data:`KEEP_DB_IN_SAMPLE` instead. The kept ops together must then add
+   :data:`MIN_GAIN_DB` to the LUT they were fitted with (every local op at its identity) on the
+   same pairs, or the look is a colour function: a tone look stays what the colour learner ships.
+4. **Refit** of the kept ops on every pair, from where step 2 left them. When no local op is kept
+   the look is a colour function and the recipe is step 1's colour fit alone (a ``.cube``).
+
+Images are float32 ``[H, W, 3]`` sRGB in [0, 1] (numpy) or ``[1, 3, H, W]`` (torch) here.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from styleforge.photo.baselines import affine_fit, lattice_fit
+from styleforge.runtime.look_ops import PARAMS, STRENGTH
+from styleforge.runtime.lut import trilinear
+
+ORDER = ("smooth_skin", "clarity", "sharpen", "colour_lut", "bloom", "fade", "vignette")
+WORK_SIDE = 160  # short side (px) the pairs are fitted at
+LUT_SIZE = 17  # the fitted LUT's lattice (the runtime exports it at the bundle's cube size)
+STEPS = 150
+LR = 0.08  # Adam on the ops' unconstrained parameters
+LUT_LR = 0.002  # Adam on the LUT table
+LUT_TV = 1e-3  # smoothness of the LUT's change from its closed-form start
+KEEP_DB = 0.10  # a local op stays when removing it costs this much on held-out pairs
+KEEP_DB_IN_SAMPLE = 0.5  # ... or, without held-out pairs, in sample
+MIN_GAIN_DB = 1.0  # the kept local ops together must add this much to the LUT they were fitted with
+MIN_HOLDOUT_PAIRS = 2  # pairs set aside for the selection when there are more than this many
+FIT_PIXELS = 400_000  # pixels of the pairs the closed-form colour fit uses
+
+
+@dataclass
+class OpReport:
+    """What one local operator was worth: held-out (or in-sample) dB lost without it."""
+
+    op: str
+    params: dict[str, float]
+    worth_db: float
+    kept: bool
+
+
+@dataclass
+class RecipeFit:
+    """The result of :func:`fit_recipe`: the runtime recipe's steps (``(op, params)`` with the LUT
+    table under ``params["table"]``), what each op was worth and the figures behind the choice."""
+
+    steps: list[tuple[str, dict]]
+    ops: list[OpReport] = field(default_factory=list)
+    colour_db: float = float("nan")  # the closed-form colour fit, on the selection pairs
+    recipe_db: float = float("nan")  # every candidate op, on the selection pairs
+    kept_db: float = float("nan")  # the kept ops (the others at identity), on the selection pairs
+    lut_db: float = float("nan")  # the LUT fitted with the ops, alone (every local op at identity)
+    held_out: bool = False  # whether the figures are on held-out pairs (else in sample)
+    pairs: int = 0  # how many pairs were fitted
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def local_ops(self) -> list[str]:
+        return [op for op, _ in self.steps if op != "colour_lut"]
+
+
+def resize_short(rgb: np.ndarray, side: int) -> np.ndarray:
+    """``rgb`` float32 ``[H, W, 3]`` resized (Pillow, per channel, area-like) to short side ``side``."""
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    scale = side / min(h, w)
+    if scale >= 1.0:
+        return np.ascontiguousarray(rgb, dtype=np.float32)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    chans = [np.asarray(Image.fromarray(rgb[..., c].astype(np.float32), mode="F").resize(size, Image.Resampling.BOX))
+             for c in range(3)]
+    return np.stack(chans, axis=-1).astype(np.float32)
+
+
+def colour_table(before: Sequence[np.ndarray], after: Sequence[np.ndarray], size: int = LUT_SIZE) -> np.ndarray:
+    """The closed-form colour fit of the pairs as a LUT table float32 ``[S, S, S, 3]`` indexed
+    ``[r, g, b]``: the affine fit, then the mean leftover around each lattice node."""
+    rng = np.random.default_rng(0)
+    src = np.concatenate([b.reshape(-1, 3) for b in before]).astype(np.float64)
+    dst = np.concatenate([a.reshape(-1, 3) for a in after]).astype(np.float64)
+    if len(src) > FIT_PIXELS:
+        pick = rng.choice(len(src), FIT_PIXELS, replace=False)
+        src, dst = src[pick], dst[pick]
+    matrix, bias = affine_fit(src, dst)
+    mapped = src @ matrix.T + bias
+    residual = lattice_fit(mapped, dst - mapped, size).astype(np.float32)
+    grid = np.linspace(0.0, 1.0, size, dtype=np.float32)
+    nodes = np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), axis=-1).reshape(-1, 3)
+    node_mapped = (nodes @ matrix.T.astype(np.float32) + bias.astype(np.float32)).astype(np.float32)
+    table = node_mapped + trilinear(residual, np.clip(node_mapped, 0.0, 1.0))
+    return np.clip(table, 0.0, 1.0).reshape(size, size, size, 3).astype(np.float32)  # what a .cube holds
+
+
+def _psnr(pred, target) -> float:
+    """Mean over photos of the 8-bit PSNR (dB) of torch ``[1, 3, H, W]`` pairs in [0, 1]."""
+    values = []
+    for p, t in zip(pred, target):
+        mse = float(((p.clamp(0, 1) * 255).round() - (t * 255).round()).pow(2).mean())
+        values.append(10 * math.log10(255.0 ** 2 / max(mse, 1e-10)))
+    return float(np.mean(values))
+
+
+def _train(stack, inputs, targets, steps: int, start_table, progress: Optional[Callable[[int], None]] = None) -> None:
+    import torch
+
+    lut_params = [op.table for op in stack.ops if op.table is not None]
+    other = [p for n, p in stack.named_parameters() if not n.endswith(".table")]
+    groups = [{"params": other, "lr": LR}]
+    if lut_params:
+        groups.append({"params": lut_params, "lr": LUT_LR})
+    optim = torch.optim.Adam(groups)
+    for _ in range(steps):
+        optim.zero_grad()
+        loss = sum(torch.mean((stack(x) - y) ** 2) for x, y in zip(inputs, targets)) / len(inputs)
+        if lut_params and start_table is not None:
+            delta = lut_params[0] - start_table
+            loss = loss + LUT_TV * sum(torch.mean((delta.diff(dim=d)) ** 2) for d in range(3))
+        loss.backward()
+        optim.step()
+        if progress is not None:
+            progress(1)
+
+
+def _without(stack, index: int):
+    """A copy of ``stack`` whose op ``index`` is set to its identity (strength at its default)."""
+    clone = copy.deepcopy(stack)
+    op = clone.ops[index]
+    key = STRENGTH[op.name]
+    op.set_params(**{key: PARAMS[op.name][key][2]})
+    return clone
+
+
+def fit_recipe(before: Sequence[np.ndarray], after: Sequence[np.ndarray], steps: int = STEPS,
+               candidates: Sequence[str] = ORDER, seed: int = 0,
+               progress: Optional[Callable[[int], None]] = None) -> RecipeFit:
+    """Learn a recipe from pairs ``before[i] -> after[i]`` (float32 ``[H, W, 3]`` in [0, 1], the
+    same size within a pair, any size across pairs). See the module doc for the four steps;
+    ``progress(n)`` is called as steps are done (about ``2 * steps`` in all)."""
+    import torch
+
+    from styleforge.train.models.recipe_ops import RecipeStack
+
+    if len(before) != len(after) or not before:
+        raise ValueError("fit_recipe needs at least one before/after pair")
+    torch.manual_seed(seed)
+    small = [(resize_short(b, WORK_SIDE), resize_short(a, WORK_SIDE)) for b, a in zip(before, after)]
+    to_t = lambda rgb: torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]  # noqa: E731
+    pairs = [(to_t(b), to_t(a)) for b, a in small]
+    n_hold = MIN_HOLDOUT_PAIRS if len(pairs) > MIN_HOLDOUT_PAIRS + 1 else 0
+    hold_idx = set(range(len(pairs) - n_hold, len(pairs))) if n_hold else set()
+    fit_pairs = [p for i, p in enumerate(pairs) if i not in hold_idx]
+    sel_pairs = [p for i, p in enumerate(pairs) if i in hold_idx] or fit_pairs
+    result = RecipeFit(steps=[], held_out=bool(n_hold), pairs=len(pairs))
+
+    def table_of(items) -> np.ndarray:
+        return colour_table([x[0, :].permute(1, 2, 0).numpy() for x, _ in items],
+                            [y[0, :].permute(1, 2, 0).numpy() for _, y in items])
+
+    # 1. colour in closed form, on the fitting pairs
+    ops = [name for name in ORDER if name in candidates]
+    stack = RecipeStack(ops, seed=seed, lut_size=LUT_SIZE)
+    colour_i = ops.index("colour_lut") if "colour_lut" in ops else None
+    start = None
+    if colour_i is not None:
+        start = torch.from_numpy(table_of(fit_pairs))
+        with torch.no_grad():
+            stack.ops[colour_i].table.copy_(start)
+        colour_only = RecipeStack(["colour_lut"], lut_size=LUT_SIZE)
+        with torch.no_grad():
+            colour_only.ops[0].table.copy_(start)
+            result.colour_db = _psnr([colour_only(x) for x, _ in sel_pairs], [y for _, y in sel_pairs])
+
+    # 2. every op by gradient descent on the fitting pairs
+    _train(stack, [x for x, _ in fit_pairs], [y for _, y in fit_pairs], steps, start, progress)
+    with torch.no_grad():
+        result.recipe_db = _psnr([stack(x) for x, _ in sel_pairs], [y for _, y in sel_pairs])
+        # 3. what each local op is worth on the selection pairs
+        keep_db = KEEP_DB if n_hold else KEEP_DB_IN_SAMPLE
+        kept = []
+        for i, op in enumerate(stack.ops):
+            if op.name == "colour_lut":
+                kept.append(op.name)
+                continue
+            without = _without(stack, i)
+            worth = result.recipe_db - _psnr([without(x) for x, _ in sel_pairs], [y for _, y in sel_pairs])
+            report = OpReport(op.name, op.params(), worth, worth >= keep_db)
+            result.ops.append(report)
+            if report.kept:
+                kept.append(op.name)
+        kept_only = copy.deepcopy(stack)
+        for i, op in enumerate(kept_only.ops):
+            if op.name not in kept:
+                kept_only = _without(kept_only, i)
+        result.kept_db = _psnr([kept_only(x) for x, _ in sel_pairs], [y for _, y in sel_pairs])
+        lut_only = copy.deepcopy(stack)
+        for i, op in enumerate(lut_only.ops):
+            if op.name != "colour_lut":
+                lut_only = _without(lut_only, i)
+        result.lut_db = _psnr([lut_only(x) for x, _ in sel_pairs], [y for _, y in sel_pairs])
+    where = "held-out" if n_hold else "in-sample"
+    result.log.append(f"recipe: closed-form colour fit {result.colour_db:.2f} dB, every op {result.recipe_db:.2f} dB, "
+                      f"the kept ops {result.kept_db:.2f} dB, their LUT alone {result.lut_db:.2f} dB "
+                      f"({where}, {len(sel_pairs)} pair(s))")
+    for report in result.ops:
+        result.log.append(f"  {report.op:<12} worth {report.worth_db:+.2f} dB -> "
+                          f"{'kept' if report.kept else 'dropped'}")
+    if kept != ["colour_lut"] and "colour_lut" in kept and result.kept_db < result.lut_db + MIN_GAIN_DB:
+        result.log.append(f"recipe: the local ops add {result.kept_db - result.lut_db:+.2f} dB to their LUT "
+                          f"(< {MIN_GAIN_DB} dB): dropped")
+        kept = ["colour_lut"]
+        for report in result.ops:
+            report.kept = False
+
+    # 4. refit the kept ops on every pair (or the colour fit alone)
+    if kept == ["colour_lut"] or not kept:
+        table = table_of(pairs)
+        result.steps = [("colour_lut", {"table": table})]
+        result.log.append("recipe: no local operator earns its place: the look is a colour function (a .cube)")
+        return result
+    final = RecipeStack(kept, seed=seed, lut_size=LUT_SIZE)
+    by_name = {op.name: op for op in stack.ops}
+    with torch.no_grad():
+        for op in final.ops:
+            op.load_state_dict(by_name[op.name].state_dict())
+    full_start = torch.from_numpy(table_of(pairs)) if "colour_lut" in kept else None
+    if full_start is not None:  # the LUT refits from the closed form on every pair plus what step 2 learned
+        with torch.no_grad():
+            learned = by_name["colour_lut"].table - start
+            final.ops[kept.index("colour_lut")].table.copy_(full_start + learned)
+    _train(final, [x for x, _ in pairs], [y for _, y in pairs], max(1, steps // 2), full_start, progress)
+    result.steps = final.recipe()
+    result.log.append("recipe: " + " -> ".join(kept))
+    return result
