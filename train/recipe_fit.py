@@ -156,12 +156,54 @@ def _without(stack, index: int):
     return clone
 
 
+def _with_identity(stack, keep: Sequence[str]):
+    """A copy of ``stack`` with every op not named in ``keep`` set to its identity."""
+    out = stack
+    for i, op in enumerate(stack.ops):
+        if op.name not in keep:
+            out = _without(out, i)
+    return out if out is not stack else copy.deepcopy(stack)
+
+
+def _select(stack, sel_pairs, keep_db: float, result: RecipeFit) -> list[str]:
+    """Step 3: the ops of ``stack`` (fitted) worth ``keep_db`` on ``sel_pairs`` (the colour LUT
+    always), with each op's report and the figures in ``result``."""
+    def score(model) -> float:
+        return _psnr([model(x) for x, _ in sel_pairs], [y for _, y in sel_pairs])
+
+    result.recipe_db = score(stack)
+    kept = []
+    for i, op in enumerate(stack.ops):
+        if op.name != "colour_lut":
+            report = OpReport(op.name, op.params(), result.recipe_db - score(_without(stack, i)), False)
+            report.kept = report.worth_db >= keep_db
+            result.ops.append(report)
+            if not report.kept:
+                continue
+        kept.append(op.name)
+    result.kept_db = score(_with_identity(stack, kept))
+    result.lut_db = score(_with_identity(stack, ["colour_lut"]))
+    where = "held-out" if result.held_out else "in-sample"
+    result.log.append(f"recipe: closed-form colour fit {result.colour_db:.2f} dB, every op {result.recipe_db:.2f} dB, "
+                      f"the kept ops {result.kept_db:.2f} dB, their LUT alone {result.lut_db:.2f} dB "
+                      f"({where}, {len(sel_pairs)} pair(s))")
+    for report in result.ops:
+        result.log.append(f"  {report.op:<12} worth {report.worth_db:+.2f} dB -> {'kept' if report.kept else 'dropped'}")
+    if kept != ["colour_lut"] and "colour_lut" in kept and result.kept_db < result.lut_db + MIN_GAIN_DB:
+        result.log.append(f"recipe: the local ops add {result.kept_db - result.lut_db:+.2f} dB to their LUT "
+                          f"(< {MIN_GAIN_DB} dB): dropped")
+        for report in result.ops:
+            report.kept = False
+        return ["colour_lut"]
+    return kept
+
+
 def fit_recipe(before: Sequence[np.ndarray], after: Sequence[np.ndarray], steps: int = STEPS,
                candidates: Sequence[str] = ORDER, seed: int = 0,
                progress: Optional[Callable[[int], None]] = None) -> RecipeFit:
     """Learn a recipe from pairs ``before[i] -> after[i]`` (float32 ``[H, W, 3]`` in [0, 1], the
     same size within a pair, any size across pairs). See the module doc for the four steps;
-    ``progress(n)`` is called as steps are done (about ``2 * steps`` in all)."""
+    ``progress(n)`` is called as steps are done (``steps + steps // 2`` in all)."""
     import torch
 
     from styleforge.train.models.recipe_ops import RecipeStack
@@ -169,78 +211,34 @@ def fit_recipe(before: Sequence[np.ndarray], after: Sequence[np.ndarray], steps:
     if len(before) != len(after) or not before:
         raise ValueError("fit_recipe needs at least one before/after pair")
     torch.manual_seed(seed)
-    small = [(resize_short(b, WORK_SIDE), resize_short(a, WORK_SIDE)) for b, a in zip(before, after)]
-    to_t = lambda rgb: torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]  # noqa: E731
-    pairs = [(to_t(b), to_t(a)) for b, a in small]
+    to_t = lambda rgb: torch.from_numpy(np.ascontiguousarray(resize_short(rgb, WORK_SIDE).transpose(2, 0, 1)))[None]  # noqa: E731
+    pairs = [(to_t(b), to_t(a)) for b, a in zip(before, after)]
     n_hold = MIN_HOLDOUT_PAIRS if len(pairs) > MIN_HOLDOUT_PAIRS + 1 else 0
-    hold_idx = set(range(len(pairs) - n_hold, len(pairs))) if n_hold else set()
-    fit_pairs = [p for i, p in enumerate(pairs) if i not in hold_idx]
-    sel_pairs = [p for i, p in enumerate(pairs) if i in hold_idx] or fit_pairs
+    fit_pairs, sel_pairs = pairs[: len(pairs) - n_hold], pairs[len(pairs) - n_hold:] or pairs
     result = RecipeFit(steps=[], held_out=bool(n_hold), pairs=len(pairs))
 
-    def table_of(items) -> np.ndarray:
-        return colour_table([x[0, :].permute(1, 2, 0).numpy() for x, _ in items],
-                            [y[0, :].permute(1, 2, 0).numpy() for _, y in items])
+    def table_of(items) -> torch.Tensor:
+        return torch.from_numpy(colour_table([x[0].permute(1, 2, 0).numpy() for x, _ in items],
+                                             [y[0].permute(1, 2, 0).numpy() for _, y in items]))
 
     # 1. colour in closed form, on the fitting pairs
-    ops = [name for name in ORDER if name in candidates]
+    ops = [name for name in ORDER if name in candidates and name != "colour_lut"]
+    ops.insert(sum(ORDER.index(o) < ORDER.index("colour_lut") for o in ops), "colour_lut")
     stack = RecipeStack(ops, seed=seed, lut_size=LUT_SIZE)
-    colour_i = ops.index("colour_lut") if "colour_lut" in ops else None
-    start = None
-    if colour_i is not None:
-        start = torch.from_numpy(table_of(fit_pairs))
-        with torch.no_grad():
-            stack.ops[colour_i].table.copy_(start)
-        colour_only = RecipeStack(["colour_lut"], lut_size=LUT_SIZE)
-        with torch.no_grad():
-            colour_only.ops[0].table.copy_(start)
-            result.colour_db = _psnr([colour_only(x) for x, _ in sel_pairs], [y for _, y in sel_pairs])
-
-    # 2. every op by gradient descent on the fitting pairs
+    lut = stack.ops[ops.index("colour_lut")]
+    start = table_of(fit_pairs)
+    with torch.no_grad():
+        lut.table.copy_(start)
+        result.colour_db = _psnr([_with_identity(stack, ["colour_lut"])(x) for x, _ in sel_pairs],
+                                 [y for _, y in sel_pairs])
+    # 2. every op by gradient descent on the fitting pairs; 3. what each is worth on the selection pairs
     _train(stack, [x for x, _ in fit_pairs], [y for _, y in fit_pairs], steps, start, progress)
     with torch.no_grad():
-        result.recipe_db = _psnr([stack(x) for x, _ in sel_pairs], [y for _, y in sel_pairs])
-        # 3. what each local op is worth on the selection pairs
-        keep_db = KEEP_DB if n_hold else KEEP_DB_IN_SAMPLE
-        kept = []
-        for i, op in enumerate(stack.ops):
-            if op.name == "colour_lut":
-                kept.append(op.name)
-                continue
-            without = _without(stack, i)
-            worth = result.recipe_db - _psnr([without(x) for x, _ in sel_pairs], [y for _, y in sel_pairs])
-            report = OpReport(op.name, op.params(), worth, worth >= keep_db)
-            result.ops.append(report)
-            if report.kept:
-                kept.append(op.name)
-        kept_only = copy.deepcopy(stack)
-        for i, op in enumerate(kept_only.ops):
-            if op.name not in kept:
-                kept_only = _without(kept_only, i)
-        result.kept_db = _psnr([kept_only(x) for x, _ in sel_pairs], [y for _, y in sel_pairs])
-        lut_only = copy.deepcopy(stack)
-        for i, op in enumerate(lut_only.ops):
-            if op.name != "colour_lut":
-                lut_only = _without(lut_only, i)
-        result.lut_db = _psnr([lut_only(x) for x, _ in sel_pairs], [y for _, y in sel_pairs])
-    where = "held-out" if n_hold else "in-sample"
-    result.log.append(f"recipe: closed-form colour fit {result.colour_db:.2f} dB, every op {result.recipe_db:.2f} dB, "
-                      f"the kept ops {result.kept_db:.2f} dB, their LUT alone {result.lut_db:.2f} dB "
-                      f"({where}, {len(sel_pairs)} pair(s))")
-    for report in result.ops:
-        result.log.append(f"  {report.op:<12} worth {report.worth_db:+.2f} dB -> "
-                          f"{'kept' if report.kept else 'dropped'}")
-    if kept != ["colour_lut"] and "colour_lut" in kept and result.kept_db < result.lut_db + MIN_GAIN_DB:
-        result.log.append(f"recipe: the local ops add {result.kept_db - result.lut_db:+.2f} dB to their LUT "
-                          f"(< {MIN_GAIN_DB} dB): dropped")
-        kept = ["colour_lut"]
-        for report in result.ops:
-            report.kept = False
-
+        kept = _select(stack, sel_pairs, KEEP_DB if n_hold else KEEP_DB_IN_SAMPLE, result)
     # 4. refit the kept ops on every pair (or the colour fit alone)
-    if kept == ["colour_lut"] or not kept:
-        table = table_of(pairs)
-        result.steps = [("colour_lut", {"table": table})]
+    full_start = table_of(pairs)
+    if kept == ["colour_lut"]:
+        result.steps = [("colour_lut", {"table": full_start.numpy()})]
         result.log.append("recipe: no local operator earns its place: the look is a colour function (a .cube)")
         return result
     final = RecipeStack(kept, seed=seed, lut_size=LUT_SIZE)
@@ -248,11 +246,8 @@ def fit_recipe(before: Sequence[np.ndarray], after: Sequence[np.ndarray], steps:
     with torch.no_grad():
         for op in final.ops:
             op.load_state_dict(by_name[op.name].state_dict())
-    full_start = torch.from_numpy(table_of(pairs)) if "colour_lut" in kept else None
-    if full_start is not None:  # the LUT refits from the closed form on every pair plus what step 2 learned
-        with torch.no_grad():
-            learned = by_name["colour_lut"].table - start
-            final.ops[kept.index("colour_lut")].table.copy_(full_start + learned)
+        # the LUT restarts from the closed form on every pair, plus what step 2 learned
+        final.ops[kept.index("colour_lut")].table.copy_(full_start + (lut.table - start))
     _train(final, [x for x, _ in pairs], [y for _, y in pairs], max(1, steps // 2), full_start, progress)
     result.steps = final.recipe()
     result.log.append("recipe: " + " -> ".join(kept))
