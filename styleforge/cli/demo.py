@@ -9,10 +9,13 @@ Stages (each resumable; a rerun reuses finished ones):
 4. ``export``        ONNX, TFLite fp32/fp16/dynamic-int8/int8 and Core ML, fidelity-gated
 5. ``stylize``       the held-out test photos, full size, with the int8 TFLite model (torch-free runtime)
 6. ``bench``         latency / memory / fidelity of the artifacts
-7. report            ``demo/report.md``: comparison grid, fidelity and latency tables, plot, and
-   ``demo/preview/index.html`` + ``demo/preview_lut/index.html`` (``styleforge preview``)
+7. a local look    ``--local-look`` (``glow``) learned from the album's 7 before/after pairs as a look
+   recipe (``train --paired``), exported (``recipe.json`` + ``look.cube``) beside the tone look
+8. report            ``demo/report.md``: comparison grids, fidelity and latency tables, plot, the
+   recipe, and ``demo/preview/index.html`` + ``demo/preview_lut/index.html`` +
+   ``demo/preview_recipe/index.html`` (``styleforge preview``)
 
-Usage: ``python -m styleforge.cli.demo --out demo [--look film-warm] [--size 512] [--preset cpu]``.
+Usage: ``python -m styleforge.cli.demo --out demo [--look film-warm] [--local-look glow] [--size 512] [--preset cpu]``.
 """
 
 from __future__ import annotations
@@ -34,16 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--student", default="small")
     parser.add_argument("--size", type=int, default=512, help="square export size")
     parser.add_argument("--formats", default="onnx,tflite,coreml")
+    parser.add_argument("--local-look", default="glow", help="a look learned from pairs as a look recipe ('' to skip)")
     args = parser.parse_args(argv)
     try:
-        run_demo(args.out, args.look, args.preset, args.student, args.size, args.formats)
+        run_demo(args.out, args.look, args.preset, args.student, args.size, args.formats, args.local_look)
     except StageError as err:
         print(f"demo: {err}", file=sys.stderr)
         return 1
     return 0
 
 
-def run_demo(out: Path, look: str, preset: str, student: str, size: int, formats: str) -> Path:
+def run_demo(out: Path, look: str, preset: str, student: str, size: int, formats: str,
+             local_look: str = "glow") -> Path:
     out = Path(out)
     start = time.perf_counter()
     stages = Stages(out)
@@ -85,14 +90,76 @@ def run_demo(out: Path, look: str, preset: str, student: str, size: int, formats
          "--runs", "10", "--json", out / "bench.json", "--markdown", out / "bench.md", "--plot", out / "latency.png"],
         [out / "bench.json"],
     )
+    local = run_local_look(stages, out, local_look, preset, threads) if local_look else None
     report = write_report(out, data, teacher, student_run, bundle, stages.timings, time.perf_counter() - start)
     pages = write_previews(out, data, {"preview": bundle, "preview_lut": out / "lut"})
+    if local is not None:
+        with open(report, "a") as f:
+            f.write(local_section(out, *local))
+        pages += write_previews(out, local[0], {"preview_recipe": local[2]})
     if pages:
         with open(report, "a") as f:
             f.write("\n## Interactive preview\n\n" + "".join(
                 f"- [{p.relative_to(out)}]({p.relative_to(out).as_posix()})\n" for p in pages))
     print(f"\ndemo finished: open {report}", file=sys.stderr)
     return report
+
+
+def run_local_look(stages: Stages, out: Path, look: str, preset: str, threads: dict) -> tuple[Path, Path, Path]:
+    """A local look from the album's before/after pairs: its dataset, its recipe run and bundle."""
+    data, run, bundle = out / f"data_{look}", out / "runs" / "recipe", out / "recipe"
+    stages.run("local dataset", ["make-dataset", "--look", look, "--out", data], [data / "dataset.json"])
+    stages.run("local recipe", ["train", "--paired", data / "paired", "--preset", preset, "--out", run], [run],
+               env=threads)
+    stages.run("local export", ["export", run, "--heldout", data / "test" / "input", "--out", bundle],
+               [bundle / "manifest.json"])
+    return data, run, bundle
+
+
+def local_section(out: Path, data: Path, run: Path, bundle: Path) -> str:
+    """The report's section on the local look: before / its colour part / the recipe / ground truth."""
+    import numpy as np
+
+    from styleforge.benchmarks.scoring import (
+        load_pairs,
+        markdown_table,
+        save_comparison_grid,
+        score_methods,
+    )
+    from styleforge.runtime import open_bundle
+    from styleforge.train.checkpoint import load_checkpoint
+
+    pairs = load_pairs(data / "test" / "input", data / "test" / "target")
+    recipe, colour = open_bundle(bundle), open_bundle(bundle, artifact="cube")
+    methods = {"before": lambda x: x, "its colour part alone (look.cube)": lambda x: np.asarray(colour.stylize(x)),
+               "look recipe (torch-free runtime)": lambda x: np.asarray(recipe.stylize(x))}
+    scores, outputs = score_methods(methods, pairs)
+    save_comparison_grid({**outputs, "ground truth": [p[2] for p in pairs]}, out / "comparison_recipe.png")
+    choice = load_checkpoint(run)[1].get("run", {}).get("paired_choice") or {}
+    worth = "\n".join(f"| {o['op']} | {o['worth_db']:+.2f} | {'kept' if o['kept'] else 'dropped'} |"
+                       for o in choice.get("ops", []))
+    steps = "\n".join(f"    {line}" for line in recipe.info().get("recipe", []))
+    dataset = json.loads((data / "dataset.json").read_text())
+    return f"""
+## A local look from {dataset['counts'].get('paired', 'a few')} before/after pairs: `{dataset['look']}` as a look recipe
+
+`train --paired` fitted the colour LUT in closed form and the photographic operators by gradient
+descent, kept what helps on held-out pairs, and `export` wrote `recipe.json` + `look.cube`
+(lengths in fractions of the short side: the same look at any size).
+
+![before / colour part / recipe / ground truth](comparison_recipe.png)
+
+{markdown_table(scores, title="Against the look's ground truth on held-out photos")}
+What each operator was worth on the held-out pairs (dB lost without it):
+
+| operator | worth (dB) | |
+|---|---:|---|
+{worth}
+
+The shipped recipe (`styleforge info {bundle.name}`):
+
+{steps}
+"""
 
 
 def write_previews(out: Path, data: Path, bundles: dict[str, Path]) -> list[Path]:

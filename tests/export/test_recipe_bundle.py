@@ -126,3 +126,12 @@ def test_hostile_recipes_are_refused_with_one_line(recipe_run, tmp_path, case, c
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("styleforge stylize: error:")
     assert not list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
+
+
+def test_the_demo_report_shows_the_local_look(recipe_run):
+    from styleforge.cli.demo import local_section
+
+    text = local_section(recipe_run, recipe_run / "ds", recipe_run / "run", recipe_run / "bundle")
+    assert "`glow` as a look recipe" in text and "| look recipe (torch-free runtime) |" in text
+    assert "| bloom |" in text and "colour_lut  look.cube" in text
+    assert (recipe_run / "comparison_recipe.png").stat().st_size > 10_000
