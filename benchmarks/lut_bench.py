@@ -16,7 +16,10 @@ is this cell's own. Per cell (a photo of ``size`` = (H, W), default 1080p and 24
   the worst case). Each has its LUT p50, its own Pillow 1-thread pass and ratio, the largest
   difference from Pillow, and ``peak_rss_mb``: the peak over its LUT runs, from when its pixels
   are ready (the pixels, one output, the table, the process and the decoded photo the pixels
-  derive from; Linux resets the peak first, elsewhere it is the process peak so far);
+  derive from; Linux resets the peak first, elsewhere it is the process peak so far), and
+  ``pil_vs_array``: ``stylize`` handed and returning a PIL image against the same call on the
+  array, interleaved call by call (``array_ms`` / ``pil_ms``: their p50s), so the conversions a
+  PIL caller pays are measured beside the pass they wrap;
 - ``fidelity``: PSNR against the bundle's reference outputs (as for every backend);
   ``vs_student``: PSNR of the LUT path against the bundle's tiled conv student on the same
   photo (at most 1080p, measured after the RSS peak is read), when the bundle has one.
@@ -173,8 +176,23 @@ def _measure_input(stylizer, photo: np.ndarray, kind: str, runs: int, warmup: in
     pil_image, pil_filter = Image.fromarray(pixels), rlut.pillow_filter(stylizer.lut)
     pillow_ms, _ = _median_ms(lambda: pil_image.filter(pil_filter), min(runs, 5))
     max_abs = int(np.abs(np.asarray(pil_image.filter(pil_filter), dtype=np.int16) - styled).max())
+    array_ms, pil_ms = _interleaved_ms(lambda: stylizer.stylize(pixels), lambda: stylizer.stylize(pil_image), runs)
     return {"p50_ms": p50, "pillow_1t_ms": pillow_ms, "ratio_vs_pillow": p50 / pillow_ms if pillow_ms else None,
-            "pillow_max_abs": max_abs, "peak_rss_mb": peak, "peak_reset": reset}
+            "pillow_max_abs": max_abs, "peak_rss_mb": peak, "peak_reset": reset,
+            "array_ms": array_ms, "pil_ms": pil_ms, "pil_vs_array": pil_ms / array_ms if array_ms else None}
+
+
+def _interleaved_ms(first, second, runs: int) -> tuple[float, float]:
+    """p50s of two calls timed alternately (after one warm-up each), so load on a shared machine
+    falls on both alike."""
+    first(), second()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(max(1, runs)):
+        for fn, out in ((first, times[0]), (second, times[1])):
+            start = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - start) * 1000.0)
+    return float(np.median(times[0])), float(np.median(times[1]))
 
 
 def _reference_fidelity(spec: dict[str, Any], stylizer) -> Optional[dict[str, Any]]:
@@ -237,6 +255,7 @@ def format_lut_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
             rows.append([
                 str(c.get("model")), f"{c['size'][0]}x{c['size'][1]}", str(c.get("threads") or "default"), kind,
                 f"{m['p50_ms']:.1f}", f"{m['pillow_1t_ms']:.1f}", f"{m['ratio_vs_pillow']:.2f}x",
+                f"{m['pil_vs_array']:.2f}x" if m.get("pil_vs_array") is not None else "n/a",
                 f"{lut['decode_ms']:.1f}" if smooth else "", f"{lut['encode_ms']:.1f}" if smooth else "",
                 f"{c.get('load_ms', 0):.0f}" if smooth else "",
                 f"{m['peak_rss_mb']:.0f}" if m.get("peak_rss_mb") is not None else "n/a",
@@ -245,5 +264,6 @@ def format_lut_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-LUT_HEADERS = ["model", "size", "threads", "input", "LUT p50 ms", "Pillow 1-thread ms", "LUT / Pillow", "decode ms",
+LUT_HEADERS = ["model", "size", "threads", "input", "LUT p50 ms", "Pillow 1-thread ms", "LUT / Pillow",
+               "PIL in/out / array", "decode ms",
                "encode ms", "load ms (+256^3 table)", "peak RSS MB", "PSNR vs tiled student dB"]

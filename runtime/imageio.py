@@ -279,5 +279,6 @@ def _cmyk_to_rgb(img: Image.Image) -> Image.Image:
 
 
 def to_uint8_array(img: Image.Image) -> np.ndarray:
-    """RGB PIL image -> ``uint8`` array ``[H, W, 3]``."""
-    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    """RGB PIL image -> ``uint8`` array ``[H, W, 3]`` (an RGB image is read as it is: ``convert``
+    would copy all of it first)."""
+    return np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)

@@ -20,6 +20,7 @@ colour-science's default do), full resolution, in horizontal strips spread over 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -362,10 +363,67 @@ class LutApplier:
             self._map(lambda s: _interp_strip_u16(rgb, out, s, lut.table), strips)
         return out
 
+    def apply_image(self, image, strength: float = 1.0):
+        """An 8-bit ``RGB`` or ``RGBA`` PIL image -> a new image of the same mode and size (alpha
+        untouched, ``info`` empty), or ``None`` for another mode, an empty image, or a Pillow
+        older than 11.2 (the caller then converts through arrays).
+
+        Pillow keeps RGB pixels as 4-byte words. Each thread pastes its strip's rows straight into
+        a ``[H, W, 4]`` buffer (a plain row copy, GIL released), gathers them in place while they
+        are in cache, and the result is handed back to Pillow without a copy (``frombuffer``,
+        ``fromarrow``): no ``tobytes``, no 3-byte unpacking, one pass over the pixels in all.
+        """
+        width, height = image.size
+        if image.mode not in ("RGB", "RGBA") or width == 0 or height == 0 or not _pillow_lends_memory():
+            return None
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {strength}")
+        image.load()  # decode a lazily opened file once, before the threads read it
+        table = self.table_u8(strength)
+        pixels = np.empty((height, width, 4), dtype=np.uint8)
+
+        def strip(rows: tuple[int, int]) -> None:
+            y0, y1 = rows
+            view = _image_over(pixels[y0:y1], image.mode)
+            # the core paste (Image.paste would copy the read-only view first), clipped to the
+            # view: the source's rows y0..y1, copied row by row with the GIL released
+            view.im.paste(image.im, (0, -y0, width, height - y0))
+            _gather_strip_words(pixels, rows, table, keep_alpha=image.mode == "RGBA")
+
+        self._map(strip, _row_strips(height, width, self.threads))
+        return _image_over(pixels, image.mode)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+
+
+@functools.lru_cache(maxsize=1)
+def _pillow_lends_memory() -> bool:
+    """Whether this Pillow wraps a buffer as an RGB image without a copy and pastes into it (11.2+:
+    ``fromarrow``; checked once on a tiny image, so a Pillow that changes this falls back)."""
+    from PIL import Image
+
+    try:
+        source = Image.frombytes("RGB", (3, 2), bytes(range(18)))
+        pixels = np.zeros((2, 3, 4), dtype=np.uint8)
+        _image_over(pixels[1:], "RGB").im.paste(source.im, (0, -1, 3, 1))
+        return pixels[1, :, :3].tobytes() == bytes(range(9, 18)) and not pixels[0].any()
+    except Exception:  # noqa: BLE001  (an old or different Pillow: the array path is always there)
+        return False
+
+
+def _image_over(pixels: np.ndarray, mode: str):
+    """A PIL image of ``mode`` ("RGB" or "RGBA") whose pixels are the uint8 ``[h, w, 4]`` buffer
+    ``pixels`` itself (no copy; read-only, as ``frombuffer`` makes it: Pillow copies on write)."""
+    from PIL import Image
+
+    height, width = pixels.shape[:2]
+    if mode == "RGBA":
+        return Image.frombuffer("RGBA", (width, height), pixels, "raw", "RGBA", 0, 1)
+    words = Image.frombuffer("RGBX", (width, height), pixels, "raw", "RGBX", 0, 1)
+    return Image.fromarrow(words, "RGB", (width, height))  # RGB is RGBX in Pillow's memory
 
 
 class _Scratch(threading.local):
@@ -408,6 +466,24 @@ def _gather_strip_u8(rgb: np.ndarray, out: np.ndarray, rows: tuple[int, int], ta
         words_out = np.ndarray((n - 1,), dtype="<u4", buffer=dst, strides=(3,))
         np.copyto(words_out, styled[: n - 1])
     dst[-3:] = styled[n - 1 :].view(np.uint8)[:3]
+
+
+def _gather_strip_words(pixels: np.ndarray, rows: tuple[int, int], table: np.ndarray, keep_alpha: bool) -> None:
+    """One strip of a uint8 ``[H, W, 4]`` buffer of Pillow pixel words (``R G B X|A``), in place.
+
+    The index is each word's low 3 bytes, the gather lands in this thread's buffer, and the words
+    go back with a 4th byte of 255 (Pillow's padding of RGB) or, with ``keep_alpha``, the alpha.
+    """
+    y0, y1 = rows
+    words = pixels[y0:y1].reshape(-1).view("<u4")
+    index, styled = _SCRATCH.buffers(len(words))
+    np.bitwise_and(words, 0xFFFFFF, out=index)
+    np.take(table, index, out=styled, mode="wrap")  # indices < 2^24 = len(table): wrap never changes one
+    if keep_alpha:
+        np.bitwise_and(words, 0xFF000000, out=words)
+        np.bitwise_or(words, styled, out=words)
+    else:
+        np.bitwise_or(styled, 0xFF000000, out=words)
 
 
 def _interp_strip_u16(rgb: np.ndarray, out: np.ndarray, rows: tuple[int, int], table: np.ndarray) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
+from PIL import Image
 
 from styleforge.atomic import replacing
 from styleforge.runtime import bundle_files
@@ -85,13 +86,18 @@ class LutStylizer(Stylizer):
 
     # -- pixels ------------------------------------------------------------------------------
 
+    @property
+    def _one_lut(self) -> bool:
+        """The look is one colour table: the exact 8-/16-bit LUT path (``self.applier``) runs it."""
+        return self.recipe.is_colour_only and len(self.recipe.steps) == 1
+
     def stylize_rgb(self, rgb: np.ndarray, strength: float = 1.0,
                     on_tile: Optional[Callable[[], None]] = None) -> np.ndarray:
         """uint8 (or uint16) ``[H, W, 3]`` RGB -> the same dtype and shape, full resolution."""
         rgb = checked_rgb(rgb, strength)
         if strength == 0.0:
             return rgb.copy()
-        if self.recipe.is_colour_only and len(self.recipe.steps) == 1:
+        if self._one_lut:
             out = self.applier.apply(rgb, strength)
         else:
             scale = np.float32(65535.0 if rgb.dtype == np.uint16 else 255.0)
@@ -102,7 +108,16 @@ class LutStylizer(Stylizer):
         return out
 
     def stylize(self, image: ImageLike, strength: float = 1.0) -> ImageLike:
-        """As :meth:`Stylizer.stylize`; ``uint16`` arrays (``[H, W, 3]`` or ``[H, W, 4]``) stay 16-bit."""
+        """As :meth:`Stylizer.stylize`; ``uint16`` arrays (``[H, W, 3]`` or ``[H, W, 4]``) stay 16-bit.
+
+        An RGB or RGBA PIL image of a colour look goes through :meth:`LutApplier.apply_image`, in
+        Pillow's own pixel memory: the same pixels as through arrays, without their conversions."""
+        if isinstance(image, Image.Image) and 0.0 < strength <= 1.0 and self._one_lut:
+            out = self.applier.apply_image(image, strength)
+            if out is not None:
+                if image.info.get("icc_profile"):
+                    out.info["icc_profile"] = image.info["icc_profile"]
+                return out
         if isinstance(image, np.ndarray) and image.dtype == np.uint16 and image.ndim == 3:
             if image.shape[2] == 3:
                 return self.stylize_rgb(image, strength)

@@ -42,11 +42,12 @@ def test_bench_measures_the_lut_path(lut_bundle, tmp_path):
             assert kind["p50_ms"] > 0 and kind["pillow_1t_ms"] > 0 and kind["pillow_max_abs"] <= 1
             assert kind["ratio_vs_pillow"] == pytest.approx(kind["p50_ms"] / kind["pillow_1t_ms"])
             assert kind["peak_rss_mb"] > 0
+            assert kind["pil_vs_array"] == pytest.approx(kind["pil_ms"] / kind["array_ms"])  # PIL in/out beside arrays
         assert cell["fidelity"]["psnr"] >= 40.0  # vs the bundle's references (the colour function)
         assert cell["rss_peak_mb"] > 0
         assert cell["gmacs_per_s"] is None  # no MAC count for a table lookup
     text = report.format_table(result)
-    assert "LUT path" in text and "Pillow 1-thread ms" in text and "uniform" in text
+    assert "LUT path" in text and "Pillow 1-thread ms" in text and "uniform" in text and "PIL in/out / array" in text
     assert "### LUT path" in report.to_markdown(result)
 
 

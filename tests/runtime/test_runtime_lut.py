@@ -154,6 +154,35 @@ def test_stylizer_lut_path_full_resolution(lut_bundle, photo):
     assert styled.mode == "RGBA" and styled.getchannel("A").tobytes() == rgba.getchannel("A").tobytes()
 
 
+@pytest.mark.parametrize("strength", [1.0, 0.5])
+def test_pil_images_in_pillows_memory_match_the_array_path(lut_bundle, photo, tmp_path, strength):
+    """An RGB/RGBA PIL image goes through the LUT in Pillow's own memory (no array conversions):
+    byte for byte the array path's pixels, alpha kept, ICC kept, Pillow's pad byte (255) kept,
+    and a lazily opened file decoded once before the strip threads read it."""
+    stylizer = open_bundle(lut_bundle, artifact="lut", threads=3)
+    expected = stylizer.stylize(photo, strength)
+    rgb = Image.fromarray(photo)
+    rgb.info["icc_profile"] = b"icc"
+    out = stylizer.stylize(rgb, strength)
+    assert out.mode == "RGB" and out.size == rgb.size and out.info == {"icc_profile": b"icc"}
+    if hasattr(Image, "fromarrow"):  # Pillow 11.2+: the in-memory path ran (else the array path did)
+        assert stylizer.applier.apply_image(rgb, strength) is not None
+    assert np.array_equal(np.asarray(out), expected)
+    assert np.array_equal(np.frombuffer(out.tobytes("raw", "RGBX"), np.uint8)[3::4], np.full(photo.shape[0] * photo.shape[1], 255))
+    alpha = np.random.default_rng(5).integers(0, 256, photo.shape[:2], dtype=np.uint8)
+    rgba = Image.fromarray(np.dstack([photo, alpha]), "RGBA")
+    out = stylizer.stylize(rgba, strength)
+    assert out.mode == "RGBA" and np.array_equal(np.asarray(out), np.dstack([expected, alpha]))
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    with Image.open(tmp_path / "p.png") as lazy:
+        assert np.array_equal(np.asarray(stylizer.stylize(lazy, strength)), expected)
+    one_row = Image.fromarray(photo[:1])
+    assert np.array_equal(np.asarray(stylizer.stylize(one_row, strength)), expected[:1])
+    out.paste((1, 2, 3, 4), (0, 0, 2, 2))  # the result is the caller's: writable (copy on write)
+    assert out.getpixel((0, 0)) == (1, 2, 3, 4)
+    stylizer.close()
+
+
 def test_stylizer_refuses_a_replaced_cube(lut_bundle, tmp_path):
     import shutil
 
