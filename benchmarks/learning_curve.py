@@ -13,8 +13,12 @@ For each look, photos per side ``n`` and split seed, a *cell*:
   (:func:`styleforge.photo.baselines.classical_methods`), fitted on the same two folders; the colour
   generator exactly as ``styleforge train --content --style`` ships it (``cpu`` preset by default);
   its evidence start alone; and the paired closed-form colour fit of the ``n`` content photos with
-  their looks (:func:`styleforge.train.paired_fit.fit_colour_generator`: what ``n`` *pairs* would give,
-  the ceiling). No per-cell "best classical" is picked with ground truth.
+  their looks (:func:`styleforge.train.paired_fit.fit_colour_generator`: what ``n`` *pairs* would give
+  a colour learner); the paired **look recipe** of the same pairs (:func:`styleforge.train.recipe_fit.fit_recipe`:
+  colour + local operators); and, marked as such, the **best global colour map** (an oracle fitted
+  on the test photos themselves, :func:`styleforge.photo.baselines.colour_oracle`): no colour
+  function does better, so it is the bar a look's spatial part must clear. No per-cell "best
+  classical" is picked with ground truth.
 
 Cells are resumable (``OUT/LOOK/n-N/split-S/cell.json``); several processes may fill one OUT
 folder with different looks, and :func:`write_report` summarises whatever cells exist: mean ± sd
@@ -41,15 +45,19 @@ from styleforge.photo.looks import apply_look
 from styleforge.photo.photos import load_photos
 from styleforge.photo.scenes import Grouping, group_folder
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
+from styleforge.runtime.look_ops import apply_recipe
 from styleforge.runtime.preview import Output, PhotoPreview, comparison_page
 from styleforge.train.checkpoint import load_checkpoint, load_generator
 from styleforge.train.models.colour import ColourGenerator
 from styleforge.train.paired_fit import fit_colour_generator
+from styleforge.train.recipe_fit import fit_recipe
 
 IDENTITY = "identity"
 COLOUR = "colour generator (unpaired)"
 START = "evidence start (no training)"
 PAIRED = "paired fit of the n content photos (ceiling)"
+ORACLE = "best global colour map (oracle, fitted on the test photos)"
+RECIPE = "paired look recipe of the n content photos"
 CLASSICAL = baselines.CLASSICAL_NAMES
 TEST_SHORT_SIDE = 320  # photos are stored (content, style) and scored (test) at this short side
 SAMPLES = "samples.jpg"  # one held-out portrait through every method, beside its ground truth (small enough to commit)
@@ -127,6 +135,24 @@ def _paired_method(content: Sequence[np.ndarray], look: str):
     return torch_method(generator)
 
 
+def _recipe_method(content: Sequence[np.ndarray], look: str) -> tuple:
+    """``(method, facts)``: the look recipe fitted on ``content`` and their looks, as a uint8 HWC
+    method (the runtime's numpy kernels), and what it kept and how long it took."""
+    start = time.perf_counter()
+    fit = fit_recipe([rgb.astype(np.float32) / 255.0 for rgb in content],
+                     [apply_look(look, rgb).astype(np.float32) / 255.0 for rgb in content])
+
+    def method(rgb: np.ndarray) -> np.ndarray:
+        out = apply_recipe(rgb.astype(np.float32) / 255.0, fit.steps)
+        return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+    facts = {"ops": fit.local_ops, "seconds": round(time.perf_counter() - start, 1),
+             "held_out_db": {"colour": round(fit.colour_db, 2), "every_op": round(fit.recipe_db, 2),
+                             "kept": round(fit.kept_db, 2)},
+             "worth_db": {r.op: round(r.worth_db, 2) for r in fit.ops}}
+    return method, facts
+
+
 def run_cell(look: str, n: int, seed: int, root: Path, grouping: Grouping, preset: str = "cpu",
              steps: Optional[int] = None, train_set: Sequence[str] = ()) -> dict:
     """Build, train and score one cell; returns (and saves as ``root/cell.json``) its result."""
@@ -156,8 +182,11 @@ def run_cell(look: str, n: int, seed: int, root: Path, grouping: Grouping, prese
     state, _, _ = load_checkpoint(run)
     init = type(selected)(**selected.config)
     init.load_state_dict(state["generator_init"])
+    recipe, recipe_facts = _recipe_method(content, look)
     methods = {IDENTITY: lambda x: x, **baselines.classical_methods(style, content),
-               START: torch_method(init), COLOUR: torch_method(selected), PAIRED: _paired_method(content, look)}
+               START: torch_method(init), COLOUR: torch_method(selected),
+               ORACLE: baselines.colour_oracle([p[1] for p in pairs], [p[2] for p in pairs]),
+               PAIRED: _paired_method(content, look), RECIPE: recipe}
     scores, outputs = score_methods(methods, pairs)
     page = comparison(pairs, outputs, root / "preview",
                       f"{look}, {n} photos a side, split {seed}: every method on held-out portraits")
@@ -174,6 +203,7 @@ def run_cell(look: str, n: int, seed: int, root: Path, grouping: Grouping, prese
         "evidence": verdict.get("evidence"), "init_fit": verdict.get("init_fit"),
         "shrink": verdict.get("shrink"), "anchor_weight": verdict.get("anchor_weight"),
         "train_seconds": stages.timings.get("colour"), "score_seconds": round(time.perf_counter() - start, 1),
+        "recipe": recipe_facts,
         "preview": str(page.relative_to(root)), "samples": str(samples.relative_to(root)),
     }
     write_text(saved, json.dumps(result, indent=2) + "\n")
@@ -228,7 +258,7 @@ def summarise(cells: Sequence[dict]) -> dict:
 
 
 def _columns() -> list[str]:
-    return [IDENTITY, *CLASSICAL, START, COLOUR, PAIRED]
+    return [IDENTITY, *CLASSICAL, START, COLOUR, ORACLE, PAIRED, RECIPE]
 
 
 def to_markdown(summary: dict, cells: Sequence[dict]) -> str:
@@ -297,6 +327,10 @@ def plot(summary: dict, path: Path) -> Path:
             style = {"lw": 2.5, "color": "black"} if col == COLOUR else {"lw": 1, "alpha": 0.8}
             if col == PAIRED:
                 style = {"lw": 1, "ls": "--", "color": "grey"}
+            elif col == ORACLE:
+                style = {"lw": 1, "ls": ":", "color": "firebrick"}
+            elif col == RECIPE:
+                style = {"lw": 2, "color": "seagreen"}
             ax.errorbar([int(n) for n in sizes], means, yerr=sds, label=col, capsize=2, **style)
         ax.set_xscale("log")
         ax.minorticks_off()

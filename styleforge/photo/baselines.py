@@ -231,6 +231,35 @@ def lattice_fit(points: np.ndarray, values: np.ndarray, size: int, prior: float 
     return (total / (weight + prior)[:, None]).reshape(size, size, size, values.shape[1])
 
 
+ORACLE_BINS = 32  # bins per channel of the best global colour map
+
+
+def colour_oracle(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], bins: int = ORACLE_BINS):
+    """The best global colour map for these pairs: ``E[target | input colour]`` on a ``bins``³ grid
+    (nearest bin), fitted on the pairs it is then scored on. An **oracle**, not a method: no global
+    colour function (LUT, curves, matrix) does better on these photos, so it is the ceiling of
+    every colour learner and the bar a look with a spatial part must clear. ``inputs`` /
+    ``targets``: uint8 ``[H, W, 3]``, pairwise the same size; returns ``fn(uint8 [H, W, 3]) ->
+    uint8 [H, W, 3]`` (a colour no pair showed maps to itself)."""
+    def index(rgb: np.ndarray) -> np.ndarray:
+        q = (np.asarray(rgb, dtype=np.int64).reshape(-1, 3) * bins) // 256
+        return (q[:, 0] * bins + q[:, 1]) * bins + q[:, 2]
+
+    keys = np.concatenate([index(x) for x in inputs])
+    values = np.concatenate([np.asarray(y, dtype=np.float64).reshape(-1, 3) for y in targets])
+    count = np.bincount(keys, minlength=bins**3)
+    mean = np.stack([np.bincount(keys, values[:, c], minlength=bins**3) for c in range(3)], axis=1)
+    seen = count > 0
+    mean[seen] /= count[seen, None]
+
+    def apply(rgb: np.ndarray) -> np.ndarray:
+        k = index(rgb)
+        out = np.where(seen[k, None], mean[k], np.asarray(rgb, dtype=np.float64).reshape(-1, 3))
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8).reshape(np.shape(rgb))
+
+    return apply
+
+
 def quantile_curves(source: np.ndarray, target: np.ndarray, knots: int) -> np.ndarray:
     """Per-channel monotone curves ``[3, knots]`` mapping ``source``'s marginals onto ``target``'s,
     sampled at ``linspace(0, 1, knots)`` (histogram matching as a piecewise-linear curve)."""

@@ -86,3 +86,19 @@ def test_sample_sheet_is_one_small_jpeg_row_per_photo(tmp_path):
     h, w = photo.shape[:2]
     centre = pixels[label + SAMPLE_CELL // 2, SAMPLE_CELL // 2].astype(int)
     assert np.abs(centre - photo[h // 2, w // 2].astype(int)).max() < 40, (centre, photo[h // 2, w // 2])
+
+
+def test_the_colour_oracle_is_the_ceiling_of_colour_maps_not_of_local_looks():
+    from styleforge.photo.album import album_paths
+    from styleforge.photo.baselines import colour_oracle
+    from styleforge.photo.looks import apply_look
+    from styleforge.photo.photos import load_photos
+    from styleforge.runtime.metrics import psnr
+
+    photos = load_photos(album_paths()[:4], 4, 96)
+    for look, low, high in (("film-warm", 38.0, 99.0), ("glow", 0.0, 34.0)):
+        targets = [apply_look(look, x) for x in photos]
+        oracle = colour_oracle(photos, targets)
+        scores = [psnr(oracle(x).astype(float), t.astype(float)) for x, t in zip(photos, targets)]
+        identity = [psnr(x.astype(float), t.astype(float)) for x, t in zip(photos, targets)]
+        assert low <= np.mean(scores) <= high and np.mean(scores) > np.mean(identity), (look, scores)
