@@ -64,7 +64,7 @@ def place(tmp_path_factory) -> dict[str, str]:
 CASES = [
     ("info {root}/missing", "unknown generator"),
     ("info {root}/empty", "holds no checkpoints"),
-    ("info {bundle}", "holds no checkpoints"),
+    ("info {root}/not-json", "not valid JSON"),  # a bundle folder: its manifest is read as untrusted
     ("info {root}/corrupt-run", "corrupt or truncated weights file"),
     ("make-dataset --look no-such-look --out {root}/out", "unknown look"),
     ("make-dataset --look film-warm --photos {root}/empty --out {root}/out", "scene"),

@@ -12,6 +12,7 @@ from styleforge.train.models.colour import ColourGenerator
 from styleforge.train.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from styleforge.train.models.mobile import PRESETS, MobileGenerator
 from styleforge.train.models.patchgan import PatchGANDiscriminator
+from styleforge.train.models.recipe import RecipeGenerator
 from styleforge.train.models.registry import (
     DISCRIMINATORS,
     GENERATORS,
@@ -55,7 +56,7 @@ def capture_features(model: torch.nn.Module, x: torch.Tensor) -> dict[str, torch
 
 def test_registries_are_explicit():
     assert GENERATORS == {"colour": ColourGenerator, "resnet": ResnetGenerator, "mobile": MobileGenerator,
-                          "dcgan": DCGANGenerator}
+                          "dcgan": DCGANGenerator, "recipe": RecipeGenerator}
     assert DISCRIMINATORS == {"patchgan": PatchGANDiscriminator, "dcgan": DCGANDiscriminator}
     with pytest.raises(KeyError, match="unknown generator 'nope'"):
         build_generator("nope")

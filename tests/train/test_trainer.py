@@ -212,16 +212,17 @@ def test_paired_without_model_chooses_in_the_run_and_a_resume_keeps_the_choice(f
     run = tmp_path / "auto"
     args = ["train", "--paired", str(film_warm_data / "paired"), "--out", str(run), "--preset", "tiny", "--quiet"]
     assert cli([*args, "--steps", "2"]) == 0
-    line = [x for x in capsys.readouterr().err.splitlines() if x.startswith("paired:")]
-    assert len(line) == 1 and "closed-form colour fit" in line[0] and "training the colour generator" in line[0]
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("paired:")]
+    assert "closed-form colour fit" in lines[0] and "colour function" in lines[-1], lines
     assert yaml.safe_load((run / "config.yaml").read_text())["model"]["generator"] == "colour"
     _, meta, _ = load_checkpoint(run)
-    assert meta["run"]["paired_choice"]["generator"] == "colour" and meta["run"]["paired_choice"]["colour_fit_db"] >= 32
+    choice = meta["run"]["paired_choice"]
+    assert choice["generator"] == "colour" and choice["colour_fit_db"] >= 32 and not any(o["kept"] for o in choice["ops"])
 
     def no_fit(*a, **k):
         raise AssertionError("the resume fitted the pairs again")
 
-    monkeypatch.setattr(trainer, "choose_paired_generator", no_fit)
+    monkeypatch.setattr(trainer, "fit_paired_recipe", no_fit)
     assert cli([*args, "--steps", "3", "--resume"]) == 0
     assert latest_checkpoint(run).name == "step_0000003"
     assert "paired:" not in capsys.readouterr().err
