@@ -265,9 +265,11 @@ def to_markdown(summary: dict, cells: Sequence[dict]) -> str:
     cols = _columns()
     lines = ["# Learning curves: PSNR (dB) on held-out portraits, mean ± sd over split seeds", "",
              "Content and style from distinct scene groups of the photo folder, test = the album's photos with "
-             "people (in neither folder). Each classical transfer is its own column; the paired fit of the "
-             "same n photos is the ceiling. `margin` = colour generator − the best classical column's mean "
-             "(a fixed method, not a per-split pick).", ""]
+             "people (in neither folder). Each classical transfer is its own column. The paired colour fit "
+             "of the same n photos is what pairs give a colour learner, the paired look recipe what they give "
+             "colour + local operators; the best global colour map is an oracle fitted on the test photos "
+             "themselves (no colour function does better there). `margin` = colour generator − the best "
+             "classical column's mean (a fixed method, not a per-split pick).", ""]
     for look, sizes in summary.items():
         lines += [f"## {look}", "", "| method | " + " | ".join(f"n={n}" for n in sorted(sizes, key=int)) + " |",
                   "|---|" + "---:|" * len(sizes)]
