@@ -25,9 +25,10 @@ from typing import Optional
 import numpy as np
 import torch
 
+from styleforge.photo.photos import load_photos
 from styleforge.runtime.imageio import list_images
 from styleforge.train.config import DistillConfig
-from styleforge.train.degeneracy import load_photos, run_on
+from styleforge.train.degeneracy import run_on
 from styleforge.train.distill import write_run_config
 from styleforge.train.distill_report import build_report, write_report
 from styleforge.train.engine import Loop, git_commit, run_loop

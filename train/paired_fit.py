@@ -1,15 +1,11 @@
-"""The closed-form colour fit of before/after pairs: the paired colour generator's start, and the
-test that picks the paired generator when ``train --paired`` is given no ``--model``.
+"""The closed-form colour fit of before/after pairs: the paired colour generator's start.
 
 A tone look (a grade, toning, black and white) is a function of the pixel's colour, and pairs say
 which colour becomes which, so it can be fitted without training: the least-squares colour matrix
 (:func:`~styleforge.photo.baselines.affine_fit`), then a LUT residual of the mean leftover target
-colour around each lattice node (:func:`~styleforge.photo.baselines.lattice_fit`). How well that fit
-reproduces its own pairs says whether the look *is* a colour function: on the album's seven looks
-the tone looks measure 34-52 dB and the neighbourhood looks (glow, toon) 25-31 dB (320 px; 25-44 at
-64 px), so :data:`COLOUR_LOOK_DB` picks the colour generator above it and the ResNet (pix2pix)
-below. On the album's held-out scenes the paired colour generator beat the ResNet on every tone
-look by 6.6-13.5 dB and lost to it on glow and toon by 1.8-2.8 (docs/results/settings_measured.md).
+colour around each lattice node (:func:`~styleforge.photo.baselines.lattice_fit`). Whether a look
+*is* a colour function is decided by the look recipe's fit on held-out pairs
+(:mod:`styleforge.train.recipe_fit`), which replaced this module's in-sample 32 dB switch.
 """
 
 from __future__ import annotations
@@ -23,14 +19,9 @@ import numpy as np
 from styleforge.photo.baselines import affine_fit, lattice_fit
 from styleforge.photo.photos import load_photos
 from styleforge.runtime.imageio import ImageError, open_image, to_uint8_array
-from styleforge.runtime.metrics import psnr
-from styleforge.train.data import matching_pairs
-from styleforge.train.models.colour import ColourGenerator
 
 FIT_PHOTOS = 64  # pairs the fit uses (the first by name), each at short side 256
 FIT_PIXELS = 1_000_000  # at most about this many of their pixels
-COLOUR_LOOK_DB = 32.0  # in-sample PSNR of the closed-form fit above which the look is a colour function
-DECISION_LUT = 17  # the lattice the decision fits (what COLOUR_LOOK_DB was measured with), whatever the preset
 
 
 def pair_pixels(pairs: Sequence[tuple[Path, Path]]) -> tuple[np.ndarray, np.ndarray]:
@@ -38,8 +29,8 @@ def pair_pixels(pairs: Sequence[tuple[Path, Path]]) -> tuple[np.ndarray, np.ndar
     read-only.
 
     A is read upright at short side 256 and B resized to it; a pair whose files do not decode is
-    skipped (the dataset reports it). The last result is kept, so ``train --paired`` decoding the
-    pairs to choose its generator and then to start it reads them once."""
+    skipped (the dataset reports it). The last result is kept, so callers that decode the same pairs
+    twice read them once."""
     return _pair_pixels(tuple((Path(a), Path(b)) for a, b in list(pairs)[:FIT_PHOTOS]))
 
 
@@ -72,22 +63,3 @@ def fit_colour_generator(generator, before: np.ndarray, after: np.ndarray) -> No
     generator.init_from(matrix, bias)
     mapped = before @ matrix.T + bias  # what reaches the LUT
     generator.set_lut_residual(lattice_fit(mapped, after - mapped, generator.lut.shape[-1]))
-
-
-def colour_fit_db(before: np.ndarray, after: np.ndarray, lut_size: int = DECISION_LUT) -> float:
-    """PSNR (8-bit) of the closed-form colour fit on the pixels it was fitted on."""
-    import torch
-
-
-    model = ColourGenerator(lut_size=lut_size).eval()
-    fit_colour_generator(model, before, after)
-    with torch.no_grad():
-        out = model.colour(torch.from_numpy(before.astype(np.float32))).numpy()
-    return psnr(np.round(out * 255.0), np.round(after * 255.0))
-
-
-def choose_paired_generator(root: Path) -> tuple[str, float]:
-    """``("colour" | "resnet", in-sample dB)`` for the pairs under ``root`` (see the module text)."""
-
-    db = colour_fit_db(*pair_pixels(matching_pairs(root)))
-    return ("colour" if db >= COLOUR_LOOK_DB else "resnet"), db

@@ -71,12 +71,13 @@ def test_distill_lut_dry_run_uses_the_same_path(tmp_path, capsys):
 def test_paired_dry_run_does_no_work_and_leaves_the_model_to_the_run(tmp_path, capsys, monkeypatch):
     """train --paired without --model: the resolved config says model.generator=auto (the paired
     colour preset's settings) and the dry run fits nothing, decodes nothing, writes nothing."""
-    from styleforge.train import paired_fit
+    from styleforge.train import paired_fit, recipe_run, trainer
 
     def no_work(*args, **kwargs):
         raise AssertionError("the dry run fitted the pairs")
 
-    monkeypatch.setattr(paired_fit, "choose_paired_generator", no_work)
+    monkeypatch.setattr(trainer, "fit_paired_recipe", no_work)
+    monkeypatch.setattr(recipe_run, "read_pairs", no_work)
     monkeypatch.setattr(paired_fit, "pair_pixels", no_work)
     out = tmp_path / "run"
     assert cli(["train", "--paired", str(tmp_path / "not-read"), "--preset", "tiny", "--out", str(out), "--dry-run"]) == 0

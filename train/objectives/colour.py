@@ -45,11 +45,12 @@ from torch import nn
 
 from styleforge.photo import baselines
 from styleforge.photo.evidence import MIN_GROUPS, fit_by_evidence, group_pixels
+from styleforge.photo.photos import load_photos
 from styleforge.photo.scenes import group_folder
 from styleforge.photo.verdict import assess, structure_similarity
 from styleforge.runtime.imageio import list_images
 from styleforge.train.config import COLOUR_INITS
-from styleforge.train.degeneracy import load_photos, run_on
+from styleforge.train.degeneracy import run_on
 from styleforge.train.losses import lut_regulariser, structure_loss
 from styleforge.train.models.registry import build_discriminator, build_generator
 from styleforge.train.objectives.gan import Objective, adam, set_requires_grad

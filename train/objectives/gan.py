@@ -26,9 +26,10 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from styleforge.photo.photos import load_photos
 from styleforge.photo.verdict import assess
 from styleforge.train.config import TrainConfig
-from styleforge.train.degeneracy import load_photos, run_on
+from styleforge.train.degeneracy import run_on
 from styleforge.train.engine import BaseObjective, Phases
 from styleforge.train.image_pool import ImagePool
 from styleforge.train.losses import (
