@@ -64,7 +64,7 @@ def run_look(
     Always: the dataset, the unpaired colour generator (the default ``train``), classical
     baselines and identity. With ``full``: also the unpaired ResNet (CycleGAN), the student
     distilled from the colour generator and its int8 TFLite export, and (``paired``) two paired
-    teachers: the ResNet (pix2pix) and ``train --paired``'s default choice (colour or ResNet).
+    teachers: the ResNet (pix2pix) and ``train --paired``'s default (a look recipe, or the colour generator).
     ``seed`` seeds training; ``split_seed`` (default ``seed``) the dataset's scene split.
     ``train_set`` (``KEY=VALUE`` strings) overrides the colour generator's training config.
     """
