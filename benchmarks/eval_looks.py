@@ -34,13 +34,13 @@ from styleforge.benchmarks.stages import Stages, single_thread_env
 from styleforge.export.verify import DEFAULT_BOUNDS_DB
 from styleforge.photo import baselines
 from styleforge.photo.baselines import CLASSICAL_NAMES
+from styleforge.photo.looks import get_look
 from styleforge.photo.verdict import read_verdict
 from styleforge.runtime import load_manifest
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
 from styleforge.train.checkpoint import load_checkpoint, load_generator
 
 DEFAULT_LOOKS = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass", "glow", "toon")
-TONE_LOOKS = ("film-warm", "noir", "teal-orange", "sky-teal", "bleach-bypass")
 CLASSICAL = CLASSICAL_NAMES  # photo.baselines.classical_methods' keys, in its order
 COLOUR = "colour generator (unpaired)"
 PAIRED_AUTO = "paired (auto: look recipe or colour)"  # train --paired without --model
@@ -310,7 +310,7 @@ def summarise(results: Sequence[dict]) -> dict:
         stats = {key: _mean_sd([row[key] for row in rows]) for key in
                  ("identity", "best_classical_psnr", "colour", "colour_minus_best", "colour_minus_identity",
                   "last_minus_start", "selected_minus_start")}
-        tone = look in TONE_LOOKS
+        tone = get_look(look).kind == "tone"  # built-in or random-tone-N
         if tone:
             target = stats["colour_minus_best"][0] >= 1.5 and stats["colour_minus_identity"][0] >= 3.0
         else:
