@@ -65,6 +65,9 @@ def run_looks(args) -> int:
         width = max(len(name) for name in LOOKS)
         for look in LOOKS.values():
             print(f"{look.name:<{width}}  {look.description}")
+        print(f"{'random-tone-N':<{width}}  a seeded random tone look (channel mix, curves, hue shift, split tone); any N")
+        print(f"{'random-local-N':<{width}}  a seeded random look with 1-3 local operators (smoothing, clarity, bloom, "
+              "haze, vignette, sharpening); any N")
         return 0
     return _apply(args)
 

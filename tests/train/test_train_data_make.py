@@ -109,7 +109,8 @@ def test_dataset_loads_for_training(dataset):
 def test_looks_command_lists_every_look(capsys):
     assert main(["looks"]) == 0
     out = capsys.readouterr().out
-    for name in ("film-warm", "noir", "teal-orange", "glow", "toon"):
+    for name in ("film-warm", "noir", "teal-orange", "glow", "toon", "portrait-retouch", "dreamy-bloom",
+                 "random-tone-N", "random-local-N"):
         assert name in out
 
 
