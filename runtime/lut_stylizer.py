@@ -17,7 +17,6 @@ file stays 16-bit end to end when the optional ``tifffile`` package is installed
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
@@ -30,6 +29,7 @@ from styleforge.runtime import bundle_files
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, BundleError, Manifest
 from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, ImageError
+from styleforge.runtime.manifest import strict_json
 from styleforge.runtime.recipe import Recipe, colour_recipe, parse_recipe
 from styleforge.runtime.stylizer_base import ImageLike, Stylizer, checked_rgb
 
@@ -62,27 +62,9 @@ class LutStylizer(Stylizer):
     @classmethod
     def _from_recipe(cls, bundle: Path, manifest: Manifest, key: str, threads: Optional[int],
                      verify: bool) -> LutStylizer:
-        """The recipe artifact ``key``: its JSON read strictly, each ``colour_lut`` step's table
-        from the ``.cube`` artifact of that file name (sized and hashed like every artifact)."""
-        artifact, data = bundle_files.artifact_bytes(bundle, manifest, key, verify)
-        where = f"{bundle}: artifact {key!r}: {artifact.file}"
-        try:
-            recipe = parse_recipe(json.loads(data.decode("utf-8"), parse_constant=_no_constant))
-        except (UnicodeDecodeError, ValueError) as err:  # JSONDecodeError and RecipeError are ValueErrors
-            raise BundleError(f"{where}: {err}") from None
-        cubes = {a.file: k for k, a in manifest.artifacts.items() if a.format == "cube"}
-        tables, first = {}, None
-        for step in recipe.steps:
-            if step.op != "colour_lut":
-                continue
-            if step.lut not in cubes:
-                raise BundleError(f"{where}: its colour_lut {step.lut!r} is not a .cube artifact of the bundle")
-            _, lut = _read_cube(bundle, manifest, cubes[step.lut], verify)
-            tables[step.lut] = lut.table
-            first = first or lut
-        if first is None:
-            first = rlut.Lut3D(rlut.identity_table(2))
-        return cls(first, artifact, manifest, bundle, threads, recipe.with_tables(tables))
+        recipe, luts = read_recipe(bundle, manifest, key, verify)
+        first = luts[0] if luts else rlut.Lut3D(rlut.identity_table(2))
+        return cls(first, manifest.artifacts[key], manifest, bundle, threads, recipe)
 
     # -- pixels ------------------------------------------------------------------------------
 
@@ -158,6 +140,28 @@ class LutStylizer(Stylizer):
         self.applier.close()
 
 
+def read_recipe(bundle: Path, manifest: Manifest, key: str = RECIPE_KEY,
+                verify: bool = True) -> tuple[Recipe, list[rlut.Lut3D]]:
+    """The bundle's recipe artifact ``key`` (untrusted: strict JSON, :func:`parse_recipe`) with the
+    table of each ``colour_lut`` step read from the ``.cube`` artifact of that file name (sized and
+    hashed like every artifact); returns the recipe, tables loaded, and those LUTs in step order."""
+    artifact, data = bundle_files.artifact_bytes(bundle, manifest, key, verify)
+    where = f"{bundle}: artifact {key!r}: {artifact.file}"
+    try:
+        recipe = parse_recipe(strict_json(data.decode("utf-8")))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:  # JSONDecodeError, RecipeError, BundleError
+        raise BundleError(f"{where}: {err}") from None
+    cubes = {a.file: k for k, a in manifest.artifacts.items() if a.format == "cube"}
+    luts = []
+    for step in recipe.steps:
+        if step.op == "colour_lut":
+            if step.lut not in cubes:
+                raise BundleError(f"{where}: its colour_lut {step.lut!r} is not a .cube artifact of the bundle")
+            luts.append(_read_cube(bundle, manifest, cubes[step.lut], verify)[1])
+    tables = {step.lut: lut.table for step, lut in zip((s for s in recipe.steps if s.op == "colour_lut"), luts)}
+    return recipe.with_tables(tables), luts
+
+
 def _read_cube(bundle: Path, manifest: Manifest, key: str, verify: bool) -> tuple[Artifact, rlut.Lut3D]:
     artifact, data = bundle_files.artifact_bytes(bundle, manifest, key, verify)
     try:
@@ -169,10 +173,6 @@ def _read_cube(bundle: Path, manifest: Manifest, key: str, verify: bool) -> tupl
         raise BundleError(f"{bundle}: artifact {key!r}: {artifact.file}: LUT_3D_SIZE {lut.size} but the "
                           f"manifest's extra.lut_size is {expected}")
     return artifact, lut
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 # ------------------------------------------------------------------------------ 16-bit TIFF

@@ -66,6 +66,12 @@ def _no_constants(name: str) -> float:
     raise BundleError(f"{name} is not a JSON number")
 
 
+def strict_json(text: str) -> Any:
+    """``json.loads`` for untrusted bundle files: a key given twice in one object and the NaN /
+    Infinity constants (which ``json`` accepts) are :class:`BundleError`."""
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+
+
 def read_manifest_json(bundle_dir: str | os.PathLike) -> dict[str, Any]:
     """``bundle_dir/manifest.json`` as a dict, read within the limits above (not yet validated)."""
     bundle = Path(bundle_dir)
@@ -91,7 +97,7 @@ def read_manifest_json(bundle_dir: str | os.PathLike) -> dict[str, Any]:
     if len(raw) > MAX_MANIFEST_BYTES:  # it grew after the stat
         raise BundleError(f"{path}: manifest is over the limit of {MAX_MANIFEST_BYTES >> 20} MiB")
     try:
-        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        data = strict_json(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise BundleError(f"{path}: manifest is not UTF-8 text ({err.reason} at byte {err.start})") from None
     except json.JSONDecodeError as err:

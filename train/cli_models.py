@@ -120,15 +120,11 @@ def _emit_json(report: dict, target: str) -> None:
 
 def bundle_info(folder: Path, as_json: Optional[str]) -> int:
     """``styleforge info BUNDLE``: the manifest's artifacts and, for a look recipe, its steps."""
-    from styleforge.runtime.bundle_files import artifact_bytes
+    from styleforge.runtime.lut_stylizer import RECIPE_KEY, read_recipe
     from styleforge.runtime.manifest import load_manifest
-    from styleforge.runtime.recipe import parse_recipe
 
     manifest = load_manifest(folder)  # validated: a bundle is untrusted input
-    recipe = None
-    if "recipe" in manifest.artifacts:
-        _, data = artifact_bytes(folder, manifest, "recipe")
-        recipe = parse_recipe(json.loads(data.decode("utf-8")))
+    recipe = read_recipe(folder, manifest)[0] if RECIPE_KEY in manifest.artifacts else None
     if as_json:
         _emit_json({"bundle": str(folder), "name": manifest.name, "style": manifest.style, "model": manifest.model,
                     "artifacts": {k: {"file": a.file, "format": a.format, "size_bytes": a.size_bytes,

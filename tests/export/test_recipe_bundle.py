@@ -125,6 +125,9 @@ def test_hostile_recipes_are_refused_with_one_line(recipe_run, tmp_path, case, c
     assert main(["stylize", str(bundle), str(photo), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("styleforge stylize: error:")
+    assert main(["info", str(bundle)]) == 2  # info reads the recipe as untrusted input too
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("styleforge info: error:") and "this is a bug" not in lines[0]
     assert not list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
 
 
