@@ -150,7 +150,7 @@ def run_look(
             "train_seconds": stages.timings.get("colour"),
         },
         "int8_vs_fp32": _int8_gate(bundle) if full else None,
-        "paired_auto": _paired_choice(data, paired_auto) if paired_auto.is_dir() else None,
+        "paired_auto": _paired_choice(paired_auto) if paired_auto.is_dir() else None,
         "verdicts": _teacher_verdicts({"resnet": resnet, "paired": paired_run, "paired-auto": paired_auto}),
         "grid": str(grid),
         "preview": str(page),
@@ -242,7 +242,7 @@ def _teacher_verdicts(runs: dict) -> dict:
     return {name: list(v.failed) for name, v in verdicts.items() if v is not None}
 
 
-def _paired_choice(data: Path, run: Path) -> dict:
+def _paired_choice(run: Path) -> dict:
     """What ``train --paired`` chose (its checkpoint's ``run.paired_choice``): the look recipe or the
     colour generator, with the recipe fit's held-out figures and what each operator was worth."""
 

@@ -17,8 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from styleforge.photo.baselines import affine_fit, lattice_fit
-from styleforge.photo.photos import load_photos
-from styleforge.runtime.imageio import ImageError, open_image, to_uint8_array
+from styleforge.photo.photos import load_pairs
 
 FIT_PHOTOS = 64  # pairs the fit uses (the first by name), each at short side 256
 FIT_PIXELS = 1_000_000  # at most about this many of their pixels
@@ -36,17 +35,7 @@ def pair_pixels(pairs: Sequence[tuple[Path, Path]]) -> tuple[np.ndarray, np.ndar
 
 @functools.lru_cache(maxsize=1)
 def _pair_pixels(pairs: tuple[tuple[Path, Path], ...]) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image
-
-
-    photos = []
-    for path_a, path_b in pairs:
-        try:
-            a = load_photos([path_a], limit=1)[0]  # [H, W, 3] uint8
-            b = to_uint8_array(open_image(path_b).rgb.resize((a.shape[1], a.shape[0]), Image.Resampling.LANCZOS))
-        except ImageError:
-            continue
-        photos.append((a.reshape(-1, 3), b.reshape(-1, 3)))
+    photos = [(a.reshape(-1, 3), b.reshape(-1, 3)) for a, b in load_pairs(pairs)]
     if not photos:
         raise ValueError("no readable before/after pair to fit")
     stride = max(1, sum(len(a) for a, _ in photos) // FIT_PIXELS)

@@ -16,17 +16,16 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from styleforge.atomic import write_text
-from styleforge.photo.photos import load_photos
-from styleforge.runtime.imageio import ImageError, open_image, to_uint8_array
+from styleforge.photo.photos import load_pairs
 from styleforge.train.checkpoint import CHECKPOINT_DIR, save_checkpoint
 from styleforge.train.data import matching_pairs
 from styleforge.train.models.recipe import RecipeGenerator
-from styleforge.train.recipe_fit import LUT_SIZE, STEPS, WORK_SIDE, RecipeFit, fit_recipe
+from styleforge.train.recipe_fit import STEPS, WORK_SIDE, RecipeFit, fit_recipe
 
 MAX_PAIRS = 64  # pairs the fit reads (the first by name)
 
@@ -34,20 +33,10 @@ MAX_PAIRS = 64  # pairs the fit reads (the first by name)
 def read_pairs(root: Path, limit: int = MAX_PAIRS) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``(before, after)``: float32 ``[H, W, 3]`` in [0, 1] per pair, A read upright at short side
     ``2 * WORK_SIDE`` and B resized to it; pairs that do not decode are skipped."""
-    from PIL import Image
-
-    before, after = [], []
-    for path_a, path_b in matching_pairs(root)[:limit]:
-        try:
-            a = load_photos([path_a], limit=1, short_side=2 * WORK_SIDE)[0]
-            b = to_uint8_array(open_image(path_b).rgb.resize((a.shape[1], a.shape[0]), Image.Resampling.LANCZOS))
-        except ImageError:
-            continue
-        before.append(a.astype(np.float32) / 255.0)
-        after.append(b.astype(np.float32) / 255.0)
-    if not before:
+    pairs = load_pairs(matching_pairs(root)[:limit], short_side=2 * WORK_SIDE)
+    if not pairs:
         raise ValueError("no readable before/after pair to fit")
-    return before, after
+    return [a.astype(np.float32) / 255.0 for a, _ in pairs], [b.astype(np.float32) / 255.0 for _, b in pairs]
 
 
 def fit_paired_recipe(root: Path, steps: int = STEPS, seed: int = 0, show_progress: bool = True) -> RecipeFit:
@@ -77,25 +66,15 @@ def choice_record(fit: RecipeFit) -> dict[str, Any]:
     }
 
 
-def save_recipe_run(fit: RecipeFit, run_dir: Path, meta: dict[str, Any], config_yaml: str,
-                    evaluate: Optional[Any] = None) -> dict[str, Any]:
-    """Write the fitted recipe as the run's checkpoint (step 0: nothing trains after the fit),
-    ``config.yaml``, ``recipe.json`` and, given ``evaluate(model) -> report``, ``eval.json``.
-    Returns the run's summary (as :func:`styleforge.train.trainer.train` does)."""
-    model = RecipeGenerator.from_steps(fit.steps, lut_size=LUT_SIZE, seed=int(meta.get("run", {}).get("seed", 0)))
+def save_recipe_run(model: RecipeGenerator, run_dir: Path, meta: dict[str, Any], config_yaml: str) -> dict[str, Any]:
+    """Write the fitted recipe ``model`` as the run's checkpoint (step 0: nothing trains after the
+    fit) with ``meta``, ``config.yaml`` and ``recipe.json``; returns the run's summary (as
+    :func:`styleforge.train.trainer.train` does)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)  # the caller checked --force
     write_text(run_dir / "config.yaml", config_yaml)
-    meta = {**meta, "generator": {"arch": model.arch_name, "config": dict(model.config)}}
     checkpoint = save_checkpoint(run_dir, 0, {"generator": model.state_dict()}, meta)
     recipe = model.recipe()
     write_text(run_dir / "recipe.json", json.dumps(recipe, indent=1) + "\n")
-    summary: dict[str, Any] = {"run": str(run_dir), "step": 0, "world_size": 1, "seconds": None,
-                               "checkpoint": str(checkpoint), "checkpoints": [checkpoint.name],
-                               "recipe": recipe}
-    if evaluate is not None:
-        report = evaluate(model)
-        if report is not None:
-            write_text(run_dir / "eval.json", json.dumps(report, indent=2))
-            summary["eval"] = report
-    return summary
+    return {"run": str(run_dir), "step": 0, "world_size": 1, "seconds": None,
+            "checkpoint": str(checkpoint), "checkpoints": [checkpoint.name], "recipe": recipe}

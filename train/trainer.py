@@ -41,6 +41,7 @@ from styleforge.train.engine import (
 )
 from styleforge.train.models.recipe import RecipeGenerator
 from styleforge.train.objectives import Objective, build_objective
+from styleforge.train.recipe_fit import LUT_SIZE as RECIPE_LUT_SIZE
 from styleforge.train.recipe_fit import STEPS as RECIPE_STEPS
 from styleforge.train.recipe_fit import RecipeFit
 from styleforge.train.recipe_run import (
@@ -222,7 +223,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress, candi
         return {"run": str(run_dir), "step": 0, "world_size": 1, "seconds": 0.0, "checkpoint": str(resume_from)}
     config, choice, recipe = resolve_auto_generator(config, candidates, show_progress=show_progress)
     if recipe is not None:
-        return _recipe_run(config, run_dir, recipe, choice, preset, device)
+        return _recipe_run(config, run_dir, recipe, choice, preset)
     if config.data.batch_size % dist.world_size:
         raise TrainError(f"data.batch_size={config.data.batch_size} is not divisible by the "
                          f"world size {dist.world_size}")
@@ -266,7 +267,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress, candi
                 grad_clip=config.optim.grad_clip, amp=config.amp, channels_last=config.channels_last,
                 compile=config.compile, desc=f"train {config.mode}")
     done = run_loop(objective, loop, run_dir, stream=stream, sample_batch=sample_batch,
-                    meta=_meta(config, generator, dist, preset, dataset, style_name(config), choice),
+                    meta=_meta(config, generator, dist, preset, len(dataset), style_name(config), choice),
                     device=device, dist=dist, resumed=resumed, force=force, show_progress=show_progress)
     step, start, ema_model = done.step, done.start, done.ema_model
 
@@ -283,18 +284,11 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress, candi
             summary["verdict"] = verdict.to_dict()
     split = test_split(config)
     if main and split is not None and start <= config.steps:
-        report = {"step": step, "input_dir": str(split[0]), "target_dir": str(split[1])}
         candidates = [("generator_ema", ema_model), ("generator", generator)]
         if "generator_selected" in objective.networks:
             candidates.insert(0, ("generator_selected", objective.networks["generator_selected"]))
             candidates.append(("generator_init", objective.networks["generator_init"]))
-        for name, model in candidates:
-            report[name] = evaluate_on_folder(model, *split, device=device,
-                                              max_images=config.log.eval_max_images)
-        product = candidates[0][0]  # what load_generator(run) returns
-        report.update({k: report[product][k] for k in ("psnr", "ssim", "delta_e2000")})
-        report["identity"] = report[product]["identity"]
-        report["product"] = product
+        report = held_out_report(split, step, candidates, device, config.log.eval_max_images)
         write_text(run_dir / "eval.json", json.dumps(report, indent=2))
         summary["eval"] = report
     if main and latest_checkpoint(run_dir) is not None:
@@ -305,22 +299,31 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress, candi
     return summary
 
 
-def _recipe_run(config: TrainConfig, run_dir: Path, fit: RecipeFit, choice: dict[str, Any], preset,
-                device) -> dict[str, Any]:
+def held_out_report(split: tuple[Path, Path], step: int, candidates: list[tuple[str, nn.Module]], device,
+                    max_images: Optional[int]) -> dict[str, Any]:
+    """``RUN/eval.json``: each ``(name, model)`` of ``candidates`` scored on the held-out ``split``
+    (:func:`evaluate_on_folder`); the first is the product (what ``load_generator(run)`` returns),
+    whose figures and identity baseline are repeated at the top."""
+    report: dict[str, Any] = {"step": step, "input_dir": str(split[0]), "target_dir": str(split[1])}
+    for name, model in candidates:
+        report[name] = evaluate_on_folder(model, *split, device=device, max_images=max_images)
+    product = candidates[0][0]
+    report.update({k: report[product][k] for k in ("psnr", "ssim", "delta_e2000", "identity")})
+    report["product"] = product
+    return report
+
+
+def _recipe_run(config: TrainConfig, run_dir: Path, fit: RecipeFit, choice: dict[str, Any], preset) -> dict[str, Any]:
     """The run of a paired look recipe: its checkpoint, config and held-out evaluation (no GAN)."""
-    split = test_split(config)
-    evaluate = None
-    if split is not None:
-        def evaluate(model):
-            report = {"step": 0, "input_dir": str(split[0]), "target_dir": str(split[1]), "product": "generator"}
-            report["generator"] = evaluate_on_folder(model, *split, device="cpu", max_images=config.log.eval_max_images)
-            report.update({k: report["generator"][k] for k in ("psnr", "ssim", "delta_e2000", "identity")})
-            return report
-    pairs = [None] * fit.pairs  # _meta records the dataset size: the pairs fitted
-    generator = RecipeGenerator.from_steps(fit.steps)
-    meta = _meta(config, generator, distributed.DistInfo(), preset, pairs, style_name(config), choice)
+    generator = RecipeGenerator.from_steps(fit.steps, lut_size=RECIPE_LUT_SIZE, seed=config.seed)
+    meta = _meta(config, generator, distributed.DistInfo(), preset, fit.pairs, style_name(config), choice)
     meta["mode"] = "paired-recipe"
-    return save_recipe_run(fit, run_dir, meta, config_to_yaml(config), evaluate)
+    summary = save_recipe_run(generator, run_dir, meta, config_to_yaml(config))
+    split = test_split(config)
+    if split is not None:
+        summary["eval"] = held_out_report(split, 0, [("generator", generator)], "cpu", config.log.eval_max_images)
+        write_text(run_dir / "eval.json", json.dumps(summary["eval"], indent=2))
+    return summary
 
 
 def _is_recipe_checkpoint(checkpoint: Path) -> bool:
@@ -331,7 +334,7 @@ def _is_recipe_checkpoint(checkpoint: Path) -> bool:
     return meta.get("generator", {}).get("arch") == RecipeGenerator.arch_name
 
 
-def _meta(config: TrainConfig, generator: nn.Module, dist, preset, dataset, style: str,
+def _meta(config: TrainConfig, generator: nn.Module, dist, preset, dataset_size: int, style: str,
           choice: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     meta = {
         "mode": config.mode,
@@ -348,7 +351,7 @@ def _meta(config: TrainConfig, generator: nn.Module, dist, preset, dataset, styl
             "content_dir": config.data.content_dir,
             "style_dir": config.data.style_dir,
             "paired_dir": config.data.paired_dir,
-            "dataset_size": len(dataset),
+            "dataset_size": dataset_size,
             "world_size": dist.world_size,
             "git_commit": git_commit(),
             "versions": versions(),

@@ -7,7 +7,7 @@ numpy operator in :mod:`styleforge.runtime.look_ops`). Every parameter is in uni
 unlike a conv net it needs no tiling and no fixed pixel scale.
 
 The runtime runs the same recipe without torch (:mod:`styleforge.runtime.recipe`): :meth:`recipe`
-is its JSON form and :meth:`lut_table` the table of its ``colour_lut`` step (the ``.cube``).
+is its JSON form (written by the runtime's own :class:`~styleforge.runtime.recipe.Recipe`) and :meth:`lut_table` the table of its ``colour_lut`` step (the ``.cube``).
 ``config`` (``ops``, ``lut_size``, ``seed``) rebuilds it from a checkpoint like every generator.
 """
 
@@ -18,7 +18,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from torch import Tensor, nn
 
-from styleforge.train.models.recipe_ops import RecipeStack, colour_lut
+from styleforge.runtime.recipe import Recipe, Step
+from styleforge.train.models.recipe_ops import RecipeStack
 
 
 class RecipeGenerator(nn.Module):
@@ -35,10 +36,6 @@ class RecipeGenerator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.stack((x + 1.0) * 0.5) * 2.0 - 1.0
 
-    def steps(self) -> list[tuple[str, dict[str, Any]]]:
-        """``[(op, params)]`` as ``look_ops.apply_recipe`` takes them (the table / seed included)."""
-        return self.stack.recipe()
-
     def lut_table(self) -> Optional[np.ndarray]:
         """The ``colour_lut`` step's table float32 ``[S, S, S, 3]`` indexed ``[r, g, b]`` (None without one)."""
         for op in self.stack.ops:
@@ -47,21 +44,11 @@ class RecipeGenerator(nn.Module):
         return None
 
     def recipe(self, lut_file: str = "look.cube") -> dict[str, Any]:
-        """The recipe's JSON form (:func:`styleforge.runtime.recipe.parse_recipe` reads it back)."""
-        steps = []
-        for op in self.stack.ops:
-            step: dict[str, Any] = {"op": op.name, **op.params()}
-            if op.name == "colour_lut":
-                step["lut"] = lut_file
-            if op.name == "grain":
-                step["seed"] = int(op.seed)
-            steps.append(step)
-        return {"version": 1, "steps": steps}
-
-    def colour_only(self, u: Tensor) -> Tensor:
-        """The ``colour_lut`` step alone on NCHW ``u`` in [0, 1] (the identity without one)."""
-        table = self.stack.ops[self.config["ops"].index("colour_lut")].table if "colour_lut" in self.config["ops"] else None
-        return u if table is None else colour_lut(u, table.clamp(0.0, 1.0))
+        """The recipe's JSON form, its ``colour_lut`` naming ``lut_file``
+        (:func:`styleforge.runtime.recipe.parse_recipe` reads it back)."""
+        return Recipe(tuple(Step(op.name, op.params(), lut=lut_file if op.name == "colour_lut" else None,
+                                 seed=int(op.seed) if op.name == "grain" else None)
+                            for op in self.stack.ops)).to_json()
 
     @classmethod
     def from_steps(cls, steps: Sequence[tuple[str, dict[str, Any]]], lut_size: int = 17, seed: int = 0) -> RecipeGenerator:
