@@ -9,6 +9,7 @@ Examples::
         --int8-io uint8 --bound tflite_int8=28 --out dist/film-warm --force
     styleforge export --model my_pkg.nets:build_generator --weights g.safetensors --out dist/mine
     styleforge export --look film-warm --formats cube --lut-size 33 --out dist/film-warm-lut
+    styleforge export --recipe ~/Downloads/recipe.json --bundle dist/glow --out dist/glow-softer
 """
 
 from __future__ import annotations
@@ -44,9 +45,21 @@ def register(subparsers) -> None:
                         "look.cube + a HALD CLUT PNG, gated with colour-science's reader). A colour "
                         "generator whose colour part is its look always ships look.cube, and its "
                         "onnx/tflite/coreml are that LUT as gather graphs (default onnx,tflite,coreml,"
-                        "cube for it; onnx,tflite,coreml for other models)")
+                        "cube for it; onnx,tflite,coreml for other models). A look recipe run always "
+                        "ships recipe.json + look.cube; onnx,tflite add its graphs at --size (whole photos "
+                        "of that size only; TFLite fp32, fp16, int8)")
     p.add_argument("--look", metavar="NAME",
                    help="export a built-in tone look (styleforge looks) as a LUT bundle: --formats cube")
+    p.add_argument("--recipe", metavar="FILE",
+                   help="a look recipe edited by hand (the preview page's 'save recipe') -> a recipe bundle; "
+                        "needs --bundle. Its colour_lut steps name .cube files: their tables are the .cube "
+                        "artifacts of that name in --bundle, hash-checked and copied. No PyTorch model is behind "
+                        "an edited recipe, so the gate is the runtime's: the new bundle must open as stylize opens "
+                        "it and give finite, full-size output on the held-out photos (--heldout) at short sides "
+                        "256 and 640; the manifest records how far the edit moved the look from --bundle's")
+    p.add_argument("--bundle", metavar="SRC",
+                   help="with --recipe: the bundle the recipe was edited from (read only; its .cube files are the "
+                        "recipe's tables; default --out: dist/<SRC name>-edited)")
     p.add_argument("--lut-size", type=int, choices=(17, 33, 65), default=33,
                    help="nodes per axis of look.cube (default 33)")
     p.add_argument("--tflite-variants", default=",".join(TFLITE_SHORT),
@@ -122,6 +135,8 @@ def run_export(args) -> int:
 
     size = parse_size(args.size)
     bounds = parse_bounds(args.bound)
+    if args.recipe or args.bundle:
+        return _export_edited_recipe(args)
     formats = _split(args.formats or "onnx,tflite,coreml", ("onnx", "tflite", "coreml", "cube"), "--formats")
     if args.look:
         return _export_look(args, formats if args.formats else ("cube",))
@@ -204,15 +219,46 @@ def _export_look(args, formats: tuple[str, ...]) -> int:
     return 0
 
 
+def _export_edited_recipe(args) -> int:
+    """``--recipe FILE --bundle SRC``: a hand-edited recipe with SRC's tables, gated by the runtime."""
+    from styleforge.export import calibration as cal
+    from styleforge.export.recipe_edit import export_edited_recipe
+
+    if not (args.recipe and args.bundle):
+        raise CLIError("--recipe FILE and --bundle SRC go together: the recipe, and the bundle its .cube tables come from")
+    if args.source or args.model or args.look or args.formats:
+        raise CLIError("give --recipe and --bundle without CHECKPOINT_OR_RUN, --model, --look or --formats "
+                       "(an edited recipe exports as recipe.json with its .cube files)")
+    out = Path(args.out) if args.out else Path("dist") / f"{Path(args.bundle).resolve().name}-edited"
+    heldout = cal.photos_in(args.heldout) if args.heldout else None
+    manifest = export_edited_recipe(args.recipe, args.bundle, out, heldout_images=heldout, name=args.name,
+                                    style=args.style, force=args.force, progress=not args.quiet)
+    print(f"{out}: {len(manifest.artifacts)} artifacts ({', '.join(manifest.artifacts)})")
+    return 0
+
+
 def _export_recipe(args, model, info: dict, default_name: str) -> int:
-    """A look recipe run (``train --paired``): ``recipe.json`` + ``look.cube``, gated against PyTorch."""
+    """A look recipe run (``train --paired``): ``recipe.json`` + ``look.cube``, gated against PyTorch;
+    with ``--formats onnx,tflite`` also its graphs at ``--size`` (export/recipe_graph.py)."""
     from styleforge.export import calibration as cal
     from styleforge.export.lut_export import LutExportError
     from styleforge.export.recipe_export import export_recipe_bundle
+    from styleforge.export.recipe_graph import TFLITE_VARIANTS, GraphOptions, RecipeGraphError
 
-    if args.formats and set(_split(args.formats, ("onnx", "tflite", "coreml", "cube"), "--formats")) != {"cube"}:
-        raise CLIError("a look recipe exports as --formats cube (recipe.json with its look.cube, run by "
-                       "styleforge stylize at any size); ONNX/TFLite/Core ML graphs of a recipe are not built yet")
+    formats = set(_split(args.formats, ("onnx", "tflite", "coreml", "cube"), "--formats")) if args.formats else set()
+    if "coreml" in formats:
+        raise CLIError("a look recipe exports as --formats cube,onnx,tflite (recipe.json with its look.cube, "
+                       "run by styleforge stylize at any size, and its graphs at --size); Core ML graphs of a recipe are not built yet")
+    graphs = None
+    if formats - {"cube"}:
+        asked = _split(args.tflite_variants, TFLITE_SHORT, "--tflite-variants")
+        variants = tuple(f"tflite_{v}" for v in asked if f"tflite_{v}" in TFLITE_VARIANTS)
+        if "tflite" in formats and not variants:
+            raise CLIError(f"recipe graphs are TFLite {', '.join(v.split('_', 1)[1] for v in TFLITE_VARIANTS)}; "
+                           f"--tflite-variants {args.tflite_variants} asks for none of them")
+        graphs = GraphOptions(formats=tuple(sorted(formats - {"cube"})), size=parse_size(args.size), variants=variants,
+                              calibration_images=cal.photos_in(args.calib) if args.calib else None,
+                              calibration_count=args.calib_count, bounds=parse_bounds(args.bound))
     out = Path(args.out) if args.out else Path("dist") / default_name
     bound = parse_bounds(args.bound).get("recipe")
     try:
@@ -220,10 +266,10 @@ def _export_recipe(args, model, info: dict, default_name: str) -> int:
         manifest = export_recipe_bundle(
             model, out, heldout_images=heldout, style=args.style or info.get("style", "") or "",
             name=args.name, provenance={"source": str(args.source), **_jsonable(info)}, force=args.force,
-            progress=not args.quiet, **({"bound_db": bound} if bound is not None else {}),
+            progress=not args.quiet, **({"bound_db": bound} if bound is not None else {}), graphs=graphs,
         )
-    except (LutExportError, cal.CalibrationError) as err:
-        raise CLIError(str(err)) from None
+    except (LutExportError, cal.CalibrationError, RecipeGraphError, RuntimeError) as err:
+        raise CLIError(str(err)) from None  # RuntimeError: the ONNX exporter's errors
     print(f"{out}: {len(manifest.artifacts)} artifacts ({', '.join(manifest.artifacts)})")
     return 0
 

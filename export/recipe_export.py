@@ -7,7 +7,8 @@ gate does exactly that on the held-out photos, whole, at two sizes (a recipe is 
 independent, so it is checked at more than one), and compares with
 :class:`~styleforge.train.models.recipe.RecipeGenerator` in float32: nothing ships below
 :data:`RECIPE_BOUND_DB`. ``look.cube`` alone is the colour part only (for Resolve, ffmpeg, OBS);
-the manifest says so. Mobile graphs of a recipe are not built yet.
+the manifest says so. With ``graphs`` the recipe also ships as ONNX/TFLite graphs at one size
+(:mod:`styleforge.export.recipe_graph`), gated against PyTorch like every model artifact.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import numpy as np
 
 from styleforge.atomic import write_text
 from styleforge.export import calibration as cal
+from styleforge.export import ops_report
 from styleforge.export.bundle_writer import build_manifest, write_references, writing_bundle
 from styleforge.export.lut_common import LutExportError, lut_tensor_spec
+from styleforge.export.recipe_graph import GraphOptions, write_recipe_graphs
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, Manifest
 from styleforge.runtime.metrics import psnr
@@ -98,9 +101,11 @@ def export_recipe_bundle(
     bound_db: float = RECIPE_BOUND_DB,
     force: bool = False,
     progress: bool = True,
+    graphs: Optional[GraphOptions] = None,
 ) -> Manifest:
     """The bundle of a look recipe in ``out_dir`` (built in a temp folder, renamed in; nothing is
-    written when the gate fails)."""
+    written when the gate fails). ``graphs``: also its ONNX/TFLite graphs at ``graphs.size``
+    (``onnx``, ``tflite_fp32`` ...); the reference pairs are then at that size."""
     table = model.lut_table()
     if table is None:
         raise LutExportError("this recipe has no colour_lut step; styleforge's recipes always start from one")
@@ -126,7 +131,9 @@ def export_recipe_bundle(
                                  output=spec_out, extra={"lut_size": int(table.shape[0]), "part": "colour"},
                                  fidelity={"verified": "the colour part of the recipe alone, not the whole look"}),
         }
-        inputs = cal.heldout_crops(paths, (384, 384))
+        if graphs is not None:
+            artifacts.update(write_recipe_graphs(tmp, model, paths, graphs, show=progress))
+        inputs = cal.heldout_crops(paths, tuple(graphs.size) if graphs is not None else (384, 384))
         outputs = np.stack([np.clip(np.rint(np.clip(_torch_output(model, x), 0, 1) * 255.0), 0, 255).astype(np.uint8)
                             for x in inputs])
         manifest = build_manifest(
@@ -140,4 +147,7 @@ def export_recipe_bundle(
               f"at short sides {', '.join(map(str, GATE_SIDES))} (bound {bound_db:g})", file=sys.stderr)
         for line in parse_recipe(recipe).describe():
             print(f"[export]   {line}", file=sys.stderr)
+        if graphs is not None:
+            print(ops_report.format_table({k: a for k, a in manifest.artifacts.items()
+                                           if a.format in ("onnx", "tflite")}), file=sys.stderr)
     return manifest

@@ -93,12 +93,23 @@ class ModelStylizer(Stylizer):
     def stylize_rgb(self, rgb: np.ndarray, strength: float = 1.0, on_tile: Optional[Callable[[], None]] = None) -> np.ndarray:
         """uint8 ``[H, W, 3]`` RGB -> uint8 ``[H, W, 3]``, any size (tiled / padded as needed)."""
         rgb = checked_rgb(rgb, strength, deep=False)
+        height, width = rgb.shape[:2]
+        self._check_whole_photo(height, width)
         if strength == 0.0:
             return rgb.copy()
-        height, width = rgb.shape[:2]
         return tiling.stylize_tiled(
             rgb, self._run_tile, self.tile_shape(height, width), self.tile_overlap, strength, on_tile, align=self.stride
         )
+
+    def _check_whole_photo(self, height: int, width: int) -> None:
+        """A whole-photo artifact (a look recipe's graph: its radii and vignette are fixed for its
+        size) runs on photos of exactly its input size, never in tiles; ValueError otherwise."""
+        if not self.artifact.extra.get("whole_photo") or (height, width) == self.tile_shape(height, width):
+            return
+        h, w = self.tile_shape(height, width)
+        raise ValueError(f"artifact {self.artifact.key!r} is a look recipe's graph fixed at {h}x{w} (whole photo, "
+                         f"no tiles); this photo is {height}x{width}: resize it to {h}x{w} first, or run the "
+                         f"recipe itself at any size (artifact auto)")
 
     def info(self) -> dict[str, Any]:
         return {

@@ -131,7 +131,8 @@ def _lut_artifact(manifest: Manifest, artifact: str, backend: str) -> Optional[s
                   if a.format in ("tflite", "onnx", "coreml", "torchscript") and not k.startswith("lut_")]
         gated = manifest.artifacts.get("lut_cube") is not None and \
             manifest.artifacts["lut_cube"].fidelity.get("verified") is True
-        if luts and (not models or gated or backend == "lut"):
+        # a recipe runs at any size; its graphs (onnx, tflite_*) only at their one size, when named
+        if luts and (not models or gated or backend == "lut" or "recipe" in luts):
             return next((k for k in ("recipe", "lut_cube") if k in luts), luts[0])
     return None
 

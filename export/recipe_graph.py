@@ -1,0 +1,340 @@
+"""A look recipe as a static mobile graph: ONNX opset 17 and TFLite fp32 / fp16 / int8 at one size.
+
+At a fixed input size every choice the recipe's blur makes is fixed too: the pyramid level,
+the kernel radius and the taps of each Gaussian (:mod:`styleforge.runtime.look_blur`), the
+vignette's weight map and grain's noise field. :class:`RecipeGraph` makes those choices once,
+in Python, when it is built, and its ``forward`` is straight-line tensor code of mobile-friendly
+ops only:
+
+- the pyramid: ``AveragePool`` 2x2 (an odd edge repeated with ``Slice`` + ``Concat`` first),
+  the Gaussian as two depthwise convolutions with constant taps after a reflect ``Pad``
+  (TFLite ``MIRROR_PAD``), and one bilinear ``Resize`` back (half-pixel centres);
+- the colour LUT: the index arithmetic + 8 ``Gather``s of :mod:`styleforge.export.lut_graph`;
+- luma as a 1x1 convolution; the vignette's weights and grain's field (its blur and
+  normalisation included) baked as constants ``[1, 1, H, W]`` for this size, so grain is in the
+  graph, exactly the runtime's noise at this size;
+- element-wise ``Mul``/``Add``/``Sub``/``Div``/``Min``/``Max``/``Sigmoid``.
+
+No InstanceNorm, PixelShuffle (DepthToSpace), ConvTranspose or GridSample: :data:`REFUSED_OPS`
+is checked on the ONNX graph. The graph has the contract of every styleforge image artifact:
+float32 ``[1, 3, H, W]`` NCHW (ONNX) or ``[1, H, W, 3]`` NHWC (TFLite, via onnx2tf) in
+``[-1, 1]`` both ways, sRGB-encoded.
+
+A recipe is defined on the whole photo (radii are fractions of its short side, the vignette
+spans the frame), so a graph of it is a *whole-photo* artifact (``extra["whole_photo"]``): the
+runtime runs it on photos of exactly its size and refuses others with one line, never in tiles.
+
+Each artifact passes the gate every model artifact passes (:mod:`styleforge.export.verify`):
+the runtime stylizes the held-out crops with it in a child process, compared with the PyTorch
+recipe (:class:`~styleforge.train.models.recipe.RecipeGenerator`, fp32) against
+:data:`~styleforge.export.verify.DEFAULT_BOUNDS_DB` (fp32 60, fp16 40, int8 30 dB).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from styleforge.errors import StyleforgeError
+from styleforge.export import calibration as cal
+from styleforge.export import ops_report, verify
+from styleforge.export.lut_graph import lut_module
+from styleforge.export.onnx_export import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, export_onnx, onnx_ops
+from styleforge.export.tflite_convert import TFLiteConversionError, convert_tflite
+from styleforge.runtime import look_blur, look_ops
+from styleforge.runtime.contract import Artifact, TensorSpec
+from styleforge.runtime.lut import Lut3D
+from styleforge.train.models import recipe_ops
+from styleforge.train.models.recipe import RecipeGenerator
+
+GRAPH_FORMATS = ("onnx", "tflite")
+TFLITE_VARIANTS = ("tflite_fp32", "tflite_fp16", "tflite_int8")
+TFLITE_FILES = {"tflite_fp32": "recipe_fp32.tflite", "tflite_fp16": "recipe_fp16.tflite",
+                "tflite_int8": "recipe_int8.tflite"}
+ONNX_FILE = "recipe.onnx"
+REFUSED_OPS = {"InstanceNormalization", "DepthToSpace", "ConvTranspose", "GridSample"}
+WORK_DIR = ".recipe-graph-work"
+
+
+class RecipeGraphError(StyleforgeError, RuntimeError):
+    """A recipe graph could not be built, converted or did not pass its gate; nothing was written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphOptions:
+    """What recipe graphs to build: ``formats`` (of :data:`GRAPH_FORMATS`), ``size`` (H, W) they run
+    at, the TFLite ``variants`` (of :data:`TFLITE_VARIANTS`), the photos for int8 calibration
+    (``calibration_images``: default the album's photos outside the held-out scenes;
+    ``calibration_count`` random crops) and PSNR ``bounds`` by key or precision on top of
+    :data:`~styleforge.export.verify.DEFAULT_BOUNDS_DB`."""
+
+    formats: Sequence[str] = GRAPH_FORMATS
+    size: tuple[int, int] = (512, 512)
+    variants: Sequence[str] = TFLITE_VARIANTS
+    calibration_images: Optional[Sequence[Path]] = None
+    calibration_count: int = cal.MIN_CALIBRATION_CROPS
+    bounds: Optional[dict[str, float]] = None
+
+
+# ------------------------------------------------------------------------------ the graph
+
+
+def _midtones(v: Tensor) -> Tensor:
+    v = v.clamp(0.0, 1.0)
+    return 4.0 * v * (1.0 - v)
+
+
+class StaticBlur(nn.Module):
+    """:func:`styleforge.runtime.look_blur.gaussian_blur` of ``[1, C, H, W]`` by ``sigma_frac``, its
+    schedule (level, radii, taps) fixed for ``size`` when built."""
+
+    def __init__(self, size: tuple[int, int], sigma_frac: float, channels: int):
+        super().__init__()
+        height, width = size
+        self.size = (height, width)
+        sigma_px = float(sigma_frac) * min(height, width)
+        self.level = look_blur.pyramid_level(sigma_px, height, width)
+        self.odd: list[tuple[bool, bool]] = []  # per 2x2 step: repeat the last row / column first
+        h, w = height, width
+        for _ in range(self.level):
+            self.odd.append((h % 2 == 1, w % 2 == 1))
+            h, w = (h + 1) // 2, (w + 1) // 2
+        sigma = float(look_blur.level_sigma(sigma_px, self.level))
+        self.radius = (look_blur.kernel_radius(sigma, h), look_blur.kernel_radius(sigma, w))
+        for name, radius, shape in (("taps_y", self.radius[0], (-1, 1)), ("taps_x", self.radius[1], (1, -1))):
+            taps = look_blur.gaussian_kernel(sigma, radius) if radius else np.ones(1, np.float32)
+            weight = torch.from_numpy(np.ascontiguousarray(taps, np.float32)).view(1, 1, *shape)
+            self.register_buffer(name, weight.repeat(channels, 1, 1, 1))  # [C, 1, k, 1] / [C, 1, 1, k]
+        self.channels = channels
+
+    def forward(self, x: Tensor) -> Tensor:  # [1, C, H, W] -> the same
+        for odd_h, odd_w in self.odd:
+            if odd_h:
+                x = torch.cat([x, x[:, :, -1:]], dim=2)
+            if odd_w:
+                x = torch.cat([x, x[:, :, :, -1:]], dim=3)
+            x = F.avg_pool2d(x, 2)
+        ry, rx = self.radius
+        if ry:
+            x = F.conv2d(F.pad(x, (0, 0, ry, ry), mode="reflect"), self.taps_y, groups=self.channels)
+        if rx:
+            x = F.conv2d(F.pad(x, (rx, rx, 0, 0), mode="reflect"), self.taps_x, groups=self.channels)
+        if self.level == 0:
+            return x
+        x = F.interpolate(x, scale_factor=float(2**self.level), mode="bilinear", align_corners=False)
+        height, width = self.size
+        if x.shape[2] != height or x.shape[3] != width:
+            x = x[:, :, :height, :width]
+        return x
+
+
+class _Step(nn.Module):
+    """One recipe operator at a fixed size: parameters as Python floats, constants as buffers."""
+
+    def __init__(self, name: str, params: dict[str, float], size: tuple[int, int], seed: int):
+        super().__init__()
+        self.name, self.p = name, params
+        blur = lambda frac, c=1: StaticBlur(size, frac, c)  # noqa: E731
+        if name == "clarity":
+            self.blur = blur(params["radius"])
+        elif name == "detail":
+            self.bands = nn.ModuleList(blur(s) for s in look_ops.DETAIL_BANDS)
+        elif name == "smooth_skin":
+            self.blur = blur(params["radius"], 2)
+        elif name == "sharpen":
+            self.blur = blur(params["radius"])
+        elif name == "bloom":
+            self.blur = blur(params["radius"], 3)
+        elif name == "vignette":  # x * (1 + min(a, 0) w) + max(a, 0) w (1 - x) = x * scale + offset
+            w = recipe_ops.vignette_mask(torch.zeros(1, 1, *size), *(params[k] for k in (
+                "midpoint", "roundness", "feather", "center_x", "center_y")))
+            amount = params["amount"]
+            offset = max(amount, 0.0) * w
+            self.register_buffer("scale", (1.0 + min(amount, 0.0) * w) - offset)
+            self.register_buffer("offset", offset)
+        elif name == "fade":
+            colour = torch.tensor([params["r"], params["g"], params["b"]], dtype=torch.float32).view(1, 3, 1, 1)
+            self.register_buffer("lift", params["amount"] * colour)
+        elif name == "grain":  # the runtime's field at this size, blurred and normalised as the torch twin does
+            noise = torch.from_numpy(look_ops.grain_noise(*size, params["size"], seed)).view(1, 1, *size)
+            with torch.no_grad():
+                field = recipe_ops.gaussian_blur(noise.float(), params["size"] / 2.0)
+                field = (field - field.mean()) / (field.std(unbiased=False) + 1e-6)
+            self.register_buffer("field", params["amount"] * field)
+        elif name != "colour_lut":
+            raise RecipeGraphError(f"no graph for look operator {name!r}")
+
+    def forward(self, x: Tensor, lum: Tensor) -> Tensor:  # x [1, 3, H, W], lum = luma(x) [1, 1, H, W]
+        p, name = self.p, self.name
+        if name == "clarity":
+            base = self.blur(lum)
+            return x + p["amount"] * _midtones(base) * (lum - base)
+        if name == "detail":
+            b0, b1, b2 = (band(lum) for band in self.bands)
+            return x + p["fine"] * (lum - b0) + p["medium"] * (b0 - b1) + p["coarse"] * (b1 - b2)
+        if name == "smooth_skin":
+            moments = self.blur(torch.cat([lum, lum * lum], dim=1))
+            mean = moments[:, 0:1]
+            var = (moments[:, 1:2] - mean * mean).clamp(min=0.0)
+            a = var / (var + p["edge"] * p["edge"])
+            coeffs = self.blur(torch.cat([a, mean - a * mean], dim=1))
+            return x + p["amount"] * (coeffs[:, 0:1] * lum + coeffs[:, 1:2] - lum)
+        if name == "sharpen":
+            return x + p["amount"] * (lum - self.blur(lum))
+        if name == "bloom":
+            gate = torch.sigmoid((lum.clamp(0.0, 1.0) - p["threshold"]) / look_ops.BLOOM_KNEE)
+            return x + p["strength"] * self.blur(x.clamp(0.0, 1.0) * gate) * (1.0 - x)
+        if name == "vignette":
+            return x * self.scale + self.offset
+        if name == "fade":
+            return x + self.lift * (1.0 - x)
+        if name == "grain":
+            k = p["luma_dependence"]
+            return x + ((1.0 - k) + k * _midtones(lum)) * self.field
+        raise AssertionError(name)
+
+
+class RecipeGraph(nn.Module):
+    """The recipe of ``generator`` at ``size`` (H, W), for export:
+    ``forward(x [1, 3, H, W] in [-1, 1]) -> [1, 3, H, W] in [-1, 1]``, as ``generator`` computes it."""
+
+    arch_name = "recipe-graph"
+
+    def __init__(self, generator: RecipeGenerator, size: tuple[int, int]):
+        super().__init__()
+        self.size = (int(size[0]), int(size[1]))
+        self.names = [op.name for op in generator.stack.ops]
+        steps = []
+        for op in generator.stack.ops:
+            if op.name == "colour_lut":
+                steps.append(lut_module(Lut3D(op.table.detach().clamp(0.0, 1.0).numpy().astype(np.float32))))
+            else:
+                steps.append(_Step(op.name, op.params(), self.size, int(op.seed)))
+        self.steps = nn.ModuleList(steps)
+        self.register_buffer("luma_weight", torch.tensor(look_blur.LUMA, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        u = (x + 1.0) * 0.5
+        for name, step in zip(self.names, self.steps):
+            if name == "colour_lut":  # the gather LUT takes and gives [-1, 1]
+                u = (step(u * 2.0 - 1.0) + 1.0) * 0.5
+            else:
+                u = step(u, F.conv2d(u, self.luma_weight))
+        return u.clamp(0.0, 1.0) * 2.0 - 1.0
+
+
+# ------------------------------------------------------------------------------ bundle artifacts
+
+
+def write_recipe_graphs(bundle: Path, generator: RecipeGenerator, heldout_images: Sequence[Path],
+                        options: GraphOptions, show: bool = True) -> dict[str, Artifact]:
+    """Write the recipe's graphs into ``bundle`` (``recipe.onnx`` as ``onnx``, ``recipe_fp32.tflite``
+    ... as ``tflite_fp32`` ...) at ``options.size``, each gated against ``generator`` on centre crops
+    of ``heldout_images`` at that size. Returns the artifacts (not yet hashed: the bundle writer
+    does that). Raises :class:`RecipeGraphError` when a conversion fails, the graph holds a
+    refused op or any artifact falls below its bound (all are tried first)."""
+    bundle, size = Path(bundle), (int(options.size[0]), int(options.size[1]))
+    unknown = set(options.formats) - set(GRAPH_FORMATS) or set(options.variants) - set(TFLITE_VARIANTS)
+    if unknown:
+        raise RecipeGraphError(f"recipe graphs are {', '.join(GRAPH_FORMATS)} ({', '.join(TFLITE_VARIANTS)}); "
+                               f"not {', '.join(sorted(unknown))}")
+    if min(size) < 2 * look_blur.MIN_LEVEL_SIDE:
+        raise RecipeGraphError(f"a recipe graph needs at least {2 * look_blur.MIN_LEVEL_SIDE}x"
+                               f"{2 * look_blur.MIN_LEVEL_SIDE} px, got {size[0]}x{size[1]}")
+
+    def say(text: str) -> None:
+        if show:
+            print(f"[export] recipe graph {size[0]}x{size[1]}: {text}", file=sys.stderr, flush=True)
+
+    bounds = {**verify.DEFAULT_BOUNDS_DB, **(options.bounds or {})}
+    model = generator.eval()
+    heldout_u8 = cal.heldout_crops(list(heldout_images), size)
+    reference = verify.reference_pixels(model, heldout_u8)  # PyTorch fp32 recipe, [N, H, W, 3] 0-255
+    failures: list[str] = []
+    facts = {"graph": "pyramid (AveragePool, depthwise Gaussian Conv, bilinear Resize) + LUT gathers",
+             "whole_photo": True, "size": list(size), "steps": [op.name for op in model.stack.ops],
+             "why_whole_photo": "radii are fractions of the photo's short side and the vignette spans the "
+                                "frame: the graph runs on photos of exactly its size, never in tiles"}
+
+    def gate(art: Artifact, tflite: bool) -> Artifact:
+        try:
+            pixels, art = verify.artifact_pixels(bundle / art.file, art, heldout_u8, derive_specs=tflite,
+                                                 list_ops=tflite)
+        except verify.GateError as err:
+            raise RecipeGraphError(str(err)) from None
+        figures = verify.fidelity(reference, pixels)
+        try:
+            figures["bound_psnr"] = verify.check_bound(art.key, art.precision, figures, bounds)
+        except verify.FidelityError as err:
+            failures.append(str(err))
+            figures["bound_psnr"] = bounds.get(art.key, bounds.get(art.precision))
+        figures.update(verified=True, compared_with="pytorch_fp32 (the torch recipe)")
+        return dataclasses.replace(art, fidelity=figures)
+
+    with torch.no_grad():
+        graph = RecipeGraph(model, size).eval()
+    onnx_path = bundle / ONNX_FILE
+    say("ONNX export + onnxsim + checker")
+    export_onnx(graph, onnx_path, size)
+    ops = onnx_ops(onnx_path)
+    refused = sorted(REFUSED_OPS & set(ops))
+    if refused:
+        raise RecipeGraphError(f"the recipe graph holds {', '.join(refused)}, which mobile delegates refuse")
+    nchw_in, nchw_out = (TensorSpec(n, (1, 3, *size), layout="NCHW") for n in (INPUT_NAME, OUTPUT_NAME))
+    artifacts = {"onnx": gate(Artifact(
+        key="onnx", file=ONNX_FILE, format="onnx", precision="fp32", input=nchw_in, output=nchw_out, ops=ops,
+        compatibility=ops_report.onnx_compatibility(ops, None), extra={**facts, "opset": ONNX_OPSET}), False)}
+    say(f"ONNX Runtime {artifacts['onnx'].fidelity['psnr']:.2f} dB vs PyTorch")
+    if "tflite" in options.formats:
+        artifacts.update(_tflite(bundle, onnx_path, size, options, facts, gate, say))
+    if "onnx" not in options.formats:
+        onnx_path.unlink()
+        del artifacts["onnx"]
+    shutil.rmtree(bundle / WORK_DIR, ignore_errors=True)
+    if failures:
+        raise RecipeGraphError("recipe graph gate failed; nothing was written:\n  " + "\n  ".join(failures))
+    return artifacts
+
+
+def _tflite(bundle: Path, onnx_path: Path, size: tuple[int, int], options: GraphOptions, facts: dict,
+            gate, say) -> dict[str, Artifact]:
+    """The TFLite variants, converted by onnx2tf (int8: calibrated on the calibration photos' crops)."""
+    variants = [v for v in TFLITE_VARIANTS if v in options.variants]
+    calib_paths = list(options.calibration_images or cal.split_default_photos()[0])
+    count = options.calibration_count if "tflite_int8" in variants else 20  # onnx2tf's sample inference
+    calib_u8 = cal.calibration_crops(calib_paths, size, count, 0, show_progress=False)
+    say(f"onnx2tf -> TFLite ({', '.join(v.split('_', 1)[1] for v in variants)}), {count} calibration crops")
+    work = bundle / WORK_DIR
+    try:
+        written = convert_tflite(onnx_path, work, cal.to_model_range(calib_u8), tuple(variants))
+    except TFLiteConversionError as err:
+        raise RecipeGraphError(str(err)) from None
+    info = work / "int8_info.json"
+    float_fallback = bool(json.loads(info.read_text()).get("float_fallback")) if info.is_file() else False
+    artifacts = {}
+    for key in variants:
+        precision = key.split("_", 1)[1]
+        path = bundle / TFLITE_FILES[key]
+        os.replace(written[key], path)
+        nhwc = TensorSpec(INPUT_NAME, (1, *size, 3), layout="NHWC")
+        checked = gate(Artifact(key=key, file=path.name, format="tflite", precision=precision, input=nhwc,
+                                output=TensorSpec(OUTPUT_NAME, (1, *size, 3), layout="NHWC")), True)
+        leftovers = checked.extra.get("float_leftovers") if precision == "int8" else None
+        extra = {**facts, "converter": "onnx2tf"}
+        if precision == "int8":
+            extra.update(calibration_crops=count, float_fallback=float_fallback, float_leftovers=leftovers)
+        artifacts[key] = dataclasses.replace(
+            checked, extra=extra,
+            compatibility=ops_report.tflite_compatibility(checked.ops, precision, True, leftovers))
+        say(f"{key} {checked.fidelity['psnr']:.2f} dB vs PyTorch (bound {checked.fidelity['bound_psnr']:g})")
+    return artifacts
