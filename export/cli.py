@@ -130,13 +130,13 @@ def load_user_model(spec: str, weights: str | None):
 
 
 def run_export(args) -> int:
+    if args.recipe or args.bundle:  # torch-free: the numpy runtime is an edited recipe's reference
+        return _export_edited_recipe(args)
     from styleforge.export import calibration as cal
     from styleforge.export.bundle import ExportOptions, export_bundle
 
     size = parse_size(args.size)
     bounds = parse_bounds(args.bound)
-    if args.recipe or args.bundle:
-        return _export_edited_recipe(args)
     formats = _split(args.formats or "onnx,tflite,coreml", ("onnx", "tflite", "coreml", "cube"), "--formats")
     if args.look:
         return _export_look(args, formats if args.formats else ("cube",))

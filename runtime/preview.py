@@ -8,7 +8,14 @@ works from ``file://`` and from any static host.
 
 For a LUT look the page applies ``look.cube`` itself with WebGL2 (the table as a float 3D
 texture, trilinear interpolation written out in the shader in float32, as the runtime does), so
-strength changes are live at the embedded photo's full resolution. Model artifacts show their
+strength changes are live at the embedded photo's full resolution. For a look recipe
+(``recipe.json``) it runs the recipe pass by pass on float32 textures (``preview_recipe.js``: the
+runtime's operators and its pyramid blur, constants written from the Python modules), with one
+slider per step for its main parameter (:data:`~styleforge.runtime.look_ops.STRENGTH`) and a
+"save recipe" button that downloads the edited ``recipe.json`` (``styleforge export --recipe``
+makes a bundle of it). Grain's noise comes from numpy's generator, which a browser does not have:
+the page embeds each grain step's normalised field, computed by the runtime for the embedded
+photo, in 8 bits (:data:`GRAIN_SCALE`), so only its amount is live. Model artifacts show their
 outputs rendered here by :class:`~styleforge.runtime.model_stylizer.ModelStylizer`; their strength is the
 same linear blend with the original (``out = in + s * (styled - in)``), done by the browser.
 
@@ -24,6 +31,7 @@ import base64
 import html
 import io
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,17 +44,21 @@ from styleforge.atomic import write_text
 from styleforge.errors import StyleforgeError
 from styleforge.runtime.backends import BackendError
 from styleforge.runtime.contract import BundleError, Manifest
+from styleforge.runtime import look_blur, look_ops
+from styleforge.runtime import lut as rlut
 from styleforge.runtime.imageio import ImageError, list_images, open_image
 from styleforge.runtime.manifest import load_manifest
 from styleforge.runtime.metrics import psnr
+from styleforge.runtime.recipe import Recipe
 from styleforge.runtime.stylizer import ARTIFACT_ALIASES, open_bundle
 
 PAGE_NAME = "index.html"
 DEFAULT_MAX_EDGE = 2048  # long edge of the embedded photos (the page holds every image, base64)
 # What the page shows, in this order, and how it names them; other runnable keys follow.
-SHOWN_ORDER = ("lut_cube", "lut_adaptive", "tflite_int8", "tflite_dynamic_int8", "tflite_fp16",
+SHOWN_ORDER = ("recipe", "lut_cube", "lut_adaptive", "tflite_int8", "tflite_dynamic_int8", "tflite_fp16",
                "tflite_fp32", "onnx", "coreml_fp16", "coreml_fp32", "torchscript")
 LABELS = {
+    "recipe": "look recipe (recipe.json)",
     "lut_cube": "LUT (look.cube)",
     "lut_adaptive": "LUT per photo",
     "tflite_int8": "int8 (TFLite)",
@@ -58,9 +70,12 @@ LABELS = {
     "coreml_fp32": "fp32 (Core ML)",
     "torchscript": "fp32 (TorchScript)",
 }
-RUNNABLE_FORMATS = ("cube", "adaptive-lut", "tflite", "onnx", "coreml", "torchscript")
+RUNNABLE_FORMATS = ("recipe", "cube", "adaptive-lut", "tflite", "onnx", "coreml", "torchscript")
 # The reference PSNR is measured against when no reference images are given: full precision.
 REFERENCE_ORDER = ("torchscript", "onnx", "tflite_fp32", "coreml_fp32")
+# The page's 8-bit grain field: byte = 128 + 24 * field (field: zero mean, unit deviation; -5.3..+5.3
+# kept). Rounding moves it by at most 1/48 of a deviation: at grain's largest amount (0.2), 0.004.
+GRAIN_SCALE, GRAIN_OFFSET = 24.0, 128.0
 _ASSETS = Path(__file__).resolve().parent
 
 
@@ -86,6 +101,7 @@ class PhotoPreview:
     before: np.ndarray  # uint8 [H, W, 3], as embedded (upright, at most max_edge)
     original_size: tuple[int, int]  # (width, height) of the file
     outputs: list[Output] = field(default_factory=list)
+    grain: dict[str, dict[str, Any]] = field(default_factory=dict)  # the recipe's grain fields (grain_fields)
 
 
 # ------------------------------------------------------------------------------ choosing
@@ -195,6 +211,46 @@ def decode_data_uri(uri: str) -> np.ndarray:
         return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
+def grain_fields(recipe: Recipe, height: int, width: int) -> dict[str, dict[str, Any]]:
+    """Each grain step's noise field at ``height x width``, as the page embeds it: ``{"step index":
+    {"width", "height", "field_u8"}}``, base64 of uint8 ``[H, W]`` rows (top first),
+    ``GRAIN_OFFSET + GRAIN_SCALE * field``. The field is the runtime's own: ``look_ops.grain`` of a
+    black photo at amount 1 with no luma dependence adds exactly its normalised field."""
+    fields = {}
+    for index, step in enumerate(recipe.steps):
+        if step.op != "grain":
+            continue
+        black = np.zeros((height, width, 3), np.float32)
+        noise = look_ops.grain(black, 1.0, step.params["size"], 0.0, int(step.seed or 0))[..., 0]
+        quantised = np.clip(np.rint(noise * GRAIN_SCALE + GRAIN_OFFSET), 0, 255).astype(np.uint8)
+        fields[str(index)] = {"width": width, "height": height,
+                              "field_u8": base64.b64encode(quantised.tobytes()).decode("ascii")}
+    return fields
+
+
+def recipe_block(recipe: Recipe) -> dict[str, Any]:
+    """What the page's recipe renderer reads: the recipe's JSON, its tables (float32 rows, red
+    fastest, base64), each operator's strength key and range, and the runtime's constants."""
+    tables = {}
+    for name, table in recipe.tables.items():
+        rows = np.ascontiguousarray(rlut.Lut3D(np.asarray(table, np.float32)).cube_order(), dtype="<f4")
+        tables[name] = {"size": int(table.shape[0]), "rgb_f32": base64.b64encode(rows.tobytes()).decode("ascii")}
+    constants = {
+        "luma": list(look_blur.LUMA), "truncate": look_blur.TRUNCATE, "level_sigma": look_blur.LEVEL_SIGMA,
+        "level_variance": look_blur.LEVEL_VARIANCE, "min_sigma_px": look_blur.MIN_SIGMA_PX,
+        "match_variance_below": look_blur.MATCH_VARIANCE_BELOW, "min_level_side": look_blur.MIN_LEVEL_SIDE,
+        "detail_bands": list(look_ops.DETAIL_BANDS), "bloom_knee": look_ops.BLOOM_KNEE,
+        "grain_scale": GRAIN_SCALE, "grain_offset": GRAIN_OFFSET,
+    }
+    return {"recipe": recipe.to_json(), "tables": tables, "constants": constants,
+            "strength": {op: key for op, key in look_ops.STRENGTH.items() if key is not None}}
+
+
+def slider_step(low: float, high: float) -> float:
+    """A slider's step for a parameter in [low, high]: a power of ten, 100 to 1000 steps across."""
+    return 10.0 ** math.floor(math.log10((high - low) / 100.0))
+
+
 # ------------------------------------------------------------------------------ the page
 
 
@@ -244,6 +300,8 @@ def build_preview(
             except (ImageError, OSError) as err:
                 raise PreviewError(str(err)) from None
             photo = PhotoPreview(path.stem, before, size)
+            if "recipe" in stylizers:
+                photo.grain = grain_fields(stylizers["recipe"].recipe, before.shape[0], before.shape[1])
             for key, stylizer in stylizers.items():
                 photo.outputs.append(Output(key, LABELS.get(key, key), stylizer.stylize_rgb(before),
                                             is_reference=key == ref_key))
@@ -256,6 +314,7 @@ def build_preview(
                     out.psnr = round(psnr(reference.astype(np.float32), out.pixels.astype(np.float32), 255.0), 2)
             previews.append(photo)
         lut = stylizers["lut_cube"].lut if "lut_cube" in stylizers else None
+        recipe = stylizers["recipe"].recipe if "recipe" in stylizers else None
     finally:
         for stylizer in stylizers.values():
             stylizer.close()
@@ -263,7 +322,7 @@ def build_preview(
              for key in stylizers}
     ref_label = reference_label if ref_dir is not None else (LABELS.get(ref_key, ref_key) if ref_key else None)
     page = render_page(manifest, previews, facts, skipped, lut, ref_label, lossless,
-                       title or f"styleforge preview: {manifest.name or bundle.name}", max_edge)
+                       title or f"styleforge preview: {manifest.name or bundle.name}", max_edge, recipe)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     return write_text(out / PAGE_NAME, page)
@@ -291,8 +350,32 @@ def _caption(out: Output, facts: dict[str, Any], ref_label: Optional[str]) -> st
     return "<br>".join(lines)
 
 
+def _recipe_controls(index: int, recipe: Recipe) -> str:
+    """Photo ``index``'s sliders for the recipe: one per step, its main parameter (every photo has
+    them; the page keeps them in step), and the save / reset buttons."""
+    rows = []
+    for i, step in enumerate(recipe.steps):
+        key = look_ops.STRENGTH.get(step.op)
+        if key is None:  # colour_lut: its table is data, not a parameter
+            rows.append(f'<p class="step-fixed">{i + 1}. {html.escape(step.describe())}</p>')
+            continue
+        low, high, identity = look_ops.PARAMS[step.op][key]
+        step_size = slider_step(low, high)
+        decimals = max(0, -math.floor(math.log10(step_size)))
+        value = float(step.params[key])
+        rows.append(
+            f'<label class="slider step" title="{html.escape(step.describe())}">{i + 1}. {html.escape(step.op)} '
+            f'{html.escape(key)} <small>(identity {identity:g})</small>'
+            f'<input type="range" class="step-strength" id="p{index}-step-{i}" data-step="{i}" data-decimals="{decimals}" '
+            f'min="{low!r}" max="{high!r}" step="{step_size!r}" value="{value!r}" aria-valuetext="{value:.{decimals}f}">'
+            f'<output>{value:.{decimals}f}</output></label>')
+    return (f'<fieldset class="recipe"><legend>Recipe: each step\'s main parameter</legend>{"".join(rows)}'
+            '<p class="recipe-buttons"><button type="button" class="save-recipe">Save recipe</button> '
+            '<button type="button" class="reset-recipe">Reset</button></p></fieldset>')
+
+
 def _photo_section(index: int, photo: PhotoPreview, facts: dict[str, dict[str, Any]], live: bool,
-                   ref_label: Optional[str], lossless: bool) -> str:
+                   ref_label: Optional[str], lossless: bool, recipe: Optional[Recipe] = None) -> str:
     h, w = photo.before.shape[:2]
     name = html.escape(photo.name)
     fmt = "png" if lossless else "jpeg"
@@ -300,15 +383,20 @@ def _photo_section(index: int, photo: PhotoPreview, facts: dict[str, dict[str, A
     for j, out in enumerate(photo.outputs):
         checked = " checked" if j == 0 else ""
         radio_id = f"p{index}-show-{j}"
-        is_live = live and out.key == "lut_cube"
+        program = {"lut_cube": "lut" if live else None, "recipe": "recipe" if recipe is not None else None}.get(out.key)
+        is_live = program is not None
         radios.append(f'<label for="{radio_id}"><input type="radio" id="{radio_id}" name="p{index}-show" value="{j}"'
-                      f' data-live="{int(is_live)}" data-origin="{"the reference images" if out.key == "reference" else html.escape(out.origin)}"{checked}> {html.escape(out.label)}'
+                      f' data-live="{int(is_live)}" data-program="{program or ""}" data-origin="{"the reference images" if out.key == "reference" else html.escape(out.origin)}"{checked}> {html.escape(out.label)}'
                       f'{", live (WebGL2)" if is_live else ""}</label>')
         figures.append(
             f'<figure class="output" data-key="{html.escape(out.key)}"><img src="{data_uri(out.pixels, fmt)}" '
             f'width="{w}" height="{h}" alt="{name} styled by {html.escape(out.label)}" loading="lazy">'
             f'<figcaption>{_caption(out, facts.get(out.key, {}), ref_label)}</figcaption></figure>')
     resized = f", shown at {w}×{h}" if (w, h) != photo.original_size else ""
+    controls = _recipe_controls(index, recipe) if recipe is not None else ""
+    grain = (f'<script type="application/json" class="grain-fields">{json.dumps(photo.grain)}</script>'
+             if photo.grain else "")
+    styled_by = "the look" if recipe is not None else "the LUT"
     return f"""
 <section class="photo" id="photo-{index}" data-index="{index}" aria-labelledby="photo-{index}-title">
   <h2 id="photo-{index}-title">{name} <small>{photo.original_size[0]}×{photo.original_size[1]}{resized}</small></h2>
@@ -317,7 +405,7 @@ def _photo_section(index: int, photo: PhotoPreview, facts: dict[str, dict[str, A
       <img class="before" src="{data_uri(photo.before, 'png')}" width="{w}" height="{h}" alt="{name}: the original photo (before)">
       <div class="after">
         <img class="after-image" width="{w}" height="{h}" alt="{name} styled (after)">
-        <canvas class="live" width="{w}" height="{h}" role="img" aria-label="{name} styled live by the LUT (after)" hidden></canvas>
+        <canvas class="live" width="{w}" height="{h}" role="img" aria-label="{name} styled live by {styled_by} (after)" hidden></canvas>
       </div>
       <div class="divider" aria-hidden="true"></div>
       <span class="tag tag-before" aria-hidden="true">before</span><span class="tag tag-after" aria-hidden="true">after</span>
@@ -330,17 +418,18 @@ def _photo_section(index: int, photo: PhotoPreview, facts: dict[str, dict[str, A
       <label class="slider">Strength
         <input type="range" class="strength" min="0" max="100" step="1" value="100" aria-valuetext="100 %">
         <output class="strength-value">100 %</output></label>
+      {controls}
       <p class="status" role="status"></p>
     </div>
   </div>
-  <div class="outputs">{''.join(figures)}</div>
+  <div class="outputs">{''.join(figures)}</div>{grain}
 </section>"""
 
 
 def render_page(manifest: Manifest, photos: Sequence[PhotoPreview], facts: dict[str, dict[str, Any]],
                 skipped: dict[str, str], lut, ref_label: Optional[str], lossless: bool, title: str,
-                max_edge: Optional[int]) -> str:
-    """The whole HTML text of a bundle's page."""
+                max_edge: Optional[int], recipe: Optional[Recipe] = None) -> str:
+    """The whole HTML text of a bundle's page (``recipe``: the bundle's look recipe, run live)."""
     live = lut is not None
     notes = []
     if ref_label:
@@ -352,6 +441,13 @@ def render_page(manifest: Manifest, photos: Sequence[PhotoPreview], facts: dict[
         notes.append("The LUT is applied live in your browser with WebGL2 (trilinear, float32)"
                      + ("; the other outputs were rendered by the styleforge runtime when this page was made."
                         if others else "; the thumbnails below are the runtime's own output."))
+    if recipe is not None:
+        grain = (" Grain's noise is the runtime's own field for each photo, embedded in 8 bits; only its amount is live."
+                 if any(step.op == "grain" for step in recipe.steps) else "")
+        notes.append("The look recipe is applied live with WebGL2, pass by pass in float32 as the runtime runs it "
+                     "(its pyramid blurs included). Each step's slider sets its main parameter on every photo; "
+                     "<em>Save recipe</em> downloads the edited <code>recipe.json</code>, and <code>styleforge export "
+                     "--recipe recipe.json --bundle THIS_BUNDLE --out NEW_BUNDLE</code> makes a bundle of it." + grain)
     for key, why in skipped.items():
         notes.append(f"Not shown: <code>{html.escape(key)}</code> ({html.escape(why)}).")
     if max_edge:
@@ -360,16 +456,17 @@ def render_page(manifest: Manifest, photos: Sequence[PhotoPreview], facts: dict[
     header = (f"<p>Bundle <strong>{html.escape(manifest.name)}</strong>, look <strong>{html.escape(manifest.style or '?')}"
               f"</strong>, made {html.escape(manifest.created or '?')} by styleforge {html.escape(manifest.styleforge_version or '?')}. "
               f"Artifacts: {artifacts}.</p>")
-    return _assemble(title, header, notes, photos, facts, lut, ref_label, lossless)
+    return _assemble(title, header, notes, photos, facts, lut, ref_label, lossless, recipe)
 
 
 def _assemble(title: str, header: str, notes: Sequence[str], photos: Sequence[PhotoPreview],
-              facts: dict[str, dict[str, Any]], lut, ref_label: Optional[str], lossless: bool) -> str:
+              facts: dict[str, dict[str, Any]], lut, ref_label: Optional[str], lossless: bool,
+              recipe: Optional[Recipe] = None) -> str:
     """The page from its header HTML, note lines and photo sections (template, style and script
-    from this package's preview_page.* files)."""
+    from this package's preview_page.* and preview_recipe.js files)."""
     template = (_ASSETS / "preview_page.html").read_text()
     css = (_ASSETS / "preview_page.css").read_text()
-    script = (_ASSETS / "preview_page.js").read_text()
+    script = (_ASSETS / "preview_recipe.js").read_text() + "\n" + (_ASSETS / "preview_page.js").read_text()
     live = lut is not None
     lut_json = "null"
     if live:
@@ -377,9 +474,11 @@ def _assemble(title: str, header: str, notes: Sequence[str], photos: Sequence[Ph
         lut_json = json.dumps({"size": lut.size, "title": lut.title,
                                "rgb_f32": base64.b64encode(rows.tobytes()).decode("ascii")})
     header = header + "".join(f"<p class=\"note\">{n}</p>" for n in notes)
-    body = header + "".join(_photo_section(i, p, facts, live, ref_label, lossless) for i, p in enumerate(photos))
+    recipe_json = json.dumps(recipe_block(recipe)) if recipe is not None else "null"
+    body = header + "".join(_photo_section(i, p, facts, live, ref_label, lossless, recipe) for i, p in enumerate(photos))
     for marker, text in (("@@TITLE@@", html.escape(title)), ("@@STYLE@@", css), ("@@BODY@@", body),
-                         ("@@LUT@@", lut_json.replace("</", "<\\/")), ("@@SCRIPT@@", script)):
+                         ("@@LUT@@", lut_json.replace("</", "<\\/")), ("@@RECIPE@@", recipe_json.replace("</", "<\\/")),
+                         ("@@SCRIPT@@", script)):
         template = template.replace(marker, text)
     return template
 

@@ -3,7 +3,10 @@ the sliders with the keyboard and reads the live canvas back.
 
 The WebGL2 LUT must agree with the runtime's ``stylize`` (``LutStylizer``) within 2 levels per
 channel on album photos, at full and half strength; strength 0 must give the input back; a
-photo change must re-render the new photo. Chromium is Debian's ``chromium`` (``make setup``
+photo change must re-render the new photo. A look recipe (every operator) must be within
+:data:`RECIPE_DB` of the runtime's ``Recipe.apply`` on the embedded photos, before and after its
+per-step sliders move, and "save recipe" must download the edited recipe that ``styleforge export
+--recipe`` turns into a bundle giving the same pixels. Chromium is Debian's ``chromium`` (``make setup``
 installs it where apt-get can); without it the test is skipped with the reason.
 
 Chromium is driven over ``--remote-debugging-pipe``: the DevTools protocol as NUL-separated JSON
@@ -34,6 +37,7 @@ from styleforge.runtime import preview as pv
 ALBUM = Path(__file__).resolve().parents[2] / "data" / "album"
 PHOTOS = [ALBUM / "pool.jpg", ALBUM / "wayne.jpg", ALBUM / "anne_helene.jpg"]  # 800x600, 592x800, 400x600
 TOLERANCE = 2  # levels per channel, WebGL vs the runtime (the issue's bound)
+RECIPE_DB = 40.0  # PSNR of the live recipe against the runtime's (the issue's bound)
 KEYS = {"Home": 36, "End": 35, "PageDown": 34, "PageUp": 33, "ArrowLeft": 37, "ArrowUp": 38,
         "ArrowRight": 39, "ArrowDown": 40}
 
@@ -252,3 +256,132 @@ def test_webgl_lut_matches_the_runtime_in_chromium(browser, page):
         shot = browser.page("Page.captureScreenshot", format="png", captureBeyondViewport=True,
                             clip={"x": 0, "y": 0, "width": 1400, "height": box[0] + 12, "scale": 1})
         Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
+
+
+# ------------------------------------------------------------------------------ a look recipe
+
+EVERY_OP = [  # every operator, each with a visible effect; the colour is the teal-orange look.cube
+    {"op": "smooth_skin", "amount": 0.6, "radius": 0.01, "edge": 0.05},
+    {"op": "detail", "fine": 0.5, "medium": 0.4, "coarse": -0.3},
+    {"op": "clarity", "amount": 0.5, "radius": 0.03},
+    {"op": "colour_lut", "lut": "look.cube"},
+    {"op": "sharpen", "amount": 0.8, "radius": 0.003},
+    {"op": "bloom", "strength": 0.6, "threshold": 0.6, "radius": 0.05},
+    {"op": "fade", "amount": 0.1, "r": 0.6, "g": 0.5, "b": 0.4},
+    {"op": "vignette", "amount": -0.4, "midpoint": 0.6, "roundness": 0.3, "feather": 0.6, "center_x": 0.45,
+     "center_y": 0.55},
+    {"op": "grain", "amount": 0.04, "size": 0.004, "luma_dependence": 0.5, "seed": 7},
+]
+
+
+@pytest.fixture(scope="module")
+def recipe_page(page) -> tuple[Path, Path]:
+    """(bundle, page) of a recipe of every operator around the teal-orange look.cube, made the way a
+    person would: a recipe.json written by hand, ``styleforge export --recipe`` with the LUT bundle's
+    table, ``styleforge preview`` on two album photos at 400 px."""
+    from styleforge.export.recipe_edit import export_edited_recipe
+
+    lut_bundle, lut_page = page
+    root = lut_page.parent.parent
+    (root / "recipe.json").write_text(json.dumps({"version": 1, "steps": EVERY_OP}))
+    bundle = root / "every-op"
+    export_edited_recipe(root / "recipe.json", lut_bundle, bundle, heldout_images=PHOTOS[:1], progress=False)
+    return bundle, pv.build_preview(bundle, PHOTOS[:2], root / "recipe-page", max_edge=400, lossless=True)
+
+
+def open_page(chrome: Chromium, html_path: Path) -> dict:
+    chrome.page("Page.navigate", url=html_path.as_uri())
+    deadline = time.monotonic() + 60
+    while not chrome.evaluate("document.readyState === 'complete' && !!window.styleforgePreview"):
+        assert time.monotonic() < deadline, "the page did not load"
+        time.sleep(0.1)
+    return chrome.evaluate("window.styleforgePreview.ready")
+
+
+def recipe_db(live: np.ndarray, recipe, before: np.ndarray, strength: float = 1.0) -> float:
+    """PSNR of the page's 8-bit pixels against ``Recipe.apply`` in float (not rounded), 0-255."""
+    from styleforge.runtime.metrics import psnr
+
+    reference = recipe.apply(before.astype(np.float32) / np.float32(255.0), strength) * 255.0
+    return psnr(live.astype(np.float64), reference.astype(np.float64), 255.0)
+
+
+def test_webgl_recipe_matches_the_runtime_and_its_sliders_edit_it(browser, recipe_page, tmp_path):
+    from styleforge.cli import main
+    from styleforge.runtime.metrics import psnr
+    from styleforge.runtime.recipe import parse_recipe
+
+    bundle, html_path = recipe_page
+    state = open_page(browser, html_path)
+    if not state["webgl2"] and "not available" in state["problem"]:
+        pytest.skip(f"this Chromium has no WebGL2 here ({state['problem']})")
+    assert state == {"webgl2": True, "problem": "", "photos": 2, "recipe": True, "recipeProblem": ""}, state
+    stylizer = open_bundle(bundle)
+    recipe = stylizer.recipe
+    befores = [pv.decode_data_uri(uri) for uri in re.findall(r'<img class="before" src="([^"]+)"', html_path.read_text())]
+    figures = {}
+    for index, before in enumerate(befores):
+        live = canvas_pixels(browser, index)
+        assert live.shape == before.shape
+        figures[(index, "recipe")] = recipe_db(live, recipe, before)
+        assert psnr(before.astype(float), live.astype(float)) < 30  # the look is really there
+        assert slider(browser, index, "strength", *["PageDown"] * 5) == 50
+        figures[(index, "recipe at 50 %")] = recipe_db(canvas_pixels(browser, index), recipe, before, 0.5)
+        assert slider(browser, index, "strength", "Home") == 0
+        assert np.array_equal(canvas_pixels(browser, index), before)
+        slider(browser, index, "strength", "End")
+
+    # a person moves three sliders of photo 0: less bloom, lighter corners, no clarity
+    steps = {op["op"]: i for i, op in enumerate(EVERY_OP)}
+    moved = {"bloom": ("strength", ["PageDown"] * 3), "vignette": ("amount", ["End"]), "clarity": ("amount", ["Home"])}
+    for op, (key, keys) in moved.items():
+        focus = f"document.querySelector('section.photo input.step-strength[data-step=\"{steps[op]}\"]')"
+        browser.evaluate(f"{focus}.focus()")
+        for k in keys:
+            browser.press(k)
+    text = browser.evaluate("window.styleforgePreview.recipe()")
+    edited = parse_recipe(json.loads(text)).with_tables(recipe.tables)
+    values = {s.op: s.params for s in edited.steps}
+    assert values["vignette"]["amount"] == 1.0 and values["clarity"]["amount"] == -1.0
+    assert abs(values["bloom"]["strength"] - (0.6 - 3 * 0.15)) < 0.011  # Page Down: a tenth of [-0.5, 1]
+    assert [s for s in edited.steps if s.op not in moved] == [s for s in recipe.steps if s.op not in moved]
+    shown = browser.evaluate("Array.from(document.querySelectorAll('section.photo')).map((s) => Array.from("
+                             "s.querySelectorAll('input.step-strength')).map((i) => Number(i.value)))")
+    assert shown[0] == shown[1]  # every photo's sliders follow
+    for index, before in enumerate(befores):
+        live = canvas_pixels(browser, index)
+        figures[(index, "edited")] = recipe_db(live, edited, before)
+        runtime_before, runtime_after = (r.apply(before.astype(np.float32) / 255.0) * 255.0 for r in (recipe, edited))
+        assert psnr(runtime_before, runtime_after) < 30  # the edit is a real change, and the page made the same one
+
+    # "save recipe" downloads what the page shows; export --recipe makes it a bundle with the same pixels
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads))
+    browser.evaluate("document.querySelectorAll('section.photo')[1].querySelector('button.save-recipe').click()")
+    deadline = time.monotonic() + 30
+    while not (downloads / "recipe.json").is_file():
+        assert time.monotonic() < deadline, f"no download: {list(downloads.iterdir())}"
+        time.sleep(0.1)
+    assert (downloads / "recipe.json").read_text() == text
+    assert main(["export", "--recipe", str(downloads / "recipe.json"), "--bundle", str(bundle),
+                 "--out", str(tmp_path / "edited"), "--quiet"]) == 0
+    new = open_bundle(tmp_path / "edited")
+    for index, before in enumerate(befores):
+        exported = new.stylize_rgb(before)
+        assert psnr(canvas_pixels(browser, index).astype(float), exported.astype(float)) >= RECIPE_DB
+    # Reset puts the bundle's recipe back
+    browser.evaluate("document.querySelector('button.reset-recipe').click()")
+    assert parse_recipe(json.loads(browser.evaluate("window.styleforgePreview.recipe()"))).steps == recipe.steps
+    figures[(0, "reset")] = recipe_db(canvas_pixels(browser, 0), recipe, befores[0])
+
+    # the colour part alone is the one-pass LUT, as on a LUT bundle's page
+    browser.evaluate("document.querySelector('section.photo input[type=radio]').focus()")
+    browser.press("ArrowDown")
+    assert browser.evaluate("document.querySelector('section.photo input[type=radio]:checked').dataset.program") == "lut"
+    colour = open_bundle(bundle, artifact="cube").stylize_rgb(befores[0])
+    assert np.abs(canvas_pixels(browser, 0).astype(int) - colour.astype(int)).max() <= TOLERANCE
+    print("\nWebGL2 recipe vs Recipe.apply, PSNR dB per (photo, state):",
+          {k: round(v, 2) for k, v in figures.items()})
+    assert min(figures.values()) >= RECIPE_DB, figures
+    assert browser.errors() == []
