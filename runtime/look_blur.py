@@ -93,13 +93,18 @@ def gaussian_kernel(sigma: float, radius: int) -> np.ndarray:
     return taps
 
 
-def downsample2(a: np.ndarray) -> np.ndarray:
-    """2x2 mean of ``[H, W, ...]``; an odd last row/column is repeated first -> ``[ceil(H/2), ceil(W/2), ...]``."""
-    if a.shape[0] % 2:
-        a = np.concatenate([a, a[-1:]], axis=0)
-    if a.shape[1] % 2:
-        a = np.concatenate([a, a[:, -1:]], axis=1)
-    return (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) * np.float32(0.25)
+def downsample2(a: np.ndarray, axis: int = 0) -> np.ndarray:
+    """2x2 mean over axes ``axis, axis + 1`` (``[H, W, ...]`` by default, ``[C, H, W]`` with
+    ``axis=1``); an odd last row/column is repeated first -> ``ceil(H/2), ceil(W/2)``. Row pairs
+    are summed first (contiguous rows), then column pairs."""
+    rows_axis, cols_axis = axis, axis + 1
+    if a.shape[rows_axis] % 2:
+        a = np.concatenate([a, a.take([-1], axis=rows_axis)], axis=rows_axis)
+    if a.shape[cols_axis] % 2:
+        a = np.concatenate([a, a.take([-1], axis=cols_axis)], axis=cols_axis)
+    lead = (slice(None),) * axis
+    rows = a[lead + (slice(0, None, 2),)] + a[lead + (slice(1, None, 2),)]
+    return (rows[lead + (slice(None), slice(0, None, 2))] + rows[lead + (slice(None), slice(1, None, 2))]) * np.float32(0.25)
 
 
 def bilinear_taps(n_out: int, n_in: int, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -116,13 +121,14 @@ def bilinear_taps(n_out: int, n_in: int, scale: float) -> tuple[np.ndarray, np.n
 
 
 def bilinear_resize(a: np.ndarray, height: int, width: int, scale_y: float, scale_x: float) -> np.ndarray:
-    """Bilinear resampling of ``[h, w, ...]`` to ``[height, width, ...]`` (see :func:`bilinear_taps`)."""
+    """Bilinear resampling of ``[h, w, ...]`` to ``[height, width, ...]`` (see :func:`bilinear_taps`):
+    ``a[i0] + t * (a[i1] - a[i0])`` along rows, then along columns."""
     i0, i1, t = bilinear_taps(height, a.shape[0], scale_y)
     t = t.reshape((-1,) + (1,) * (a.ndim - 1))
-    a = a[i0] * (np.float32(1.0) - t) + a[i1] * t
+    a = a[i0] + t * (a[i1] - a[i0])
     i0, i1, t = bilinear_taps(width, a.shape[1], scale_x)
     t = t.reshape((1, -1) + (1,) * (a.ndim - 2))
-    return a[:, i0] * (np.float32(1.0) - t) + a[:, i1] * t
+    return a[:, i0] + t * (a[:, i1] - a[:, i0])
 
 
 def _blur_axis(a: np.ndarray, sigma: float, axis: int) -> np.ndarray:

@@ -142,9 +142,12 @@ def sharpen(rgb: np.ndarray, amount: float, radius: float) -> np.ndarray:
 # ------------------------------------------------------------------------------ frame and light
 
 
-def vignette_mask(height: int, width: int, midpoint: float, roundness: float, feather: float,
-                  center_x: float, center_y: float) -> np.ndarray:
-    """Vignette weight ``[H, W]`` in [0, 1]: 0 inside, 1 towards the corners (see :func:`vignette`)."""
+def vignette_terms(height: int, width: int, midpoint: float, roundness: float, feather: float,
+                   center_x: float, center_y: float) -> tuple:
+    """The vignette's geometry, computed once per photo size: ``(cols [1, W], rows [H, 1], 1 / p,
+    scale, midpoint, edge width)`` with ``cols = |dx / axis_x| ** p`` and ``rows = |dy / axis_y| ** p``
+    (the superellipse's two terms, see :func:`vignette`); :func:`vignette_weight` turns any rows of
+    them into the weight."""
     u = (np.arange(width, dtype=np.float32) + _f(0.5)) / _f(width)
     v = (np.arange(height, dtype=np.float32) + _f(0.5)) / _f(height)
     px = ((u - _f(center_x)) * _f(width))[None, :]  # [1, W] pixels from the centre
@@ -156,10 +159,24 @@ def vignette_mask(height: int, width: int, midpoint: float, roundness: float, fe
     axis_y = (_f(1.0) - toward_circle) * _f(height / 2**0.5) + toward_circle * circle
     ax = np.maximum(np.abs(px) / axis_x, _f(1e-6))
     ay = np.maximum(np.abs(py) / axis_y, _f(1e-6))
-    dist = (ax**power + ay**power) ** (_f(1.0) / power) * _f(2.0) ** (_f(0.5) - _f(1.0) / power)
-    width_of_edge = _f(0.02) + _f(0.98) * _f(feather)
-    s = np.clip((dist - _f(midpoint)) / width_of_edge + _f(0.5), 0.0, 1.0)
+    inv_power = _f(1.0) / power
+    return (ax**power, ay**power, inv_power, _f(2.0) ** (_f(0.5) - inv_power), _f(midpoint),
+            _f(0.02) + _f(0.98) * _f(feather))
+
+
+def vignette_weight(cols: np.ndarray, rows: np.ndarray, inv_power: np.float32, scale: np.float32,
+                    midpoint: np.float32, edge: np.float32) -> np.ndarray:
+    """The weight ``[h, W]`` in [0, 1] of rows ``rows [h, 1]`` of :func:`vignette_terms`."""
+    total = cols + rows
+    dist = (np.sqrt(total) if inv_power == _f(0.5) else total**inv_power) * scale  # sqrt: the same, faster
+    s = np.clip((dist - midpoint) / edge + _f(0.5), 0.0, 1.0)
     return s * s * (_f(3.0) - _f(2.0) * s)
+
+
+def vignette_mask(height: int, width: int, midpoint: float, roundness: float, feather: float,
+                  center_x: float, center_y: float) -> np.ndarray:
+    """Vignette weight ``[H, W]`` in [0, 1]: 0 inside, 1 towards the corners (see :func:`vignette`)."""
+    return vignette_weight(*vignette_terms(height, width, midpoint, roundness, feather, center_x, center_y))
 
 
 def vignette(rgb: np.ndarray, amount: float, midpoint: float, roundness: float, feather: float,
@@ -196,10 +213,15 @@ def bloom(rgb: np.ndarray, threshold: float, radius: float, strength: float) -> 
     - ``strength`` in [-0.5, 1], identity 0; < 0 darkens around highlights (an "inverse glow",
       kept so that the identity lies inside the range).
     """
+    glow = gaussian_blur(bloom_source(rgb, threshold), radius)
+    return rgb + _f(strength) * glow * (_f(1.0) - rgb)
+
+
+def bloom_source(rgb: np.ndarray, threshold: float) -> np.ndarray:
+    """What bloom blurs: ``clip(x) * sigmoid((clip(L) - threshold) / BLOOM_KNEE)``, ``[H, W, 3]``."""
     lum = np.clip(luma(rgb), 0.0, 1.0)
     gate = _f(1.0) / (_f(1.0) + np.exp(-(lum - _f(threshold)) / _f(BLOOM_KNEE)))
-    glow = gaussian_blur(np.clip(rgb, 0.0, 1.0) * gate[..., None], radius)
-    return rgb + _f(strength) * glow * (_f(1.0) - rgb)
+    return np.clip(rgb, 0.0, 1.0) * gate[..., None]
 
 
 def fade(rgb: np.ndarray, amount: float, r: float, g: float, b: float) -> np.ndarray:
@@ -222,12 +244,18 @@ def grain_noise(height: int, width: int, size: float, seed: int) -> np.ndarray:
     seed gives the same pattern at any resolution. Generated with ``np.random.default_rng(seed)``;
     the torch twin calls this very function, so both see identical noise.
     """
+    noise = grain_grid(height, width, size, seed)
+    grid_h, grid_w = noise.shape
+    return bilinear_resize(noise, height, width, grid_h / height, grid_w / width)
+
+
+def grain_grid(height: int, width: int, size: float, seed: int) -> np.ndarray:
+    """The white noise ``[grid_h, grid_w]`` float32 behind :func:`grain_noise`, before it is resized."""
     short = min(height, width)
     cells = GRAIN_CELLS / float(size)
     grid_h = int(min(height, max(1, round(cells * height / short))))
     grid_w = int(min(width, max(1, round(cells * width / short))))
-    noise = np.random.default_rng(int(seed)).standard_normal((grid_h, grid_w), dtype=np.float32)
-    return bilinear_resize(noise, height, width, grid_h / height, grid_w / width)
+    return np.random.default_rng(int(seed)).standard_normal((grid_h, grid_w), dtype=np.float32)
 
 
 def grain(rgb: np.ndarray, amount: float, size: float, luma_dependence: float, seed: int = 0) -> np.ndarray:

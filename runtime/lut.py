@@ -283,17 +283,30 @@ def packed_table_u8(lut: Lut3D) -> np.ndarray:
     matrix products (one per axis), done in blocks of blue so memory stays ~30 MB beyond the
     64 MiB result.
     """
+    return _packed_table(lut, 8)
+
+
+def packed_table_u16(lut: Lut3D) -> np.ndarray:
+    """As :func:`packed_table_u8` with 16-bit results: ``[256^3]`` little-endian uint64 words
+    ``R | G << 16 | B << 32`` (128 MiB), each channel ``rint(65535 * v)``: a look recipe's LUT step
+    on 8-bit input, whose result later steps go on computing with (half a 16-bit level from the
+    float32 interpolation)."""
+    return _packed_table(lut, 16)
+
+
+def _packed_table(lut: Lut3D, bits: int) -> np.ndarray:
     m = _interp_matrix(lut.size)
     bgr = np.ascontiguousarray(lut.table.transpose(2, 1, 0, 3))  # [b, g, r, c]
     s = lut.size
     step1 = (m @ bgr.reshape(s, -1)).reshape(_FULL, s, s, 3)  # along blue:  [B, g, r, c]
     step2 = np.einsum("Gg,Bgrc->BGrc", m, step1, optimize=True)  # along green: [B, G, r, c]
-    out = np.empty((_FULL, _FULL, _FULL), dtype="<u4")  # [B, G, R]
+    peak, word = (255, np.uint32) if bits == 8 else (65535, np.uint64)
+    out = np.empty((_FULL, _FULL, _FULL), dtype=np.dtype(word).newbyteorder("<"))  # [B, G, R]
     block = 16
     for b0 in range(0, _FULL, block):
         part = m @ step2[b0 : b0 + block].reshape(-1, s, 3)  # along red: [B*G, R, c]
-        q = np.clip(np.rint(part * 255.0), 0, 255).astype(np.uint32)
-        words = q[..., 0] | (q[..., 1] << 8) | (q[..., 2] << 16)
+        q = np.clip(np.rint(part * float(peak)), 0, peak).astype(word)
+        words = q[..., 0] | (q[..., 1] << word(bits)) | (q[..., 2] << word(2 * bits))
         out[b0 : b0 + block] = words.reshape(-1, _FULL, _FULL)
     return out.reshape(-1)
 

@@ -3,8 +3,11 @@ operators) or its ``look.cube`` alone, applied to the whole photo at full resolu
 
 A ``.cube`` bundle is the one-step recipe ``[colour_lut]`` and keeps the exact 8-/16-bit LUT path
 (:class:`~styleforge.runtime.lut.LutApplier`: one gather per pixel). A recipe with local operators
-(:mod:`styleforge.runtime.recipe`) runs in float32 on the whole photo, so vignette geometry and
-blur radii (fractions of the short side) are the photo's own whatever its size.
+(:mod:`styleforge.runtime.recipe`) runs through :class:`~styleforge.runtime.look_strips.RecipeRenderer`:
+full resolution in strips over threads, its whole-photo quantities (blurred fields, vignette
+geometry, grain statistics) computed once per photo, so vignette geometry and blur radii
+(fractions of the short side) are the photo's own whatever its size, and the output does not
+depend on the strips; 8-bit photos take its LUT steps through a 256^3 table of 16-bit results.
 
 ``open_bundle(path, artifact="lut")`` returns a :class:`LutStylizer`, a sibling of the
 model stylizer behind :class:`~styleforge.runtime.stylizer_base.Stylizer`, so ``stylize``,
@@ -29,6 +32,7 @@ from styleforge.runtime import bundle_files
 from styleforge.runtime import lut as rlut
 from styleforge.runtime.contract import Artifact, BundleError, Manifest
 from styleforge.runtime.imageio import DEFAULT_MAX_PIXELS, ImageError
+from styleforge.runtime.look_strips import RecipeRenderer
 from styleforge.runtime.manifest import strict_json
 from styleforge.runtime.recipe import Recipe, colour_recipe, parse_recipe
 from styleforge.runtime.stylizer_base import ImageLike, Stylizer, checked_rgb
@@ -48,6 +52,7 @@ class LutStylizer(Stylizer):
         self.lut = lut
         self.recipe = recipe if recipe is not None else colour_recipe(artifact.file, lut.table)
         self.applier = rlut.LutApplier(lut, threads)
+        self.renderer = RecipeRenderer(self.recipe, threads)
         self.tile = None
         self.tile_overlap = None
 
@@ -82,9 +87,7 @@ class LutStylizer(Stylizer):
         if self._one_lut:
             out = self.applier.apply(rgb, strength)
         else:
-            scale = np.float32(65535.0 if rgb.dtype == np.uint16 else 255.0)
-            styled = self.recipe.apply(rgb.astype(np.float32) / scale, strength)
-            out = np.clip(np.rint(styled * scale), 0, scale).astype(rgb.dtype)
+            out = self.renderer.render(rgb, strength)
         if on_tile is not None:
             on_tile()
         return out
@@ -138,6 +141,7 @@ class LutStylizer(Stylizer):
 
     def close(self) -> None:
         self.applier.close()
+        self.renderer.close()
 
 
 def read_recipe(bundle: Path, manifest: Manifest, key: str = RECIPE_KEY,

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
 from styleforge.runtime.look_ops import OPS, PARAMS, STRENGTH, LookOpError, check_params
+from styleforge.runtime.look_strips import RecipeRenderer
 
 RECIPE_VERSION = 1
 MAX_STEPS = 32  # a photographer's recipe has a handful; thousands are an attack or a bug
@@ -94,28 +95,22 @@ class Recipe:
     def with_tables(self, tables: Mapping[str, np.ndarray]) -> Recipe:
         return Recipe(self.steps, dict(tables))
 
-    def apply(self, rgb: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    def apply(self, rgb: np.ndarray, strength: float = 1.0, threads: Optional[int] = None) -> np.ndarray:
         """Run the recipe on float32 ``[H, W, 3]`` sRGB in [0, 1] (the whole photo: vignette geometry
         and blur radii are fractions of *this* array's size); returns float32 ``[H, W, 3]`` in [0, 1],
-        blended with the input by ``strength`` (0 = the input, 1 = the look)."""
-        x = np.asarray(rgb, dtype=np.float32)
-        out = x
-        for step in self.steps:
-            out = _run(step, out, self.tables)
-        out = np.clip(out, 0.0, 1.0)
-        if strength != 1.0:
-            out = x + np.float32(strength) * (out - x)
-        return out
+        blended with the input by ``strength`` (0 = the input, 1 = the look).
 
-
-def _run(step: Step, rgb: np.ndarray, tables: Mapping[str, np.ndarray]) -> np.ndarray:
-    fn: Callable[..., np.ndarray] = OPS[step.op]
-    if step.op == "colour_lut":
-        if step.lut not in tables:
-            raise RecipeError(f"recipe step colour_lut: its table {step.lut!r} was not loaded")
-        return fn(rgb, table=tables[step.lut])
-    extra = {"seed": int(step.seed or 0)} if step.op == "grain" else {}
-    return fn(rgb, **step.params, **extra)
+        The operators of :func:`~styleforge.runtime.look_ops.apply_recipe`, run in strips over
+        ``threads`` by :class:`~styleforge.runtime.look_strips.RecipeRenderer` (float32 throughout,
+        the colour LUT interpolated exactly)."""
+        missing = [s.lut for s in self.steps if s.op == "colour_lut" and s.lut not in self.tables]
+        if missing:
+            raise RecipeError(f"recipe step colour_lut: its table {missing[0]!r} was not loaded")
+        renderer = RecipeRenderer(self, threads)
+        try:
+            return renderer.render(np.asarray(rgb, dtype=np.float32), strength)
+        finally:
+            renderer.close()
 
 
 def _finite(value: Any, where: str) -> float:
