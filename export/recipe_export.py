@@ -9,6 +9,9 @@ independent, so it is checked at more than one), and compares with
 :data:`RECIPE_BOUND_DB`. ``look.cube`` alone is the colour part only (for Resolve, ffmpeg, OBS);
 the manifest says so. With ``graphs`` the recipe also ships as ONNX/TFLite graphs at one size
 (:mod:`styleforge.export.recipe_graph`), gated against PyTorch like every model artifact.
+``look.ffmpeg.txt`` is the recipe as an ffmpeg filtergraph for a stated frame size
+(:mod:`styleforge.export.ffmpeg_chain`), run by ffmpeg on the held-out photos and compared with the
+runtime; a chain below its bound is recorded as such (and warned about) but stops nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 
 from styleforge.atomic import write_text
 from styleforge.export import calibration as cal
-from styleforge.export import ops_report
+from styleforge.export import ffmpeg_chain, ops_report
 from styleforge.export.bundle_writer import build_manifest, write_references, writing_bundle
 from styleforge.export.lut_common import LutExportError, lut_tensor_spec
 from styleforge.export.recipe_graph import GraphOptions, write_recipe_graphs
@@ -102,10 +105,12 @@ def export_recipe_bundle(
     force: bool = False,
     progress: bool = True,
     graphs: Optional[GraphOptions] = None,
+    ffmpeg_size: tuple[int, int] = ffmpeg_chain.FRAME_SIZE,
 ) -> Manifest:
     """The bundle of a look recipe in ``out_dir`` (built in a temp folder, renamed in; nothing is
     written when the gate fails). ``graphs``: also its ONNX/TFLite graphs at ``graphs.size``
-    (``onnx``, ``tflite_fp32`` ...); the reference pairs are then at that size."""
+    (``onnx``, ``tflite_fp32`` ...); the reference pairs are then at that size. ``ffmpeg_size``
+    (width, height): the frame size ``look.ffmpeg.txt`` is written and checked for."""
     table = model.lut_table()
     if table is None:
         raise LutExportError("this recipe has no colour_lut step; styleforge's recipes always start from one")
@@ -122,6 +127,9 @@ def export_recipe_bundle(
         if not fidelity["verified"]:
             raise LutExportError(f"recipe gate failed: the runtime's recipe is {fidelity['psnr_min']:.2f} dB from "
                                  f"PyTorch's (bound {bound_db:g}); nothing was written")
+        runtime_recipe = parse_recipe(recipe).with_tables({CUBE_FILE: rlut.read_cube(tmp / CUBE_FILE).table})
+        chain_fidelity = ffmpeg_chain.write_chain(tmp, runtime_recipe, paths[:ffmpeg_chain.CHAIN_PHOTOS], ffmpeg_size,
+                                                  show_progress=progress)
         spec_in, spec_out = lut_tensor_spec("rgb"), lut_tensor_spec("styled")
         artifacts = {
             "recipe": Artifact(key="recipe", file=RECIPE_FILE, format="recipe", precision="fp32", input=spec_in,
@@ -130,6 +138,9 @@ def export_recipe_bundle(
             "lut_cube": Artifact(key="lut_cube", file=CUBE_FILE, format="cube", precision="fp32", input=spec_in,
                                  output=spec_out, extra={"lut_size": int(table.shape[0]), "part": "colour"},
                                  fidelity={"verified": "the colour part of the recipe alone, not the whole look"}),
+            "ffmpeg": Artifact(key="ffmpeg", file=ffmpeg_chain.CHAIN_FILE, format="ffmpeg", precision="fp32",
+                               input=spec_in, output=spec_out, fidelity=chain_fidelity,
+                               extra=ffmpeg_chain.chain_facts(runtime_recipe, ffmpeg_size)),
         }
         if graphs is not None:
             artifacts.update(write_recipe_graphs(tmp, model, paths, graphs, show=progress))
@@ -147,6 +158,9 @@ def export_recipe_bundle(
               f"at short sides {', '.join(map(str, GATE_SIDES))} (bound {bound_db:g})", file=sys.stderr)
         for line in parse_recipe(recipe).describe():
             print(f"[export]   {line}", file=sys.stderr)
+        if isinstance(chain_fidelity.get("psnr_min"), float):
+            print(f"[export] {ffmpeg_chain.CHAIN_FILE}: ffmpeg vs the runtime {chain_fidelity['psnr_min']:.2f} dB at "
+                  f"{ffmpeg_size[0]}x{ffmpeg_size[1]} (bound {chain_fidelity['bound_psnr']:g})", file=sys.stderr)
         if graphs is not None:
             print(ops_report.format_table({k: a for k, a in manifest.artifacts.items()
                                            if a.format in ("onnx", "tflite")}), file=sys.stderr)

@@ -40,10 +40,11 @@ from styleforge.runtime.lut import CUBE_SIZES
 MAX_MANIFEST_BYTES = 8 << 20  # a real manifest is 10-50 KB (ops lists, fidelity figures)
 MAX_ARTIFACT_BYTES = 4 << 30  # larger than any mobile model; a bigger size_bytes is a lie or a bomb
 MAX_BYTES_BY_FORMAT = {"cube": 64 << 20, "hald": 64 << 20, "adaptive-lut": 256 << 20,  # read whole into memory
-                       "recipe": 1 << 20}  # a look recipe: a few dozen numbers of JSON
+                       "recipe": 1 << 20,  # a look recipe: a few dozen numbers of JSON
+                       "ffmpeg": 1 << 20}  # a recipe's ffmpeg filtergraph (text; the runtime never runs it)
 MAX_EDGE = 16384  # largest fixed tensor height/width accepted
 MAX_ABS_RANGE = 65535.0  # value ranges live within 16-bit pixel values
-FORMATS = ("tflite", "onnx", "coreml", "torchscript", "cube", "hald", "adaptive-lut", "recipe")
+FORMATS = ("tflite", "onnx", "coreml", "torchscript", "cube", "hald", "adaptive-lut", "recipe", "ffmpeg")
 PRECISIONS = ("fp32", "fp16", "dynamic_int8", "int8", "uint8")
 DTYPES = ("float32", "float16", "int8", "uint8")
 LAYOUTS = ("NCHW", "NHWC")

@@ -49,7 +49,7 @@ def test_train_paired_on_a_local_look_ships_a_recipe_with_its_choice(recipe_run,
 def test_the_bundle_runs_the_recipe_as_pytorch_does_at_any_size(recipe_run):
     bundle = recipe_run / "bundle"
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert set(manifest["artifacts"]) == {"recipe", "lut_cube"}
+    assert set(manifest["artifacts"]) == {"recipe", "lut_cube", "ffmpeg"}
     assert manifest["artifacts"]["recipe"]["fidelity"]["verified"] is True
     model, _ = load_generator(recipe_run / "run")
     stylizer = open_bundle(bundle)
