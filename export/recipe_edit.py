@@ -126,8 +126,8 @@ def runtime_check(bundle: Path, source: Path, photos_by_side: dict[int, list[np.
                 what = "non-finite values" if ours.shape == x.shape else f"shape {ours.shape}"
                 raise RecipeEditError(f"the edited recipe gives {what} on a {rgb.shape[1]}x{rgb.shape[0]} photo; "
                                       "nothing was written")
-            theirs = original.stylize_rgb(rgb).astype(np.float32)
-            scores.append(psnr(np.rint(ours * np.float32(255.0)), theirs, 255.0))
+            ours, theirs = (stylizer.stylize_rgb(rgb).astype(np.float32) for stylizer in (edited, original))
+            scores.append(psnr(ours, theirs, 255.0))  # both looks as stylize writes them
         outputs = np.stack([edited.stylize_rgb(x) for x in reference_inputs])
     finally:
         edited.close()

@@ -57,6 +57,8 @@ def test_lut_page_is_self_contained_and_accessible(look_bundle, tmp_path):
     rows = np.frombuffer(base64.b64decode(lut["rgb_f32"]), "<f4").reshape(-1, 3)
     table = open_bundle(look_bundle, artifact="lut").lut
     assert lut["size"] == 33 and np.array_equal(rows, table.cube_order())
+    assert '<script type="application/json" id="styleforge-recipe">null</script>' in page  # a LUT look: no recipe
+    assert 'class="step-strength"' not in page and 'data-program="lut"' in page
     # the before photo is lossless: the browser's LUT input is exactly the runtime's input
     before = re.search(r'<img class="before" src="([^"]+)"', page).group(1)
     assert before.startswith("data:image/png;base64,")
@@ -118,3 +120,52 @@ def test_errors_are_one_line_and_the_command_is_torch_free(look_bundle, tmp_path
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout and (tmp_path / "o" / "index.html").is_file()
     assert proc.stderr.count("\n") == 1 and "styleforge preview: error:" in proc.stderr and "missing.jpg" in proc.stderr
+
+
+def test_recipe_page_embeds_the_recipe_a_slider_per_step_and_grain(look_bundle, tmp_path):
+    """A recipe bundle's page carries what its WebGL2 renderer runs: the recipe, its tables, the
+    runtime's constants, one slider per step at the step's value and range, and each photo's grain field."""
+    from styleforge.export.recipe_edit import export_edited_recipe
+    from styleforge.runtime import look_blur, look_ops
+
+    steps = [{"op": "colour_lut", "lut": "look.cube"},
+             {"op": "bloom", "strength": 0.55, "threshold": 0.6, "radius": 0.04},
+             {"op": "grain", "amount": 0.05, "size": 0.004, "luma_dependence": 0.5, "seed": 3}]
+    (tmp_path / "recipe.json").write_text(json.dumps({"version": 1, "steps": steps}))
+    bundle = tmp_path / "recipe-bundle"
+    export_edited_recipe(tmp_path / "recipe.json", look_bundle, bundle, heldout_images=PHOTOS[:1], progress=False)
+    page = pv.build_preview(bundle, PHOTOS, tmp_path / "page", max_edge=240).read_text()
+    sources = embedded(page)
+    assert all(s.startswith("data:image/") for s in sources) and not re.search(r"<link|@import|https?://", page.replace(
+        "http://www.w3.org", ""))
+    block = json.loads(re.search(r'<script type="application/json" id="styleforge-recipe">(.*?)</script>', page, re.S).group(1))
+    stylizer = open_bundle(bundle)
+    assert block["recipe"] == stylizer.recipe.to_json() and block["recipe"]["steps"][1]["strength"] == 0.55
+    rows = np.frombuffer(base64.b64decode(block["tables"]["look.cube"]["rgb_f32"]), "<f4").reshape(-1, 3)
+    assert np.array_equal(rows, stylizer.lut.cube_order())
+    assert block["constants"]["level_sigma"] == look_blur.LEVEL_SIGMA and block["constants"]["bloom_knee"] == look_ops.BLOOM_KNEE
+    # the recipe is the first output and live; the colour part alone stays live as the one-pass LUT
+    assert re.findall(r'<figure class="output" data-key="([^"]+)"', page)[:2] == ["recipe", "lut_cube"]
+    assert page.count('data-program="recipe"') == page.count('data-program="lut"') == len(PHOTOS)
+    # one slider per step that has a strength (colour_lut has none), per photo, at the recipe's value
+    sliders = re.findall(r'<input type="range" class="step-strength"[^>]*>', page)
+    assert len(sliders) == 2 * len(PHOTOS)
+    for tag in sliders[:2]:
+        attrs = dict(re.findall(r'([a-z-]+)="([^"]*)"', tag))
+        step = steps[int(attrs["data-step"])]
+        key = look_ops.STRENGTH[step["op"]]
+        low, high, _ = look_ops.PARAMS[step["op"]][key]
+        assert (float(attrs["min"]), float(attrs["max"]), float(attrs["value"])) == (low, high, step[key])
+    assert page.count('class="save-recipe"') == len(PHOTOS) and "styleforge export --recipe" in page
+    # each photo's grain field is the runtime's own, to 8 bits
+    fields = re.findall(r'<script type="application/json" class="grain-fields">(.*?)</script>', page)
+    befores = [pv.decode_data_uri(u) for u in re.findall(r'<img class="before" src="([^"]+)"', page)]
+    assert len(fields) == len(PHOTOS)
+    for text, before in zip(fields, befores):
+        entry = json.loads(text)["2"]
+        h, w = before.shape[:2]
+        assert (entry["height"], entry["width"]) == (h, w)
+        q = np.frombuffer(base64.b64decode(entry["field_u8"]), np.uint8).reshape(h, w).astype(np.float32)
+        truth = look_ops.grain(np.zeros((h, w, 3), np.float32), 1.0, 0.004, 0.0, 3)[..., 0]
+        assert np.abs((q - pv.GRAIN_OFFSET) / pv.GRAIN_SCALE - truth).max() <= 0.5 / pv.GRAIN_SCALE + 1e-5
+        assert truth.std() > 0.9  # a real field (zero mean, unit deviation), not zeros
