@@ -47,6 +47,7 @@ against the runtime's 8-bit output.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 import tempfile
@@ -72,7 +73,8 @@ NOISE_STD_LEVELS = NOISE_STRENGTH / 12**0.5  # its standard deviation (measured 
 NOISE_MEAN_LEVELS = 127.5  # and its mean (108..147)
 RUN_TIMEOUT_S = 600.0
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-/]+$")  # a .cube name that needs no filtergraph escaping
-LUMA_PLANE = (f"colorchannelmixer=rr={LUMA[0]}:rg={LUMA[1]}:rb={LUMA[2]},extractplanes=r")
+LUMA_PLANE = (f"colorchannelmixer=rr={LUMA[0]}:rg={LUMA[1]}:rb={LUMA[2]},format=gbrpf32le,extractplanes=r,"
+              "format=grayf32")  # formats named: extractplanes cannot always choose its own
 
 
 class ChainError(StyleforgeError, ValueError):
@@ -85,7 +87,28 @@ def _n(value: float) -> str:
 
 
 def _gblur(sigma_px: float) -> str:
-    return f"gblur=sigma={_n(max(sigma_px, 0.0))}:steps={GBLUR_STEPS}"
+    return f"gblur=sigma={_n(max(float(sigma_px), 0.0))}:steps={GBLUR_STEPS}"
+
+
+def _margin(sigma_px: float, short: int) -> int:
+    """Pixels of reflected padding a blur of ``sigma_px`` needs (3 sigma), at most ``short - 1``."""
+    return max(0, min(math.ceil(3.0 * sigma_px), short - 1))
+
+
+def _pad(margin: int) -> str:
+    """Pad a ``gbrpf32le`` frame by ``margin`` on each side, filled by reflection (the runtime's
+    blurs reflect at the edges; ``gblur`` alone treats them its own way: at 1080p bloom's halo was
+    54 dB inside the frame and 49 dB whole). ``pad`` is used on ``gbrpf32le`` only: on ``grayf32``
+    ffmpeg 9.0.2 shifts the picture."""
+    if margin < 1:
+        return "null"
+    m = margin
+    return (f"pad=iw+{2 * m}:ih+{2 * m}:{m}:{m},fillborders=left={m}:right={m}:top={m}:bottom={m}:mode=reflect,"
+            "format=gbrpf32le")
+
+
+def _crop(margin: int) -> str:
+    return "null" if margin < 1 else f"crop=iw-{2 * margin}:ih-{2 * margin}:{margin}:{margin}"
 
 
 def _to_rgb(src: str, dst: str, tag: str) -> str:
@@ -94,9 +117,11 @@ def _to_rgb(src: str, dst: str, tag: str) -> str:
             f"[{tag}p0][{tag}p1][{tag}p2]mergeplanes=map1s=1:map2s=2:format=gbrpf32le[{dst}]")
 
 
-def _add_luma(tag: str, delta: str) -> str:
-    """``[tag_rgb]`` plus the grey plane ``[delta]`` on every channel (the runtime's ``_add_luma``)."""
-    return _to_rgb(delta, f"{tag}d3", tag) + f";[{tag}rgb][{tag}d3]blend=all_mode=addition"
+def _add_luma(tag: str, margin: int) -> str:
+    """``[tag rgb]`` plus the grey plane ``[tag d]`` (padded by ``margin``) on every channel (the
+    runtime's ``_add_luma``)."""
+    return (f"[{tag}d]{_crop(margin)}[{tag}dc];" + _to_rgb(f"{tag}dc", f"{tag}d3", tag)
+            + f";[{tag}rgb][{tag}d3]blend=all_mode=addition")
 
 
 # ------------------------------------------------------------------------------ operators
@@ -110,54 +135,60 @@ def _colour_lut(step: Step, tag: str, short: int) -> str:
     return f"[IN]lut3d=file={step.lut}:interp=trilinear"
 
 
-def _luma_head(tag: str, outputs: int) -> str:
-    """Split the input into ``[tag rgb]`` and ``outputs`` copies of its luma plane ``[tag l0..]``."""
+def _luma_head(tag: str, outputs: int, margin: int) -> str:
+    """Split the input into ``[tag rgb]`` and ``outputs`` copies of its luma plane ``[tag l0..]``,
+    padded by ``margin`` reflected pixels (:func:`_add_luma` crops them off again)."""
     names = "".join(f"[{tag}l{i}]" for i in range(outputs))
-    return f"[IN]split[{tag}rgb][{tag}y];[{tag}y]{LUMA_PLANE},split={outputs}{names};"
+    return f"[IN]split[{tag}rgb][{tag}y];[{tag}y]{_pad(margin)},{LUMA_PLANE},split={outputs}{names};"
 
 
 def _clarity(step: Step, tag: str, short: int) -> str:
     p = step.params
-    return (_luma_head(tag, 2) + f"[{tag}l1]{_gblur(p['radius'] * short)}[{tag}base];"
+    margin = _margin(p["radius"] * short, short)
+    return (_luma_head(tag, 2, margin) + f"[{tag}l1]{_gblur(p['radius'] * short)}[{tag}base];"
             f"[{tag}l0][{tag}base]blend=all_expr='st(0,clip(B,0,1));{_n(4 * p['amount'])}*ld(0)*(1-ld(0))*(A-B)'"
-            f"[{tag}d];" + _add_luma(tag, f"{tag}d"))
+            f"[{tag}d];" + _add_luma(tag, margin))
 
 
 def _detail(step: Step, tag: str, short: int) -> str:
     f, m, c = (step.params[k] for k in ("fine", "medium", "coarse"))
     blurs = "".join(f"[{tag}l{k + 1}]{_gblur(sigma * short)}[{tag}b{k}];" for k, sigma in enumerate(DETAIL_BANDS))
     weights = " ".join(_n(w) for w in (f, m - f, c - m, -c))  # f L + (m - f) B0 + (c - m) B1 - c B2
-    return (_luma_head(tag, 4) + blurs +
+    margin = _margin(max(DETAIL_BANDS) * short, short)
+    return (_luma_head(tag, 4, margin) + blurs +
             f"[{tag}l0][{tag}b0][{tag}b1][{tag}b2]mix=inputs=4:weights='{weights}':scale=1[{tag}d];"
-            + _add_luma(tag, f"{tag}d"))
+            + _add_luma(tag, margin))
 
 
 def _sharpen(step: Step, tag: str, short: int) -> str:
-    a = step.params["amount"]
-    return (_luma_head(tag, 2) + f"[{tag}l1]{_gblur(step.params['radius'] * short)}[{tag}bl];"
-            f"[{tag}l0][{tag}bl]mix=inputs=2:weights='{_n(a)} {_n(-a)}':scale=1[{tag}d];" + _add_luma(tag, f"{tag}d"))
+    a, sigma = step.params["amount"], step.params["radius"] * short
+    margin = _margin(sigma, short)
+    return (_luma_head(tag, 2, margin) + f"[{tag}l1]{_gblur(sigma)}[{tag}bl];"
+            f"[{tag}l0][{tag}bl]mix=inputs=2:weights='{_n(a)} {_n(-a)}':scale=1[{tag}d];" + _add_luma(tag, margin))
 
 
 def _smooth_skin(step: Step, tag: str, short: int) -> str:
     """He's self-guided filter on luma, every mean a ``gblur`` (as the runtime's pyramid Gaussian)."""
     a, eps, blur = step.params["amount"], step.params["edge"] ** 2, _gblur(step.params["radius"] * short)
-    return (_luma_head(tag, 5) +
+    margin = _margin(2**0.5 * step.params["radius"] * short, short)  # two blurs in a row
+    return (_luma_head(tag, 5, margin) +
             f"[{tag}l0][{tag}l1]blend=all_mode=multiply,{blur}[{tag}m2];"  # mean(L^2)
             f"[{tag}l2]{blur},split[{tag}m][{tag}mm];"  # mean(L)
             f"[{tag}m][{tag}m2]blend=all_expr='st(0,max(B-A*A,0));ld(0)/(ld(0)+{_n(eps)})',split[{tag}a0][{tag}a1];"
             f"[{tag}mm][{tag}a0]blend=all_expr='A-B*A',{blur}[{tag}mb];"  # mean(b), b = m (1 - a)
             f"[{tag}a1]{blur}[{tag}ma];[{tag}ma][{tag}l3]blend=all_mode=multiply[{tag}q];"  # mean(a) L
             f"[{tag}q][{tag}mb][{tag}l4]mix=inputs=3:weights='{_n(a)} {_n(a)} {_n(-a)}':scale=1[{tag}d];"
-            + _add_luma(tag, f"{tag}d"))
+            + _add_luma(tag, margin))
 
 
 def _bloom(step: Step, tag: str, short: int) -> str:
-    t, s = step.params["threshold"], step.params["strength"]
+    t, s, sigma = step.params["threshold"], step.params["strength"], step.params["radius"] * short
+    margin = _margin(sigma, short)
     head = (f"[IN]split=3[{tag}rgb][{tag}c][{tag}y];[{tag}y]{LUMA_PLANE},"
             f"split[{tag}y0][{tag}y1];[{tag}y0][{tag}y1]blend=all_expr='1/(1+exp(({_n(t)}-clip(A,0,1))*{_n(1 / BLOOM_KNEE)}))'"
             f"[{tag}gate];" + _to_rgb(f"{tag}gate", f"{tag}g3", tag) + ";"
             f"[{tag}c]limiter=min=0:max=65535[{tag}cc];"  # clip(x) to [0, 1] (the float limit is max/65535)
-            f"[{tag}cc][{tag}g3]blend=all_mode=multiply,{_gblur(step.params['radius'] * short)}[{tag}glow];")
+            f"[{tag}cc][{tag}g3]blend=all_mode=multiply,{_pad(margin)},{_gblur(sigma)},{_crop(margin)}[{tag}glow];")
     if s >= 0:  # screen at opacity s: x + s glow (1 - x), exactly the runtime's formula
         return head + f"[{tag}rgb][{tag}glow]blend=all_mode=screen:all_opacity={_n(s)}"
     return head + f"[{tag}rgb][{tag}glow]blend=all_expr='A+{_n(s)}*B*(1-A)'"
@@ -207,12 +238,12 @@ def _grain(step: Step, tag: str, short: int, width: int, height: int) -> str:
     unit = NOISE_STD_LEVELS / 255.0 * grain_field_std(width, height, p["size"])
     k = p["luma_dependence"]
     gain = p["amount"] / unit
-    return (_luma_head(tag, 2) +
+    return (_luma_head(tag, 2, 0) +
             f"[{tag}l1]trim=end_frame=1,scale={grid_w}:{grid_h}:flags=neighbor,format=gray,geq=lum=128,"
             f"noise=alls={NOISE_STRENGTH}:allf=u,format=grayf32,scale={width}:{height}:flags=bilinear,"
             f"{_gblur(p['size'] / 2.0 * short)}[{tag}n];"
             f"[{tag}l0][{tag}n]blend=all_expr='st(0,clip(A,0,1));{_n(gain)}*({_n(1 - k)}+{_n(4 * k)}*ld(0)*(1-ld(0)))"
-            f"*(B-{_n(NOISE_MEAN_LEVELS / 255)})'[{tag}d];" + _add_luma(tag, f"{tag}d"))
+            f"*(B-{_n(NOISE_MEAN_LEVELS / 255)})'[{tag}d];" + _add_luma(tag, 0))
 
 
 BUILDERS: dict[str, Callable[[Step, str, int], str]] = {
