@@ -31,7 +31,7 @@ from styleforge.subproc import run_module
 
 SCHEMA = "styleforge-bench/1"
 ADB = "adb"
-LUT = "lut"  # a bundle's look.cube through the runtime's LUT path (benchmarks/lut_bench.py)
+LUT = "lut"  # a bundle's look.cube or recipe.json through the runtime (benchmarks/lut_bench.py, recipe_bench.py)
 RAW_FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".pt": "torchscript", ".ptl": "torchscript",
                ".mlpackage": "coreml", ".mlmodel": "coreml"}
 DEFAULT_SIZE = (256, 256)
@@ -111,7 +111,7 @@ def backend_formats(backend: str) -> tuple[str, ...]:
     if backend == ADB:
         return ("tflite",)
     if backend == LUT:
-        return ("cube",)
+        return ("cube", "recipe")
     from styleforge.runtime.backends import BackendError
     from styleforge.runtime.backends import backend_formats as formats
 
@@ -186,7 +186,7 @@ def plan_cells(
                 notes.append(f"{target.name}/{key}: static {static[0]}x{static[1]} not in --size; skipped")
                 continue
             run_sizes: list[Optional[tuple[int, int]]] = [static] if static else list(sizes) or [None]
-            if fmt == "cube":  # any size, full resolution: a 1080p frame and a 24 MP photo by default
+            if fmt in ("cube", "recipe"):  # any size, full resolution: a 1080p frame and a 24 MP photo by default
                 from styleforge.benchmarks.lut_bench import DEFAULT_SIZES
 
                 run_sizes = list(sizes) or list(DEFAULT_SIZES)
@@ -265,7 +265,7 @@ def _run_adb(cell: CellPlan, settings: BenchSettings, pushed: dict[Path, str]) -
 
 def _macs(cell: CellPlan, size: Optional[Sequence[int]]) -> Optional[int]:
     """The manifest's MAC count, scaled by pixel count when the cell ran at another size."""
-    if cell.target.manifest is None or cell.fmt == "cube" or str(cell.artifact or "").startswith("lut_"):
+    if cell.target.manifest is None or cell.fmt in ("cube", "recipe") or str(cell.artifact or "").startswith("lut_"):
         return None  # the model's MACs say nothing about a LUT or its gather graphs
     model = cell.target.manifest.model
     macs = model.get("macs")

@@ -74,7 +74,12 @@ def _photo(spec: dict[str, Any], h: int, w: int):
 
 
 def measure_lut(spec: dict[str, Any]) -> dict[str, Any]:
-    """Time and score one LUT cell (see the module doc); returns the bench cell's metrics."""
+    """Time and score one LUT cell (see the module doc); returns the bench cell's metrics. A
+    ``recipe`` artifact is measured by :func:`styleforge.benchmarks.recipe_bench.measure_recipe`."""
+    if (spec.get("artifact") or {}).get("format") == "recipe":
+        from styleforge.benchmarks.recipe_bench import measure_recipe
+
+        return measure_recipe(spec)
     rss_before = current_rss_mb()
     start = time.perf_counter()
     from styleforge.runtime import lut as rlut
@@ -243,7 +248,7 @@ def format_lut_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
     (smooth photo, noisy photo, uniform random pixels) of each cell, side by side."""
     rows = []
     for c in cells:
-        if c.get("backend") != "lut" or c.get("status") != "ok":
+        if c.get("backend") != "lut" or c.get("status") != "ok" or c.get("recipe"):
             continue
         lut = c.get("lut") or {}
         student = lut.get("vs_student") or {}

@@ -14,6 +14,7 @@ from typing import Any, Optional, Sequence
 from styleforge.atomic import replacing, write_bytes
 from styleforge.benchmarks.environment import summary_lines
 from styleforge.benchmarks.lut_bench import LUT_HEADERS, format_lut_rows
+from styleforge.benchmarks.recipe_bench import RECIPE_HEADERS, format_recipe_rows
 
 
 def _num(value: Optional[float], fmt: str = "{:.2f}") -> str:
@@ -95,6 +96,11 @@ def format_table(result: dict[str, Any]) -> str:
         widths = [max([len(h)] + [len(r[i]) for r in lut_rows]) for i, h in enumerate(LUT_HEADERS)]
         lines += ["", "LUT path (full resolution, no tiles; decode/encode excluded from p50, shown apart):"]
         lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in [LUT_HEADERS, *lut_rows]]
+    recipe_rows = format_recipe_rows(result["cells"])
+    if recipe_rows:
+        widths = [max([len(h)] + [len(r[i]) for r in recipe_rows]) for i, h in enumerate(RECIPE_HEADERS)]
+        lines += ["", "Look recipe (full resolution in strips; Pillow filters = the same operators with Pillow, 1 thread):"]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in [RECIPE_HEADERS, *recipe_rows]]
     return "\n".join(lines)
 
 
@@ -129,6 +135,15 @@ def to_markdown(result: dict[str, Any]) -> str:
                 "same photo (at most 1080p).", "",
                 "| " + " | ".join(LUT_HEADERS) + " |", "|" + "|".join("---" for _ in LUT_HEADERS) + "|"]
         out += ["| " + " | ".join(row) + " |" for row in lut_rows]
+    recipe_rows = format_recipe_rows(result["cells"])
+    if recipe_rows:
+        out += ["", "### Look recipe", "",
+                "Full resolution in horizontal strips over threads (runtime/look_strips.py); p50 excludes JPEG "
+                "decode/encode; CPU ms = user + system time per run, all threads; Pillow filters = the same operators "
+                "at full resolution with Pillow's filters in the same process (benchmarks/recipe_bench.py "
+                "`pillow_recipe`), and how close that gets to the runtime's output.", "",
+                "| " + " | ".join(RECIPE_HEADERS) + " |", "|" + "|".join("---" for _ in RECIPE_HEADERS) + "|"]
+        out += ["| " + " | ".join(row) + " |" for row in recipe_rows]
     xnn = [c for c in result["cells"] if "xnnpack_applied" in (c.get("backend_info") or {})]
     if xnn:
         out += ["", "XNNPACK applied (from the interpreter's log): "

@@ -91,3 +91,13 @@ def tiny_bundle(tiny_generator, tmp_path_factory) -> Path:
     export_bundle(tiny_generator, out, formats=formats, size=TINY_SIZE, style="film-warm", name="tiny",
                   provenance={"fixture": "tests/conftest.py::tiny_bundle"}, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def recipe_bundle(tmp_path_factory) -> Path:
+    """A gated look-recipe bundle (recipe.json + look.cube): clarity, colour_lut, bloom, vignette
+    (``benchmarks.recipe_bench.EXAMPLE_STEPS``), its gate run on one held-out photo."""
+    from styleforge.benchmarks.recipe_bench import write_example_bundle
+    from styleforge.export import calibration as cal
+
+    return write_example_bundle(tmp_path_factory.mktemp("recipe") / "look4", heldout=cal.default_photos()[:1])
