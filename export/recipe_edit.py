@@ -116,10 +116,10 @@ def runtime_check(bundle: Path, source: Path, photos_by_side: dict[int, list[np.
     except BundleError as err:
         raise RecipeEditError(f"the runtime does not load the new bundle: {err}") from None
     original = open_bundle(source)
-    work = [(side, rgb) for side, photos in photos_by_side.items() for rgb in photos]
+    work = [rgb for photos in photos_by_side.values() for rgb in photos]
     try:
         scores = []
-        for side, rgb in progress_bar(work, desc="[export] runtime check", disable=not show_progress):
+        for rgb in progress_bar(work, desc="[export] runtime check", disable=not show_progress):
             x = rgb.astype(np.float32) / np.float32(255.0)
             ours = edited.recipe.apply(x)
             if ours.shape != x.shape or not np.isfinite(ours).all():

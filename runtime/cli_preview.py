@@ -12,10 +12,14 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "preview",
-        help="write one self-contained web page: before/after, strength, the artifacts side by side (torch-free)",
+        help="write one self-contained web page: before/after, strength, the artifacts side by side, a recipe's "
+        "sliders (torch-free)",
         description="Write OUT/index.html: per photo a before/after split, a strength slider and every artifact's "
         "output with its PSNR against the reference and its benchmarked latency. A LUT look is applied live "
-        "in the browser with WebGL2. No server or network needed; open it from disk.",
+        "in the browser with WebGL2; so is a look recipe (recipe.json), pass by pass, with a slider per step "
+        "for its main parameter and a 'Save recipe' button that downloads the edited recipe.json "
+        "(styleforge export --recipe FILE --bundle BUNDLE makes it a bundle). No server or network needed; "
+        "open it from disk.",
     )
     p.add_argument("bundle", help="bundle folder (with manifest.json)")
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="image files and/or folders")

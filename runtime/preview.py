@@ -42,10 +42,10 @@ from PIL import Image
 
 from styleforge.atomic import write_text
 from styleforge.errors import StyleforgeError
-from styleforge.runtime.backends import BackendError
-from styleforge.runtime.contract import BundleError, Manifest
 from styleforge.runtime import look_blur, look_ops
 from styleforge.runtime import lut as rlut
+from styleforge.runtime.backends import BackendError
+from styleforge.runtime.contract import BundleError, Manifest
 from styleforge.runtime.imageio import ImageError, list_images, open_image
 from styleforge.runtime.manifest import load_manifest
 from styleforge.runtime.metrics import psnr

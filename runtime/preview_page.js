@@ -160,6 +160,7 @@ void main() {
   // (a value nobody moved keeps the recipe's own, unrounded).
   const edited = recipe ? recipe.recipe.steps.map((step) => Object.assign({}, step)) : null;
   const renders = [];  // one "render again" function per photo
+  const current = [];  // one "render now if out of date" function per photo
 
   function recipeText() {
     return JSON.stringify({ version: recipe.recipe.version, steps: edited }, null, 1) + "\n";
@@ -259,9 +260,20 @@ void main() {
       afterImage.hidden = shown;
     }
     function update() {  // coalesce bursts of input events into one frame
+      stale = false;
       if (!pending) { pending = true; requestAnimationFrame(render); }
     }
-    renders.push(update);
+    // A recipe slider re-renders every photo; one out of sight (or near it) waits until it comes back.
+    let visible = true;
+    let stale = false;
+    if ("IntersectionObserver" in window) {
+      new IntersectionObserver((entries) => {
+        visible = entries[entries.length - 1].isIntersecting;
+        if (visible && stale) update();
+      }, { rootMargin: "50%" }).observe(section);
+    }
+    renders.push(() => { if (visible) update(); else stale = true; });
+    current.push(() => { if (stale) { stale = false; render(); } });  // render() itself leaves stale alone
     split.addEventListener("input", update);
     strength.addEventListener("input", update);
     radios.forEach((radio) => radio.addEventListener("change", update));
@@ -300,6 +312,7 @@ void main() {
       recipe ? { recipe: recipeRenderer !== null, recipeProblem } : {})),
     frame: () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
     pixels(index) {
+      current[index]();  // a photo out of sight may not have drawn the latest edit yet
       const canvas = sections[index].querySelector("canvas.live");
       const data = canvas.getContext("2d", { alpha: false }).getImageData(0, 0, canvas.width, canvas.height).data;
       return { width: canvas.width, height: canvas.height, rgba: base64(data) };
