@@ -246,6 +246,13 @@ def recipe_block(recipe: Recipe) -> dict[str, Any]:
             "strength": {op: key for op, key in look_ops.STRENGTH.items() if key is not None}}
 
 
+def script_json(text: str) -> str:
+    """JSON text made safe inside a ``<script>`` element: ``<``, ``>`` and ``&`` as ``\\u`` escapes
+    (a .cube title or file name is untrusted text; ``</script>`` or ``<!--`` in it must not end or
+    bend the element). ``JSON.parse`` reads the escapes back as the characters."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def slider_step(low: float, high: float) -> float:
     """A slider's step for a parameter in [low, high]: a power of ten, 100 to 1000 steps across."""
     return 10.0 ** math.floor(math.log10((high - low) / 100.0))
@@ -394,7 +401,7 @@ def _photo_section(index: int, photo: PhotoPreview, facts: dict[str, dict[str, A
             f'<figcaption>{_caption(out, facts.get(out.key, {}), ref_label)}</figcaption></figure>')
     resized = f", shown at {w}×{h}" if (w, h) != photo.original_size else ""
     controls = _recipe_controls(index, recipe) if recipe is not None else ""
-    grain = (f'<script type="application/json" class="grain-fields">{json.dumps(photo.grain)}</script>'
+    grain = (f'<script type="application/json" class="grain-fields">{script_json(json.dumps(photo.grain))}</script>'
              if photo.grain else "")
     styled_by = "the look" if recipe is not None else "the LUT"
     return f"""
@@ -477,7 +484,7 @@ def _assemble(title: str, header: str, notes: Sequence[str], photos: Sequence[Ph
     recipe_json = json.dumps(recipe_block(recipe)) if recipe is not None else "null"
     body = header + "".join(_photo_section(i, p, facts, live, ref_label, lossless, recipe) for i, p in enumerate(photos))
     for marker, text in (("@@TITLE@@", html.escape(title)), ("@@STYLE@@", css), ("@@BODY@@", body),
-                         ("@@LUT@@", lut_json.replace("</", "<\\/")), ("@@RECIPE@@", recipe_json.replace("</", "<\\/")),
+                         ("@@LUT@@", script_json(lut_json)), ("@@RECIPE@@", script_json(recipe_json)),
                          ("@@SCRIPT@@", script)):
         template = template.replace(marker, text)
     return template

@@ -169,3 +169,10 @@ def test_recipe_page_embeds_the_recipe_a_slider_per_step_and_grain(look_bundle, 
         truth = look_ops.grain(np.zeros((h, w, 3), np.float32), 1.0, 0.004, 0.0, 3)[..., 0]
         assert np.abs((q - pv.GRAIN_OFFSET) / pv.GRAIN_SCALE - truth).max() <= 0.5 / pv.GRAIN_SCALE + 1e-5
         assert truth.std() > 0.9  # a real field (zero mean, unit deviation), not zeros
+
+
+def test_untrusted_text_cannot_end_the_pages_json_blocks():
+    """A .cube TITLE or file name is untrusted: inside the page's <script> JSON it stays text."""
+    hostile = {"title": "</script><script>alert(1)</script><!-- & -->"}
+    text = pv.script_json(json.dumps(hostile))
+    assert "<" not in text and ">" not in text and json.loads(text) == hostile
