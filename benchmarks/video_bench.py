@@ -1,5 +1,6 @@
 """``styleforge bench --video CLIP BUNDLE``: a clip through the runtime's video path, timed per
-stage, side by side with ffmpeg's own ``lut3d`` filter on the same clip, in one run.
+stage, side by side with ffmpeg's own ``lut3d`` filter (a look recipe: its ffmpeg filtergraph) on
+the same clip, in one run.
 
 Per bundle (one process, stages run one after another on the same clip):
 
@@ -11,9 +12,13 @@ Per bundle (one process, stages run one after another on the same clip):
 - ``ffmpeg_lut3d``: end-to-end fps of one ffmpeg command doing the same
   (``-vf format=rgb24,lut3d=look.cube:interp=trilinear`` then the same RGB -> YUV and the same
   encoder settings), and ``ratio`` = ours / ffmpeg's;
+- ``ffmpeg_chain`` instead, for a look recipe with local operators: the recipe as an ffmpeg
+  filtergraph (:mod:`styleforge.export.ffmpeg_chain`, written for the clip's own frame size, the
+  bundle's ``.cube`` files beside it) in the same one ffmpeg command, and ``ratio`` = ours / its;
 - ``agreement``: both paths decoded again to rgb24 (lossless: raw frames over pipes, no
   encoder) and compared frame by frame: the largest difference in levels and the share of
-  values that differ (the runtime's ``look.cube``, the file lut3d reads);
+  values that differ (the runtime's ``look.cube``, the file lut3d reads); for a recipe also the
+  PSNR of the chain's frames against ours (mean over the clip and the worst frame);
 - ``flicker`` (image-adaptive bundles): the frame-to-frame change of the per-frame parameters
   and of the baked LUT (in 8-bit levels), each frame on its own and smoothed over time.
 """
@@ -29,9 +34,12 @@ from typing import Any, Optional
 
 import numpy as np
 
+from styleforge.export.ffmpeg_chain import CHAIN_FILE, filter_chain
 from styleforge.runtime import bundle_files
 from styleforge.runtime.adaptive_lut import AdaptiveLutStylizer
 from styleforge.runtime.manifest import load_manifest
+from styleforge.runtime.metrics import psnr
+from styleforge.runtime.recipe import Recipe
 from styleforge.runtime.stylizer import open_bundle
 from styleforge.runtime.temporal import DEFAULT_TAU_S, ParamSmoother, frame_changes
 from styleforge.runtime.video import FrameStyler, pump
@@ -92,22 +100,71 @@ def _style_alone(stylizer, info: VideoInfo, frames: list[np.ndarray], smooth_s: 
     return float(np.median(styler.style_s)) * 1000.0
 
 
-def ffmpeg_lut3d(info: VideoInfo, cube: Path, dst: Path, codec: str, crf: int) -> float:
-    """Wall seconds of one ffmpeg command: decode, lut3d, RGB -> YUV, encode, audio copied."""
+def ffmpeg_filtered(info: VideoInfo, graph: str, cwd: Path, dst: Path, codec: str, crf: int, what: str = "lut3d") -> float:
+    """Wall seconds of one ffmpeg command: decode, the filtergraph ``graph`` (run in ``cwd``, where
+    its files are), the same RGB -> YUV as our writer, encode, audio copied."""
     pix_fmt, options = encoder_pix_fmt(info, codec), CODECS.get(codec, ("yuv420p", ()))[1]
     colour = colour_args(info, pix_fmt)  # the same RGB -> YUV as our writer
     scale = colour[1] if colour else ""
-    vf = "format=rgb24,lut3d=file=look.cube:interp=trilinear" + (f",{scale}" if scale else "")
+    script = cwd / f"{what}.graph.txt"  # a file (-/vf): a recipe's graph is long
+    script.write_text(graph.rstrip() + (f",{scale}" if scale else "") + "\n", encoding="utf-8")
     quality = ["-crf", str(crf)] if codec in ("libx264", "libx265", "libvpx-vp9", "libx264rgb") else []
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(info.path.absolute()),
-           "-map", "0:v:0", "-map", "0:a?", "-c:a", "copy", "-vf", vf, "-c:v", codec, *options, *quality,
+           "-map", "0:v:0", "-map", "0:a?", "-c:a", "copy", "-/vf", script.name, "-c:v", codec, *options, *quality,
            *colour[2:], "-pix_fmt", pix_fmt, str(dst.absolute())]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cube.parent, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        raise VideoError(f"ffmpeg lut3d failed: {proc.stderr.strip().splitlines()[-1:]}")
+        raise VideoError(f"ffmpeg {what} failed: {proc.stderr.strip().splitlines()[-1:]}")
     return seconds
+
+
+def ffmpeg_lut3d(info: VideoInfo, cube: Path, dst: Path, codec: str, crf: int) -> float:
+    """Wall seconds of one ffmpeg command: decode, lut3d, RGB -> YUV, encode, audio copied."""
+    return ffmpeg_filtered(info, "format=rgb24,lut3d=file=look.cube:interp=trilinear", cube.parent, dst, codec, crf)
+
+
+def local_recipe(stylizer) -> Optional[Recipe]:
+    """The stylizer's look recipe when it has local operators (None for a colour look or a model)."""
+    recipe = getattr(stylizer, "recipe", None)
+    return recipe if isinstance(recipe, Recipe) and not recipe.is_colour_only else None
+
+
+def _chain_of(bundle: Path, recipe: Recipe, info: VideoInfo, folder: Path) -> str:
+    """The recipe as an ffmpeg filtergraph for the clip's frame size, fed rgb24 as our path is; the
+    bundle's ``.cube`` files it names copied (hash-checked) into ``folder``, as ``look.ffmpeg.txt``
+    expects them beside it."""
+    manifest = load_manifest(bundle)
+    for art in manifest.artifacts.values():
+        if art.format == "cube" and art.file in recipe.tables:
+            target = folder / art.file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(bundle_files.read_artifact(bundle, art, True))
+    chain = filter_chain(recipe, info.width, info.height)
+    (folder / CHAIN_FILE).write_text(chain, encoding="utf-8")
+    return "format=rgb24," + chain
+
+
+def chain_agreement(stylizer, info: VideoInfo, graph: str, folder: Path) -> dict[str, Any]:
+    """Our frames vs the chain's, both rgb24 straight from the decoder: PSNR (whole clip, worst frame)
+    and the largest difference in levels."""
+    styler = FrameStyler(stylizer, float(info.fps), 1.0)
+    errors, per_frame, worst = [], [], 0
+    with FrameReader(info) as ours, FrameReader(info, graph, cwd=folder) as theirs:
+        for frame in ours:
+            ref = theirs.read()
+            if ref is None:
+                raise VideoError("the ffmpeg chain gave fewer frames than the clip has")
+            mine = styler(frame)
+            diff = mine.astype(np.int16) - ref.astype(np.int16)
+            errors.append(float(np.mean(diff.astype(np.float64) ** 2)))
+            per_frame.append(psnr(mine, ref))
+            worst = max(worst, int(np.abs(diff).max()))
+    styler.close()
+    whole = float(10 * np.log10(255.0**2 / max(np.mean(errors), 1e-10)))
+    return {"frames": len(per_frame), "psnr": round(min(whole, 100.0), 2), "psnr_min": round(min(per_frame), 2),
+            "max_diff_levels": worst}
 
 
 def agreement(stylizer, info: VideoInfo, cube: Path) -> dict[str, Any]:
@@ -165,7 +222,8 @@ def bench_video(bundle, clip, artifact: str = "auto", threads: Optional[int] = N
     }
     tmp = Path(tempfile.mkdtemp(prefix="styleforge-video-bench-"))
     try:
-        if hasattr(stylizer, "applier") and not isinstance(stylizer, AdaptiveLutStylizer):
+        recipe = local_recipe(stylizer)
+        if hasattr(stylizer, "applier") and not isinstance(stylizer, AdaptiveLutStylizer) and recipe is None:
             stylizer.applier.table_u8(1.0)  # the 256^3 table is loading, not the first frame
         decode_s, sample = _decode_only(info)
         n = info.frames
@@ -175,8 +233,14 @@ def bench_video(bundle, clip, artifact: str = "auto", threads: Optional[int] = N
         style = np.array(timed.pop("style_frame_s")) * 1000.0
         result["ours"] = {**timed, "decode_only_ms": decode_s * 1000.0 / n, "style_alone_ms": alone_ms,
                           "style_ms_median": float(np.median(style)), "style_ms_mean": float(style.mean())}
-        cube = _cube_of(bundle, tmp)
-        if cube is not None and has_lut3d():
+        cube = None if recipe is not None else _cube_of(bundle, tmp)
+        if recipe is not None:
+            graph = _chain_of(bundle, recipe, info, tmp)
+            chain_s = ffmpeg_filtered(info, graph, tmp, tmp / f"chain{clip.suffix}", codec, crf, what="chain")
+            result["ffmpeg_chain"] = {"seconds": chain_s, "fps": n / chain_s, "frame_size": [info.width, info.height]}
+            result["ratio"] = result["ours"]["fps"] / result["ffmpeg_chain"]["fps"]
+            result["agreement"] = chain_agreement(stylizer, info, graph, tmp)
+        elif cube is not None and has_lut3d():
             lut_s = ffmpeg_lut3d(info, cube, tmp / f"lut3d{clip.suffix}", codec, crf)
             result["ffmpeg_lut3d"] = {"seconds": lut_s, "fps": n / lut_s}
             result["ratio"] = result["ours"]["fps"] / result["ffmpeg_lut3d"]["fps"]
@@ -229,6 +293,12 @@ def format_report(r: dict[str, Any]) -> str:
                   f"  ->  ours / lut3d = {r['ratio']:.2f}x",
                   f"  agree    max {a['max_diff_levels']} level(s) over {a['frames']} frames (rgb24, lossless); "
                   f"{100 * a['differing_share']:.3f}% of values differ"]
+    if "ffmpeg_chain" in r:
+        a = r["agreement"]
+        lines += [f"  chain    {r['ffmpeg_chain']['fps']:7.1f} frames/s end to end ({r['ffmpeg_chain']['seconds']:.2f} s, "
+                  f"the recipe as an ffmpeg filtergraph for {c['size']})  ->  ours / chain = {r['ratio']:.2f}x",
+                  f"  agree    chain vs ours {a['psnr']:.2f} dB over {a['frames']} frames (worst frame {a['psnr_min']:.2f}, "
+                  f"max {a['max_diff_levels']} levels; rgb24, lossless)"]
     if "note" in r:
         lines.append(f"  note     {r['note']}")
     if "flicker" in r:

@@ -7,6 +7,13 @@
 - an image-adaptive LUT bundle: a LUT per frame from the frame's thumbnail, its parameters
   smoothed over time (:class:`~styleforge.runtime.temporal.ParamSmoother`, ``smooth_s``) so the
   look follows the scene without flickering; a scene cut restarts the average;
+- a look recipe (colour + local operators): the recipe per frame, on the whole frame, exactly as on
+  a still (``stylize_rgb``). It cannot flicker from the frame's own statistics, because no operator
+  reads any: radii are fractions of the frame's short side, the vignette is geometry, and grain's
+  field depends on its seed and the frame size only. A still part of the picture therefore stays
+  bit for bit still. Grain is one fixed pattern, the same on every frame, as on a still: a video
+  frame equals the same photo styled alone, and a static pattern costs the encoder nothing
+  frame to frame. Film grain that moves would need a seed per frame, and no recipe asks for that yet;
 - a model artifact (TFLite, ONNX, ...): the model stylizer per frame, tiled at any size.
 
 Three threads overlap the work: one reads decoded frames from ffmpeg, the caller's thread

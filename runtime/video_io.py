@@ -356,10 +356,13 @@ def encoder_pix_fmt(info: VideoInfo, codec: str) -> str:
 
 def colour_args(info: VideoInfo, pix_fmt: str) -> list[str]:
     """ffmpeg output options for RGB -> ``pix_fmt``: for YUV, ``-vf scale=...`` with the source's
-    matrix and range (bt601, limited, when untagged: what the decoder assumed), then the tags."""
+    matrix and range (bt601, limited, when untagged or RGB-coded: what the decoder assumes), then
+    the tags."""
     if not pix_fmt.startswith("yuv"):
         return []
     tags = info.colour
+    if tags.get("matrix") == "gbr":  # an RGB-coded source (FFV1, PNG, x264rgb): no YUV matrix to keep
+        tags = {}  # encode as an untagged clip is decoded: bt601, limited range
     matrix = tags.get("matrix", "bt601")
     matrix = {"smpte170m": "bt601", "bt470bg": "bt601", "bt2020nc": "bt2020"}.get(matrix, matrix)
     if matrix not in ("bt601", "bt709", "fcc", "smpte240m", "bt2020"):
