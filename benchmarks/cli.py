@@ -48,8 +48,9 @@ def register(subparsers) -> None:
     p.add_argument("--plot", default=None, metavar="PNG", help="bar chart of p50 latency per cell (matplotlib)")
     p.add_argument("--video", default=None, metavar="CLIP",
                    help="time CLIP through each bundle's video path (decode / style / encode ms per frame, "
-                        "fps) side by side with ffmpeg -vf lut3d=look.cube, compare their frames (rgb24, "
-                        "lossless), and for image-adaptive bundles the flicker with and without smoothing")
+                        "fps) side by side with ffmpeg -vf lut3d=look.cube (a look recipe: its ffmpeg filtergraph "
+                        "for the clip's size), compare their frames (rgb24, lossless), and for image-adaptive "
+                        "bundles the flicker with and without smoothing")
     p.add_argument("--video-codec", default="libx264", help="encoder of both --video paths [libx264]")
     p.add_argument("--crf", type=int, default=18, help="--video encoder quality [18]")
     p.add_argument("--compare", nargs=2, default=None, metavar=("A.json", "B.json"),
