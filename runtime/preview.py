@@ -371,8 +371,8 @@ def _recipe_controls(index: int, recipe: Recipe) -> str:
         decimals = max(0, -math.floor(math.log10(step_size)))
         value = float(step.params[key])
         rows.append(
-            f'<label class="slider step" title="{html.escape(step.describe())}">{i + 1}. {html.escape(step.op)} '
-            f'{html.escape(key)} <small>(identity {identity:g})</small>'
+            f'<label class="slider step" title="{html.escape(step.describe())}"><span>{i + 1}. {html.escape(step.op)} '
+            f'{html.escape(key)} <small>(identity {identity:g})</small></span>'
             f'<input type="range" class="step-strength" id="p{index}-step-{i}" data-step="{i}" data-decimals="{decimals}" '
             f'min="{low!r}" max="{high!r}" step="{step_size!r}" value="{value!r}" aria-valuetext="{value:.{decimals}f}">'
             f'<output>{value:.{decimals}f}</output></label>')
@@ -443,11 +443,6 @@ def render_page(manifest: Manifest, photos: Sequence[PhotoPreview], facts: dict[
         notes.append(f"PSNR is measured against <strong>{html.escape(ref_label)}</strong> on the embedded pixels.")
     else:
         notes.append("No reference (no fp32 artifact and no reference images): PSNR is not shown.")
-    if live:
-        others = any(o.key != "lut_cube" for p in photos for o in p.outputs)
-        notes.append("The LUT is applied live in your browser with WebGL2 (trilinear, float32)"
-                     + ("; the other outputs were rendered by the styleforge runtime when this page was made."
-                        if others else "; the thumbnails below are the runtime's own output."))
     if recipe is not None:
         grain = (" Grain's noise is the runtime's own field for each photo, embedded in 8 bits; only its amount is live."
                  if any(step.op == "grain" for step in recipe.steps) else "")
@@ -455,6 +450,13 @@ def render_page(manifest: Manifest, photos: Sequence[PhotoPreview], facts: dict[
                      "(its pyramid blurs included). Each step's slider sets its main parameter on every photo; "
                      "<em>Save recipe</em> downloads the edited <code>recipe.json</code>, and <code>styleforge export "
                      "--recipe recipe.json --bundle THIS_BUNDLE --out NEW_BUNDLE</code> makes a bundle of it." + grain)
+    if live and recipe is not None:
+        notes.append("Its colour part alone, <code>look.cube</code>, is applied live too, in one pass (trilinear, float32).")
+    elif live:
+        others = any(o.key != "lut_cube" for p in photos for o in p.outputs)
+        notes.append("The LUT is applied live in your browser with WebGL2 (trilinear, float32)"
+                     + ("; the other outputs were rendered by the styleforge runtime when this page was made."
+                        if others else "; the thumbnails below are the runtime's own output."))
     for key, why in skipped.items():
         notes.append(f"Not shown: <code>{html.escape(key)}</code> ({html.escape(why)}).")
     if max_edge:
