@@ -381,8 +381,10 @@ class _ColourLut(_Op):
 
 
 def _words(rgb8: np.ndarray) -> np.ndarray:
-    """Contiguous uint8 ``[r, W, 3]`` -> the table index ``r | g << 8 | b << 16`` per pixel (each
-    pixel's 3 bytes read as a 4-byte word, the next pixel's byte masked off)."""
+    """Contiguous uint8 ``[r, W, 3]`` (or ``[r, W, 4]`` words) -> the table index ``r | g << 8 | b << 16``
+    per pixel (each pixel's 3 bytes read as a 4-byte word, the next byte masked off)."""
+    if rgb8.shape[-1] == 4:
+        return rgb8.reshape(-1).view("<u4") & np.uint32(0xFFFFFF)
     src = rgb8.reshape(-1)
     n = src.size // 3
     index = np.empty(n, dtype=np.uint32)
@@ -393,15 +395,20 @@ def _words(rgb8: np.ndarray) -> np.ndarray:
     return index
 
 
-def _store_words(planes: np.ndarray, out: np.ndarray) -> None:
+def _store_words(planes: np.ndarray, out: np.ndarray, fourth: Optional[np.ndarray] = None) -> None:
     """Whole-number float planes ``[3, r, W]`` in [0, 255] -> contiguous uint8 ``[r, W, 3]``: each
     pixel a 4-byte word ``r | g << 8 | b << 16`` stored 3 bytes apart, first to last (each word's
-    zero top byte lands on the next pixel's red, which the next word then writes)."""
+    zero top byte lands on the next pixel's red, which the next word then writes). With ``fourth``
+    (``[r, W]`` uint8: alpha, or Pillow's RGB padding), ``out`` is ``[r, W, 4]`` words."""
     word = planes[2] * _f(256.0)
     word += planes[1]
     word *= _f(256.0)
     word += planes[0]
     words = word.astype(np.uint32).reshape(-1)
+    if fourth is not None:
+        words |= fourth.reshape(-1).astype(np.uint32) << np.uint32(24)
+        out.reshape(-1).view("<u4")[:] = words
+        return
     dst = out.reshape(-1)
     n = words.size
     if n > 1:
@@ -456,18 +463,26 @@ class RecipeRenderer:
                 self._packed[step.lut] = packed_table_u16(Lut3D(self.recipe.tables[step.lut]))
         return self._packed
 
-    def render(self, rgb: np.ndarray, strength: float = 1.0, strip_rows: Optional[int] = None) -> np.ndarray:
+    def render(self, rgb: np.ndarray, strength: float = 1.0, strip_rows: Optional[int] = None,
+               out: Optional[np.ndarray] = None) -> np.ndarray:
         """uint8, uint16 or float32 (in [0, 1]) ``[H, W, 3]`` -> the look, same dtype and shape, blended
         with the input by ``strength`` in [0, 1]. ``strip_rows`` (a multiple of ``2**STRIP_LEVEL``)
-        changes speed and memory, never a value."""
+        changes speed and memory, never a value.
+
+        uint8 ``[H, W, 4]`` (Pillow's pixel words: RGBX or RGBA) is taken too; the 4th byte is
+        carried to the output. ``out`` (the input's shape and dtype) receives the result; it may be
+        ``rgb`` itself (each strip's rows are read before they are written)."""
         rgb = np.ascontiguousarray(rgb)
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype not in (np.uint8, np.uint16, np.float32):
+        words = rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 4
+        if rgb.ndim != 3 or not (rgb.shape[2] == 3 or words) or rgb.dtype not in (np.uint8, np.uint16, np.float32):
             raise ValueError(f"expected a uint8, uint16 or float32 [H, W, 3] array, got {rgb.dtype} {rgb.shape}")
+        if out is not None and (out.shape != rgb.shape or out.dtype != rgb.dtype or not out.flags.c_contiguous):
+            raise ValueError(f"out must be a contiguous {rgb.dtype} array of shape {rgb.shape}")
         missing = [s.lut for s in self.recipe.steps if s.op == "colour_lut" and s.lut not in self.recipe.tables]
         if missing:
             raise look_ops.LookOpError(f"recipe step colour_lut: its table {missing[0]!r} was not loaded")
         h, w = rgb.shape[:2]
-        out = np.empty_like(rgb)
+        out = np.empty_like(rgb) if out is None else out
         if h == 0 or w == 0:
             return out
         packed = self.packed_tables() if rgb.dtype == np.uint8 else {}
@@ -527,7 +542,7 @@ class RecipeRenderer:
                 y *= np.float32(scale)
                 np.rint(y, out=y)
             if rgb.dtype == np.uint8:
-                _store_words(y, out[y0:y1])
+                _store_words(y, out[y0:y1], rgb[y0:y1, :, 3] if words else None)
             else:
                 for c in range(3):
                     out[y0:y1, :, c] = y[c]

@@ -318,7 +318,8 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _row_strips(height: int, width: int, threads: int) -> list[tuple[int, int]]:
+def row_strips(height: int, width: int, threads: int) -> list[tuple[int, int]]:
+    """``[(y0, y1), ...]`` row strips of about :data:`STRIP_PIXELS` pixels, at least two per thread."""
     rows = max(1, min(height, STRIP_PIXELS // max(1, width)))
     if threads > 1:  # at least two items per thread, so an unlucky last strip cannot dominate
         rows = max(1, min(rows, -(-height // (2 * threads))))
@@ -367,7 +368,7 @@ class LutApplier:
         height, width = rgb.shape[:2]
         if height == 0 or width == 0:
             return out
-        strips = _row_strips(height, width, self.threads)
+        strips = row_strips(height, width, self.threads)
         if rgb.dtype == np.uint8:
             table = self.table_u8(strength)
             self._map(lambda s: _gather_strip_u8(rgb, out, s, table), strips)
@@ -403,13 +404,38 @@ class LutApplier:
             view.im.paste(image.im, (0, -y0, width, height - y0))
             _gather_strip_words(pixels, rows, table, keep_alpha=image.mode == "RGBA")
 
-        self._map(strip, _row_strips(height, width, self.threads))
+        self._map(strip, row_strips(height, width, self.threads))
         return _image_over(pixels, image.mode)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+
+
+def image_words(image, strips: list[tuple[int, int]], map_fn) -> Optional[np.ndarray]:
+    """An 8-bit ``RGB``/``RGBA`` PIL image's pixels as a new uint8 ``[H, W, 4]`` buffer of Pillow's own
+    4-byte words (RGBX / RGBA), pasted row strip by row strip through ``map_fn(fn, strips)`` (a
+    plain row copy with the GIL released); None for another mode, an empty image or a Pillow older
+    than 11.2. :func:`image_over` hands such a buffer back to Pillow without a copy."""
+    width, height = image.size
+    if image.mode not in ("RGB", "RGBA") or width == 0 or height == 0 or not _pillow_lends_memory():
+        return None
+    image.load()  # decode a lazily opened file once, before the threads read it
+    pixels = np.empty((height, width, 4), dtype=np.uint8)
+
+    def paste(rows: tuple[int, int]) -> None:
+        y0, y1 = rows
+        _image_over(pixels[y0:y1], image.mode).im.paste(image.im, (0, -y0, width, height - y0))
+
+    map_fn(paste, strips)
+    return pixels
+
+
+def image_over(pixels: np.ndarray, mode: str):
+    """The PIL image of ``mode`` ("RGB" or "RGBA") whose pixels are the uint8 ``[H, W, 4]`` buffer
+    ``pixels`` itself (no copy)."""
+    return _image_over(pixels, mode)
 
 
 @functools.lru_cache(maxsize=1)

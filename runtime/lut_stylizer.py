@@ -97,8 +97,8 @@ class LutStylizer(Stylizer):
 
         An RGB or RGBA PIL image of a colour look goes through :meth:`LutApplier.apply_image`, in
         Pillow's own pixel memory: the same pixels as through arrays, without their conversions."""
-        if isinstance(image, Image.Image) and 0.0 < strength <= 1.0 and self._one_lut:
-            out = self.applier.apply_image(image, strength)
+        if isinstance(image, Image.Image) and 0.0 < strength <= 1.0:
+            out = self.applier.apply_image(image, strength) if self._one_lut else self._recipe_image(image, strength)
             if out is not None:
                 if image.info.get("icc_profile"):
                     out.info["icc_profile"] = image.info["icc_profile"]
@@ -111,6 +111,17 @@ class LutStylizer(Stylizer):
                 out[:, :, :3] = self.stylize_rgb(np.ascontiguousarray(image[:, :, :3]), strength)
                 return out
         return super().stylize(image, strength)
+
+    def _recipe_image(self, image: Image.Image, strength: float) -> Optional[Image.Image]:
+        """An RGB/RGBA PIL image through the recipe in Pillow's own pixel words: pasted once into a
+        ``[H, W, 4]`` buffer, rendered in place (alpha carried), handed back without a copy; None
+        where :func:`~styleforge.runtime.lut.image_words` cannot lend the memory."""
+        strips = rlut.row_strips(image.size[1], image.size[0], self.renderer.threads)
+        pixels = rlut.image_words(image, strips, self.renderer.map)
+        if pixels is None:
+            return None
+        self.renderer.render(pixels, strength, out=pixels)
+        return rlut.image_over(pixels, image.mode)
 
     def stylize_file(self, src: Union[str, os.PathLike], dst: Union[str, os.PathLike], strength: float = 1.0,
                      max_pixels: Optional[int] = DEFAULT_MAX_PIXELS, quality: int = 95,

@@ -133,7 +133,30 @@ def test_memory_is_bounded_by_strips():
 def test_bad_input_is_refused():
     renderer = RecipeRenderer(recipe(["clarity"]))
     with pytest.raises(ValueError, match="expected a uint8, uint16 or float32"):
-        renderer.render(np.zeros((8, 8, 4), np.uint8))
+        renderer.render(np.zeros((8, 8, 4), np.uint16))
     with pytest.raises(ValueError, match="multiple of 8"):
         renderer.render(np.zeros((8, 8, 3), np.uint8), strip_rows=12)
     assert renderer.render(np.zeros((0, 5, 3), np.uint8)).shape == (0, 5, 3)
+
+
+def test_a_recipe_bundle_takes_pil_images_in_pillows_own_pixels(recipe_bundle):
+    """PIL in/out without the array conversions: the same bytes as the array path, alpha and ICC
+    carried, at any strength."""
+    from styleforge.runtime import open_bundle
+
+    stylizer = open_bundle(recipe_bundle, artifact="recipe", threads=2)
+    image = Image.open(ALBUM / "donna.jpg").convert("RGB").resize((401, 267))
+    rgb = np.asarray(image)
+    for strength in (1.0, 0.5):
+        out = stylizer.stylize(image, strength)
+        assert out.mode == "RGB" and out.size == image.size
+        np.testing.assert_array_equal(np.asarray(out), stylizer.stylize(rgb, strength))
+    rgba = image.copy()
+    rgba.putalpha(Image.linear_gradient("L").resize(image.size))
+    rgba.info["icc_profile"] = b"profile bytes"
+    out = stylizer.stylize(rgba)
+    assert out.mode == "RGBA" and out.info["icc_profile"] == b"profile bytes"
+    np.testing.assert_array_equal(np.asarray(out)[..., :3], stylizer.stylize(rgb))
+    np.testing.assert_array_equal(np.asarray(out)[..., 3], np.asarray(rgba)[..., 3])
+    assert np.asarray(image).tobytes() == rgb.tobytes()  # the input is untouched
+    stylizer.close()
