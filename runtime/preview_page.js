@@ -225,6 +225,7 @@ void main() {
         } catch (err) {
           recipeProblem = String(err.message || err);
           recipeRenderer = null;
+          document.querySelectorAll("input.step-strength").forEach((input) => { input.disabled = true; });
           return false;
         }
       }

@@ -218,6 +218,7 @@ void main() {
       this.free = new Map();  // "WxH" -> float render targets not in use
       this.fields = new Map();  // grain fields: "photo/step" -> texture
       this.passes = 0;
+      this.photo = null;  // the photo whose targets the pool holds
     }
 
     compile(fragment) {
@@ -404,6 +405,9 @@ void main() {
     // The recipe `steps` (the page's edited copy) on `photoTexture` (w x h, photo number `photo`),
     // blended by `strength`, drawn onto the current canvas (sized w x h by the caller).
     draw(steps, photoTexture, w, h, photo, fields, strength) {
+      const gl = this.gl;
+      if (this.photo !== photo) this.flush();  // GPU memory holds one photo's targets at a time
+      this.photo = photo;
       this.passes = 0;
       const source = { texture: photoTexture, w, h };
       let rgb = source;
@@ -414,7 +418,20 @@ void main() {
       });
       this.run("final", null, { photo: photoTexture, styled: rgb }, (u) => u.f("strength", strength));
       if (rgb !== source) this.release(rgb);
+      const error = gl.getError();  // out of GPU memory draws nothing and throws nothing: ask
+      if (error !== gl.NO_ERROR) throw new Error(`WebGL error 0x${error.toString(16)} (out of GPU memory?)`);
       return this.passes;
+    }
+
+    // Free every render target and grain field (another photo is coming).
+    flush() {
+      const gl = this.gl;
+      for (const pool of this.free.values()) {
+        for (const target of pool) { gl.deleteFramebuffer(target.framebuffer); gl.deleteTexture(target.texture); }
+      }
+      this.free.clear();
+      for (const texture of this.fields.values()) gl.deleteTexture(texture);
+      this.fields.clear();
     }
   }
 
