@@ -70,6 +70,7 @@ LABELS = {
     "coreml_fp32": "fp32 (Core ML)",
     "torchscript": "fp32 (TorchScript)",
 }
+COLOUR_PART_LABEL = "its colour part alone (look.cube)"  # a recipe bundle's lut_cube
 RUNNABLE_FORMATS = ("recipe", "cube", "adaptive-lut", "tflite", "onnx", "coreml", "torchscript")
 # The reference PSNR is measured against when no reference images are given: full precision.
 REFERENCE_ORDER = ("torchscript", "onnx", "tflite_fp32", "coreml_fp32")
@@ -310,7 +311,8 @@ def build_preview(
             if "recipe" in stylizers:
                 photo.grain = grain_fields(stylizers["recipe"].recipe, before.shape[0], before.shape[1])
             for key, stylizer in stylizers.items():
-                photo.outputs.append(Output(key, LABELS.get(key, key), stylizer.stylize_rgb(before),
+                label = COLOUR_PART_LABEL if key == "lut_cube" and "recipe" in stylizers else LABELS.get(key, key)
+                photo.outputs.append(Output(key, label, stylizer.stylize_rgb(before),
                                             is_reference=key == ref_key))
             if ref_dir is not None:
                 photo.outputs.append(Output("reference", reference_label, reference_image(ref_dir, path, before.shape),
