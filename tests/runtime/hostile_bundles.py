@@ -1,4 +1,5 @@
-"""A corpus of hostile bundles, written from two real exported ones (a model bundle, a LUT bundle).
+"""A corpus of hostile bundles, written from real exported ones (a model bundle, a LUT bundle, a
+look-recipe bundle).
 
 Each case is a copy of a good bundle with one thing wrong, as a careless or malicious source
 would ship it. Where a check must hold even against a competent attacker, the tampered file's
@@ -220,18 +221,92 @@ def lut_cases() -> dict[str, tuple[Callable[[Path], None], str, str]]:
     }
 
 
+def _recipe(edit: Callable[[str], str]) -> Callable[[Path], None]:
+    """Rewrite recipe.json through ``edit`` (its text) and rehash it: a competent forger."""
+
+    def apply(bundle: Path) -> None:
+        path = bundle / "recipe.json"
+        path.write_text(edit(path.read_text()))
+        rehash(bundle, "recipe")
+
+    return apply
+
+
+def _steps(fn: Callable[[list[dict[str, Any]]], None]) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        data = json.loads(text)
+        fn(data["steps"])
+        return json.dumps(data)
+
+    return edit
+
+
+def _step(op: str, **fields: Any) -> Callable[[list[dict[str, Any]]], None]:
+    return lambda steps: next(s for s in steps if s["op"] == op).update(fields)
+
+
+def _huge_recipe(bundle: Path) -> None:
+    with open(bundle / "recipe.json", "r+b") as f:
+        f.truncate(1 << 30)  # sparse; the manifest says so too (its hash is left: the size is refused first)
+    _art("recipe", size_bytes=1 << 30)(bundle)
+
+
+def _cube_garbage(bundle: Path) -> None:
+    (bundle / "look.cube").write_text("LUT_3D_SIZE 2\n0 0 0\n1 1 1\n")
+    rehash(bundle, "lut_cube")
+
+
+def recipe_cases() -> dict[str, tuple[Callable[[Path], None], str, str]]:
+    """name -> (mutation, artifact, expected message) on the look-recipe bundle (recipe.json rehashed)."""
+    return {
+        "recipe-unknown-op": (_recipe(_steps(lambda s: s.append({"op": "deep_dream", "amount": 1.0}))), "recipe",
+                              r"recipe step 5: unknown operator 'deep_dream'"),
+        "recipe-nan": (_recipe(lambda t: t.replace('"amount": ', '"amount": NaN, "x": ', 1)), "recipe",
+                       r"recipe\.json: NaN is not a JSON number"),
+        "recipe-infinite": (_recipe(lambda t: t.replace('"strength": 0.5', '"strength": 1e999', 1)), "recipe",
+                            r"recipe step 3 \(bloom\)\.strength must be finite, got inf"),
+        "recipe-out-of-range": (_recipe(_steps(_step("clarity", amount=5.0))), "recipe",
+                                r"recipe step 1: clarity\.amount = 5 is outside \[-1, 2\]"),
+        "recipe-absurd-radius": (_recipe(_steps(_step("bloom", radius=1e9))), "recipe",
+                                 r"bloom\.radius = 1e\+09 is outside \[0\.005, 0\.15\]"),
+        "recipe-negative-radius": (_recipe(_steps(_step("clarity", radius=-0.02))), "recipe",
+                                   r"clarity\.radius = -0\.02 is outside"),
+        "recipe-string-parameter": (_recipe(_steps(_step("vignette", amount="-0.4"))), "recipe",
+                                    r"vignette\)\.amount must be a number, got str"),
+        "recipe-thousands-of-ops": (_recipe(_steps(lambda s: s.extend([s[0]] * 5000))), "recipe",
+                                    r"recipe: 5004 steps, more than the 32 a look may have"),
+        "recipe-lut-missing": (_recipe(_steps(_step("colour_lut", lut="other.cube"))), "recipe",
+                               r"its colour_lut 'other\.cube' is not a \.cube artifact of the bundle"),
+        "recipe-lut-not-a-cube": (_recipe(_steps(_step("colour_lut", lut="recipe.json"))), "recipe",
+                                  r"its colour_lut 'recipe\.json' is not a \.cube artifact of the bundle"),
+        "recipe-lut-outside": (_recipe(_steps(_step("colour_lut", lut="../outside/look.cube"))), "recipe",
+                               r"its colour_lut '\.\./outside/look\.cube' is not a \.cube artifact"),
+        "recipe-cube-garbage": (_cube_garbage, "recipe", r"look\.cube: LUT_3D_SIZE 2 needs 8 rows, found 2"),
+        "recipe-not-json": (_recipe(lambda t: t[: len(t) // 2]), "recipe", r"artifact 'recipe': recipe\.json: "),
+        "recipe-not-an-object": (_recipe(lambda t: "[1, 2, 3]"), "recipe", r"a recipe must be an object, got list"),
+        "recipe-newer-version": (_recipe(lambda t: t.replace('"version": 1', '"version": 7', 1)), "recipe",
+                                 r"recipe version 7 is not supported"),
+        "recipe-huge": (_huge_recipe, "recipe", r"recipe\.json.*1024 MiB|size_bytes.*1073741824"),
+    }
+
+
 # a verified model file the interpreter cannot parse: a cell error in bench (an interpreter's own
 # limits look the same), a refusal in stylize and open_bundle
 BENCH_CELL_ERRORS = ("truncated-rehashed",)
 
 
-def build_corpus(model_bundle: Path, lut_bundle: Path, root: Path) -> list[Case]:
-    """Write every case under ``root`` (plus ``root/outside``) and return them."""
+def build_corpus(model_bundle: Path, lut_bundle: Path, root: Path, recipe_bundle: Path | None = None) -> list[Case]:
+    """Write every case under ``root`` (plus ``root/outside``) and return them; the recipe cases
+    when a look-recipe bundle is given."""
     outside = root / "outside"
     outside.mkdir(parents=True)
     shutil.copy(model_bundle / MODEL_FILE, outside / MODEL_FILE)
     cases = []
-    for base, backend, table in ((model_bundle, "litert", model_cases(outside)), (lut_bundle, "lut", lut_cases())):
+    sources = [(model_bundle, "litert", model_cases(outside)), (lut_bundle, "lut", lut_cases())]
+    if recipe_bundle is not None:
+        shutil.copy(recipe_bundle / "look.cube", outside / "look.cube")  # were the path followed, it would load
+        sources.append((recipe_bundle, "lut", recipe_cases()))
+    for base, backend, table in sources:
         for name, (mutate, artifact, expect) in table.items():
             path = root / name
             shutil.copytree(base, path, symlinks=True)

@@ -87,8 +87,8 @@ def lut_bundle(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def corpus(tiny_bundle, lut_bundle, tmp_path_factory):
-    return hostile.build_corpus(tiny_bundle, lut_bundle, tmp_path_factory.mktemp("hostile"))
+def corpus(tiny_bundle, lut_bundle, recipe_bundle, tmp_path_factory):
+    return hostile.build_corpus(tiny_bundle, lut_bundle, tmp_path_factory.mktemp("hostile"), recipe_bundle)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def _one_line(text: str) -> str:
 
 
 def test_open_bundle_refuses_every_case_opening_nothing_outside(corpus):
-    assert len(corpus) >= 30
+    assert len(corpus) >= 50 and sum(case.name.startswith("recipe-") for case in corpus) >= 16
     for case in corpus:
         with watching_opens() as opened, pytest.raises(StyleforgeError) as err:
             open_bundle(case.path, artifact=case.artifact)
@@ -158,9 +158,9 @@ def test_bench_refuses_every_case_in_one_line(corpus, tmp_path, capsys):
 # ------------------------------------------------------------------------------ good bundles, opt-out
 
 
-def test_good_bundles_load_and_open_only_their_own_files(tiny_bundle, lut_bundle):
+def test_good_bundles_load_and_open_only_their_own_files(tiny_bundle, lut_bundle, recipe_bundle):
     for bundle, artifact in ((tiny_bundle, MODEL_KEY), (tiny_bundle, "onnx"), (tiny_bundle, "torchscript"),
-                             (lut_bundle, "lut")):
+                             (lut_bundle, "lut"), (recipe_bundle, "recipe")):
         with watching_opens() as opened:
             stylizer = open_bundle(bundle, artifact=artifact)
             out = stylizer.stylize(np.full((16, 24, 3), 100, np.uint8))
