@@ -9,7 +9,8 @@ ops only:
 - the pyramid: ``AveragePool`` 2x2 (an odd edge repeated with ``Slice`` + ``Concat`` first),
   the Gaussian as two depthwise convolutions with constant taps after a reflect ``Pad``
   (TFLite ``MIRROR_PAD``), and one bilinear ``Resize`` back (half-pixel centres);
-- the colour LUT: the index arithmetic + 8 ``Gather``s of :mod:`styleforge.export.lut_graph`;
+- the colour LUT: index arithmetic + 8 ``Gather``s (:class:`GatherLut`, as in
+  :mod:`styleforge.export.lut_graph`);
 - luma as a 1x1 convolution; the vignette's weights and grain's field (its blur and
   normalisation included) baked as constants ``[1, 1, H, W]`` for this size, so grain is in the
   graph, exactly the runtime's noise at this size;
@@ -48,12 +49,10 @@ from torch import Tensor, nn
 from styleforge.errors import StyleforgeError
 from styleforge.export import calibration as cal
 from styleforge.export import ops_report, verify
-from styleforge.export.lut_graph import lut_module
 from styleforge.export.onnx_export import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, export_onnx, onnx_ops
 from styleforge.export.tflite_convert import TFLiteConversionError, convert_tflite
 from styleforge.runtime import look_blur, look_ops
 from styleforge.runtime.contract import Artifact, TensorSpec
-from styleforge.runtime.lut import Lut3D
 from styleforge.train.models import recipe_ops
 from styleforge.train.models.recipe import RecipeGenerator
 
@@ -91,7 +90,7 @@ class GraphOptions:
 
 def _midtones(v: Tensor) -> Tensor:
     v = v.clamp(0.0, 1.0)
-    return 4.0 * v * (1.0 - v)
+    return v * (1.0 - v) * 4.0  # the constant last (see GatherLut on clamps and int8)
 
 
 class StaticBlur(nn.Module):
@@ -192,7 +191,8 @@ class _Step(nn.Module):
         if name == "sharpen":
             return x + p["amount"] * (lum - self.blur(lum))
         if name == "bloom":
-            gate = torch.sigmoid((lum.clamp(0.0, 1.0) - p["threshold"]) / look_ops.BLOOM_KNEE)
+            knee, threshold = look_ops.BLOOM_KNEE, p["threshold"]  # scaled before the clamp, for int8
+            gate = torch.sigmoid((lum / knee - threshold / knee).clamp(-threshold / knee, (1.0 - threshold) / knee))
             return x + p["strength"] * self.blur(x.clamp(0.0, 1.0) * gate) * (1.0 - x)
         if name == "vignette":
             return x * self.scale + self.offset
@@ -202,6 +202,38 @@ class _Step(nn.Module):
             k = p["luma_dependence"]
             return x + ((1.0 - k) + k * _midtones(lum)) * self.field
         raise AssertionError(name)
+
+
+class GatherLut(nn.Module):
+    """Trilinear 3D LUT of ``[1, 3, H, W]`` in [0, 1] (clamped) by index arithmetic + 8 ``Gather``s,
+    the graph of :func:`styleforge.export.lut_graph.lut_module` in [0, 1] with the lattice
+    coordinate scaled *before* the clamp: TFLite's int8 quantiser gave a clamp followed by
+    ``* (S - 1)`` the product's scale, which left 17 input levels (nearest-node lookups: 29-33 dB
+    for the LUT alone in int8, 37-39 dB this way). Interpolating as 7 lerps, or gathering per
+    channel, would round less in int8, but onnx2tf then loses track of the layout (the TFLite
+    graph came out wrong in fp32 too), so it stays 8 weighted corners, each ``[1, 3, H, W]``."""
+
+    def __init__(self, table: np.ndarray):  # [S, S, S, 3] indexed [r, g, b]
+        super().__init__()
+        self.lut_size = int(table.shape[0])
+        self.register_buffer("table", torch.from_numpy(np.ascontiguousarray(table.reshape(-1, 3), np.float32)))
+
+    def forward(self, x: Tensor) -> Tensor:  # [1, 3, H, W] -> [1, 3, H, W]
+        s = self.lut_size
+        u = (x * float(s - 1)).clamp(0.0, float(s - 1))
+        base = torch.clamp(torch.floor(u), max=float(s - 2))
+        frac = u - base
+        fr, fg, fb = frac[:, 0:1], frac[:, 1:2], frac[:, 2:3]  # [1, 1, H, W]
+        node = base.to(torch.int32)  # int32: fp16 holds integers exactly only up to 2048
+        index = (node[:, 0] * (s * s) + node[:, 1] * s) + node[:, 2]  # [1, H, W]
+        out = None
+        for dr, wr in ((0, 1.0 - fr), (s * s, fr)):
+            for dg, wg in ((0, 1.0 - fg), (s, fg)):
+                for db, wb in ((0, 1.0 - fb), (1, fb)):
+                    corner = self.table[index + (dr + dg + db)]  # Gather (int32 indices): [1, H, W, 3]
+                    term = corner.permute(0, 3, 1, 2) * (wr * wg * wb)  # [1, 3, H, W]
+                    out = term if out is None else out + term
+        return out
 
 
 class RecipeGraph(nn.Module):
@@ -217,7 +249,7 @@ class RecipeGraph(nn.Module):
         steps = []
         for op in generator.stack.ops:
             if op.name == "colour_lut":
-                steps.append(lut_module(Lut3D(op.table.detach().clamp(0.0, 1.0).numpy().astype(np.float32))))
+                steps.append(GatherLut(op.table.detach().clamp(0.0, 1.0).numpy()))
             else:
                 steps.append(_Step(op.name, op.params(), self.size, int(op.seed)))
         self.steps = nn.ModuleList(steps)
@@ -226,11 +258,8 @@ class RecipeGraph(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         u = (x + 1.0) * 0.5
         for name, step in zip(self.names, self.steps):
-            if name == "colour_lut":  # the gather LUT takes and gives [-1, 1]
-                u = (step(u * 2.0 - 1.0) + 1.0) * 0.5
-            else:
-                u = step(u, F.conv2d(u, self.luma_weight))
-        return u.clamp(0.0, 1.0) * 2.0 - 1.0
+            u = step(u) if name == "colour_lut" else step(u, F.conv2d(u, self.luma_weight))
+        return (u * 2.0 - 1.0).clamp(-1.0, 1.0)  # scaled before the clamp: one more bit in int8
 
 
 # ------------------------------------------------------------------------------ bundle artifacts
