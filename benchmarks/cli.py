@@ -21,7 +21,8 @@ def register(subparsers) -> None:
     )
     p.add_argument("models", nargs="*", metavar="BUNDLE_OR_MODEL", help="bundle folders or model files")
     p.add_argument("--backend", default="all",
-                   help="litert, tflite-runtime, onnxruntime, torch, coreml, adb; comma-separated, or 'all' "
+                   help="litert, tflite-runtime, onnxruntime, torch, coreml, adb, lut (a bundle's look.cube or "
+                        "look recipe at full resolution, beside Pillow); comma-separated, or 'all' "
                         "(the installed ones; adb only when named) [all]")
     p.add_argument("--artifact", default="all", help="manifest keys (e.g. tflite_fp32,tflite_int8,onnx) or 'all' [all]")
     p.add_argument("--threads", default=None, help="thread counts, e.g. 1,2,4 [the runtime's default]")
