@@ -88,6 +88,9 @@ def choose(manifest: Manifest, artifact: str = "auto", backend: str = "auto") ->
         if key not in artifacts:
             raise BundleError(f"bundle has no {key!r} artifact; it has {', '.join(artifacts) or 'none'}")
         chosen = artifacts[key]
+        if chosen.format == "ffmpeg":  # a recipe's filtergraph: text for ffmpeg, never run here
+            raise BundleError(f"{key!r} is an ffmpeg filtergraph, run by ffmpeg itself (in the bundle folder: "
+                              f"ffmpeg -i IN -/vf {chosen.file} OUT); stylize runs the bundle's recipe")
         if backend != "auto":
             if chosen.format not in backend_formats(backend):
                 raise BackendError(f"backend {backend!r} cannot run {key!r} (format {chosen.format})")

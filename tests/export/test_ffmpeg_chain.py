@@ -168,6 +168,10 @@ def test_a_chain_below_its_bound_is_recorded_and_the_bundle_still_ships(bundle):
     assert len(warnings) == 1 and "look.ffmpeg.txt is" in warnings[0] and "5. grain" in warnings[0]
     stylizer = open_bundle(out)  # the runtime runs the recipe and never the chain
     assert stylizer.artifact.key == "recipe"
+    from styleforge.runtime.contract import BundleError
+
+    with pytest.raises(BundleError, match="is an ffmpeg filtergraph, run by ffmpeg itself"):
+        open_bundle(out, artifact="ffmpeg")
     photo = cal.heldout_crops(cal.split_default_photos()[1][:1], (HEIGHT, WIDTH))[0]
     assert stylizer.stylize(photo).shape == photo.shape
 
