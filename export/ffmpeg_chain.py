@@ -37,11 +37,12 @@ runtime. Nothing is clipped or rounded to 8 bits between steps. Each operator is
   same standard deviation. It is another random pattern of the same strength and size, so it
   cannot match pixel for pixel. Like the runtime's, it is the same on every frame.
 
-``gblur`` is a recursive (IIR) Gaussian of :data:`GBLUR_STEPS` passes at full resolution. The
+``gblur`` is a recursive (IIR) Gaussian of :data:`GBLUR_STEPS` passes at full resolution, run on
+the frame padded by 3 sigma of reflected pixels (the runtime's blurs reflect at the edges). The
 runtime's blur is a sampled Gaussian on a pyramid. The two differ by a few percent of a blurred
-value, most at the frame's edges. :func:`verify_chain` measures all of it: it runs the chain with
-ffmpeg on photos at the stated size, the whole recipe and then each step alone, and takes the PSNR
-against the runtime's 8-bit output.
+value. :func:`verify_chain` measures all of it: it runs the chain with ffmpeg on photos at the
+stated size, the whole recipe and then each step alone, and takes the PSNR against the runtime's
+8-bit output (at 1080p with ffmpeg 9.0.2: 48-65 dB per operator, grain ~28 dB; docs/recipes.md).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class ChainError(StyleforgeError, ValueError):
 
 
 def _n(value: float) -> str:
-    """A number for a filtergraph: 8 significant digits, no exponent surprises for ffmpeg."""
+    """A number for a filtergraph: 8 significant digits (ffmpeg reads ``2.5e-05`` in options and expressions)."""
     return f"{float(value):.8g}"
 
 
