@@ -58,7 +58,7 @@ def _median_ms(fn, runs: int) -> tuple[float, list[float]]:
     return float(np.median(times)), times
 
 
-def _photo(spec: dict[str, Any], h: int, w: int):
+def bench_photo(spec: dict[str, Any], h: int, w: int):
     from PIL import Image
 
     refs = spec.get("references") or []
@@ -74,12 +74,7 @@ def _photo(spec: dict[str, Any], h: int, w: int):
 
 
 def measure_lut(spec: dict[str, Any]) -> dict[str, Any]:
-    """Time and score one LUT cell (see the module doc); returns the bench cell's metrics. A
-    ``recipe`` artifact is measured by :func:`styleforge.benchmarks.recipe_bench.measure_recipe`."""
-    if (spec.get("artifact") or {}).get("format") == "recipe":
-        from styleforge.benchmarks.recipe_bench import measure_recipe
-
-        return measure_recipe(spec)
+    """Time and score one LUT cell (see the module doc); returns the bench cell's metrics."""
     rss_before = current_rss_mb()
     start = time.perf_counter()
     from styleforge.runtime import lut as rlut
@@ -105,7 +100,7 @@ def measure_lut(spec: dict[str, Any]) -> dict[str, Any]:
     runs = int(spec.get("runs") or 5)
     with tempfile.TemporaryDirectory(prefix="styleforge-lutbench-") as tmp:
         photo_path = Path(tmp) / "photo.jpg"
-        _photo(spec, h, w).save(photo_path, quality=95)
+        bench_photo(spec, h, w).save(photo_path, quality=95)
         decode_ms, _ = _median_ms(lambda: open_image(photo_path), min(runs, 5))
         rgb = np.asarray(open_image(photo_path).rgb, dtype=np.uint8)
 
@@ -124,7 +119,7 @@ def measure_lut(spec: dict[str, Any]) -> dict[str, Any]:
         pil_image, pil_filter = Image.fromarray(rgb), rlut.pillow_filter(stylizer.lut)
         pillow_ms, _ = _median_ms(lambda: pil_image.filter(pil_filter), min(runs, 5))
         pillow_max_diff = int(np.abs(np.asarray(pil_image.filter(pil_filter), dtype=np.int16) - styled).max())
-        fidelity = _reference_fidelity(spec, stylizer)
+        fidelity = reference_fidelity(spec, stylizer)
         vs_student = _vs_student(bundle, manifest, rgb, styled)
         pil_image = styled = None  # free them: the input kinds below measure their own peaks
         inputs = {kind: _measure_input(stylizer, rgb, kind, runs, int(spec.get("warmup", 1)))
@@ -181,13 +176,13 @@ def _measure_input(stylizer, photo: np.ndarray, kind: str, runs: int, warmup: in
     pil_image, pil_filter = Image.fromarray(pixels), rlut.pillow_filter(stylizer.lut)
     pillow_ms, _ = _median_ms(lambda: pil_image.filter(pil_filter), min(runs, 5))
     max_abs = int(np.abs(np.asarray(pil_image.filter(pil_filter), dtype=np.int16) - styled).max())
-    array_ms, pil_ms = _interleaved_ms(lambda: stylizer.stylize(pixels), lambda: stylizer.stylize(pil_image), runs)
+    array_ms, pil_ms = interleaved_ms(lambda: stylizer.stylize(pixels), lambda: stylizer.stylize(pil_image), runs)
     return {"p50_ms": p50, "pillow_1t_ms": pillow_ms, "ratio_vs_pillow": p50 / pillow_ms if pillow_ms else None,
             "pillow_max_abs": max_abs, "peak_rss_mb": peak, "peak_reset": reset,
             "array_ms": array_ms, "pil_ms": pil_ms, "pil_vs_array": pil_ms / array_ms if array_ms else None}
 
 
-def _interleaved_ms(first, second, runs: int) -> tuple[float, float]:
+def interleaved_ms(first, second, runs: int) -> tuple[float, float]:
     """p50s of two calls timed alternately (after one warm-up each), so load on a shared machine
     falls on both alike."""
     first(), second()
@@ -200,7 +195,7 @@ def _interleaved_ms(first, second, runs: int) -> tuple[float, float]:
     return float(np.median(times[0])), float(np.median(times[1]))
 
 
-def _reference_fidelity(spec: dict[str, Any], stylizer) -> Optional[dict[str, Any]]:
+def reference_fidelity(spec: dict[str, Any], stylizer) -> Optional[dict[str, Any]]:
     """PSNR (uint8) of the LUT path against the bundle's reference outputs (worst and mean)."""
     from styleforge.runtime.imageio import open_image, to_uint8_array
     from styleforge.runtime.metrics import max_abs_error, psnr

@@ -39,6 +39,7 @@ from styleforge.benchmarks.cell_stats import (
     peak_rss_mb,
     reset_peak_rss,
 )
+from styleforge.benchmarks.lut_bench import bench_photo, interleaved_ms, reference_fidelity
 
 # the recipe the target names (colour + clarity + bloom + vignette), in the order the
 # paired fit writes its operators (train/recipe_fit.ORDER): what write_example_bundle exports
@@ -56,7 +57,6 @@ def measure_recipe(spec: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     from PIL import Image
 
-    from styleforge.benchmarks.lut_bench import _interleaved_ms, _photo, _reference_fidelity
     from styleforge.runtime.contract import Artifact
     from styleforge.runtime.lut_stylizer import LutStylizer
     from styleforge.runtime.manifest import load_manifest
@@ -75,7 +75,7 @@ def measure_recipe(spec: dict[str, Any]) -> dict[str, Any]:
 
     h, w = (int(v) for v in (spec.get("size") or (1080, 1920)))
     runs = int(spec.get("runs") or 5)
-    rgb = np.asarray(_photo(spec, h, w), dtype=np.uint8)
+    rgb = np.asarray(bench_photo(spec, h, w), dtype=np.uint8)
     reset = reset_peak_rss()
     start = time.perf_counter()
     styled = stylizer.stylize_rgb(rgb)
@@ -100,9 +100,9 @@ def measure_recipe(spec: dict[str, Any]) -> dict[str, Any]:
     pillow_ms = float(np.median(pillow_times))
     pillow_psnr = psnr(np.asarray(pillow_out), styled)
     pillow_out = image = None
-    array_ms, pil_ms = _interleaved_ms(lambda: stylizer.stylize(rgb), lambda: stylizer.stylize(Image.fromarray(rgb)),
+    array_ms, pil_ms = interleaved_ms(lambda: stylizer.stylize(rgb), lambda: stylizer.stylize(Image.fromarray(rgb)),
                                        max(1, min(runs, 5)))
-    fidelity = _reference_fidelity(spec, stylizer)
+    fidelity = reference_fidelity(spec, stylizer)
     info = stylizer.info()
     stylizer.close()
     record = cell_record((h, w), (import_ms, load_ms, first_ms), times,

@@ -33,6 +33,7 @@ from styleforge.benchmarks.cell_stats import (  # noqa: F401  (re-exported for t
     peak_rss_mb,
 )
 from styleforge.benchmarks.lut_bench import measure_lut
+from styleforge.benchmarks.recipe_bench import measure_recipe
 
 SKIPPED_EXIT = 3  # the cell cannot run here (no CUDA, no macOS, ...): not a failure
 
@@ -160,8 +161,8 @@ def _fidelity(spec, backend, in_spec, out_spec) -> Optional[dict[str, Any]]:
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Load, time and score one cell; returns the cell's metrics (see ``styleforge.benchmarks.bench``)."""
-    if spec["backend"] == "lut":
-        return measure_lut(spec)
+    if spec["backend"] == "lut":  # a look.cube, or a recipe.json (benchmarks/recipe_bench.py)
+        return measure_recipe(spec) if (spec.get("artifact") or {}).get("format") == "recipe" else measure_lut(spec)
     from styleforge.runtime.backends import BackendOptions, load_backend
     from styleforge.runtime.contract import Artifact
     from styleforge.runtime.tensors import to_input
