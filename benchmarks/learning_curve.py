@@ -50,7 +50,9 @@ from styleforge.runtime.preview import Output, PhotoPreview, comparison_page
 from styleforge.train.checkpoint import load_checkpoint, load_generator
 from styleforge.train.models.colour import ColourGenerator
 from styleforge.train.paired_fit import fit_colour_generator
+from styleforge.train.recipe_adversarial import refine_fit
 from styleforge.train.recipe_fit import fit_recipe
+from styleforge.train.recipe_unpaired import bake_table, fit_unpaired_recipe
 
 IDENTITY = "identity"
 COLOUR = "colour generator (unpaired)"
@@ -58,6 +60,8 @@ START = "evidence start (no training)"
 PAIRED = "paired fit of the n content photos (ceiling)"
 ORACLE = "best global colour map (oracle, fitted on the test photos)"
 RECIPE = "paired look recipe of the n content photos"
+RECIPE_START = "look recipe, statistics start (unpaired)"
+RECIPE_ADV = "look recipe after the adversarial step (unpaired)"
 CLASSICAL = baselines.CLASSICAL_NAMES
 TEST_SHORT_SIDE = 320  # photos are stored (content, style) and scored (test) at this short side
 SAMPLES = "samples.jpg"  # one held-out portrait through every method, beside its ground truth (small enough to commit)
@@ -153,6 +157,28 @@ def _recipe_method(content: Sequence[np.ndarray], look: str) -> tuple:
     return method, facts
 
 
+def _unpaired_recipe_methods(content: Sequence[np.ndarray], style: Sequence[np.ndarray], colour) -> tuple:
+    """``(start method, adversarial method, facts)``: the unpaired look recipe of the two folders
+    around the colour generator ``colour``'s LUT, its statistics start and its adversarial step."""
+    start = time.perf_counter()
+    fit = fit_unpaired_recipe([c.astype(np.float32) / 255.0 for c in content],
+                              [s.astype(np.float32) / 255.0 for s in style], bake_table(colour))
+    start_steps, fit_seconds = fit.start_steps, time.perf_counter() - start
+    refine_fit(fit)
+
+    def method(steps):
+        def run(rgb: np.ndarray) -> np.ndarray:
+            out = apply_recipe(rgb.astype(np.float32) / 255.0, steps)
+            return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+        return run
+
+    facts = {"ops": fit.local_ops, "fit_seconds": round(fit_seconds, 1),
+             "seconds": round(time.perf_counter() - start, 1), "log": fit.log,
+             "z2": {"colour": round(fit.colour_z2, 3), "every_op": round(fit.recipe_z2, 3), "kept": round(fit.kept_z2, 3)},
+             "worth_z2": {r.op: round(r.worth_z2, 3) for r in fit.ops}}
+    return method(start_steps), method(fit.steps), facts
+
+
 def run_cell(look: str, n: int, seed: int, root: Path, grouping: Grouping, preset: str = "cpu",
              steps: Optional[int] = None, train_set: Sequence[str] = ()) -> dict:
     """Build, train and score one cell; returns (and saves as ``root/cell.json``) its result."""
@@ -183,10 +209,12 @@ def run_cell(look: str, n: int, seed: int, root: Path, grouping: Grouping, prese
     init = type(selected)(**selected.config)
     init.load_state_dict(state["generator_init"])
     recipe, recipe_facts = _recipe_method(content, look)
+    unpaired_start, unpaired_adv, unpaired_facts = _unpaired_recipe_methods(content, style, selected)
     methods = {IDENTITY: lambda x: x, **baselines.classical_methods(style, content),
                START: torch_method(init), COLOUR: torch_method(selected),
                ORACLE: baselines.colour_oracle([p[1] for p in pairs], [p[2] for p in pairs]),
-               PAIRED: _paired_method(content, look), RECIPE: recipe}
+               PAIRED: _paired_method(content, look), RECIPE: recipe,
+               RECIPE_START: unpaired_start, RECIPE_ADV: unpaired_adv}
     scores, outputs = score_methods(methods, pairs)
     page = comparison(pairs, outputs, root / "preview",
                       f"{look}, {n} photos a side, split {seed}: every method on held-out portraits")
@@ -204,6 +232,7 @@ def run_cell(look: str, n: int, seed: int, root: Path, grouping: Grouping, prese
         "shrink": verdict.get("shrink"), "anchor_weight": verdict.get("anchor_weight"),
         "train_seconds": stages.timings.get("colour"), "score_seconds": round(time.perf_counter() - start, 1),
         "recipe": recipe_facts,
+        "unpaired_recipe": unpaired_facts,
         "preview": str(page.relative_to(root)), "samples": str(samples.relative_to(root)),
     }
     write_text(saved, json.dumps(result, indent=2) + "\n")
@@ -258,7 +287,7 @@ def summarise(cells: Sequence[dict]) -> dict:
 
 
 def _columns() -> list[str]:
-    return [IDENTITY, *CLASSICAL, START, COLOUR, ORACLE, PAIRED, RECIPE]
+    return [IDENTITY, *CLASSICAL, START, COLOUR, RECIPE_START, RECIPE_ADV, ORACLE, PAIRED, RECIPE]
 
 
 def to_markdown(summary: dict, cells: Sequence[dict]) -> str:

@@ -14,6 +14,7 @@ Examples::
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from styleforge.cli_options import SIZE_HELP, parse_size
@@ -155,6 +156,10 @@ def run_export(args) -> int:
             raise CLIError("--weights goes with --model; a checkpoint already has its weights")
         from styleforge.train.checkpoint import load_generator
 
+        recipe_run = Path(args.source) / "recipe"  # an unpaired run's look recipe (model.colour.recipe=auto)
+        if (recipe_run / "checkpoints").is_dir():
+            print(f"[export] {args.source} learned a look recipe: exporting {recipe_run}", file=sys.stderr)
+            args.source = str(recipe_run)
         try:
             model, info = load_generator(args.source, use_ema=not args.no_ema)
         except (OSError, ValueError) as err:  # CheckpointError is a ValueError/OSError subclass

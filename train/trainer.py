@@ -14,6 +14,7 @@ so it is a pure function of ``(seed, step)`` and does not depend on the world si
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -39,16 +40,22 @@ from styleforge.train.engine import (
     run_loop,
     versions,
 )
+from styleforge.train.models.colour import ColourGenerator
 from styleforge.train.models.recipe import RecipeGenerator
 from styleforge.train.objectives import Objective, build_objective
 from styleforge.train.recipe_fit import LUT_SIZE as RECIPE_LUT_SIZE
 from styleforge.train.recipe_fit import STEPS as RECIPE_STEPS
 from styleforge.train.recipe_fit import RecipeFit
 from styleforge.train.recipe_run import (
+    ADVERSARIAL_STEPS,
+    RECIPE_SUBDIR,
+    UNPAIRED_STEPS,
     choice_record,
     fit_paired_recipe,
+    fit_unpaired_run,
     save_recipe_run,
     say_choice,
+    unpaired_choice,
 )
 from styleforge.train.whole_photo import stylize_array
 
@@ -296,7 +303,45 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress, candi
         summary["checkpoints"] = [p.name for p in list_checkpoints(run_dir)]
     if verdict is not None and not verdict.ok:
         raise DegenerateModelError(verdict, where=f"{run_dir} (step {step})")
+    if main and start <= config.steps and _wants_unpaired_recipe(config, generator):
+        shipped = objective.networks.get("generator_selected", ema_model)
+        summary["recipe"] = _unpaired_recipe_run(config, run_dir, shipped, preset, show_progress)
     return summary
+
+
+def _wants_unpaired_recipe(config: TrainConfig, generator: nn.Module) -> bool:
+    return (config.mode == "unpaired" and config.model.colour.recipe == "auto"
+            and isinstance(generator, ColourGenerator))
+
+
+def _unpaired_recipe_run(config: TrainConfig, run_dir: Path, colour_model: nn.Module, preset,
+                         show_progress: bool) -> dict[str, Any]:
+    """``model.colour.recipe=auto``: the look recipe of the run's folders around the shipped colour
+    generator; written as the run ``RUN/recipe`` (what ``export RUN`` then ships) when a local
+    operator earns its place, else the colour generator stays the run's look. Returns the choice."""
+    fit = fit_unpaired_run(Path(config.data.content_dir), Path(config.data.style_dir), colour_model.eval(),
+                           seed=config.seed, steps=max(1, min(config.steps, UNPAIRED_STEPS)),
+                           adversarial_steps=max(1, min(config.steps, ADVERSARIAL_STEPS)), show_progress=show_progress)
+    for line in fit.log:
+        print(f"unpaired: {line}", file=sys.stderr)
+    choice = unpaired_choice(fit)
+    write_text(run_dir / "recipe_choice.json", json.dumps(choice, indent=2) + "\n")
+    if not fit.local_ops:
+        print("unpaired: the look is a colour function: the colour generator is the run's look", file=sys.stderr)
+        return choice
+    recipe_dir = run_dir / RECIPE_SUBDIR
+    generator = RecipeGenerator.from_steps(fit.steps, lut_size=RECIPE_LUT_SIZE, seed=config.seed)
+    meta = _meta(config, generator, distributed.DistInfo(), preset, len(fit.content), style_name(config))
+    meta["mode"] = "unpaired-recipe"
+    meta["run"]["unpaired_choice"] = {k: v for k, v in choice.items() if k != "log"}
+    save_recipe_run(generator, recipe_dir, meta, config_to_yaml(config))
+    split = test_split(config)
+    if split is not None:
+        report = held_out_report(split, 0, [("generator", generator)], "cpu", config.log.eval_max_images)
+        write_text(recipe_dir / "eval.json", json.dumps(report, indent=2))
+    print(f"unpaired: the look recipe ({' -> '.join(op for op, _ in fit.steps)}) is in {recipe_dir}; "
+          f"styleforge export {run_dir} ships it", file=sys.stderr)
+    return {**choice, "run": str(recipe_dir)}
 
 
 def held_out_report(split: tuple[Path, Path], step: int, candidates: list[tuple[str, nn.Module]], device,

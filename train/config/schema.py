@@ -54,6 +54,10 @@ class ColourModelConfig:
     # which candidate ships: "last" (the last EMA generator, after shrink) or "criterion" (the
     # unsupervised selection score's pick, the classical start included)
     select: str = "last"
+    # "auto": after the colour generator, learn a look recipe (local operators around its LUT) from
+    # the same folders, statistics start then adversarial step, and ship it when an operator earns
+    # its place (RUN/recipe); "off": the colour generator alone
+    recipe: str = "off"
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,7 @@ class TrainConfig:
             (0.0 <= colour.shrink <= 1.0, "model.colour.shrink (model.shrink) must be in [0, 1]"),
             (colour.freedom in ("evidence", "fixed"), "model.colour.freedom (model.freedom) must be evidence or fixed"),
             (colour.select in ("criterion", "last"), "model.colour.select (model.select) must be criterion or last"),
+            (colour.recipe in ("auto", "off"), "model.colour.recipe must be auto or off"),
             (min(self.log.log_every, self.log.sample_every, self.log.checkpoint_every) >= 1,
              "log.*_every must be >= 1"),
         ]
