@@ -200,13 +200,13 @@ class _Target:
         self.unit = stats.std(0, unbiased=len(style) > 1).clamp_min(MIN_SPREAD) if len(style) > 1 \
             else torch.full_like(self.mean, 0.05)
 
-    def distance(self, stack, content) -> "object":
+    def distance(self, stack, content) -> object:
         """Mean over statistics of the squared gap in units: ``((mean_c - mean_s) / unit)^2``."""
         import torch
 
         return self.gap(torch.stack([look_statistics(stack(x)) for x in content]).mean(0))
 
-    def gap(self, mean_stats) -> "object":
+    def gap(self, mean_stats) -> object:
         """The distance of mean statistics ``[K]`` from the target: each group's mean z^2, averaged."""
         z2 = ((mean_stats - self.mean) / self.unit) ** 2
         return sum(z2[part].mean() for part in group_slices().values()) / len(GROUPS)
@@ -277,7 +277,6 @@ def fit_unpaired_recipe(content: Sequence[np.ndarray], style: Sequence[np.ndarra
     fit_y = [ys[i] for i in cy[: len(ys) // 2]] if split else ys
     sel_x = [xs[i] for i in cx[len(xs) // 2:]] if split else xs
     sel_y = [ys[i] for i in cy[len(ys) // 2:]] if split else ys
-    local = [name for name in ops if name != "colour_lut"]
     _train(stack, fit_x, _Target(fit_y), steps, seed, progress)
     with torch.no_grad():
         sel = _Target(sel_y)
