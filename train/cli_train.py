@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "fitted by gradient descent) and keeps the operators that help on held-out "
                              "pairs; a look no local operator helps trains the colour generator. It says "
                              "what each operator is worth and saves the choice in the run")
+    parser.add_argument("--recipe", action="store_true",
+                        help="unpaired, colour generator: then learn a look recipe around its LUT from the same "
+                             "folders (smoothing, clarity, sharpening, bloom, fade, vignette: a statistics start, "
+                             "then an adversarial step on crops), keep the operators that bring a held-out half of "
+                             "the photos closer to the style, and write it to OUT/recipe, which export OUT ships; "
+                             "a look no operator helps stays the colour generator (model.colour.recipe=auto)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs, samples)")
     add_config_arguments(parser, example="loss.gan=hinge")
     parser.add_argument("--steps", type=int, help="total training steps (a resumed run trains up to this)")
@@ -115,6 +121,8 @@ def _shortcuts(args: argparse.Namespace, config) -> dict:
             model["discriminator"] = "dcgan"
             model["discriminator_kwargs"] = {}
         patch["model"] = model
+    if getattr(args, "recipe", False):
+        patch.setdefault("model", {})["colour"] = {"recipe": "auto"}
     return patch
 
 
@@ -128,6 +136,9 @@ def run_train(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {args.out} is a file, not a run folder")
     config = _resolve(args)
     auto = config.model.generator == AUTO
+    if args.recipe and (config.mode != "unpaired" or config.model.generator != "colour"):
+        raise CLIError("--recipe learns a look recipe around an unpaired colour generator: give --content and "
+                       "--style (--paired already learns a recipe from the pairs)")
     if auto and config.mode != "paired":
         raise CLIError("model.generator=auto chooses the model for before/after pairs: give --paired DIR")
     if args.dry_run:
@@ -163,4 +174,8 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"held-out PSNR {evaluation['psnr']:.2f} dB (identity baseline {ident['psnr']:.2f} dB), "
                   f"SSIM {evaluation['ssim']:.4f} ({ident['ssim']:.4f}), "
                   f"CIEDE2000 {evaluation['delta_e2000']:.2f} ({ident['delta_e2000']:.2f})")
+    recipe = summary.get("recipe")
+    if recipe:
+        print(f"look recipe: {recipe['run']}" if recipe.get("run") else
+              "look recipe: no local operator earned its place; the colour generator is the look")
     return 0

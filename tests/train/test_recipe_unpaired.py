@@ -83,3 +83,29 @@ def test_a_colour_look_stays_a_colour_function(photos):
     fit = fit_unpaired_recipe(content, style, table, steps=STEPS)
     assert fit.local_ops == [], fit.log
     assert refine_fit(fit, steps=10) is None  # nothing to refine
+
+
+def test_train_recipe_cli_writes_its_choice_and_export_ships_what_it_chose(tmp_path, capsys):
+    import json
+
+    from styleforge.cli import main as cli
+    from styleforge.photo.dataset import make_dataset
+
+    data = make_dataset("dreamy-bloom", tmp_path / "data", seed=0, size=96, show_progress=False)
+    run = tmp_path / "run"
+    args = ["train", "--content", str(data / "content"), "--style", str(data / "style"), "--out", str(run),
+            "--preset", "tiny", "--quiet", "--allow-degenerate", "--recipe"]
+    assert cli(args) == 0
+    out = capsys.readouterr().out
+    choice = json.loads((run / "recipe_choice.json").read_text())
+    assert choice["generator"] in ("recipe", "colour") and choice["log"]
+    assert (run / "recipe" / "recipe.json").is_file() == (choice["generator"] == "recipe")
+    assert "look recipe:" in out
+    if choice["generator"] == "recipe":
+        bundle = tmp_path / "bundle"
+        assert cli(["export", str(run), "--out", str(bundle), "--heldout", str(data / "test" / "input")]) == 0
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        assert "recipe" in manifest["artifacts"] and manifest["model"]["arch"] == "recipe"
+    # --recipe belongs to an unpaired colour run: one line, nothing trained
+    assert cli(["train", "--paired", str(data / "paired"), "--out", str(tmp_path / "p"), "--recipe"]) == 2
+    assert "--recipe" in capsys.readouterr().err and not (tmp_path / "p").exists()
