@@ -16,6 +16,12 @@ ops only:
   graph, exactly the runtime's noise at this size;
 - element-wise ``Mul``/``Add``/``Sub``/``Div``/``Min``/``Max``/``Sigmoid``.
 
+For int8, every clamp gets a tensor of its own, scaled *before* it is clamped (:class:`GatherLut`,
+``_midtones``, bloom, the output): TFLite's quantiser gives a clamp's input the clamp's range,
+also where that tensor is used unclipped elsewhere or multiplied by a constant afterwards (a
+recipe clips once, at the end, so a step's output may exceed [0, 1]; clipped early, bright
+pixels came out grey).
+
 No InstanceNorm, PixelShuffle (DepthToSpace), ConvTranspose or GridSample: :data:`REFUSED_OPS`
 is checked on the ONNX graph. The graph has the contract of every styleforge image artifact:
 float32 ``[1, 3, H, W]`` NCHW (ONNX) or ``[1, H, W, 3]`` NHWC (TFLite, via onnx2tf) in
@@ -89,8 +95,11 @@ class GraphOptions:
 
 
 def _midtones(v: Tensor) -> Tensor:
-    v = v.clamp(0.0, 1.0)
-    return v * (1.0 - v) * 4.0  # the constant last (see GatherLut on clamps and int8)
+    """``4 v (1 - v)`` of ``v`` clipped to [0, 1], as ``1 - 4 t^2`` of ``t = clip(v - 1/2)``: the clamp
+    gets a tensor of its own. TFLite's int8 quantiser gives a clamp's input the clamp's range, and
+    ``v`` (a blurred luma) is used unclipped elsewhere."""
+    t = (v - 0.5).clamp(-0.5, 0.5)
+    return 1.0 - t * t * 4.0
 
 
 class StaticBlur(nn.Module):
@@ -193,7 +202,10 @@ class _Step(nn.Module):
         if name == "bloom":
             knee, threshold = look_ops.BLOOM_KNEE, p["threshold"]  # scaled before the clamp, for int8
             gate = torch.sigmoid((lum / knee - threshold / knee).clamp(-threshold / knee, (1.0 - threshold) / knee))
-            return x + p["strength"] * self.blur(x.clamp(0.0, 1.0) * gate) * (1.0 - x)
+            # clip(x, 0, 1) * gate as min(max(x * gate, 0), gate) (gate > 0): x, used unclipped
+            # below, keeps its own int8 range (see _midtones)
+            lit = torch.minimum((x * gate).clamp(min=0.0), gate)
+            return x + p["strength"] * self.blur(lit) * (1.0 - x)
         if name == "vignette":
             return x * self.scale + self.offset
         if name == "fade":
@@ -209,9 +221,11 @@ class GatherLut(nn.Module):
     the graph of :func:`styleforge.export.lut_graph.lut_module` in [0, 1] with the lattice
     coordinate scaled *before* the clamp: TFLite's int8 quantiser gave a clamp followed by
     ``* (S - 1)`` the product's scale, which left 17 input levels (nearest-node lookups: 29-33 dB
-    for the LUT alone in int8, 37-39 dB this way). Interpolating as 7 lerps, or gathering per
-    channel, would round less in int8, but onnx2tf then loses track of the layout (the TFLite
-    graph came out wrong in fp32 too), so it stays 8 weighted corners, each ``[1, 3, H, W]``."""
+    for the LUT alone in int8, 37-39 dB this way). Interpolating as 7 lerps, gathering per
+    channel, or gathering a cell's 8 corners at once from a ``[(S-1)^3, 24]`` table (one gather
+    instead of 8, which are half the time of a four-operator recipe) would round less or run
+    faster, but onnx2tf then loses track of the layout (wrong TFLite graphs, fp32 included), so
+    it stays 8 weighted corners, each ``[1, 3, H, W]``."""
 
     def __init__(self, table: np.ndarray):  # [S, S, S, 3] indexed [r, g, b]
         super().__init__()
@@ -285,6 +299,10 @@ def write_recipe_graphs(bundle: Path, generator: RecipeGenerator, heldout_images
         if show:
             print(f"[export] recipe graph {size[0]}x{size[1]}: {text}", file=sys.stderr, flush=True)
 
+    if "tflite" in options.formats and "tflite_int8" in options.variants \
+            and options.calibration_count < cal.MIN_CALIBRATION_CROPS:
+        raise RecipeGraphError(f"int8 needs at least {cal.MIN_CALIBRATION_CROPS} calibration crops, "
+                               f"got {options.calibration_count}")
     bounds = {**verify.DEFAULT_BOUNDS_DB, **(options.bounds or {})}
     model = generator.eval()
     heldout_u8 = cal.heldout_crops(list(heldout_images), size)
