@@ -58,6 +58,8 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from styleforge.errors import StyleforgeError
+from styleforge.export.lut_common import lut_tensor_spec
+from styleforge.runtime.contract import Artifact
 from styleforge.runtime.look_blur import LUMA, gaussian_blur
 from styleforge.runtime.look_ops import BLOOM_KNEE, DETAIL_BANDS, GRAIN_CELLS, grain_noise
 from styleforge.runtime.metrics import psnr
@@ -327,8 +329,8 @@ def runtime_frames(recipe: Recipe, frames: np.ndarray) -> np.ndarray:
 
 
 def _compare(exe: str, recipe: Recipe, frames: np.ndarray, folder: Path, chain_file: Path) -> dict[str, float]:
+    theirs = run_chain(exe, chain_file, frames, folder)  # first: an ffmpeg that cannot run fails before the runtime's work
     ours = runtime_frames(recipe, frames)
-    theirs = run_chain(exe, chain_file, frames, folder)
     per = [psnr(a, b) for a, b in zip(theirs, ours)]
     return {"psnr": round(float(psnr(theirs, ours)), 2), "psnr_min": round(float(min(per)), 2),
             "max_abs": int(np.abs(theirs.astype(np.int16) - ours.astype(np.int16)).max())}
@@ -407,6 +409,34 @@ def write_chain(folder: Path, recipe: Recipe, photos: Sequence[Path], frame_size
         _warn(f"{CHAIN_FILE} is {fidelity['psnr_min']:.2f} dB from the runtime at {width}x{height} (bound {bound_db:g})"
               + (f"; alone: {alone}" if alone else "") + "; recipe.json and the .cube are unaffected")
     return fidelity
+
+
+def chain_artifact(folder: Path, recipe: Recipe, photos: Sequence[Path], frame_size: tuple[int, int] = FRAME_SIZE,
+                   bound_db: float = CHAIN_BOUND_DB, show_progress: bool = False) -> Optional[Artifact]:
+    """``folder/look.ffmpeg.txt`` written and checked by :func:`write_chain` (same arguments), and its
+    manifest entry (key ``ffmpeg``; size and sha256 are filled in when the manifest is built).
+
+    Every recipe bundle gets its chain this way, a trained recipe's and an edited one's. None, with
+    one warning line and no file, when the recipe cannot be written as a filtergraph (a ``.cube``
+    named with characters a filtergraph cannot quote): the chain is an extra, the bundle ships."""
+    try:
+        fidelity = write_chain(folder, recipe, photos, frame_size, bound_db, show_progress)
+    except ChainError as err:
+        _warn(f"no {CHAIN_FILE}: {err}; recipe.json and its .cube files are unaffected")
+        return None
+    return Artifact(key="ffmpeg", file=CHAIN_FILE, format="ffmpeg", precision="fp32", input=lut_tensor_spec("rgb"),
+                    output=lut_tensor_spec("styled"), fidelity=fidelity, extra=chain_facts(recipe, frame_size))
+
+
+def chain_summary(artifact: Optional[Artifact]) -> Optional[str]:
+    """The export's line on a checked chain (PSNR against the runtime, size, bound); None when it was
+    not checked or not written (a warning line said why)."""
+    if artifact is None or not isinstance(artifact.fidelity.get("psnr_min"), float):
+        return None
+    fidelity = artifact.fidelity
+    width, height = fidelity["frame_size"]
+    return (f"{CHAIN_FILE}: ffmpeg vs the runtime {fidelity['psnr_min']:.2f} dB at {width}x{height} "
+            f"(bound {fidelity['bound_psnr']:g})")
 
 
 def _warn(message: str) -> None:

@@ -128,8 +128,8 @@ def export_recipe_bundle(
             raise LutExportError(f"recipe gate failed: the runtime's recipe is {fidelity['psnr_min']:.2f} dB from "
                                  f"PyTorch's (bound {bound_db:g}); nothing was written")
         runtime_recipe = parse_recipe(recipe).with_tables({CUBE_FILE: rlut.read_cube(tmp / CUBE_FILE).table})
-        chain_fidelity = ffmpeg_chain.write_chain(tmp, runtime_recipe, paths[:ffmpeg_chain.CHAIN_PHOTOS], ffmpeg_size,
-                                                  show_progress=progress)
+        chain = ffmpeg_chain.chain_artifact(tmp, runtime_recipe, paths[:ffmpeg_chain.CHAIN_PHOTOS], ffmpeg_size,
+                                            show_progress=progress)
         spec_in, spec_out = lut_tensor_spec("rgb"), lut_tensor_spec("styled")
         artifacts = {
             "recipe": Artifact(key="recipe", file=RECIPE_FILE, format="recipe", precision="fp32", input=spec_in,
@@ -138,9 +138,7 @@ def export_recipe_bundle(
             "lut_cube": Artifact(key="lut_cube", file=CUBE_FILE, format="cube", precision="fp32", input=spec_in,
                                  output=spec_out, extra={"lut_size": int(table.shape[0]), "part": "colour"},
                                  fidelity={"verified": "the colour part of the recipe alone, not the whole look"}),
-            "ffmpeg": Artifact(key="ffmpeg", file=ffmpeg_chain.CHAIN_FILE, format="ffmpeg", precision="fp32",
-                               input=spec_in, output=spec_out, fidelity=chain_fidelity,
-                               extra=ffmpeg_chain.chain_facts(runtime_recipe, ffmpeg_size)),
+            **({"ffmpeg": chain} if chain is not None else {}),
         }
         if graphs is not None:
             artifacts.update(write_recipe_graphs(tmp, model, paths, graphs, show=progress))
@@ -158,9 +156,8 @@ def export_recipe_bundle(
               f"at short sides {', '.join(map(str, GATE_SIDES))} (bound {bound_db:g})", file=sys.stderr)
         for line in parse_recipe(recipe).describe():
             print(f"[export]   {line}", file=sys.stderr)
-        if isinstance(chain_fidelity.get("psnr_min"), float):
-            print(f"[export] {ffmpeg_chain.CHAIN_FILE}: ffmpeg vs the runtime {chain_fidelity['psnr_min']:.2f} dB at "
-                  f"{ffmpeg_size[0]}x{ffmpeg_size[1]} (bound {chain_fidelity['bound_psnr']:g})", file=sys.stderr)
+        if line := ffmpeg_chain.chain_summary(chain):
+            print(f"[export] {line}", file=sys.stderr)
         if graphs is not None:
             print(ops_report.format_table({k: a for k, a in manifest.artifacts.items()
                                            if a.format in ("onnx", "tflite")}), file=sys.stderr)
