@@ -57,7 +57,10 @@ def register(subparsers) -> None:
                         "artifacts of that name in --bundle, hash-checked and copied. No PyTorch model is behind "
                         "an edited recipe, so the gate is the runtime's: the new bundle must open as stylize opens "
                         "it and give finite, full-size output on the held-out photos (--heldout) at short sides "
-                        "256 and 640; the manifest records how far the edit moved the look from --bundle's")
+                        "256 and 640; the manifest records how far the edit moved the look from --bundle's. The "
+                        "bundle holds recipe.json, those .cube files and look.ffmpeg.txt (the recipe as an ffmpeg "
+                        "filtergraph for 1920x1080, checked with ffmpeg against the runtime; below 35 dB or without "
+                        "ffmpeg it is marked unverified and the bundle still ships)")
     p.add_argument("--bundle", metavar="SRC",
                    help="with --recipe: the bundle the recipe was edited from (read only; its .cube files are the "
                         "recipe's tables; default --out: dist/<SRC name>-edited)")
@@ -233,7 +236,7 @@ def _export_edited_recipe(args) -> int:
         raise CLIError("--recipe FILE and --bundle SRC go together: the recipe, and the bundle its .cube tables come from")
     if args.source or args.model or args.look or args.formats:
         raise CLIError("give --recipe and --bundle without CHECKPOINT_OR_RUN, --model, --look or --formats "
-                       "(an edited recipe exports as recipe.json with its .cube files)")
+                       "(an edited recipe exports as recipe.json with its .cube files and ffmpeg chain)")
     out = Path(args.out) if args.out else Path("dist") / f"{Path(args.bundle).resolve().name}-edited"
     heldout = cal.photos_in(args.heldout) if args.heldout else None
     manifest = export_edited_recipe(args.recipe, args.bundle, out, heldout_images=heldout, name=args.name,
@@ -258,6 +261,8 @@ def _export_recipe(args, model, info: dict, default_name: str) -> int:
     if formats - {"cube"}:
         asked = _split(args.tflite_variants, TFLITE_SHORT, "--tflite-variants")
         variants = tuple(f"tflite_{v}" for v in asked if f"tflite_{v}" in TFLITE_VARIANTS)
+        if "tflite" in formats and args.int8_io != "float":
+            raise CLIError("recipe graphs have float input and output; --int8-io is for model bundles")
         if "tflite" in formats and not variants:
             raise CLIError(f"recipe graphs are TFLite {', '.join(v.split('_', 1)[1] for v in TFLITE_VARIANTS)}; "
                            f"--tflite-variants {args.tflite_variants} asks for none of them")

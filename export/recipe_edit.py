@@ -21,6 +21,12 @@ its photo's shape and only finite values; nothing is written otherwise. Its refe
 runtime's own outputs, for ``bench`` on other machines. As information, not a bound, the manifest
 records how far the edit moved the look from SRC's (PSNR against SRC's recipe, or its ``.cube``
 when it has none, on the same photos).
+
+**The ffmpeg chain** is written and checked as for a trained recipe
+(:func:`styleforge.export.ffmpeg_chain.chain_artifact`): ``look.ffmpeg.txt`` for frames of
+``ffmpeg_size``, run by ffmpeg on the first held-out photos and compared with the runtime, its
+PSNR in the manifest's ``ffmpeg`` artifact. A chain below its bound, or not checked (no ffmpeg),
+is recorded as such with one warning line; the bundle ships all the same.
 """
 
 from __future__ import annotations
@@ -36,7 +42,13 @@ import numpy as np
 from styleforge.atomic import write_text
 from styleforge.errors import StyleforgeError
 from styleforge.export import calibration as cal
-from styleforge.export.bundle_writer import build_manifest, write_references, writing_bundle
+from styleforge.export import ffmpeg_chain
+from styleforge.export.bundle_writer import (
+    build_manifest,
+    with_file_facts,
+    write_references,
+    writing_bundle,
+)
 from styleforge.export.lut_common import lut_tensor_spec
 from styleforge.progress import progress as progress_bar
 from styleforge.runtime import bundle_files, open_bundle
@@ -162,10 +174,13 @@ def export_edited_recipe(
     style: Optional[str] = None,
     force: bool = False,
     progress: bool = True,
+    ffmpeg_size: tuple[int, int] = ffmpeg_chain.FRAME_SIZE,
 ) -> Manifest:
     """The bundle of ``recipe_file`` with its tables from ``source_bundle``, in ``out_dir`` (built in a
     temporary folder, renamed in; nothing is written when a check fails). ``heldout_images``: the
-    photos of the runtime check and the reference pairs (default: the album's held-out photos)."""
+    photos of the runtime check, the ffmpeg chain's check and the reference pairs (default: the
+    album's held-out photos). ``ffmpeg_size`` (width, height): the frame size ``look.ffmpeg.txt``
+    is written and checked for."""
     source, out_dir = Path(source_bundle), Path(out_dir)
     if out_dir.resolve() == source.resolve():
         raise RecipeEditError(f"--out {out_dir} is the source bundle; write the edited look to a new folder")
@@ -194,9 +209,13 @@ def export_edited_recipe(
                         "source_bundle_created": manifest.created})
         inputs = cal.heldout_crops(paths, (384, 384))
         fidelity, outputs = runtime_check(tmp, source, photos_by_side, inputs, progress)
+        tables = {file: rlut.read_cube(tmp / file).table for file in cubes}  # the copied files, as the chain reads them
+        chain = ffmpeg_chain.chain_artifact(tmp, recipe.with_tables(tables), paths[:ffmpeg_chain.CHAIN_PHOTOS],
+                                            ffmpeg_size, show_progress=progress)
         bundle = dataclasses.replace(
             bundle, references=write_references(tmp, inputs, outputs),
-            artifacts={**bundle.artifacts, "recipe": dataclasses.replace(bundle.artifacts["recipe"], fidelity=fidelity)})
+            artifacts={**bundle.artifacts, "recipe": dataclasses.replace(bundle.artifacts["recipe"], fidelity=fidelity),
+                       **({"ffmpeg": with_file_facts(tmp, chain)} if chain is not None else {})})
         bundle.save(tmp)
     if progress:
         print(f"[export] {RECIPE_FILE}: {len(recipe.steps)} steps from {Path(recipe_file).name}, tables from "
@@ -207,4 +226,6 @@ def export_edited_recipe(
               file=sys.stderr)
         for line in recipe.describe():
             print(f"[export]   {line}", file=sys.stderr)
+        if line := ffmpeg_chain.chain_summary(chain):
+            print(f"[export] {line}", file=sys.stderr)
     return bundle

@@ -1,6 +1,7 @@
 """``styleforge export --recipe FILE --bundle SRC``: a recipe edited by hand (the preview page's "save
-recipe") becomes a bundle the runtime runs, its tables SRC's .cube files, gated by the runtime alone;
-hostile recipe files are refused with one line and nothing is written. Torch-free; small photos."""
+recipe") becomes a bundle the runtime runs, its tables SRC's .cube files, gated by the runtime alone,
+with its ffmpeg chain checked by real ffmpeg as a trained recipe's is; hostile recipe files are
+refused with one line and nothing is written. Torch-free; small photos, the chain at 320x240."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ import pytest
 from PIL import Image
 
 from styleforge.cli import main
+from styleforge.export import ffmpeg_chain as fc
+from styleforge.export.recipe_edit import export_edited_recipe
 from styleforge.runtime import lut as rlut
 from styleforge.runtime import open_bundle
+from styleforge.runtime.bundle_files import file_facts
+from styleforge.runtime.metrics import psnr
 from styleforge.runtime.recipe import parse_recipe
 
 ALBUM = Path(__file__).resolve().parents[2] / "data" / "album"
@@ -51,7 +56,10 @@ def files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_an_edited_recipe_becomes_a_bundle_the_runtime_runs(lut_bundle, heldout, tmp_path, capsys):
+def test_an_edited_recipe_becomes_a_bundle_the_runtime_runs(lut_bundle, heldout, tmp_path, capsys, monkeypatch):
+    """Through the command line, which writes the chain for 1920x1080; with no ffmpeg here (imageio-ffmpeg's
+    own override points at nothing) so the test stays fast: the chain is written but not verified."""
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "no-such-ffmpeg"))
     source_before = files(lut_bundle)
     (tmp_path / "recipe.json").write_text(json.dumps({"version": 1, "steps": STEPS}))
     out = tmp_path / "edited"
@@ -59,9 +67,15 @@ def test_an_edited_recipe_becomes_a_bundle_the_runtime_runs(lut_bundle, heldout,
                  "--heldout", str(heldout)]) == 0
     err = capsys.readouterr().err
     assert "runtime check passed on 4 photos at short sides 256, 640" in err and "3. bloom  strength 0.7" in err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("[export] warning: look.ffmpeg.txt is not verified")
     assert files(lut_bundle) == source_before  # the source is only read
     manifest = json.loads((out / "manifest.json").read_text())
-    assert set(manifest["artifacts"]) == {"recipe", "lut_cube"}
+    assert set(manifest["artifacts"]) == {"recipe", "lut_cube", "ffmpeg"}
+    chain = manifest["artifacts"]["ffmpeg"]  # written for 1080p, hashed, not verified: the bundle ships all the same
+    assert chain["fidelity"]["verified"] is False and "cannot run ffmpeg" in chain["fidelity"]["error"]
+    assert chain["extra"]["frame_size"] == [1920, 1080]
+    assert [chain["size_bytes"], chain["sha256"]] == list(file_facts(out / fc.CHAIN_FILE))
     assert (out / "look.cube").read_bytes() == (lut_bundle / "look.cube").read_bytes()  # the table, byte for byte
     fidelity = manifest["artifacts"]["recipe"]["fidelity"]
     assert fidelity["compared_with"] == "runtime" and fidelity["verified"] is not True  # no PyTorch model to gate against
@@ -139,3 +153,64 @@ def test_wrong_uses_are_one_line_and_touch_nothing(lut_bundle, tmp_path, capsys)
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and expect in lines[0], (args, lines)
     assert files(copy) == before and not (tmp_path / "o").exists()
+
+
+def _export(recipe_steps, source: Path, heldout: Path, tmp_path: Path, name: str, capsys) -> tuple[Path, dict, str]:
+    """``export_edited_recipe`` with the chain at 320x240: (bundle, its manifest, what it printed)."""
+    (tmp_path / f"{name}.json").write_text(json.dumps({"version": 1, "steps": recipe_steps}))
+    out = tmp_path / name
+    export_edited_recipe(tmp_path / f"{name}.json", source, out, heldout_images=sorted(heldout.iterdir()),
+                         ffmpeg_size=(320, 240), progress=True)
+    return out, json.loads((out / "manifest.json").read_text()), capsys.readouterr().err
+
+
+def test_an_edited_recipe_ships_its_ffmpeg_chain_checked_by_ffmpeg(lut_bundle, heldout, tmp_path, capsys):
+    pytest.importorskip("imageio_ffmpeg", reason="the chain is checked with imageio-ffmpeg's ffmpeg")
+    softer = json.loads(json.dumps(STEPS))
+    softer[2]["strength"] = 0.3  # a slider moved in the preview page
+    out, manifest, err = _export(softer, lut_bundle, heldout, tmp_path, "edited", capsys)
+    art = manifest["artifacts"]["ffmpeg"]
+    assert art["format"] == "ffmpeg" and art["file"] == fc.CHAIN_FILE
+    assert [art["size_bytes"], art["sha256"]] == list(file_facts(out / fc.CHAIN_FILE))  # hashed like every artifact
+    stylizer = open_bundle(out)  # the runtime runs the recipe, never the chain
+    assert stylizer.artifact.key == "recipe"
+    # the chain is the edited recipe's (its strength, SRC's table) for the stated size
+    assert (out / fc.CHAIN_FILE).read_text() == fc.filter_chain(stylizer.recipe, 320, 240)
+    assert "all_opacity=0.3" in (out / fc.CHAIN_FILE).read_text()
+    fidelity = art["fidelity"]
+    assert fidelity["verified"] is True and fidelity["psnr_min"] >= fc.CHAIN_BOUND_DB and fidelity["differs"] == []
+    assert fidelity["frame_size"] == [320, 240] and fidelity["images"] == 2 and fidelity["compared_with"] == "runtime"
+    assert list(fidelity["per_op"]) == ["1. smooth_skin", "2. colour_lut", "3. bloom", "4. vignette"]
+    assert art["extra"]["frame_size"] == [320, 240] and "-/vf look.ffmpeg.txt" in art["extra"]["run"]
+    assert "warning" not in err and f"look.ffmpeg.txt: ffmpeg vs the runtime {fidelity['psnr_min']:.2f} dB at 320x240" in err
+    # run from the bundle, as a user would, it is within its figure of what stylize writes
+    frames = np.stack([np.asarray(Image.open(p).convert("RGB").resize((320, 240))) for p in sorted(heldout.iterdir())])
+    theirs = fc.run_chain(fc.find_ffmpeg(), out / fc.CHAIN_FILE, frames, out)
+    ours = np.stack([stylizer.stylize_rgb(f) for f in frames])
+    assert psnr(theirs, ours) >= fc.CHAIN_BOUND_DB
+
+    # grain has no faithful ffmpeg equivalent: the chain falls below its bound, says so in one line, and the bundle ships
+    grainy = STEPS + [{"op": "grain", "amount": 0.04, "size": 0.004, "luma_dependence": 0.5, "seed": 3}]
+    out, manifest, err = _export(grainy, lut_bundle, heldout, tmp_path, "grainy", capsys)
+    fidelity = manifest["artifacts"]["ffmpeg"]["fidelity"]
+    assert fidelity["verified"] is False and fidelity["psnr_min"] < fc.CHAIN_BOUND_DB and fidelity["differs"] == ["5. grain"]
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "look.ffmpeg.txt is" in warnings[0] and "5. grain" in warnings[0]
+    assert set(manifest["artifacts"]) == {"recipe", "lut_cube", "ffmpeg"} and open_bundle(out).artifact.key == "recipe"
+
+
+def test_a_table_name_ffmpeg_cannot_quote_ships_without_a_chain(lut_bundle, heldout, tmp_path, capsys):
+    """SRC's .cube is named with a space: the recipe and its table ship, the chain does not (one warning line)."""
+    source = tmp_path / "src"
+    shutil.copytree(lut_bundle, source)
+    (source / "look.cube").rename(source / "my look.cube")
+    manifest = json.loads((source / "manifest.json").read_text())
+    manifest["artifacts"]["lut_cube"]["file"] = "my look.cube"
+    (source / "manifest.json").write_text(json.dumps(manifest))
+    steps = json.loads(json.dumps(STEPS))
+    steps[1]["lut"] = "my look.cube"
+    out, manifest, err = _export(steps, source, heldout, tmp_path, "spaced", capsys)
+    assert set(manifest["artifacts"]) == {"recipe", "lut_cube"} and not (out / fc.CHAIN_FILE).exists()
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "no look.ffmpeg.txt" in warnings[0] and "cannot quote" in warnings[0]
+    assert open_bundle(out).recipe.steps[1].lut == "my look.cube"
