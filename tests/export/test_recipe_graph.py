@@ -154,9 +154,10 @@ def test_cli_exports_a_recipe_run_with_its_graph(tmp_path, capsys):
     assert {"recipe", "lut_cube", "onnx"} <= set(manifest.artifacts) and manifest.style == "vignette"
     assert manifest.artifacts["onnx"].input.shape == (1, 3, 64, 96)
     capsys.readouterr()
-    for formats, variants, expect in (("coreml", "fp32", "Core ML graphs of a recipe are not built yet"),
-                                      ("tflite", "dynamic_int8", "asks for none of them")):
-        assert main(["export", str(tmp_path / "run"), "--formats", formats, "--tflite-variants", variants,
+    for formats, option, expect in (("coreml", [], "Core ML graphs of a recipe are not built yet"),
+                                    ("tflite", ["--tflite-variants", "dynamic_int8"], "asks for none of them"),
+                                    ("tflite", ["--int8-io", "uint8"], "float input and output")):
+        assert main(["export", str(tmp_path / "run"), "--formats", formats, *option,
                      "--out", str(tmp_path / "x"), "--quiet"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and expect in err[0] and not (tmp_path / "x").exists()
