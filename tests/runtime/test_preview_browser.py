@@ -285,7 +285,8 @@ def recipe_page(page) -> tuple[Path, Path]:
     root = lut_page.parent.parent
     (root / "recipe.json").write_text(json.dumps({"version": 1, "steps": EVERY_OP}))
     bundle = root / "every-op"
-    export_edited_recipe(root / "recipe.json", lut_bundle, bundle, heldout_images=PHOTOS[:1], progress=False)
+    export_edited_recipe(root / "recipe.json", lut_bundle, bundle, heldout_images=PHOTOS[:1], progress=False,
+                         ffmpeg_size=(320, 240))  # the chain is not what this test is about: small
     return bundle, pv.build_preview(bundle, PHOTOS[:2], root / "recipe-page", max_edge=320, lossless=True)
 
 
