@@ -110,16 +110,24 @@ class PhotoPreview:
 
 def shown_keys(manifest: Manifest, artifacts: Optional[Sequence[str]] = None) -> list[str]:
     """The artifact keys to show: ``artifacts`` (manifest keys or aliases) or every runnable one
-    (the LUT's mobile graphs ``lut_onnx``... are left out: they compute the same ``look.cube``)."""
+    (the LUT's mobile graphs ``lut_onnx``... are left out: they compute the same ``look.cube``; so
+    are a recipe's whole-photo graphs, which run at one size only)."""
 
     if artifacts:
         keys = [ARTIFACT_ALIASES.get(a, a) for a in artifacts]
         missing = [k for k in keys if k not in manifest.artifacts]
         if missing:
             raise PreviewError(f"bundle has no {', '.join(missing)} artifact; it has {', '.join(manifest.artifacts)}")
+        fixed = [k for k in keys if manifest.artifacts[k].extra.get("whole_photo")]
+        if fixed:
+            raise PreviewError(f"{', '.join(fixed)}: a whole-photo graph runs only on photos of its own size, and the "
+                               "page shows photos at theirs; preview the recipe (the default) instead")
         return list(dict.fromkeys(keys))
+    # left out: the LUT's mobile graphs (lut_onnx...: they compute the same look.cube) and a recipe's
+    # whole-photo graphs (one stated size; recipe.json is the same look at any size)
     runnable = [k for k, a in manifest.artifacts.items() if a.format in RUNNABLE_FORMATS
-                and (not k.startswith("lut_") or k in ("lut_cube", "lut_adaptive"))]
+                and (not k.startswith("lut_") or k in ("lut_cube", "lut_adaptive"))
+                and not a.extra.get("whole_photo")]
     return sorted(runnable, key=lambda k: (SHOWN_ORDER.index(k) if k in SHOWN_ORDER else len(SHOWN_ORDER), k))
 
 

@@ -102,6 +102,22 @@ def test_the_runtime_runs_the_graph_on_photos_of_its_size_only(onnx_bundle, tmp_
     assert "fixed at 96x128" in capsys.readouterr().err
 
 
+def test_preview_shows_the_recipe_not_its_one_size_graph(onnx_bundle, tmp_path, capsys):
+    from PIL import Image
+
+    from styleforge.cli import main
+
+    Image.fromarray(photos((150, 200), 1)[0]).save(tmp_path / "other-size.png")
+    assert main(["preview", str(onnx_bundle), str(tmp_path / "other-size.png"), "--out", str(tmp_path / "page")]) == 0
+    page = (tmp_path / "page" / "index.html").read_text()
+    assert "recipe" in page and "ONNX" not in page.split("<script")[0]
+    capsys.readouterr()
+    assert main(["preview", str(onnx_bundle), str(tmp_path / "other-size.png"), "--artifacts", "onnx",
+                 "--out", str(tmp_path / "page2")]) == 2
+    err = capsys.readouterr().err
+    assert "whole-photo graph" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_bench_measures_the_graph(onnx_bundle):
     from styleforge.benchmarks.bench import BenchSettings, benchmark
 
