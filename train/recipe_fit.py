@@ -12,7 +12,8 @@ pixel); it stays out of a paired recipe.
 1. **Colour**, closed form: the least-squares colour matrix and a LUT residual of the pairs'
    pixels (:func:`styleforge.photo.baselines.affine_fit`, ``lattice_fit``): today's paired colour
    fit, and the start of the LUT step.
-2. **Everything**, gradient descent (Adam, MSE on the whole photos at a working short side of
+2. **Everything**, gradient descent (Adam, MSE on the whole photos - every pair each step, or a
+   random :data:`BATCH_PAIRS` of them when there are more - at a working short side of
    :data:`WORK_SIDE` px; every length in the recipe is a fraction of the short side, so what is
    learned at 256 px runs at 24 MP) on the *fitting* pairs, from the identity for every local op.
 3. **Selection**: each local op in turn is set back to its identity and the held-out pairs say
@@ -45,6 +46,7 @@ WORK_SIDE = 160  # short side (px) the pairs are fitted at
 LUT_SIZE = 17  # the fitted LUT's lattice (the runtime exports it at the bundle's cube size)
 STEPS = 150
 LR = 0.08  # Adam on the ops' unconstrained parameters
+BATCH_PAIRS = 8  # pairs per step: every pair when there are this many or fewer, else a random 8
 LUT_LR = 0.002  # Adam on the LUT table
 LUT_TV = 1e-3  # smoothness of the LUT's change from its closed-form start
 KEEP_DB = 0.10  # a local op stays when removing it costs this much on held-out pairs
@@ -135,9 +137,11 @@ def _train(stack, inputs, targets, steps: int, start_table, progress: Optional[C
     if lut_params:
         groups.append({"params": lut_params, "lr": LUT_LR})
     optim = torch.optim.Adam(groups)
+    rng = np.random.default_rng(0)
     for _ in range(steps):
         optim.zero_grad()
-        loss = sum(torch.mean((stack(x) - y) ** 2) for x, y in zip(inputs, targets)) / len(inputs)
+        pick = rng.choice(len(inputs), BATCH_PAIRS, replace=False) if len(inputs) > BATCH_PAIRS else range(len(inputs))
+        loss = sum(torch.mean((stack(inputs[i]) - targets[i]) ** 2) for i in pick) / len(pick)
         if lut_params and start_table is not None:
             delta = lut_params[0] - start_table
             loss = loss + LUT_TV * sum(torch.mean((delta.diff(dim=d)) ** 2) for d in range(3))
