@@ -99,6 +99,7 @@ def test_colour_knobs_live_in_colour_sub_configs_and_their_earlier_keys_still_lo
     cfg = apply_override(apply_override(preset_config("tiny"), "model.colour.shrink=0.5"), "loss.colour.lambda_tv=4")
     flat = config_to_dict(cfg)
     flat["model"].update(flat["model"].pop("colour"))
+    flat["model"].pop("recipe")  # model.colour.recipe came after the move: an earlier config never had it
     flat["loss"].update(flat["loss"].pop("colour"))
     saved = tmp_path / "config.yaml"  # what a run saved beside its checkpoints before the move
     saved.write_text(yaml.safe_dump(flat, sort_keys=False))
