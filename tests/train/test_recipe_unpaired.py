@@ -1,7 +1,8 @@
 """The unpaired look recipe (train/recipe_unpaired.py, train/recipe_adversarial.py): a look built from
-the vocabulary with known parameters is recovered from two unpaired folders of real photos (the
-corpus: content and style are different photos), beats its colour part alone on photos neither
-folder holds, and a pure colour look stays a colour function."""
+the vocabulary with known parameters (smoothing + bloom) is recovered from two unpaired folders of
+real photos (the corpus: content and style are different photos), beats its colour part alone on
+photos neither folder holds; a vignette is learned when asked for; a pure colour look stays a
+colour function."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ PER_SIDE = 28
 
 VIGNETTE = {"amount": -0.5, "midpoint": 0.55, "roundness": 0.0, "feather": 0.5, "center_x": 0.5, "center_y": 0.5}
 LOCAL_LOOK = [("clarity", {"amount": -0.8, "radius": 0.03}), ("colour_lut", {"table": identity_table(17)}),
-              ("vignette", VIGNETTE)]
+              ("bloom", {"strength": 0.8, "threshold": 0.6, "radius": 0.05})]
+FRAMED_LOOK = [("colour_lut", {"table": identity_table(17)}), ("vignette", VIGNETTE)]
 
 
 def _warm_table(size: int = 17) -> np.ndarray:
@@ -65,15 +67,25 @@ def test_a_local_look_is_recovered_unpaired_and_beats_its_colour_part(photos):
     style = [apply_recipe(p, LOCAL_LOOK) for p in style_src]
     fit = fit_unpaired_recipe(content, style, identity_table(17), steps=STEPS)
     params = dict(fit.steps)
-    assert "vignette" in params and params["vignette"]["amount"] < -0.2, fit.log
     smoothing = [params[op]["amount"] for op in ("clarity", "smooth_skin") if op in params]
     assert smoothing and min(smoothing) < -0.2, fit.log  # the look smooths: some op learned to
+    assert "vignette" not in params and "fade" not in params  # not learned unpaired (scene-confounded)
     colour_only = [("colour_lut", {"table": identity_table(17)})]
     start_db = _score(fit.steps, test, LOCAL_LOOK)
     assert start_db > _score(colour_only, test, LOCAL_LOOK) + 1.5, fit.log
     report = refine_fit(fit, steps=10)
     assert report is not None and np.isfinite(report.end_z2)
     assert fit.start_steps is not fit.steps and "adversarial step" in "\n".join(fit.log)
+
+
+def test_a_vignette_is_learned_when_asked_for(photos):
+    from styleforge.train.recipe_fit import ORDER
+
+    content, style_src, _ = _sides(photos)
+    style = [apply_recipe(p, FRAMED_LOOK) for p in style_src]
+    fit = fit_unpaired_recipe(content, style, identity_table(17), steps=STEPS, candidates=ORDER)
+    params = dict(fit.steps)
+    assert "vignette" in params and params["vignette"]["amount"] < -0.2, fit.log
 
 
 def test_a_colour_look_stays_a_colour_function(photos):
