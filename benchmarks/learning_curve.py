@@ -15,7 +15,10 @@ For each look, photos per side ``n`` and split seed, a *cell*:
   its evidence start alone; and the paired closed-form colour fit of the ``n`` content photos with
   their looks (:func:`styleforge.train.paired_fit.fit_colour_generator`: what ``n`` *pairs* would give
   a colour learner); the paired **look recipe** of the same pairs (:func:`styleforge.train.recipe_fit.fit_recipe`:
-  colour + local operators); and, marked as such, the **best global colour map** (an oracle fitted
+  colour + local operators); the **unpaired look recipe** of the two folders around the colour
+  generator's LUT, as its statistics start and after its adversarial step
+  (:mod:`styleforge.train.recipe_unpaired`, :mod:`styleforge.train.recipe_adversarial`: what
+  ``train --recipe`` learns); and, marked as such, the **best global colour map** (an oracle fitted
   on the test photos themselves, :func:`styleforge.photo.baselines.colour_oracle`): no colour
   function does better, so it is the bar a look's spatial part must clear. No per-cell "best
   classical" is picked with ground truth.
