@@ -15,6 +15,7 @@ from PIL import Image
 
 from styleforge.errors import StyleforgeError
 from styleforge.photo.album import AlbumError, album_paths
+from styleforge.photo.photos import load_photos
 from styleforge.photo.scenes import album_grouping, split_groups
 from styleforge.progress import progress
 from styleforge.runtime.imageio import list_images, open_image, to_uint8_array
@@ -72,6 +73,21 @@ def center_crop(img: Image.Image, size: tuple[int, int]) -> np.ndarray:
     img = img.resize(new, Image.Resampling.LANCZOS)
     left, top = (img.width - w) // 2, (img.height - h) // 2
     return to_uint8_array(img.crop((left, top, left + w, top + h)))
+
+
+def whole_photos(paths: Sequence[Path], sides: Sequence[int], count: int) -> dict[int, list[np.ndarray]]:
+    """The first ``count`` photos of ``paths``, whole (upright), resized (Lanczos) to each short side
+    of ``sides``: ``{side: [uint8 [H, W, 3], ...]}``, each file decoded once."""
+    photos = load_photos(paths[:count], limit=count, short_side=10**6)
+    by_side = {}
+    for side in sides:
+        by_side[side] = []
+        for rgb in photos:
+            h, w = rgb.shape[:2]
+            scale = side / min(h, w)
+            size = (round(w * scale), round(h * scale))
+            by_side[side].append(np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS)))
+    return by_side
 
 
 def heldout_crops(paths: Sequence[Path], size: tuple[int, int]) -> np.ndarray:

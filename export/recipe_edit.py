@@ -101,24 +101,6 @@ def source_cubes(source: Path, manifest: Manifest, recipe: Recipe) -> dict[str, 
     return found
 
 
-def _photos_by_side(paths: Sequence[Path]) -> dict[int, list[np.ndarray]]:
-    """The first :data:`GATE_PHOTOS` photos, whole, resized (Lanczos) to each short side of :data:`GATE_SIDES`."""
-    from PIL import Image
-
-    from styleforge.photo.photos import load_photos
-
-    photos = load_photos(paths[:GATE_PHOTOS], limit=GATE_PHOTOS, short_side=10**6)
-    by_side = {}
-    for side in GATE_SIDES:
-        by_side[side] = []
-        for rgb in photos:
-            h, w = rgb.shape[:2]
-            scale = side / min(h, w)
-            size = (round(w * scale), round(h * scale))
-            by_side[side].append(np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS)))
-    return by_side
-
-
 def runtime_check(bundle: Path, source: Path, photos_by_side: dict[int, list[np.ndarray]],
                   reference_inputs: np.ndarray, show_progress: bool = True) -> tuple[dict[str, Any], np.ndarray]:
     """Open ``bundle`` as ``stylize`` does and run it on the photos, whole: RecipeEditError when it
@@ -188,7 +170,7 @@ def export_edited_recipe(
     manifest = load_manifest(source)
     cubes = source_cubes(source, manifest, recipe)
     paths = list(heldout_images or cal.split_default_photos()[1])
-    photos_by_side = _photos_by_side(paths)
+    photos_by_side = cal.whole_photos(paths, GATE_SIDES, GATE_PHOTOS)
     ops = [step.op for step in recipe.steps]
     with writing_bundle(out_dir, force, RecipeEditError) as tmp:
         for file, (_, data) in cubes.items():

@@ -42,25 +42,6 @@ GATE_SIDES = (256, 640)  # short sides the gate runs the held-out photos at
 GATE_PHOTOS = 4
 
 
-def _whole_photos(paths: Sequence[Path]) -> dict[int, list[np.ndarray]]:
-    """The first :data:`GATE_PHOTOS` held-out photos, whole, at each short side of :data:`GATE_SIDES`
-    (uint8 ``[H, W, 3]``; each file decoded once)."""
-    from PIL import Image
-
-    from styleforge.photo.photos import load_photos
-
-    photos = load_photos(paths[:GATE_PHOTOS], limit=GATE_PHOTOS, short_side=10**6)
-    by_side = {}
-    for side in GATE_SIDES:
-        by_side[side] = []
-        for rgb in photos:
-            h, w = rgb.shape[:2]
-            scale = side / min(h, w)
-            size = (round(w * scale), round(h * scale))
-            by_side[side].append(np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS)))
-    return by_side
-
-
 def _torch_output(model: RecipeGenerator, rgb_u8: np.ndarray) -> np.ndarray:
     import torch
 
@@ -123,7 +104,8 @@ def export_recipe_bundle(
                         comments=("the colour part of a look recipe: recipe.json holds the whole look",))
         recipe = model.recipe(CUBE_FILE)
         write_text(tmp / RECIPE_FILE, json.dumps(recipe, indent=1) + "\n")
-        fidelity = recipe_fidelity(tmp / RECIPE_FILE, tmp / CUBE_FILE, model, _whole_photos(paths), bound_db)
+        photos_by_side = cal.whole_photos(paths, GATE_SIDES, GATE_PHOTOS)
+        fidelity = recipe_fidelity(tmp / RECIPE_FILE, tmp / CUBE_FILE, model, photos_by_side, bound_db)
         if not fidelity["verified"]:
             raise LutExportError(f"recipe gate failed: the runtime's recipe is {fidelity['psnr_min']:.2f} dB from "
                                  f"PyTorch's (bound {bound_db:g}); nothing was written")
