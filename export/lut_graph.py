@@ -26,6 +26,28 @@ from styleforge.runtime.metrics import max_abs_error, psnr
 from styleforge.runtime.tensors import range_to_pixels
 
 
+def gather_corners(table, u, base, size: int):
+    """Trilinear interpolation as 8 gathers: ``table`` ``[S^3, 3]`` (row ``r*S*S + g*S + b``), ``u``
+    ``[1, 3, H, W]`` in lattice units ``[0, S - 1]``, ``base`` its cell's corner (``floor``, at most
+    ``S - 2``) -> ``[1, 3, H, W]``. Each corner is one Gather with int32 indices: fp16 (Core ML fp16,
+    GPU delegates) holds integers exactly only up to 2048, and a 33^3 table has 35937 rows."""
+    import torch
+
+    s = size
+    frac = u - base
+    fr, fg, fb = frac[:, 0:1], frac[:, 1:2], frac[:, 2:3]  # [1, 1, H, W]
+    node = base.to(torch.int32)
+    index = (node[:, 0] * (s * s) + node[:, 1] * s) + node[:, 2]  # [1, H, W]
+    out = None
+    for dr, wr in ((0, 1.0 - fr), (s * s, fr)):
+        for dg, wg in ((0, 1.0 - fg), (s, fg)):
+            for db, wb in ((0, 1.0 - fb), (1, fb)):
+                corner = table[index + (dr + dg + db)]  # Gather (int32 indices): [1, H, W, 3]
+                term = corner.permute(0, 3, 1, 2) * (wr * wg * wb)  # [1, 3, H, W]
+                out = term if out is None else out + term
+    return out
+
+
 def lut_module(lut: Lut3D):
     """An ``nn.Module`` applying ``lut`` trilinearly (matches ``Lut3D.__call__`` to float rounding)."""
     import torch
@@ -47,20 +69,7 @@ def lut_module(lut: Lut3D):
             s = self.size
             u = torch.clamp((x + 1.0) * 0.5, 0.0, 1.0) * float(s - 1)
             base = torch.clamp(torch.floor(u), max=float(s - 2))  # [1, 3, H, W], small integers
-            frac = u - base
-            fr, fg, fb = frac[:, 0:1], frac[:, 1:2], frac[:, 2:3]  # [1, 1, H, W]
-            # The flat index in int32: fp16 (Core ML fp16, GPU delegates) holds integers exactly
-            # only up to 2048, and a 33^3 table has 35937 rows.
-            node = base.to(torch.int32)
-            index = (node[:, 0] * (s * s) + node[:, 1] * s) + node[:, 2]  # [1, H, W]
-            out = None
-            for dr, wr in ((0, 1.0 - fr), (s * s, fr)):
-                for dg, wg in ((0, 1.0 - fg), (s, fg)):
-                    for db, wb in ((0, 1.0 - fb), (1, fb)):
-                        corner = self.table[index + (dr + dg + db)]  # Gather (int32 indices): [1, H, W, 3]
-                        term = corner.permute(0, 3, 1, 2) * (wr * wg * wb)  # [1, 3, H, W]
-                        out = term if out is None else out + term
-            return out * 2.0 - 1.0
+            return gather_corners(self.table, u, base, s) * 2.0 - 1.0
 
     return LutGraph(lut.table).eval()
 

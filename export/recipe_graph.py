@@ -55,6 +55,7 @@ from torch import Tensor, nn
 from styleforge.errors import StyleforgeError
 from styleforge.export import calibration as cal
 from styleforge.export import ops_report, verify
+from styleforge.export.lut_graph import gather_corners
 from styleforge.export.onnx_export import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, export_onnx, onnx_ops
 from styleforge.export.tflite_convert import TFLiteConversionError, convert_tflite
 from styleforge.runtime import look_blur, look_ops
@@ -236,18 +237,7 @@ class GatherLut(nn.Module):
         s = self.lut_size
         u = (x * float(s - 1)).clamp(0.0, float(s - 1))
         base = torch.clamp(torch.floor(u), max=float(s - 2))
-        frac = u - base
-        fr, fg, fb = frac[:, 0:1], frac[:, 1:2], frac[:, 2:3]  # [1, 1, H, W]
-        node = base.to(torch.int32)  # int32: fp16 holds integers exactly only up to 2048
-        index = (node[:, 0] * (s * s) + node[:, 1] * s) + node[:, 2]  # [1, H, W]
-        out = None
-        for dr, wr in ((0, 1.0 - fr), (s * s, fr)):
-            for dg, wg in ((0, 1.0 - fg), (s, fg)):
-                for db, wb in ((0, 1.0 - fb), (1, fb)):
-                    corner = self.table[index + (dr + dg + db)]  # Gather (int32 indices): [1, H, W, 3]
-                    term = corner.permute(0, 3, 1, 2) * (wr * wg * wb)  # [1, 3, H, W]
-                    out = term if out is None else out + term
-        return out
+        return gather_corners(self.table, u, base, s)
 
 
 class RecipeGraph(nn.Module):
