@@ -160,7 +160,7 @@ def _without(stack, index: int):
     return clone
 
 
-def _with_identity(stack, keep: Sequence[str]):
+def with_identity(stack, keep: Sequence[str]):
     """A copy of ``stack`` with every op not named in ``keep`` set to its identity."""
     out = stack
     for i, op in enumerate(stack.ops):
@@ -185,8 +185,8 @@ def _select(stack, sel_pairs, keep_db: float, result: RecipeFit) -> list[str]:
             if not report.kept:
                 continue
         kept.append(op.name)
-    result.kept_db = score(_with_identity(stack, kept))
-    result.lut_db = score(_with_identity(stack, ["colour_lut"]))
+    result.kept_db = score(with_identity(stack, kept))
+    result.lut_db = score(with_identity(stack, ["colour_lut"]))
     where = "held-out" if result.held_out else "in-sample"
     result.log.append(f"recipe: closed-form colour fit {result.colour_db:.2f} dB, every op {result.recipe_db:.2f} dB, "
                       f"the kept ops {result.kept_db:.2f} dB, their LUT alone {result.lut_db:.2f} dB "
@@ -233,7 +233,7 @@ def fit_recipe(before: Sequence[np.ndarray], after: Sequence[np.ndarray], steps:
     start = table_of(fit_pairs)
     with torch.no_grad():
         lut.table.copy_(start)
-        result.colour_db = _psnr([_with_identity(stack, ["colour_lut"])(x) for x, _ in sel_pairs],
+        result.colour_db = _psnr([with_identity(stack, ["colour_lut"])(x) for x, _ in sel_pairs],
                                  [y for _, y in sel_pairs])
     # 2. every op by gradient descent on the fitting pairs; 3. what each is worth on the selection pairs
     _train(stack, [x for x, _ in fit_pairs], [y for _, y in fit_pairs], steps, start, progress)

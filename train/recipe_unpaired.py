@@ -32,15 +32,13 @@ Images are float32 ``[H, W, 3]`` sRGB in [0, 1] (numpy) or ``[1, 3, H, W]`` (tor
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from styleforge.runtime.look_ops import PARAMS, STRENGTH
-from styleforge.train.recipe_fit import ORDER, resize_short
+from styleforge.train.recipe_fit import ORDER, resize_short, with_identity
 
 BAND_SIGMAS = (0.006, 0.015, 0.04, 0.1)  # blurs (fractions of the short side) between the detail bands
 LUMA_BINS = (0.1, 0.3, 0.5, 0.7, 0.9)  # centres of the soft tone bins (triangles of half-width 0.2)
@@ -244,16 +242,6 @@ def _train(stack, content, target: _Target, steps: int, seed: int, progress) -> 
             progress(1)
 
 
-def _at_identity(stack, keep: Sequence[str]):
-    """A copy of ``stack`` with every op not in ``keep`` set to its identity."""
-    clone = copy.deepcopy(stack)
-    for op in clone.ops:
-        if op.name not in keep:
-            key = STRENGTH[op.name]
-            op.set_params(**{key: PARAMS[op.name][key][2]})
-    return clone
-
-
 def fit_unpaired_recipe(content: Sequence[np.ndarray], style: Sequence[np.ndarray], table: np.ndarray,
                         steps: int = STEPS, candidates: Sequence[str] = UNPAIRED_OPS, seed: int = 0,
                         progress: Optional[Callable[[int], None]] = None) -> UnpairedFit:
@@ -287,18 +275,18 @@ def fit_unpaired_recipe(content: Sequence[np.ndarray], style: Sequence[np.ndarra
     with torch.no_grad():
         sel = _Target(sel_y)
         result.recipe_z2 = float(sel.distance(stack, sel_x))
-        result.colour_z2 = float(sel.distance(_at_identity(stack, ["colour_lut"]), sel_x))
+        result.colour_z2 = float(sel.distance(with_identity(stack, ["colour_lut"]), sel_x))
         kept = ["colour_lut"]
         for op in stack.ops:
             if op.name == "colour_lut":
                 continue
-            worth = float(sel.distance(_at_identity(stack, [o for o in ops if o != op.name]), sel_x)) - result.recipe_z2
+            worth = float(sel.distance(with_identity(stack, [o for o in ops if o != op.name]), sel_x)) - result.recipe_z2
             report = UnpairedOp(op.name, op.params(), worth, worth >= KEEP_SHARE * result.colour_z2)
             result.ops.append(report)
             if report.kept:
                 kept.append(op.name)
         kept = [name for name in ops if name in kept]
-        result.kept_z2 = float(sel.distance(_at_identity(stack, kept), sel_x))
+        result.kept_z2 = float(sel.distance(with_identity(stack, kept), sel_x))
     where = "held-out half" if split else "in sample"
     result.log.append(f"unpaired recipe: statistics gap (mean z^2, {where}) colour alone {result.colour_z2:.3f}, "
                       f"every op {result.recipe_z2:.3f}, kept ops {result.kept_z2:.3f}")
