@@ -282,30 +282,39 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress, candi
     summary: dict[str, Any] = {"run": str(run_dir), "step": step, "world_size": dist.world_size,
                                "seconds": done.seconds}
     verdict = None
-    if main and start <= config.steps:
-        finished = objective.finish(run_dir, ema_model, step)
-        if finished is not None:
-            verdict = finished.pop("verdict")
-            judged = [generator_weights_file(run_dir)] if latest_checkpoint(run_dir) is not None else []
-            write_verdict(run_dir, verdict, weights=judged, step=step, **finished)  # bound to the file's sha256
-            summary["verdict"] = verdict.to_dict()
-    split = test_split(config)
-    if main and split is not None and start <= config.steps:
-        candidates = [("generator_ema", ema_model), ("generator", generator)]
-        if "generator_selected" in objective.networks:
-            candidates.insert(0, ("generator_selected", objective.networks["generator_selected"]))
-            candidates.append(("generator_init", objective.networks["generator_init"]))
-        report = held_out_report(split, step, candidates, device, config.log.eval_max_images)
-        write_text(run_dir / "eval.json", json.dumps(report, indent=2))
-        summary["eval"] = report
-    if main and latest_checkpoint(run_dir) is not None:
-        summary["checkpoint"] = str(latest_checkpoint(run_dir))
-        summary["checkpoints"] = [p.name for p in list_checkpoints(run_dir)]
-    if verdict is not None and not verdict.ok:
-        raise DegenerateModelError(verdict, where=f"{run_dir} (step {step})")
-    if main and start <= config.steps and _wants_unpaired_recipe(config, generator):
-        shipped = objective.networks.get("generator_selected", ema_model)
-        summary["recipe"] = _unpaired_recipe_run(config, run_dir, shipped, preset, show_progress)
+    failure: Optional[Exception] = None
+    try:  # rank 0 judges, evaluates and writes while the other ranks wait at the barrier below
+        if main and start <= config.steps:
+            finished = objective.finish(run_dir, ema_model, step)
+            if finished is not None:
+                verdict = finished.pop("verdict")
+                judged = [generator_weights_file(run_dir)] if latest_checkpoint(run_dir) is not None else []
+                write_verdict(run_dir, verdict, weights=judged, step=step, **finished)  # bound to the file's sha256
+                summary["verdict"] = verdict.to_dict()
+        split = test_split(config)
+        if main and split is not None and start <= config.steps:
+            candidates = [("generator_ema", ema_model), ("generator", generator)]
+            if "generator_selected" in objective.networks:
+                candidates.insert(0, ("generator_selected", objective.networks["generator_selected"]))
+                candidates.append(("generator_init", objective.networks["generator_init"]))
+            report = held_out_report(split, step, candidates, device, config.log.eval_max_images)
+            write_text(run_dir / "eval.json", json.dumps(report, indent=2))
+            summary["eval"] = report
+        if main and latest_checkpoint(run_dir) is not None:
+            summary["checkpoint"] = str(latest_checkpoint(run_dir))
+            summary["checkpoints"] = [p.name for p in list_checkpoints(run_dir)]
+        if verdict is not None and not verdict.ok:
+            raise DegenerateModelError(verdict, where=f"{run_dir} (step {step})")
+        if main and start <= config.steps and _wants_unpaired_recipe(config, generator):
+            shipped = objective.networks.get("generator_selected", ema_model)
+            summary["recipe"] = _unpaired_recipe_run(config, run_dir, shipped, preset, show_progress)
+    except Exception as exc:  # re-raised after the barrier
+        failure = exc
+    # No rank leaves (and destroys the process group) while rank 0 still works: a rank that left
+    # early was aborted by gloo at exit ("terminate called without an active exception").
+    distributed.barrier(dist)
+    if failure is not None:
+        raise failure
     return summary
 
 
