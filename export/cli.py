@@ -47,8 +47,8 @@ def register(subparsers) -> None:
                         "generator whose colour part is its look always ships look.cube, and its "
                         "onnx/tflite/coreml are that LUT as gather graphs (default onnx,tflite,coreml,"
                         "cube for it; onnx,tflite,coreml for other models). A look recipe run always "
-                        "ships recipe.json + look.cube; onnx,tflite add its graphs at --size (whole photos "
-                        "of that size only; TFLite fp32, fp16, int8)")
+                        "ships recipe.json + look.cube; onnx,tflite,coreml add its graphs at --size (whole "
+                        "photos of that size only; TFLite fp32, fp16, int8; Core ML fp32, fp16)")
     p.add_argument("--look", metavar="NAME",
                    help="export a built-in tone look (styleforge looks) as a LUT bundle: --formats cube")
     p.add_argument("--recipe", metavar="FILE",
@@ -247,16 +247,16 @@ def _export_edited_recipe(args) -> int:
 
 def _export_recipe(args, model, info: dict, default_name: str) -> int:
     """A look recipe run (``train --paired``): ``recipe.json`` + ``look.cube``, gated against PyTorch;
-    with ``--formats onnx,tflite`` also its graphs at ``--size`` (export/recipe_graph.py)."""
+    with ``--formats onnx,tflite,coreml`` also its graphs at ``--size`` (export/recipe_graph.py)."""
     from styleforge.export import calibration as cal
     from styleforge.export.lut_export import LutExportError
     from styleforge.export.recipe_export import export_recipe_bundle
     from styleforge.export.recipe_graph import TFLITE_VARIANTS, GraphOptions, RecipeGraphError
 
     formats = set(_split(args.formats, ("onnx", "tflite", "coreml", "cube"), "--formats")) if args.formats else set()
-    if "coreml" in formats:
-        raise CLIError("a look recipe exports as --formats cube,onnx,tflite (recipe.json with its look.cube, "
-                       "run by styleforge stylize at any size, and its graphs at --size); Core ML graphs of a recipe are not built yet")
+    if "coreml" in formats and (args.coreml_quantize != "none" or args.coreml_image_input):
+        raise CLIError("a recipe's Core ML graphs take and give float tensors, uncompressed; "
+                       "--coreml-quantize and --coreml-image-input are for model bundles")
     graphs = None
     if formats - {"cube"}:
         asked = _split(args.tflite_variants, TFLITE_SHORT, "--tflite-variants")

@@ -7,8 +7,9 @@ gate does exactly that on the held-out photos, whole, at two sizes (a recipe is 
 independent, so it is checked at more than one), and compares with
 :class:`~styleforge.train.models.recipe.RecipeGenerator` in float32: nothing ships below
 :data:`RECIPE_BOUND_DB`. ``look.cube`` alone is the colour part only (for Resolve, ffmpeg, OBS);
-the manifest says so. With ``graphs`` the recipe also ships as ONNX/TFLite graphs at one size
-(:mod:`styleforge.export.recipe_graph`), gated against PyTorch like every model artifact.
+the manifest says so. With ``graphs`` the recipe also ships as ONNX/TFLite/Core ML graphs at one
+size (:mod:`styleforge.export.recipe_graph`), gated against PyTorch like every model artifact (Core
+ML only where it predicts, macOS; elsewhere marked not verified).
 ``look.ffmpeg.txt`` is the recipe as an ffmpeg filtergraph for a stated frame size
 (:mod:`styleforge.export.ffmpeg_chain`), run by ffmpeg on the held-out photos and compared with the
 runtime; a chain below its bound is recorded as such (and warned about) but stops nothing.
@@ -89,9 +90,9 @@ def export_recipe_bundle(
     ffmpeg_size: tuple[int, int] = ffmpeg_chain.FRAME_SIZE,
 ) -> Manifest:
     """The bundle of a look recipe in ``out_dir`` (built in a temp folder, renamed in; nothing is
-    written when the gate fails). ``graphs``: also its ONNX/TFLite graphs at ``graphs.size``
-    (``onnx``, ``tflite_fp32`` ...); the reference pairs are then at that size. ``ffmpeg_size``
-    (width, height): the frame size ``look.ffmpeg.txt`` is written and checked for."""
+    written when the gate fails). ``graphs``: also its ONNX/TFLite/Core ML graphs at ``graphs.size``
+    (``onnx``, ``tflite_fp32`` ..., ``coreml_fp32`` ...); the reference pairs are then at that size.
+    ``ffmpeg_size`` (width, height): the frame size ``look.ffmpeg.txt`` is written and checked for."""
     table = model.lut_table()
     if table is None:
         raise LutExportError("this recipe has no colour_lut step; styleforge's recipes always start from one")
@@ -142,5 +143,5 @@ def export_recipe_bundle(
             print(f"[export] {line}", file=sys.stderr)
         if graphs is not None:
             print(ops_report.format_table({k: a for k, a in manifest.artifacts.items()
-                                           if a.format in ("onnx", "tflite")}), file=sys.stderr)
+                                           if a.format in ("onnx", "tflite", "coreml")}), file=sys.stderr)
     return manifest

@@ -1,4 +1,5 @@
-"""A look recipe as a static mobile graph: ONNX opset 17 and TFLite fp32 / fp16 / int8 at one size.
+"""A look recipe as a static mobile graph: ONNX opset 17, TFLite fp32 / fp16 / int8 and Core ML
+fp32 / fp16 at one size.
 
 At a fixed input size every choice the recipe's blur makes is fixed too: the pyramid level,
 the kernel radius and the taps of each Gaussian (:mod:`styleforge.runtime.look_blur`), the
@@ -35,6 +36,12 @@ Each artifact passes the gate every model artifact passes (:mod:`styleforge.expo
 the runtime stylizes the held-out crops with it in a child process, compared with the PyTorch
 recipe (:class:`~styleforge.train.models.recipe.RecipeGenerator`, fp32) against
 :data:`~styleforge.export.verify.DEFAULT_BOUNDS_DB` (fp32 60, fp16 40, int8 30 dB).
+
+Core ML (``.mlpackage``, an ML program for iOS 16+) is converted by coremltools from a TorchScript
+trace of the same :class:`RecipeGraph`, NCHW like the ONNX graph. Core ML predicts only on macOS:
+there it passes the same gate; elsewhere the package is written, read back as a spec (its I/O
+shapes checked, its MIL ops counted and checked against :data:`REFUSED_MIL_OPS`) and its fidelity
+recorded as :data:`~styleforge.export.verify.NOT_VERIFIED_COREML`, as every Core ML artifact's is.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -63,12 +71,14 @@ from styleforge.runtime.contract import Artifact, TensorSpec
 from styleforge.train.models import recipe_ops
 from styleforge.train.models.recipe import RecipeGenerator
 
-GRAPH_FORMATS = ("onnx", "tflite")
+GRAPH_FORMATS = ("onnx", "tflite", "coreml")
 TFLITE_VARIANTS = ("tflite_fp32", "tflite_fp16", "tflite_int8")
 TFLITE_FILES = {"tflite_fp32": "recipe_fp32.tflite", "tflite_fp16": "recipe_fp16.tflite",
                 "tflite_int8": "recipe_int8.tflite"}
 ONNX_FILE = "recipe.onnx"
 REFUSED_OPS = {"InstanceNormalization", "DepthToSpace", "ConvTranspose", "GridSample"}
+COREML_FILES = {"coreml_fp32": "recipe_fp32.mlpackage", "coreml_fp16": "recipe_fp16.mlpackage"}
+REFUSED_MIL_OPS = {"instance_norm", "pixel_shuffle", "depth_to_space", "conv_transpose", "resample"}  # Core ML's names
 WORK_DIR = ".recipe-graph-work"
 
 
@@ -272,10 +282,12 @@ class RecipeGraph(nn.Module):
 def write_recipe_graphs(bundle: Path, generator: RecipeGenerator, heldout_images: Sequence[Path],
                         options: GraphOptions, show: bool = True) -> dict[str, Artifact]:
     """Write the recipe's graphs into ``bundle`` (``recipe.onnx`` as ``onnx``, ``recipe_fp32.tflite``
-    ... as ``tflite_fp32`` ...) at ``options.size``, each gated against ``generator`` on centre crops
-    of ``heldout_images`` at that size. Returns the artifacts (not yet hashed: the bundle writer
-    does that). Raises :class:`RecipeGraphError` when a conversion fails, the graph holds a
-    refused op or any artifact falls below its bound (all are tried first)."""
+    ... as ``tflite_fp32`` ..., ``recipe_fp32.mlpackage`` ... as ``coreml_fp32`` ...) at
+    ``options.size``, each gated against ``generator`` on centre crops of ``heldout_images`` at that
+    size (Core ML only on macOS; elsewhere marked not verified). Returns the artifacts (not yet
+    hashed: the bundle writer does that). Raises :class:`RecipeGraphError` when a conversion fails
+    (or coremltools is not usable here), the graph holds a refused op or any artifact falls below
+    its bound (all are tried first)."""
     bundle, size = Path(bundle), (int(options.size[0]), int(options.size[1]))
     unknown = set(options.formats) - set(GRAPH_FORMATS) or set(options.variants) - set(TFLITE_VARIANTS)
     if unknown:
@@ -293,6 +305,11 @@ def write_recipe_graphs(bundle: Path, generator: RecipeGenerator, heldout_images
             and options.calibration_count < cal.MIN_CALIBRATION_CROPS:
         raise RecipeGraphError(f"int8 needs at least {cal.MIN_CALIBRATION_CROPS} calibration crops, "
                                f"got {options.calibration_count}")
+    if "coreml" in options.formats:
+        from styleforge.export.coreml_export import coreml_available
+
+        if reason := coreml_available():
+            raise RecipeGraphError(f"Core ML export is not possible here: {reason}")
     bounds = {**verify.DEFAULT_BOUNDS_DB, **(options.bounds or {})}
     model = generator.eval()
     heldout_u8 = cal.heldout_crops(list(heldout_images), size)
@@ -320,24 +337,31 @@ def write_recipe_graphs(bundle: Path, generator: RecipeGenerator, heldout_images
 
     with torch.no_grad():
         graph = RecipeGraph(model, size).eval()
-    onnx_path = bundle / ONNX_FILE
-    say("ONNX export + onnxsim + checker")
-    export_onnx(graph, onnx_path, size)
-    ops = onnx_ops(onnx_path)
-    refused = sorted(REFUSED_OPS & set(ops))
-    if refused:
-        raise RecipeGraphError(f"the recipe graph holds {', '.join(refused)}, which mobile delegates refuse")
-    nchw_in, nchw_out = (TensorSpec(n, (1, 3, *size), layout="NCHW") for n in (INPUT_NAME, OUTPUT_NAME))
-    artifacts = {"onnx": gate(Artifact(
-        key="onnx", file=ONNX_FILE, format="onnx", precision="fp32", input=nchw_in, output=nchw_out, ops=ops,
-        compatibility=ops_report.onnx_compatibility(ops, None), extra={**facts, "opset": ONNX_OPSET}), False)}
-    say(f"ONNX Runtime {artifacts['onnx'].fidelity['psnr']:.2f} dB vs PyTorch")
-    if "tflite" in options.formats:
-        artifacts.update(_tflite(bundle, onnx_path, size, options, facts, gate, say))
-    if "onnx" not in options.formats:
-        onnx_path.unlink()
-        del artifacts["onnx"]
-    shutil.rmtree(bundle / WORK_DIR, ignore_errors=True)
+    artifacts: dict[str, Artifact] = {}
+    if "onnx" in options.formats or "tflite" in options.formats:  # ONNX is also TFLite's source
+        onnx_path = bundle / ONNX_FILE
+        say("ONNX export + onnxsim + checker")
+        export_onnx(graph, onnx_path, size)
+        ops = onnx_ops(onnx_path)
+        refused = sorted(REFUSED_OPS & set(ops))
+        if refused:
+            raise RecipeGraphError(f"the recipe graph holds {', '.join(refused)}, which mobile delegates refuse")
+        nchw_in, nchw_out = (TensorSpec(n, (1, 3, *size), layout="NCHW") for n in (INPUT_NAME, OUTPUT_NAME))
+        artifacts["onnx"] = gate(Artifact(
+            key="onnx", file=ONNX_FILE, format="onnx", precision="fp32", input=nchw_in, output=nchw_out, ops=ops,
+            compatibility=ops_report.onnx_compatibility(ops, None), extra={**facts, "opset": ONNX_OPSET}), False)
+        say(f"ONNX Runtime {artifacts['onnx'].fidelity['psnr']:.2f} dB vs PyTorch")
+        if "tflite" in options.formats:
+            artifacts.update(_tflite(bundle, onnx_path, size, options, facts, gate, say))
+        if "onnx" not in options.formats:
+            onnx_path.unlink()
+            del artifacts["onnx"]
+        shutil.rmtree(bundle / WORK_DIR, ignore_errors=True)
+    if "coreml" in options.formats:
+        artifacts.update(_coreml(bundle, graph, size, facts, bounds, gate, say))
+        if "onnx" in artifacts:
+            artifacts["onnx"].compatibility["coreml"] = {
+                "verdict": "converted (from the TorchScript trace)", "unsupported_ops": [], "notes": []}
     if failures:
         raise RecipeGraphError("recipe graph gate failed; nothing was written:\n  " + "\n  ".join(failures))
     return artifacts
@@ -375,3 +399,68 @@ def _tflite(bundle: Path, onnx_path: Path, size: tuple[int, int], options: Graph
             compatibility=ops_report.tflite_compatibility(checked.ops, precision, True, leftovers))
         say(f"{key} {checked.fidelity['psnr']:.2f} dB vs PyTorch (bound {checked.fidelity['bound_psnr']:g})")
     return artifacts
+
+
+def _coreml(bundle: Path, graph: RecipeGraph, size: tuple[int, int], facts: dict, bounds: dict[str, float],
+            gate, say) -> dict[str, Artifact]:
+    """``recipe_fp32.mlpackage`` and ``recipe_fp16.mlpackage`` (ML programs, iOS 16+), converted by
+    coremltools from a TorchScript trace of ``graph``. Each is read back as a spec: its input and
+    output must be ``[1, 3, H, W]`` at ``size`` and its MIL program free of :data:`REFUSED_MIL_OPS`.
+    On macOS each then passes the gate; elsewhere its fidelity says it was not verified."""
+    import coremltools as ct
+
+    from styleforge.export import coreml_export as cm
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings: the graph is static by construction
+        traced = torch.jit.trace(graph, torch.zeros(1, 3, *size))
+    nchw_in, nchw_out = (TensorSpec(n, (1, 3, *size), layout="NCHW") for n in (INPUT_NAME, OUTPUT_NAME))
+    artifacts = {}
+    for key, file in COREML_FILES.items():
+        precision = key.split("_", 1)[1]
+        say(f"coremltools -> Core ML {precision}")
+        path = bundle / file
+        try:
+            cm.export_coreml(traced, path, size, precision)
+        except cm.CoreMLExportError as err:
+            raise RecipeGraphError(str(err)) from None
+        ops = cm.coreml_ops(path)
+        refused = sorted(REFUSED_MIL_OPS & set(ops))
+        if refused:
+            raise RecipeGraphError(f"the recipe's Core ML program holds {', '.join(refused)}, which mobile "
+                                   f"delegates refuse")
+        io = coreml_io(path)
+        wrong = [f"{name} {spec['shape']}" for name, spec in io.items() if spec["shape"] != [1, 3, *size]]
+        if wrong:
+            raise RecipeGraphError(f"{file}: Core ML {' and '.join(wrong)}, expected [1, 3, {size[0]}, {size[1]}]")
+        notes = [] if cm.can_predict() else [verify.NOT_VERIFIED_COREML]
+        art = Artifact(key=key, file=file, format="coreml", precision=precision, input=nchw_in, output=nchw_out,
+                       ops=ops, compatibility={"coreml": {"verdict": "converted (ML program, iOS 16+)",
+                                                          "unsupported_ops": [], "notes": notes}},
+                       extra={**facts, "converter": f"coremltools {ct.__version__}", "compute_precision": precision,
+                              "coreml_io": io})
+        if cm.can_predict():
+            art = gate(art, False)
+            say(f"{key} {art.fidelity['psnr']:.2f} dB vs PyTorch (bound {art.fidelity['bound_psnr']:g})")
+        else:
+            art = dataclasses.replace(art, fidelity={"verified": verify.NOT_VERIFIED_COREML,
+                                                     "bound_psnr": bounds.get(key, bounds.get(precision))})
+            say(f"{key}: {sum(ops.values()) - ops.get('const', 0)} MIL ops, {verify.NOT_VERIFIED_COREML}")
+        artifacts[key] = art
+    return artifacts
+
+
+def coreml_io(path: Path) -> dict[str, dict]:
+    """A Core ML package's input and output as its spec states them: ``{"input": {"name", "shape",
+    "dtype"}, "output": {...}}`` (dtype as the spec names it, lower case: coremltools gives an fp16
+    ML program for iOS 16+ ``float16`` I/O)."""
+    import coremltools as ct
+
+    description = ct.utils.load_spec(str(path)).description
+    names = ct.proto.FeatureTypes_pb2.ArrayFeatureType.ArrayDataType
+    out = {}
+    for role, feature in (("input", description.input[0]), ("output", description.output[0])):
+        array = feature.type.multiArrayType
+        out[role] = {"name": feature.name, "shape": [int(v) for v in array.shape],
+                     "dtype": names.Name(array.dataType).lower()}
+    return out

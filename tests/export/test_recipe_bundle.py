@@ -78,11 +78,6 @@ def test_info_prints_the_recipe(recipe_run, capsys):
     assert "of the short side" in capsys.readouterr().out
 
 
-def test_a_recipe_has_no_core_ml_graphs_yet(recipe_run, capsys):
-    assert main(["export", str(recipe_run / "run"), "--formats", "coreml", "--out", str(recipe_run / "x")]) == 2
-    assert "not built yet" in capsys.readouterr().err and not (recipe_run / "x").exists()
-
-
 def _tamper(bundle: Path, edit) -> None:
     path = bundle / "recipe.json"
     text = path.read_text()

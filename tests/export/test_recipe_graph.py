@@ -155,8 +155,8 @@ def test_tflite_graphs_pass_their_floors_and_report_their_ops(tmp_path):
 
 
 def test_cli_exports_a_recipe_run_with_its_graph(tmp_path, capsys):
-    """``export RUN --formats cube,onnx --size HxW`` on a recipe run; Core ML and a TFLite list with
-    no recipe variant are refused with one line."""
+    """``export RUN --formats cube,onnx --size HxW`` on a recipe run; Core ML compression and a TFLite
+    list with no recipe variant are refused with one line (Core ML graphs: test_recipe_coreml.py)."""
     from styleforge.cli import main
     from styleforge.runtime.manifest import load_manifest
     from styleforge.train.recipe_run import save_recipe_run
@@ -170,7 +170,7 @@ def test_cli_exports_a_recipe_run_with_its_graph(tmp_path, capsys):
     assert {"recipe", "lut_cube", "onnx"} <= set(manifest.artifacts) and manifest.style == "vignette"
     assert manifest.artifacts["onnx"].input.shape == (1, 3, 64, 96)
     capsys.readouterr()
-    for formats, option, expect in (("coreml", [], "Core ML graphs of a recipe are not built yet"),
+    for formats, option, expect in (("coreml", ["--coreml-quantize", "int8"], "for model bundles"),
                                     ("tflite", ["--tflite-variants", "dynamic_int8"], "asks for none of them"),
                                     ("tflite", ["--int8-io", "uint8"], "float input and output")):
         assert main(["export", str(tmp_path / "run"), "--formats", formats, *option,
