@@ -62,6 +62,7 @@ from torch import Tensor, nn
 
 from styleforge.errors import StyleforgeError
 from styleforge.export import calibration as cal
+from styleforge.export import coreml_export as cm
 from styleforge.export import ops_report, verify
 from styleforge.export.lut_graph import gather_corners
 from styleforge.export.onnx_export import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, export_onnx, onnx_ops
@@ -306,9 +307,7 @@ def write_recipe_graphs(bundle: Path, generator: RecipeGenerator, heldout_images
         raise RecipeGraphError(f"int8 needs at least {cal.MIN_CALIBRATION_CROPS} calibration crops, "
                                f"got {options.calibration_count}")
     if "coreml" in options.formats:
-        from styleforge.export.coreml_export import coreml_available
-
-        if reason := coreml_available():
+        if reason := cm.coreml_available():
             raise RecipeGraphError(f"Core ML export is not possible here: {reason}")
     bounds = {**verify.DEFAULT_BOUNDS_DB, **(options.bounds or {})}
     model = generator.eval()
@@ -408,8 +407,6 @@ def _coreml(bundle: Path, graph: RecipeGraph, size: tuple[int, int], facts: dict
     output must be ``[1, 3, H, W]`` at ``size`` and its MIL program free of :data:`REFUSED_MIL_OPS`.
     On macOS each then passes the gate; elsewhere its fidelity says it was not verified."""
     import coremltools as ct
-
-    from styleforge.export import coreml_export as cm
 
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings: the graph is static by construction
