@@ -10,9 +10,15 @@ ops only:
 - the pyramid: ``AveragePool`` 2x2 (an odd edge repeated with ``Slice`` + ``Concat`` first),
   the Gaussian as two depthwise convolutions with constant taps after a reflect ``Pad``
   (TFLite ``MIRROR_PAD``), and one bilinear ``Resize`` back (half-pixel centres);
-- the colour LUT: index arithmetic + 8 ``Gather``s (:class:`GatherLut`, as in
-  :mod:`styleforge.export.lut_graph`);
-- luma as a 1x1 convolution; the vignette's weights and grain's field (its blur and
+- the colour LUT: index arithmetic + one ``Gather`` of each lattice cell's trilinear polynomial,
+  interpolated in a flat ``[24, H W]`` layout (:class:`GatherLut`,
+  :func:`styleforge.export.lut_graph.gather_cell`);
+- luma as a 1x1 convolution, only where a colour step (the LUT, bloom, vignette, fade) changed
+  the photo: a luma step (clarity, detail, smooth_skin, sharpen, grain) adds one ``[1, 1, H, W]``
+  term to all three channels, which moves the luma by the same term (its weights sum to 1), so
+  consecutive luma steps share one convolution and their terms are summed before one 3-channel
+  ``Add``; the output's ``2 u - 1`` as a 1x1 convolution too (see :meth:`RecipeGraph.forward`);
+- the vignette's weights and grain's field (its blur and
   normalisation included) baked as constants ``[1, 1, H, W]`` for this size, so grain is in the
   graph, exactly the runtime's noise at this size;
 - element-wise ``Mul``/``Add``/``Sub``/``Div``/``Min``/``Max``/``Sigmoid``.
@@ -64,7 +70,7 @@ from styleforge.errors import StyleforgeError
 from styleforge.export import calibration as cal
 from styleforge.export import coreml_export as cm
 from styleforge.export import ops_report, verify
-from styleforge.export.lut_graph import gather_corners
+from styleforge.export.lut_graph import cell_coefficients, gather_cell
 from styleforge.export.onnx_export import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, export_onnx, onnx_ops
 from styleforge.export.tflite_convert import TFLiteConversionError, convert_tflite
 from styleforge.runtime import look_blur, look_ops
@@ -81,6 +87,9 @@ REFUSED_OPS = {"InstanceNormalization", "DepthToSpace", "ConvTranspose", "GridSa
 COREML_FILES = {"coreml_fp32": "recipe_fp32.mlpackage", "coreml_fp16": "recipe_fp16.mlpackage"}
 REFUSED_MIL_OPS = {"instance_norm", "pixel_shuffle", "depth_to_space", "conv_transpose", "resample"}  # Core ML's names
 WORK_DIR = ".recipe-graph-work"
+LUMA_ONLY = {"clarity", "detail", "smooth_skin", "sharpen", "grain"}  # x + d, d [1, 1, H, W] from luma(x)
+NEEDS_LUMA = LUMA_ONLY | {"bloom"}
+assert abs(sum(look_blur.LUMA) - 1.0) < 1e-6, "RecipeGraph moves the luma by each luma step's d"
 
 
 class RecipeGraphError(StyleforgeError, RuntimeError):
@@ -194,24 +203,31 @@ class _Step(nn.Module):
         elif name != "colour_lut":
             raise RecipeGraphError(f"no graph for look operator {name!r}")
 
-    def forward(self, x: Tensor, lum: Tensor) -> Tensor:  # x [1, 3, H, W], lum = luma(x) [1, 1, H, W]
+    def delta(self, lum: Tensor) -> Tensor:  # a luma-only step: lum [1, 1, H, W] -> d, its output is x + d
         p, name = self.p, self.name
         if name == "clarity":
             base = self.blur(lum)
-            return x + p["amount"] * _midtones(base) * (lum - base)
-        if name == "detail":
+            return p["amount"] * _midtones(base) * (lum - base)
+        if name == "detail":  # fine (lum - b0) + medium (b0 - b1) + coarse (b1 - b2), one product per field
             b0, b1, b2 = (band(lum) for band in self.bands)
-            return x + p["fine"] * (lum - b0) + p["medium"] * (b0 - b1) + p["coarse"] * (b1 - b2)
+            return p["fine"] * lum + (p["medium"] - p["fine"]) * b0 + (p["coarse"] - p["medium"]) * b1 - p["coarse"] * b2
         if name == "smooth_skin":
             moments = self.blur(torch.cat([lum, lum * lum], dim=1))
             mean = moments[:, 0:1]
             var = (moments[:, 1:2] - mean * mean).clamp(min=0.0)
             a = var / (var + p["edge"] * p["edge"])
             coeffs = self.blur(torch.cat([a, mean - a * mean], dim=1))
-            return x + p["amount"] * (coeffs[:, 0:1] * lum + coeffs[:, 1:2] - lum)
+            return p["amount"] * (coeffs[:, 0:1] * lum + coeffs[:, 1:2] - lum)
         if name == "sharpen":
-            return x + p["amount"] * (lum - self.blur(lum))
-        if name == "bloom":
+            return p["amount"] * (lum - self.blur(lum))
+        if name == "grain":
+            k = p["luma_dependence"]
+            return ((1.0 - k) + k * _midtones(lum)) * self.field
+        raise AssertionError(name)
+
+    def forward(self, x: Tensor, lum: Optional[Tensor]) -> Tensor:  # a colour step: x [1, 3, H, W] -> the same
+        p, name = self.p, self.name
+        if name == "bloom":  # lum = luma(x) [1, 1, H, W]
             knee, threshold = look_ops.BLOOM_KNEE, p["threshold"]  # scaled before the clamp, for int8
             gate = torch.sigmoid((lum / knee - threshold / knee).clamp(-threshold / knee, (1.0 - threshold) / knee))
             # clip(x, 0, 1) * gate as min(max(x * gate, 0), gate) (gate > 0): x, used unclipped
@@ -222,33 +238,37 @@ class _Step(nn.Module):
             return x * self.scale + self.offset
         if name == "fade":
             return x + self.lift * (1.0 - x)
-        if name == "grain":
-            k = p["luma_dependence"]
-            return x + ((1.0 - k) + k * _midtones(lum)) * self.field
         raise AssertionError(name)
 
 
 class GatherLut(nn.Module):
-    """Trilinear 3D LUT of ``[1, 3, H, W]`` in [0, 1] (clamped) by index arithmetic + 8 ``Gather``s,
-    the graph of :func:`styleforge.export.lut_graph.lut_module` in [0, 1] with the lattice
-    coordinate scaled *before* the clamp: TFLite's int8 quantiser gave a clamp followed by
-    ``* (S - 1)`` the product's scale, which left 17 input levels (nearest-node lookups: 29-33 dB
-    for the LUT alone in int8, 37-39 dB this way). Interpolating as 7 lerps, gathering per
-    channel, or gathering a cell's 8 corners at once from a ``[(S-1)^3, 24]`` table (one gather
-    instead of 8, which are half the time of a four-operator recipe) would round less or run
-    faster, but onnx2tf then loses track of the layout (wrong TFLite graphs, fp32 included), so
-    it stays 8 weighted corners, each ``[1, 3, H, W]``."""
+    """Trilinear 3D LUT of ``[1, 3, H, W]`` in [0, 1] (clamped) by index arithmetic + one ``Gather``
+    of each lattice cell's trilinear polynomial (:func:`styleforge.export.lut_graph.gather_cell`,
+    a ``[(S-1)^3, 24]`` float32 table), with the lattice coordinate scaled *before* the clamp:
+    TFLite's int8 quantiser gave a clamp followed by ``* (S - 1)`` the product's scale, which left
+    17 input levels (nearest-node lookups: 29-33 dB for the LUT alone in int8, 37-39 dB this way).
 
-    def __init__(self, table: np.ndarray):  # [S, S, S, 3] indexed [r, g, b]
+    The LUT's own graphs (:func:`~styleforge.export.lut_graph.lut_module`) gather the 8 corners of
+    a ``[S^3, 3]`` table one by one (8 Gathers ``[1, H, W, 3]``, each permuted to NCHW and
+    weighted): half the time of a four-operator recipe in ONNX Runtime. An earlier one-gather
+    table of each cell's 8 corners, weighted in the 4-D image layout, made onnx2tf lose track of
+    the layout (wrong TFLite graphs, fp32 included). Done in a flat 2-D layout (``[N, 24]``
+    gathered, ``[24, N]`` interpolated, ``N = H W``) it converts correctly (fp32 100 dB, fp16
+    and int8 as before) where a 4-D convolution follows it, as the recipe graph's luma or its
+    final ``2 u - 1`` does; where only element-wise ops follow (the LUT's own graphs), onnx2tf
+    leaves the output NCHW. The table is ``(S-1)^3 / S^3 * 8`` times the 8-gather
+    one (6.7x: 393 KB for 17 nodes, 3.1 MB for 33)."""
+
+    def __init__(self, table: np.ndarray, size: tuple[int, int]):  # [S, S, S, 3] indexed [r, g, b]; (H, W)
         super().__init__()
-        self.lut_size = int(table.shape[0])
-        self.register_buffer("table", torch.from_numpy(np.ascontiguousarray(table.reshape(-1, 3), np.float32)))
+        self.lut_size, self.size = int(table.shape[0]), size
+        self.register_buffer("cells", torch.from_numpy(cell_coefficients(table)))  # [(S-1)^3, 24]
 
     def forward(self, x: Tensor) -> Tensor:  # [1, 3, H, W] -> [1, 3, H, W]
         s = self.lut_size
         u = (x * float(s - 1)).clamp(0.0, float(s - 1))
         base = torch.clamp(torch.floor(u), max=float(s - 2))
-        return gather_corners(self.table, u, base, s)
+        return gather_cell(self.cells, u, base, s, self.size)
 
 
 class RecipeGraph(nn.Module):
@@ -264,17 +284,34 @@ class RecipeGraph(nn.Module):
         steps = []
         for op in generator.stack.ops:
             if op.name == "colour_lut":
-                steps.append(GatherLut(op.table.detach().clamp(0.0, 1.0).numpy()))
+                steps.append(GatherLut(op.table.detach().clamp(0.0, 1.0).numpy(), self.size))
             else:
                 steps.append(_Step(op.name, op.params(), self.size, int(op.seed)))
         self.steps = nn.ModuleList(steps)
         self.register_buffer("luma_weight", torch.tensor(look_blur.LUMA, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("out_weight", (2.0 * torch.eye(3)).view(3, 3, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         u = (x + 1.0) * 0.5
+        lum = pending = None  # luma(u + pending) [1, 1, H, W] once a step needed it; the sum of luma steps
         for name, step in zip(self.names, self.steps):
-            u = step(u) if name == "colour_lut" else step(u, F.conv2d(u, self.luma_weight))
-        return (u * 2.0 - 1.0).clamp(-1.0, 1.0)  # scaled before the clamp: one more bit in int8
+            if lum is None and name in NEEDS_LUMA:
+                lum = F.conv2d(u if pending is None else u + pending, self.luma_weight)
+            if name in LUMA_ONLY:  # x + d moves the luma by d too (the weights sum to 1): no convolution
+                d = step.delta(lum)
+                pending = d if pending is None else pending + d
+                lum = lum + d
+                continue
+            if pending is not None:
+                u, pending = u + pending, None
+            u = step(u) if name == "colour_lut" else step(u, lum)
+            lum = None
+        if pending is not None:
+            u = u + pending
+        # 2 u - 1 as a 1x1 convolution, scaled before the clamp (one more bit in int8): a 4-D op at
+        # the end tells onnx2tf the output is an image (NHWC in TFLite) also where the last step is
+        # the LUT, whose flat layout it would otherwise leave NCHW
+        return (F.conv2d(u, self.out_weight) - 1.0).clamp(-1.0, 1.0)
 
 
 # ------------------------------------------------------------------------------ bundle artifacts

@@ -47,9 +47,21 @@ def torch_recipe(model, rgb_u8: np.ndarray) -> np.ndarray:
         return ((model(x)[0].permute(1, 2, 0).numpy() + 1.0) * 127.5).clip(0, 255)
 
 
+def reordered(order: str) -> RecipeGenerator:
+    """The LUT of :func:`recipe` and ``EVERY_OP`` in another order: ``mixed`` (luma steps before the
+    LUT and between colour steps), ``lut_last`` (the graph ends in the LUT's flat layout)."""
+    lut, ops = ("colour_lut", {"table": recipe([]).stack.ops[0].table.detach().numpy()}), dict(EVERY_OP)
+    names = {"mixed": ["smooth_skin", "detail", "colour_lut", "grain", "fade", "clarity", "bloom", "sharpen",
+                       "vignette"], "lut_last": ["clarity", "vignette", "colour_lut"]}[order]
+    return RecipeGenerator.from_steps([lut if n == "colour_lut" else (n, ops[n]) for n in names])
+
+
+@pytest.mark.parametrize("order", ["lut_first", "mixed", "lut_last"])
 @pytest.mark.parametrize("size", [(64, 64), (75, 131)])  # odd sizes: pyramid levels repeat an edge
-def test_the_graph_is_the_torch_recipe_at_its_size(size):
-    model = recipe()
+def test_the_graph_is_the_torch_recipe_at_its_size(size, order):
+    """Also where luma steps add up before a colour step (the graph sums their ``[1, 1, H, W]``
+    terms and moves the luma by them instead of recomputing it)."""
+    model = recipe() if order == "lut_first" else reordered(order)
     graph = RecipeGraph(model, size).eval()
     for rgb in photos(size):
         x = torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
@@ -152,6 +164,20 @@ def test_tflite_graphs_pass_their_floors_and_report_their_ops(tmp_path):
     rgb = photos((128, 128), 1)[0]
     fp16 = open_bundle(out, artifact="fp16").stylize(rgb).astype(np.float64)
     assert psnr(fp16, np.rint(torch_recipe(recipe(), rgb))) >= 40.0
+
+
+@pytest.mark.slow
+def test_a_recipe_ending_in_its_lut_converts_to_nhwc(tmp_path):
+    """The LUT's flat ``[24, H W]`` layout as the last step: the output still leaves TFLite as an
+    NHWC image (the graph ends in a 1x1 convolution), fp32 at 60 dB."""
+    pytest.importorskip("onnx2tf")
+    from styleforge.runtime.manifest import load_manifest
+
+    export_recipe_bundle(reordered("lut_last"), tmp_path / "b", progress=False, ffmpeg_size=(160, 120),
+                         graphs=GraphOptions(formats=("tflite",), size=(64, 64), variants=("tflite_fp32",)))
+    art = load_manifest(tmp_path / "b").artifacts["tflite_fp32"]
+    assert art.output.layout == "NHWC" and art.output.shape == (1, 64, 64, 3)
+    assert art.fidelity["psnr"] >= 60.0, art.fidelity
 
 
 def test_cli_exports_a_recipe_run_with_its_graph(tmp_path, capsys):
