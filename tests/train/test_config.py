@@ -55,9 +55,27 @@ def test_eval_looks_dry_run_prints_the_resolved_config(tmp_path, capsys):
     assert printed["out"] == str(tmp_path / "ev") and not (tmp_path / "ev").exists()
     assert printed["eval_looks"] == {
         "looks": ["noir", "glow"], "train_preset": "tiny", "student": "nano", "export_size": 256, "steps": 0,
-        "paired": False, "seed": 0, "split_seeds": [0, 2], "full_splits": 1, "train_set": [], "per_side": [], "photos": ""}
+        "paired": False, "seed": 0, "split_seeds": [0, 2], "full_splits": 1, "train_set": [], "per_side": [], "photos": "", "recipes": True}
     assert cli(["eval-looks", "--split-seeds", "0,x", "--dry-run"]) == 2
     assert "split_seeds[1]" in capsys.readouterr().err
+
+
+def test_eval_looks_no_recipes_is_a_stage_setting_an_out_folder_keeps(tmp_path, capsys):
+    """``--no-recipes`` leaves the recipe columns out of a learning curve's cells; a folder of cells
+    made one way is refused the other way (the reused cells would mix the two in one table)."""
+    from styleforge.atomic import write_text
+    from styleforge.benchmarks.cli_eval import check_out_folder
+    from styleforge.errors import CLIError
+    from styleforge.train.config import config_to_yaml
+
+    assert cli(["eval-looks", "--per-side", "60", "--looks", "random-tone-1", "--no-recipes", "--dry-run"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["eval_looks"]["recipes"] is False
+    out = tmp_path / "curve"
+    (out / "random-tone-1" / "n-60" / "split-0" / ".stages").mkdir(parents=True)
+    write_text(out / "config.yaml", config_to_yaml(EvalLooksConfig(per_side=(60,), recipes=False), section="eval_looks"))
+    check_out_folder(out, EvalLooksConfig(per_side=(60,), recipes=False))
+    with pytest.raises(CLIError, match="recipes: False there, True now"):
+        check_out_folder(out, EvalLooksConfig(per_side=(60,)))
 
 
 def test_distill_lut_dry_run_uses_the_same_path(tmp_path, capsys):
