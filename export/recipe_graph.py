@@ -125,9 +125,10 @@ def _midtones(v: Tensor) -> Tensor:
 
 class StaticBlur(nn.Module):
     """:func:`styleforge.runtime.look_blur.gaussian_blur` of ``[1, C, H, W]`` by ``sigma_frac``, its
-    schedule (level, radii, taps) fixed for ``size`` when built."""
+    schedule (level, radii, taps) fixed for ``size`` when built, times ``gain`` (folded into the
+    taps: the blur is linear, so a step that scales it saves a full-resolution ``Mul``)."""
 
-    def __init__(self, size: tuple[int, int], sigma_frac: float, channels: int):
+    def __init__(self, size: tuple[int, int], sigma_frac: float, channels: int, gain: float = 1.0):
         super().__init__()
         height, width = size
         self.size = (height, width)
@@ -140,24 +141,38 @@ class StaticBlur(nn.Module):
             h, w = (h + 1) // 2, (w + 1) // 2
         sigma = float(look_blur.level_sigma(sigma_px, self.level))
         self.radius = (look_blur.kernel_radius(sigma, h), look_blur.kernel_radius(sigma, w))
+        # the gain goes into the first convolution that runs; with none (both radii 0), a Mul
+        self.gain = 1.0 if any(self.radius) else float(gain)
+        gain_on = "taps_y" if self.radius[0] else "taps_x"
         for name, radius, shape in (("taps_y", self.radius[0], (-1, 1)), ("taps_x", self.radius[1], (1, -1))):
             taps = look_blur.gaussian_kernel(sigma, radius) if radius else np.ones(1, np.float32)
+            taps = taps * gain if name == gain_on and radius else taps  # a float64 product, rounded once
             weight = torch.from_numpy(np.ascontiguousarray(taps, np.float32)).view(1, 1, *shape)
             self.register_buffer(name, weight.repeat(channels, 1, 1, 1))  # [C, 1, k, 1] / [C, 1, 1, k]
         self.channels = channels
 
-    def forward(self, x: Tensor) -> Tensor:  # [1, C, H, W] -> the same
-        for odd_h, odd_w in self.odd:
-            if odd_h:
-                x = torch.cat([x, x[:, :, -1:]], dim=2)
-            if odd_w:
-                x = torch.cat([x, x[:, :, :, -1:]], dim=3)
-            x = F.avg_pool2d(x, 2)
+    def pool(self, x: Tensor, step: int) -> Tensor:  # pyramid level ``step`` -> ``step + 1``: 2x2 mean
+        odd_h, odd_w = self.odd[step]
+        if odd_h:
+            x = torch.cat([x, x[:, :, -1:]], dim=2)
+        if odd_w:
+            x = torch.cat([x, x[:, :, :, -1:]], dim=3)
+        return F.avg_pool2d(x, 2)
+
+    def forward(self, x: Tensor, pyramid: Optional[list[Tensor]] = None) -> Tensor:  # [1, C, H, W] -> the same
+        """``pyramid``: ``[x, x pooled once, ...]`` shared by blurs of the same ``x`` at this size (a
+        list this call extends), so two blurs pool each level once."""
+        pyramid = [x] if pyramid is None else pyramid
+        while len(pyramid) <= self.level:
+            pyramid.append(self.pool(pyramid[-1], len(pyramid) - 1))
+        x = pyramid[self.level]
         ry, rx = self.radius
         if ry:
             x = F.conv2d(F.pad(x, (0, 0, ry, ry), mode="reflect"), self.taps_y, groups=self.channels)
         if rx:
             x = F.conv2d(F.pad(x, (rx, rx, 0, 0), mode="reflect"), self.taps_x, groups=self.channels)
+        if self.gain != 1.0:
+            x = x * self.gain
         if self.level == 0:
             return x
         x = F.interpolate(x, scale_factor=float(2**self.level), mode="bilinear", align_corners=False)
@@ -182,8 +197,8 @@ class _Step(nn.Module):
             self.blur = blur(params["radius"], 2)
         elif name == "sharpen":
             self.blur = blur(params["radius"])
-        elif name == "bloom":
-            self.blur = blur(params["radius"], 3)
+        elif name == "bloom":  # strength * blur
+            self.blur = StaticBlur(size, params["radius"], 3, params["strength"])
         elif name == "vignette":  # x * (1 + min(a, 0) w) + max(a, 0) w (1 - x) = x * scale + offset
             w = recipe_ops.vignette_mask(torch.zeros(1, 1, *size), *(params[k] for k in (
                 "midpoint", "roundness", "feather", "center_x", "center_y")))
@@ -193,7 +208,8 @@ class _Step(nn.Module):
             self.register_buffer("offset", offset)
         elif name == "fade":
             colour = torch.tensor([params["r"], params["g"], params["b"]], dtype=torch.float32).view(1, 3, 1, 1)
-            self.register_buffer("lift", params["amount"] * colour)
+            self.register_buffer("lift", params["amount"] * colour)  # x + lift (1 - x) = x (1 - lift) + lift
+            self.register_buffer("keep", 1.0 - self.lift)
         elif name == "grain":  # the runtime's field at this size, blurred and normalised as the torch twin does
             noise = torch.from_numpy(look_ops.grain_noise(*size, params["size"], seed)).view(1, 1, *size)
             with torch.no_grad():
@@ -209,7 +225,8 @@ class _Step(nn.Module):
             base = self.blur(lum)
             return p["amount"] * _midtones(base) * (lum - base)
         if name == "detail":  # fine (lum - b0) + medium (b0 - b1) + coarse (b1 - b2), one product per field
-            b0, b1, b2 = (band(lum) for band in self.bands)
+            pyramid = [lum]
+            b0, b1, b2 = (band(lum, pyramid) for band in self.bands)
             return p["fine"] * lum + (p["medium"] - p["fine"]) * b0 + (p["coarse"] - p["medium"]) * b1 - p["coarse"] * b2
         if name == "smooth_skin":
             moments = self.blur(torch.cat([lum, lum * lum], dim=1))
@@ -233,11 +250,11 @@ class _Step(nn.Module):
             # clip(x, 0, 1) * gate as min(max(x * gate, 0), gate) (gate > 0): x, used unclipped
             # below, keeps its own int8 range (see _midtones)
             lit = torch.minimum((x * gate).clamp(min=0.0), gate)
-            return x + p["strength"] * self.blur(lit) * (1.0 - x)
+            return x + self.blur(lit) * (1.0 - x)  # the blur's taps carry the strength
         if name == "vignette":
             return x * self.scale + self.offset
         if name == "fade":
-            return x + self.lift * (1.0 - x)
+            return x * self.keep + self.lift
         raise AssertionError(name)
 
 
