@@ -68,17 +68,19 @@ def gather_cell(cells, u, base, size: int, image_size: tuple[int, int]):
     """Trilinear interpolation as one gather: ``cells`` ``[(S-1)^3, 24]`` of :func:`cell_coefficients`,
     ``u`` ``[1, 3, H, W]`` in lattice units ``[0, S - 1]``, ``base`` its cell's corner (``floor``, at
     most ``S - 2``), ``image_size`` (H, W) as Python ints (a traced ``u.shape`` would put ``int``
-    ops in the graph, which coremltools refuses) -> ``[1, 3, H, W]``. Flat 2-D layout throughout: the fractions ``[3, N]``
-    (``N = H W``), one Gather (int32 indices, as :func:`gather_corners`) ``[N, 24]``, one Transpose
-    to ``[24, N]``, then ``a + f b`` three times on row halves (b, g, r), each a slice of contiguous
-    rows times a ``[1, N]`` fraction, and a Reshape back to ``[1, 3, H, W]``.
+    ops in the graph, which coremltools refuses) -> ``[1, 3, H, W]``. Flat 2-D layout throughout:
+    the fractions ``[3, N]`` (``N = H W``), one Gather (int32 indices, as :func:`gather_corners`)
+    ``[N, 24]``, one Transpose to ``[24, N]``, then ``a + f b`` three times on row halves (b, g,
+    r), each a slice of contiguous rows times a ``[1, N]`` fraction, and a Reshape back to
+    ``[1, 3, H, W]``.
 
-    ONNX Runtime (2 threads, 512x512, one 17^3 LUT): about half the time of :func:`gather_corners`'s
-    8 gathers, whose ``[1, H, W, 3]`` corners each need a permute and a weight. onnx2tf converts it
-    correctly (fp32 100 dB, fp16 and int8 as the 8-gather form) when 4-D NCHW ops follow it, as in
-    a recipe graph, where the next op is a convolution; as the whole graph (:func:`lut_module`) the
-    TFLite output stays ``[1, 3, H, W]``, because nothing after the Reshape tells onnx2tf it is an
-    image, so the LUT's own graphs keep :func:`gather_corners`."""
+    ONNX Runtime (2 threads, 512x512, one 17^3 LUT): 0.55-0.65x the time of :func:`gather_corners`'s
+    8 gathers, whose ``[1, H, W, 3]`` corners each need a permute and a weight; TFLite fp32 0.65x.
+    onnx2tf converts it correctly (fp32 100 dB, fp16 and int8 as the 8-gather form) when a 4-D
+    convolution follows it, as in a recipe graph (:class:`~styleforge.export.recipe_graph.RecipeGraph`
+    ends in a 1x1 one for that reason). With only element-wise ops after it, as in
+    :func:`lut_module`, the TFLite output stays ``[1, 3, H, W]`` (nothing after the Reshape tells
+    onnx2tf it is an image), so the LUT's own graphs keep :func:`gather_corners`."""
     import torch
 
     s = size
