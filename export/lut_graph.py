@@ -2,9 +2,11 @@
 
 Why gathers: ONNX's 5-D ``GridSample`` needs opset 20 (bundles use 17), onnx2tf converts only
 the 2-D bilinear one, TFLite has no grid sampling at all, and a convolution-only 33^3 LUT would
-cost ~10^5 MAC per pixel. Trilinear interpolation as index arithmetic + 8 ``Gather``s of a
-``[S^3, 3]`` table costs ~60 element-wise ops per pixel. Index arithmetic needs exact integers,
-so these graphs are fp32/fp16 only (int8 would quantise the indices).
+cost ~10^5 MAC per pixel. Trilinear interpolation as index arithmetic + one ``Gather`` of a
+``[(S-1)^3, 24]`` table of each cell's trilinear polynomial (:func:`gather_cell`) costs a few
+dozen element-wise ops per pixel; :func:`gather_corners` (8 ``Gather``s of ``[S^3, 3]``) is the
+earlier form, kept as the reference it is measured against. Index arithmetic needs exact
+integers, so these graphs are fp32/fp16 only (int8 would quantise the indices).
 
 Contract (the same as every styleforge image artifact): NCHW float32 ``[1, 3, H, W]`` in
 ``[-1, 1]`` both ways (sRGB-encoded values), so the runtime's backends, tiler and benchmark run
@@ -30,7 +32,9 @@ def gather_corners(table, u, base, size: int):
     """Trilinear interpolation as 8 gathers: ``table`` ``[S^3, 3]`` (row ``r*S*S + g*S + b``), ``u``
     ``[1, 3, H, W]`` in lattice units ``[0, S - 1]``, ``base`` its cell's corner (``floor``, at most
     ``S - 2``) -> ``[1, 3, H, W]``. Each corner is one Gather with int32 indices: fp16 (Core ML fp16,
-    GPU delegates) holds integers exactly only up to 2048, and a 33^3 table has 35937 rows."""
+    GPU delegates) holds integers exactly only up to 2048, and a 33^3 table has 35937 rows.
+    No graph uses it now (:func:`gather_cell` replaced it in :func:`lut_module`); it is kept as
+    the form that one is measured against."""
     import torch
 
     s = size
@@ -77,10 +81,10 @@ def gather_cell(cells, u, base, size: int, image_size: tuple[int, int]):
     ONNX Runtime (2 threads, 512x512, one 17^3 LUT): 0.55-0.65x the time of :func:`gather_corners`'s
     8 gathers, whose ``[1, H, W, 3]`` corners each need a permute and a weight; TFLite fp32 0.65x.
     onnx2tf converts it correctly (fp32 100 dB, fp16 and int8 as the 8-gather form) when a 4-D
-    convolution follows it, as in a recipe graph (:class:`~styleforge.export.recipe_graph.RecipeGraph`
-    ends in a 1x1 one for that reason). With only element-wise ops after it, as in
-    :func:`lut_module`, the TFLite output stays ``[1, 3, H, W]`` (nothing after the Reshape tells
-    onnx2tf it is an image), so the LUT's own graphs keep :func:`gather_corners`."""
+    convolution follows it: a recipe graph (:class:`~styleforge.export.recipe_graph.RecipeGraph`)
+    and :func:`lut_module` both end in a 1x1 one for that reason. With only element-wise ops
+    after the Reshape, the TFLite output stayed ``[1, 3, H, W]`` (nothing told onnx2tf it is an
+    image)."""
     import torch
 
     s = size
@@ -96,30 +100,38 @@ def gather_cell(cells, u, base, size: int, image_size: tuple[int, int]):
     return c.reshape(1, 3, height, width)
 
 
-def lut_module(lut: Lut3D):
-    """An ``nn.Module`` applying ``lut`` trilinearly (matches ``Lut3D.__call__`` to float rounding)."""
+def lut_module(lut: Lut3D, size: tuple[int, int]):
+    """An ``nn.Module`` applying ``lut`` trilinearly to ``[1, 3, H, W]`` in [-1, 1] at ``size`` (H, W)
+    (matches ``Lut3D.__call__`` to float rounding): one Gather of :func:`cell_coefficients`
+    (:func:`gather_cell`), then ``2 u - 1`` as a 3->3 1x1 convolution (no bias) minus 1. The 4-D
+    convolution at the end tells onnx2tf the output is an image (NHWC in TFLite); with only
+    element-wise ops after :func:`gather_cell`'s Reshape it left the output ``[1, 3, H, W]``. A
+    depthwise 1x1 with bias made onnx2tf fail on an op name, hence the full 3x3 weight."""
     import torch
+    import torch.nn.functional as F
     from torch import nn
 
     class LutGraph(nn.Module):
         arch_name = "lut3d-gather"
         stride = 1
 
-        def __init__(self, table: np.ndarray):
+        def __init__(self, table: np.ndarray, image_size: tuple[int, int]):
             super().__init__()
-            size = table.shape[0]
-            self.size = size
-            self.config = {"lut_size": size}
-            # row r*S*S + g*S + b holds table[r, g, b]
-            self.register_buffer("table", torch.from_numpy(np.array(table.reshape(-1, 3), dtype=np.float32)))
+            lut_size = table.shape[0]
+            self.lut_size = lut_size
+            self.image_size = (int(image_size[0]), int(image_size[1]))  # Python ints: no traced int ops
+            self.config = {"lut_size": lut_size}
+            self.register_buffer("cells", torch.from_numpy(cell_coefficients(table)))  # [(S-1)^3, 24]
+            self.register_buffer("out_weight", (2.0 * torch.eye(3)).view(3, 3, 1, 1))
 
         def forward(self, x):  # [1, 3, H, W] in [-1, 1]
-            s = self.size
+            s = self.lut_size
             u = torch.clamp((x + 1.0) * 0.5, 0.0, 1.0) * float(s - 1)
             base = torch.clamp(torch.floor(u), max=float(s - 2))  # [1, 3, H, W], small integers
-            return gather_corners(self.table, u, base, s) * 2.0 - 1.0
+            out = gather_cell(self.cells, u, base, s, self.image_size)  # [1, 3, H, W] in [0, 1]
+            return F.conv2d(out, self.out_weight) - 1.0
 
-    return LutGraph(lut.table).eval()
+    return LutGraph(lut.table, size).eval()
 
 
 # ------------------------------------------------------------------------------ bundle artifacts
@@ -146,7 +158,7 @@ def write_lut_graphs(bundle, lut: Lut3D, heldout_u8: np.ndarray, formats=GRAPH_F
     bundle = Path(bundle)
     bounds = {**GRAPH_BOUNDS_DB, **(bounds or {})}
     size = heldout_u8.shape[1:3]
-    model = lut_module(lut)
+    model = lut_module(lut, tuple(size))
     x = cal.to_model_range(heldout_u8)  # NHWC [-1, 1]
     reference = lut(heldout_u8.astype(np.float32) / 255.0) * 255.0  # the runtime LUT path, unrounded
     artifacts: dict[str, Artifact] = {}
@@ -181,7 +193,7 @@ def write_lut_graphs(bundle, lut: Lut3D, heldout_u8: np.ndarray, formats=GRAPH_F
     nchw_out = TensorSpec(OUTPUT_NAME, (1, 3, *size), layout="NCHW")
     nhwc = TensorSpec(INPUT_NAME, (1, *size, 3), layout="NHWC")
     nhwc_out = TensorSpec(OUTPUT_NAME, (1, *size, 3), layout="NHWC")
-    extra = {"lut_size": lut.size, "graph": "index arithmetic + 8 Gathers (int32 indices), trilinear",
+    extra = {"lut_size": lut.size, "graph": "index arithmetic + 1 Gather of each cell's trilinear coefficients (int32 indices) + 1x1 Conv",
              "why_not_gridsample": "5-D GridSample needs ONNX opset 20; onnx2tf and TFLite have none"}
     onnx_path = bundle / "lut.onnx"
     if "onnx" in formats or "tflite" in formats:

@@ -248,14 +248,40 @@ def test_lut_as_mobile_graphs_pass_the_gate_and_run_in_the_runtime(tmp_path):
     for key, bound in (("lut_onnx", 40.0), ("lut_tflite_fp32", 40.0), ("lut_tflite_fp16", 35.0)):
         fid = manifest.artifacts[key].fidelity
         assert fid["verified"] is True and fid["psnr"] >= bound, (key, fid)
-    assert manifest.artifacts["lut_onnx"].ops.get("Gather", 0) >= 8
+    assert manifest.artifacts["lut_onnx"].ops.get("Gather", 0) == 4  # the cell table once, r/g/b index rows 3x
     assert "GridSample" not in manifest.artifacts["lut_onnx"].ops
     assert "GATHER" in manifest.artifacts["lut_tflite_fp32"].ops
+    from ai_edge_litert.interpreter import Interpreter
+
+    for precision in ("fp32", "fp16"):  # the converted graph's own output is NHWC (an image), not [1, 3, H, W]
+        shape = Interpreter(model_path=str(out / f"lut_{precision}.tflite")).get_output_details()[0]["shape"]
+        assert tuple(shape) == (1, 64, 96, 3), (precision, shape)
     assert manifest.artifacts["lut_tflite_fp16"].compatibility["int8_npu"]["verdict"] == "no"
     photo = cal.heldout_crops(cal.split_default_photos()[1][:1], (150, 130))[0]  # not the graph size: tiles
     lut_path = open_bundle(out).stylize(photo).astype(int)
     for key in ("lut_onnx", "lut_tflite_fp16"):
         assert np.abs(open_bundle(out, artifact=key).stylize(photo).astype(int) - lut_path).max() <= 1
+
+
+def test_lut_graph_matches_the_runtime_lut_and_converts_to_core_ml(tmp_path):
+    """The one-gather graph equals ``Lut3D.__call__`` (lattice edges included) and coremltools
+    converts it (sizes traced as Python ints: no ``int`` ops it would refuse)."""
+    torch = pytest.importorskip("torch")
+    from styleforge.export import coreml_export as cm
+    from styleforge.export.lut_graph import lut_module, write_lut_graphs
+
+    lut = rlut.Lut3D(np.random.default_rng(3).random((9, 9, 9, 3), dtype=np.float32))
+    photo = np.random.default_rng(4).random((24, 40, 3), dtype=np.float32)
+    photo[0, :8] = [[0, 0, 0], [1, 1, 1], [1, 0, 1], [0, 1, 0], [0.5, 1, 0], [1, 0.25, 1], [-0.1, 1.2, 0.5], [1, 1, 0]]
+    with torch.no_grad():
+        out = lut_module(lut, (24, 40))(torch.from_numpy(photo * 2 - 1).permute(2, 0, 1)[None])
+    assert np.abs((out[0].permute(1, 2, 0).numpy() + 1) / 2 - lut(np.clip(photo, 0, 1))).max() < 1e-5
+    if cm.coreml_available() is not None:
+        pytest.skip(cm.coreml_available())
+    held = cal.heldout_crops(cal.split_default_photos()[1][:1], (32, 48))
+    artifacts, failures = write_lut_graphs(tmp_path, lut, held, formats=("coreml",), show=False)
+    assert failures == [] and set(artifacts) == {"lut_coreml_fp32", "lut_coreml_fp16"}
+    assert "gather" in artifacts["lut_coreml_fp16"].ops and "conv" in artifacts["lut_coreml_fp16"].ops
 
 
 def test_ffmpeg_haldclut_reads_our_hald_png(tmp_path, heldout_u8):
