@@ -265,14 +265,15 @@ class GatherLut(nn.Module):
     TFLite's int8 quantiser gave a clamp followed by ``* (S - 1)`` the product's scale, which left
     17 input levels (nearest-node lookups: 29-33 dB for the LUT alone in int8, 37-39 dB this way).
 
-    The LUT's own graphs (:func:`~styleforge.export.lut_graph.lut_module`) gather the 8 corners of
-    a ``[S^3, 3]`` table one by one (8 Gathers ``[1, H, W, 3]``, each permuted to NCHW and
-    weighted): about 40 % of a four-operator recipe's ONNX Runtime time. An earlier one-gather
+    The 8-gather form (:func:`~styleforge.export.lut_graph.gather_corners`: 8 Gathers
+    ``[1, H, W, 3]``, each permuted to NCHW and weighted) was about 40 % of a four-operator
+    recipe's ONNX Runtime time. An earlier one-gather
     table of each cell's 8 corners, weighted in the 4-D image layout, made onnx2tf lose track of
     the layout (wrong TFLite graphs, fp32 included). Done in a flat 2-D layout (``[N, 24]``
     gathered, ``[24, N]`` interpolated, ``N = H W``) it converts correctly (fp32 100 dB, fp16
     and int8 as before) where a 4-D convolution follows it, as the recipe graph's luma or its
-    final ``2 u - 1`` does; where only element-wise ops follow (the LUT's own graphs), onnx2tf
+    final ``2 u - 1`` does (and the LUT's own graphs' final 1x1 convolution,
+    :func:`~styleforge.export.lut_graph.lut_module`); where only element-wise ops follow, onnx2tf
     leaves the output NCHW. The table is ``(S-1)^3 / S^3 * 8`` times the 8-gather
     one (6.7x: 393 KB for 17 nodes, 3.1 MB for 33)."""
 
