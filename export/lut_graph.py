@@ -4,9 +4,9 @@ Why gathers: ONNX's 5-D ``GridSample`` needs opset 20 (bundles use 17), onnx2tf 
 the 2-D bilinear one, TFLite has no grid sampling at all, and a convolution-only 33^3 LUT would
 cost ~10^5 MAC per pixel. Trilinear interpolation as index arithmetic + one ``Gather`` of a
 ``[(S-1)^3, 24]`` table of each cell's trilinear polynomial (:func:`gather_cell`) costs a few
-dozen element-wise ops per pixel; :func:`gather_corners` (8 ``Gather``s of ``[S^3, 3]``) is the
-earlier form, kept as the reference it is measured against. Index arithmetic needs exact
-integers, so these graphs are fp32/fp16 only (int8 would quantise the indices).
+dozen element-wise ops per pixel (the earlier form, 8 ``Gather``s of a ``[S^3, 3]`` table of the
+cell's corners, each permuted to NCHW and weighted, took about twice the time). Index arithmetic
+needs exact integers, so these graphs are fp32/fp16 only (int8 would quantise the indices).
 
 Contract (the same as every styleforge image artifact): NCHW float32 ``[1, 3, H, W]`` in
 ``[-1, 1]`` both ways (sRGB-encoded values), so the runtime's backends, tiler and benchmark run
@@ -26,30 +26,6 @@ from styleforge.runtime.contract import Artifact, TensorSpec
 from styleforge.runtime.lut import Lut3D
 from styleforge.runtime.metrics import max_abs_error, psnr
 from styleforge.runtime.tensors import range_to_pixels
-
-
-def gather_corners(table, u, base, size: int):
-    """Trilinear interpolation as 8 gathers: ``table`` ``[S^3, 3]`` (row ``r*S*S + g*S + b``), ``u``
-    ``[1, 3, H, W]`` in lattice units ``[0, S - 1]``, ``base`` its cell's corner (``floor``, at most
-    ``S - 2``) -> ``[1, 3, H, W]``. Each corner is one Gather with int32 indices: fp16 (Core ML fp16,
-    GPU delegates) holds integers exactly only up to 2048, and a 33^3 table has 35937 rows.
-    No graph uses it now (:func:`gather_cell` replaced it in :func:`lut_module`); it is kept as
-    the form that one is measured against."""
-    import torch
-
-    s = size
-    frac = u - base
-    fr, fg, fb = frac[:, 0:1], frac[:, 1:2], frac[:, 2:3]  # [1, 1, H, W]
-    node = base.to(torch.int32)
-    index = (node[:, 0] * (s * s) + node[:, 1] * s) + node[:, 2]  # [1, H, W]
-    out = None
-    for dr, wr in ((0, 1.0 - fr), (s * s, fr)):
-        for dg, wg in ((0, 1.0 - fg), (s, fg)):
-            for db, wb in ((0, 1.0 - fb), (1, fb)):
-                corner = table[index + (dr + dg + db)]  # Gather (int32 indices): [1, H, W, 3]
-                term = corner.permute(0, 3, 1, 2) * (wr * wg * wb)  # [1, 3, H, W]
-                out = term if out is None else out + term
-    return out
 
 
 def cell_coefficients(table: np.ndarray) -> np.ndarray:
@@ -73,13 +49,13 @@ def gather_cell(cells, u, base, size: int, image_size: tuple[int, int]):
     ``u`` ``[1, 3, H, W]`` in lattice units ``[0, S - 1]``, ``base`` its cell's corner (``floor``, at
     most ``S - 2``), ``image_size`` (H, W) as Python ints (a traced ``u.shape`` would put ``int``
     ops in the graph, which coremltools refuses) -> ``[1, 3, H, W]``. Flat 2-D layout throughout:
-    the fractions ``[3, N]`` (``N = H W``), one Gather (int32 indices, as :func:`gather_corners`)
-    ``[N, 24]``, one Transpose to ``[24, N]``, then ``a + f b`` three times on row halves (b, g,
+    the fractions ``[3, N]`` (``N = H W``), one Gather (int32 indices: fp16, as in Core ML fp16 and
+    GPU delegates, holds integers exactly only up to 2048, and a 33^3 LUT has 32768 cells) ``[N, 24]``, one Transpose to ``[24, N]``, then ``a + f b`` three times on row halves (b, g,
     r), each a slice of contiguous rows times a ``[1, N]`` fraction, and a Reshape back to
     ``[1, 3, H, W]``.
 
-    ONNX Runtime (2 threads, 512x512, one 17^3 LUT): 0.55-0.65x the time of :func:`gather_corners`'s
-    8 gathers, whose ``[1, H, W, 3]`` corners each need a permute and a weight; TFLite fp32 0.65x.
+    ONNX Runtime (2 threads, 512x512, one 17^3 LUT): 0.55-0.65x the time of 8 gathers of the
+    cell's corners (the earlier form), whose ``[1, H, W, 3]`` corners each need a permute and a weight; TFLite fp32 0.65x.
     onnx2tf converts it correctly (fp32 100 dB, fp16 and int8 as the 8-gather form) when a 4-D
     convolution follows it: a recipe graph (:class:`~styleforge.export.recipe_graph.RecipeGraph`)
     and :func:`lut_module` both end in a 1x1 one for that reason. With only element-wise ops
@@ -108,8 +84,8 @@ def lut_module(lut: Lut3D, size: tuple[int, int]):
     element-wise ops after :func:`gather_cell`'s Reshape it left the output ``[1, 3, H, W]``. A
     depthwise 1x1 with bias made onnx2tf fail on an op name, hence the full 3x3 weight.
 
-    At 512x512, 2 threads (shared machine), 0.50-0.59x the time of the 8-gather form
-    (:func:`gather_corners`) in ONNX Runtime and 0.53-0.65x in TFLite fp32/fp16, 17^3 and 33^3."""
+    At 512x512, 2 threads (shared machine), 0.50-0.59x the time of the earlier 8-gather form in
+    ONNX Runtime and 0.53-0.65x in TFLite fp32/fp16, 17^3 and 33^3."""
     import torch
     import torch.nn.functional as F
     from torch import nn

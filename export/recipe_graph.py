@@ -265,8 +265,8 @@ class GatherLut(nn.Module):
     TFLite's int8 quantiser gave a clamp followed by ``* (S - 1)`` the product's scale, which left
     17 input levels (nearest-node lookups: 29-33 dB for the LUT alone in int8, 37-39 dB this way).
 
-    The 8-gather form (:func:`~styleforge.export.lut_graph.gather_corners`: 8 Gathers
-    ``[1, H, W, 3]``, each permuted to NCHW and weighted) was about 40 % of a four-operator
+    The earlier 8-gather form (8 Gathers ``[1, H, W, 3]`` of the cell's corners, each permuted to
+    NCHW and weighted) was about 40 % of a four-operator
     recipe's ONNX Runtime time. An earlier one-gather
     table of each cell's 8 corners, weighted in the 4-D image layout, made onnx2tf lose track of
     the layout (wrong TFLite graphs, fp32 included). Done in a flat 2-D layout (``[N, 24]``
