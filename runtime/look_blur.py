@@ -13,6 +13,10 @@ pixels and blurs cheaply at any radius:
    torch ``F.interpolate(mode="bilinear", align_corners=False, scale_factor=2**level)`` does),
    then a crop to the original size.
 
+Steps 1-3 are :func:`blur_to_level`, step 4 :func:`upsample_from_level`; an operator that works
+on the blurred level itself (smooth_skin's fast guided filter) calls the two halves and
+:func:`blur_separable` in between.
+
 The 2x2 means and the bilinear upsampling blur too: averaged over the sample phases they add
 exactly 1/4 px^2 of variance (in pixels of the level) for any level >= 1, so the Gaussian at the
 level is narrowed to ``sqrt(s**2 - 1/4)`` and the total is the requested sigma. Because level
@@ -146,11 +150,19 @@ def _blur_axis(a: np.ndarray, sigma: float, axis: int) -> np.ndarray:
     return out
 
 
-def gaussian_blur(a: np.ndarray, sigma_frac: float) -> np.ndarray:
-    """Gaussian blur of float32 ``[H, W]`` or ``[H, W, C]`` by ``sigma_frac`` of the short side.
+def blur_separable(a: np.ndarray, sigma: float) -> np.ndarray:
+    """The separable Gaussian of ``sigma`` px (of ``a``'s own grid) over the first two axes of
+    ``[h, w]`` or ``[h, w, C]``: rows first, then columns, reflect padding."""
+    return _blur_axis(_blur_axis(a, sigma, 0), sigma, 1)
 
-    ``sigma_frac`` >= 0 (0 or a sub-pixel value is nearly the identity). Cost: one separable
-    pass of at most 25 taps at the level where sigma is in [2, 4) px, whatever the radius.
+
+def blur_to_level(a: np.ndarray, sigma_frac: float) -> tuple[np.ndarray, int, float]:
+    """The first half of :func:`gaussian_blur`: 2x2 means down to the level, the Gaussian there.
+
+    float32 ``[H, W]`` or ``[H, W, C]`` -> ``(small, level, sigma)``: ``small`` is the blurred
+    level ``[ceil(H / 2**level), ceil(W / 2**level), ...]``, ``sigma`` the Gaussian's sigma in px
+    of the level (:func:`level_sigma`). :func:`blur_separable` with that ``sigma`` blurs another
+    image of the level the same way; :func:`upsample_from_level` brings it to full size.
     """
     a = np.asarray(a, dtype=np.float32)
     height, width = a.shape[:2]
@@ -160,8 +172,26 @@ def gaussian_blur(a: np.ndarray, sigma_frac: float) -> np.ndarray:
     for _ in range(level):
         small = downsample2(small)
     sigma = level_sigma(sigma_px, level)
-    small = _blur_axis(_blur_axis(small, sigma, 0), sigma, 1)
+    return blur_separable(small, sigma), level, sigma
+
+
+def upsample_from_level(small: np.ndarray, level: int, height: int, width: int) -> np.ndarray:
+    """The second half of :func:`gaussian_blur`: level ``level`` ``[h, w, ...]`` bilinearly up by
+    ``2**level`` (half-pixel centres) and cropped to ``[height, width, ...]``; level 0 is returned
+    as it is."""
     if level == 0:
         return small
     factor = 1.0 / 2.0**level
     return bilinear_resize(small, height, width, factor, factor)
+
+
+def gaussian_blur(a: np.ndarray, sigma_frac: float) -> np.ndarray:
+    """Gaussian blur of float32 ``[H, W]`` or ``[H, W, C]`` by ``sigma_frac`` of the short side.
+
+    ``sigma_frac`` >= 0 (0 or a sub-pixel value is nearly the identity). Cost: one separable
+    pass of at most 25 taps at the level where sigma is in [2, 4) px, whatever the radius.
+    :func:`blur_to_level` then :func:`upsample_from_level`.
+    """
+    height, width = np.shape(a)[:2]
+    small, level, _ = blur_to_level(a, sigma_frac)
+    return upsample_from_level(small, level, height, width)

@@ -31,7 +31,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from styleforge.errors import StyleforgeError
-from styleforge.runtime.look_blur import bilinear_resize, gaussian_blur, luma
+from styleforge.runtime.look_blur import (
+    bilinear_resize,
+    blur_separable,
+    blur_to_level,
+    gaussian_blur,
+    luma,
+    upsample_from_level,
+)
 from styleforge.runtime.lut import trilinear
 
 DETAIL_BANDS = (0.002, 0.01, 0.04)  # blur sigmas (fractions of the short side) between detail's bands
@@ -104,12 +111,25 @@ def detail(rgb: np.ndarray, fine: float, medium: float, coarse: float) -> np.nda
 
 
 def smooth_skin(rgb: np.ndarray, amount: float, radius: float, edge: float) -> np.ndarray:
-    """Edge-aware smoothing: a self-guided filter (He et al. 2010) on luma.
+    """Edge-aware smoothing: a self-guided filter (He et al. 2010) on luma ``L``, in the *fast*
+    form (He & Sun 2015): its statistics are computed on the blur's pyramid level.
 
-    ``eps = edge**2``; with ``m = mean(L)``, ``v = mean(L^2) - m^2``, ``a = v / (v + eps)``,
-    ``b = m (1 - a)``: ``q = mean(a) L + mean(b)``. The "means" are the pyramid Gaussian of
-    ``radius`` (not He's box), so the filter is resolution independent and cheap at any radius.
-    ``L' = L + amount * (q - L)``, added to every channel.
+    ``eps = edge**2``. With ``level`` the pyramid level the blur of ``radius`` runs on
+    (:func:`~styleforge.runtime.look_blur.blur_to_level`) and every "mean" the Gaussian at that
+    level (the level's narrowed sigma):
+
+    1. ``m, m2`` = the means of ``[L, L^2]`` (2x2-pooled to the level, blurred there, *not*
+       upsampled);
+    2. at the level: ``v = max(m2 - m^2, 0)``, ``r = eps / (v + eps)`` (``= 1 - a`` with He's
+       ``a = v / (v + eps)``) and the pair ``[r, m r]`` (``= [1 - a, b]``) blurred again;
+    3. ``R, B`` = the pair bilinearly up to full size (the blur's half-pixel upsampling);
+       ``L' = L + amount * (B - R L)`` (``= L + amount * (mean(a) L + mean(b) - L)``: the blurs
+       keep constants), the change added to every channel.
+
+    At level 0 (a radius under ~4 px of the photo at hand) this is He's filter at full
+    resolution; above, the full-resolution work is the pooling of ``[L, L^2]``, one two-field
+    upsampling and a multiply-add. The blurs are the pyramid Gaussian of ``radius`` (not He's
+    box), so the filter is resolution independent and cheap at any radius.
 
     - ``amount`` in [-1, 1], identity 0: 1 = the smoothed luma; < 0 boosts the fine detail the
       filter would remove (edge-aware detail enhancement).
@@ -118,14 +138,20 @@ def smooth_skin(rgb: np.ndarray, amount: float, radius: float, edge: float) -> n
       edges well above it are kept.
     """
     lum = luma(rgb)
+    height, width = lum.shape
     eps = _f(edge) * _f(edge)
-    moments = gaussian_blur(np.stack([lum, lum * lum], axis=-1), radius)
-    mean = moments[..., 0]
-    var = np.maximum(moments[..., 1] - mean * mean, 0.0)
-    a = var / (var + eps)
-    coeffs = gaussian_blur(np.stack([a, mean - a * mean], axis=-1), radius)
-    smoothed = coeffs[..., 0] * lum + coeffs[..., 1]
-    return _add_luma(rgb, _f(amount) * (smoothed - lum))
+    moments, level, sigma = blur_to_level(np.stack([lum, lum * lum], axis=-1), radius)
+    r, mr = guided_terms(moments[..., 0], moments[..., 1], eps)
+    fields = upsample_from_level(blur_separable(np.stack([r, mr], axis=-1), sigma), level, height, width)
+    return _add_luma(rgb, _f(amount) * (fields[..., 1] - fields[..., 0] * lum))
+
+
+def guided_terms(mean: np.ndarray, second: np.ndarray, eps: np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """smooth_skin's step 2 before its second blur, element-wise on the blurred ``L`` and ``L^2``
+    (any shape): ``(r, m r)`` with ``r = eps / (max(m2 - m^2, 0) + eps)`` in (0, 1]."""
+    var = np.maximum(second - mean * mean, _f(0.0))
+    r = eps / (var + eps)
+    return r, mean * r
 
 
 def sharpen(rgb: np.ndarray, amount: float, radius: float) -> np.ndarray:

@@ -7,7 +7,7 @@ uint16 or float32 ``[H, W, 3]`` RGB and returns the same dtype and shape. It com
 twin computes), but never holds more than a few strips of float pixels:
 
 - **Whole-photo quantities once per photo, before the strips that use them.** A blurred field
-  (clarity's blurred luma, bloom's blurred highlights, smooth_skin's two guided-filter means,
+  (clarity's blurred luma, bloom's blurred highlights, smooth_skin's guided-filter fields,
   detail's three bands, sharpen's blur, grain's noise) is built in one pass over the strips: each
   strip computes the field's source at full resolution from the operator's input and reduces it
   by 2x2 means itself to pyramid level <= :data:`STRIP_LEVEL` (strips are multiples of
@@ -46,6 +46,7 @@ from styleforge.runtime.look_blur import (
     LUMA,
     _blur_axis,
     bilinear_taps,
+    blur_separable,
     downsample2,
     gaussian_kernel,
     kernel_radius,
@@ -118,10 +119,16 @@ class Field:
             self.small = small
             return
         hwc = np.moveaxis(small, 0, -1)  # the reference blur's layout; the arithmetic is per element
-        self.small = np.ascontiguousarray(np.moveaxis(_blur_axis(_blur_axis(hwc, self.sigma, 0), self.sigma, 1), -1, 0))
+        self.small = np.ascontiguousarray(np.moveaxis(blur_separable(hwc, self.sigma), -1, 0))
         factor = 1.0 / 2.0**self.level
         self.taps_y = bilinear_taps(self.height, self.small.shape[1], factor)
         self.taps_x = bilinear_taps(self.width, self.small.shape[2], factor)
+
+    def map_level(self, fn: Callable[[np.ndarray], np.ndarray]) -> None:
+        """After :meth:`finish` (level >= 1): replace the blurred level by ``fn`` of it, ``[h, w, C]``
+        -> ``[h, w, C']`` (the reference's layout); :meth:`rows` then upsamples that."""
+        hwc = np.moveaxis(self.small, 0, -1)
+        self.small = np.ascontiguousarray(np.moveaxis(fn(hwc), -1, 0))
 
     def rows(self, y0: int, y1: int) -> np.ndarray:
         """The blurred field's rows ``[y0, y1)`` at full resolution: float32 ``[C, r, W]``."""
@@ -223,23 +230,36 @@ class _Detail(_Op):
 
 
 class _SmoothSkin(_Op):
+    """The fast guided filter (:func:`~styleforge.runtime.look_ops.smooth_skin`). At level >= 1 one
+    stage: the field of ``[L, L^2]`` is blurred at its level, :meth:`finish` turns that small image
+    into the blurred ``[r, m r]`` (whole-photo quantities, once) and each strip upsamples its rows.
+    At level 0 the statistics are full resolution, so two stages: ``[L, L^2]``, then ``[r, m r]``
+    from its rows."""
+
     def __init__(self, h: int, w: int, amount: float, radius: float, edge: float):
         self.amount, self.eps = _f(amount), _f(edge) * _f(edge)
-        self.stages = [[Field(radius, 2, h, w)], [Field(radius, 2, h, w)]]
+        moments = Field(radius, 2, h, w)
+        self.stages = [[moments]] if moments.level else [[moments], [Field(radius, 2, h, w)]]
 
     def sources(self, stage, x, y0, y1):
-        lum = luma3(x)
         if stage == 0:
+            lum = luma3(x)
             return [np.stack([lum, lum * lum])]
         mean, second = self.stages[0][0].rows(y0, y1)
-        var = np.maximum(second - mean * mean, 0.0)
-        a = var / (var + self.eps)
-        return [np.stack([a, mean - a * mean])]
+        return [np.stack(look_ops.guided_terms(mean, second, self.eps))]
+
+    def finish(self, renderer):
+        field = self.stages[0][0]
+        if field.level:
+            field.map_level(lambda hwc: blur_separable(
+                np.stack(look_ops.guided_terms(hwc[..., 0], hwc[..., 1], self.eps), axis=-1), field.sigma))
 
     def apply(self, x, y0, y1):
-        lum = luma3(x)
-        slope, offset = self.stages[1][0].rows(y0, y1)
-        x += self.amount * (slope * lum + offset - lum)
+        r, mr = self.stages[-1][0].rows(y0, y1)
+        r *= luma3(x)
+        mr -= r
+        mr *= self.amount
+        x += mr
         return x
 
 

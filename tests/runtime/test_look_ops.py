@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from styleforge.runtime import look_ops
-from styleforge.runtime.look_blur import downsample2, gaussian_blur, luma
+from styleforge.runtime.look_blur import downsample2, gaussian_blur, luma, pyramid_level
 from styleforge.runtime.lut import identity_table
 
 ALBUM = Path(__file__).resolve().parents[2] / "data" / "album"
@@ -190,6 +190,33 @@ def test_smooth_skin_smooths_and_negative_amount_enhances(photos):
         assert high_freq(luma(look_ops.smooth_skin(x, **EXAMPLE["smooth_skin"]))) < 0.8 * before
         boosted = look_ops.smooth_skin(x, **{**EXAMPLE["smooth_skin"], "amount": -1.0})
         assert high_freq(luma(boosted)) > 1.2 * before
+
+
+def he_full_resolution(x: np.ndarray, amount: float, radius: float, edge: float) -> np.ndarray:
+    """He's self-guided filter with every statistic at full resolution (smooth_skin's definition
+    before the fast form): ``L + amount * (mean(a) L + mean(b) - L)``, means = gaussian_blur."""
+    lum = luma(x)
+    moments = gaussian_blur(np.stack([lum, lum * lum], axis=-1), radius)
+    mean = moments[..., 0]
+    var = np.maximum(moments[..., 1] - mean * mean, 0.0)
+    a = var / (var + np.float32(edge) ** 2)
+    coeffs = gaussian_blur(np.stack([a, mean - a * mean], axis=-1), radius)
+    return x + (np.float32(amount) * (coeffs[..., 0] * lum + coeffs[..., 1] - lum))[..., None]
+
+
+def test_smooth_skin_is_the_fast_guided_filter(photos, photo_pairs):
+    """At level 0 (radius 0.01 of 96 px: ~1 px) it is He's filter at full resolution; at level >= 1
+    its statistics are taken on the level (radius 0.05 of 384 px: 19 px, level 3), which moves the
+    output by little (measured 78.8-84.2 dB on these photos, amount 1), not by nothing."""
+    params = {"amount": 1.0, "radius": 0.01, "edge": 0.05}
+    for x in photos:
+        assert pyramid_level(0.01 * min(x.shape[:2]), *x.shape[:2]) == 0
+        np.testing.assert_allclose(look_ops.smooth_skin(x, **params), he_full_resolution(x, **params), atol=2e-6, rtol=0)
+    params["radius"] = 0.05
+    for big, _ in photo_pairs:
+        assert pyramid_level(0.05 * min(big.shape[:2]), *big.shape[:2]) == 3
+        fast, full = look_ops.smooth_skin(big, **params), he_full_resolution(big, **params)
+        assert 70.0 < psnr(fast, full) < 120.0, psnr(fast, full)
 
 
 def test_sharpen_raises_high_frequency_energy(photos):

@@ -16,7 +16,7 @@ from PIL import Image
 
 from styleforge.runtime import look_ops
 from styleforge.runtime.look_blur import pyramid_level
-from styleforge.runtime.look_strips import STRIP_LEVEL, RecipeRenderer
+from styleforge.runtime.look_strips import STRIP_LEVEL, RecipeRenderer, _make_op
 from styleforge.runtime.lut import identity_table
 from styleforge.runtime.recipe import parse_recipe
 
@@ -67,6 +67,24 @@ def test_strips_compute_the_whole_photo_operators(name):
         got = recipe([name], **{name: params}).apply(rgb, threads=2)
         # the same float32 arithmetic element for element; grain's mean and std are float64 sums here
         assert float(np.abs(got - expected).max()) <= (1e-6 if name == "grain" else 0.0), name
+
+
+@pytest.mark.parametrize("radius, size, level", [(0.005, (301, 237), 0), (0.02, (301, 237), 1),
+                                                 (0.05, (301, 237), 2), (0.05, (661, 647), 4)])
+def test_smooth_skin_in_strips_at_every_level(radius, size, level):
+    """Level 0: two passes (full-resolution statistics); level >= 1: one pass, the guided fields
+    built once on the level (level 4 > STRIP_LEVEL: pooled by the strips, then on the small image).
+    Either way the whole-photo operator's numbers, strips of any height."""
+    rgb = photo("donna.jpg", size).astype(np.float32) / 255.0
+    assert pyramid_level(radius * min(size), size[1], size[0]) == level
+    params = {"amount": 0.8, "radius": radius, "edge": 0.04}
+    expected = np.clip(look_ops.smooth_skin(rgb, **params), 0.0, 1.0)
+    look = recipe(["smooth_skin"], smooth_skin=params)
+    renderer = RecipeRenderer(look, threads=2)
+    for rows in (8, 24, None):
+        assert float(np.abs(renderer.render(rgb, strip_rows=rows) - expected).max()) == 0.0, rows
+    op = _make_op(look.steps[0], {}, {}, size[1], size[0])
+    assert len(op.stages) == (2 if level == 0 else 1)
 
 
 def test_the_fields_span_the_pyramid():

@@ -119,3 +119,23 @@ def test_recipe_stack_is_the_identity_at_init_and_matches_the_runtime_recipe(pho
     expected = look_ops.apply_recipe(photos[1], stack.recipe())
     assert not np.allclose(expected, photos[1], atol=1e-2)
     np.testing.assert_allclose(got, expected, atol=AGREEMENT_ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("radius", [0.005, 0.03, 0.05])  # pyramid levels 0, 1 and 2 at 211 x 173
+def test_smooth_skin_twins_agree_and_learn_at_every_level(radius):
+    """The fast guided filter's statistics live on the blur's level; both twins take them there,
+    and amount, radius and edge all get a gradient through them."""
+    from styleforge.runtime.look_blur import pyramid_level
+
+    x = load(PHOTOS[0], (211, 173))
+    level = pyramid_level(radius * 173, 173, 211)
+    assert level == {0.005: 0, 0.03: 1, 0.05: 2}[radius]
+    params = {"amount": 0.8, "radius": radius, "edge": 0.04}
+    expected = look_ops.smooth_skin(x, **params)
+    args = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    out = recipe_ops.smooth_skin(to_nchw(x), **args)
+    assert float(np.abs(to_hwc(out) - expected).max()) <= AGREEMENT_ATOL
+    weights = torch.from_numpy(np.random.default_rng(1).normal(size=out.shape).astype(np.float32))
+    (out * weights).mean().backward()
+    for key, value in args.items():
+        assert value.grad is not None and torch.isfinite(value.grad) and float(value.grad) != 0.0, key

@@ -88,8 +88,14 @@ def _blur_axis(x: Tensor, sigma: Tensor, axis: int) -> Tensor:
     return F.conv2d(padded, weight.expand(channels, 1, *weight.shape[2:]), groups=channels)
 
 
-def gaussian_blur(x: Tensor, sigma_frac: Scalar) -> Tensor:
-    """Pyramid Gaussian blur of ``[N, C, H, W]`` by ``sigma_frac`` of the short side (differentiable in it)."""
+def blur_separable(x: Tensor, sigma: Tensor) -> Tensor:
+    """The separable Gaussian of ``sigma`` px of ``x``'s grid, rows then columns (look_blur's)."""
+    return _blur_axis(_blur_axis(x, sigma, 2), sigma, 3)
+
+
+def blur_to_level(x: Tensor, sigma_frac: Scalar) -> tuple[Tensor, int, Tensor]:
+    """``[N, C, H, W]`` -> ``(small, level, sigma)``: 2x2 means down to the blur's level and the
+    Gaussian there (``look_blur.blur_to_level``); ``sigma`` (px of the level) keeps the gradient."""
     height, width = x.shape[-2:]
     sigma_px = _t(sigma_frac, x) * min(height, width)
     level = look_blur.pyramid_level(float(sigma_px.detach()), height, width)
@@ -97,11 +103,22 @@ def gaussian_blur(x: Tensor, sigma_frac: Scalar) -> Tensor:
     for _ in range(level):
         small = _downsample2(small)
     sigma = look_blur.level_sigma(sigma_px, level)
-    small = _blur_axis(_blur_axis(small, sigma, 2), sigma, 3)
+    return blur_separable(small, sigma), level, sigma
+
+
+def upsample_from_level(small: Tensor, level: int, height: int, width: int) -> Tensor:
+    """Level ``level`` bilinearly up by ``2**level`` (half-pixel centres), cropped to ``height, width``."""
     if level == 0:
         return small
     up = F.interpolate(small, scale_factor=2.0**level, mode="bilinear", align_corners=False)
     return up[..., :height, :width]
+
+
+def gaussian_blur(x: Tensor, sigma_frac: Scalar) -> Tensor:
+    """Pyramid Gaussian blur of ``[N, C, H, W]`` by ``sigma_frac`` of the short side (differentiable in it)."""
+    height, width = x.shape[-2:]
+    small, level, _ = blur_to_level(x, sigma_frac)
+    return upsample_from_level(small, level, height, width)
 
 
 # ------------------------------------------------------------------------------ operators
@@ -130,15 +147,17 @@ def detail(x: Tensor, fine: Scalar, medium: Scalar, coarse: Scalar) -> Tensor:
 
 
 def smooth_skin(x: Tensor, amount: Scalar, radius: Scalar, edge: Scalar) -> Tensor:
+    """The fast guided filter on the blur's level (``look_ops.smooth_skin`` states it)."""
     lum = luma(x)
+    height, width = x.shape[-2:]
     edge = _t(edge, x)
-    moments = gaussian_blur(torch.cat([lum, lum * lum], dim=1), radius)
+    eps = edge * edge
+    moments, level, sigma = blur_to_level(torch.cat([lum, lum * lum], dim=1), radius)
     mean = moments[:, 0:1]
     var = (moments[:, 1:2] - mean * mean).clamp(min=0.0)
-    a = var / (var + edge * edge)
-    coeffs = gaussian_blur(torch.cat([a, mean - a * mean], dim=1), radius)
-    smoothed = coeffs[:, 0:1] * lum + coeffs[:, 1:2]
-    return x + _t(amount, x) * (smoothed - lum)
+    r = eps / (var + eps)
+    fields = upsample_from_level(blur_separable(torch.cat([r, mean * r], dim=1), sigma), level, height, width)
+    return x + _t(amount, x) * (fields[:, 1:2] - fields[:, 0:1] * lum)
 
 
 def sharpen(x: Tensor, amount: Scalar, radius: Scalar) -> Tensor:
