@@ -159,13 +159,18 @@ class StaticBlur(nn.Module):
             x = torch.cat([x, x[:, :, :, -1:]], dim=3)
         return F.avg_pool2d(x, 2)
 
-    def forward(self, x: Tensor, pyramid: Optional[list[Tensor]] = None) -> Tensor:  # [1, C, H, W] -> same
-        """``pyramid``: ``[x, x pooled once, ...]`` shared by blurs of the same ``x`` at this size (a
-        list this call extends), so two blurs pool each level once."""
+    def pooled(self, x: Tensor, pyramid: Optional[list[Tensor]] = None) -> Tensor:
+        """``x`` ``[1, C, H, W]`` 2x2-pooled down to the blur's level. ``pyramid``: ``[x, x pooled
+        once, ...]`` shared by blurs of the same ``x`` at this size (a list this call extends), so
+        two blurs pool each level once."""
         pyramid = [x] if pyramid is None else pyramid
         while len(pyramid) <= self.level:
             pyramid.append(self.pool(pyramid[-1], len(pyramid) - 1))
-        x = pyramid[self.level]
+        return pyramid[self.level]
+
+    def at_level(self, x: Tensor) -> Tensor:
+        """The Gaussian (times ``gain``) of a ``[1, C, h, w]`` tensor of the level: two depthwise
+        convolutions after reflect pads."""
         ry, rx = self.radius
         if ry:
             x = F.conv2d(F.pad(x, (0, 0, ry, ry), mode="reflect"), self.taps_y, groups=self.channels)
@@ -173,6 +178,10 @@ class StaticBlur(nn.Module):
             x = F.conv2d(F.pad(x, (rx, rx, 0, 0), mode="reflect"), self.taps_x, groups=self.channels)
         if self.gain != 1.0:
             x = x * self.gain
+        return x
+
+    def upsample(self, x: Tensor) -> Tensor:
+        """A tensor of the level bilinearly up to ``size`` (one ``Resize``, half-pixel centres)."""
         if self.level == 0:
             return x
         x = F.interpolate(x, scale_factor=float(2**self.level), mode="bilinear", align_corners=False)
@@ -180,6 +189,10 @@ class StaticBlur(nn.Module):
         if x.shape[2] != height or x.shape[3] != width:
             x = x[:, :, :height, :width]
         return x
+
+    def forward(self, x: Tensor, pyramid: Optional[list[Tensor]] = None) -> Tensor:  # [1, C, H, W] -> same
+        """:meth:`pooled`, :meth:`at_level`, :meth:`upsample`: the runtime's gaussian_blur."""
+        return self.upsample(self.at_level(self.pooled(x, pyramid)))
 
 
 class _Step(nn.Module):
@@ -193,8 +206,9 @@ class _Step(nn.Module):
             self.blur = blur(params["radius"])
         elif name == "detail":
             self.bands = nn.ModuleList(blur(s) for s in look_ops.DETAIL_BANDS)
-        elif name == "smooth_skin":
+        elif name == "smooth_skin":  # the fast guided filter; amount rides in the second blur's taps
             self.blur = blur(params["radius"], 2)
+            self.spread = StaticBlur(size, params["radius"], 2, params["amount"])
         elif name == "sharpen":
             self.blur = blur(params["radius"])
         elif name == "bloom":  # strength * blur
@@ -228,13 +242,16 @@ class _Step(nn.Module):
             b0, b1, b2 = (band(lum, pyramid) for band in self.bands)
             fine, medium, coarse = p["fine"], p["medium"], p["coarse"]
             return fine * lum + (medium - fine) * b0 + (coarse - medium) * b1 - coarse * b2
-        if name == "smooth_skin":
-            moments = self.blur(torch.cat([lum, lum * lum], dim=1))
+        if name == "smooth_skin":  # statistics on the blur's level, one 2-field Resize to full size
+            moments = self.blur.at_level(self.blur.pooled(torch.cat([lum, lum * lum], dim=1)))
             mean = moments[:, 0:1]
+            # r = eps / (var + eps) written 1 - a, a = var / (var + eps), for int8: eps / (var + eps)
+            # failed TFLite's DIV (a divisor quantised to its zero point), 1 / (1 + var / eps) gave
+            # 25 dB (var / eps spans 0-40: coarse steps where r is near 1); this form 40 dB
             var = (moments[:, 1:2] - mean * mean).clamp(min=0.0)
-            a = var / (var + p["edge"] * p["edge"])
-            coeffs = self.blur(torch.cat([a, mean - a * mean], dim=1))
-            return p["amount"] * (coeffs[:, 0:1] * lum + coeffs[:, 1:2] - lum)
+            r = 1.0 - var / (var + p["edge"] * p["edge"])
+            fields = self.spread.upsample(self.spread.at_level(torch.cat([r, mean * r], dim=1)))
+            return fields[:, 1:2] - fields[:, 0:1] * lum  # amount (B - R L): amount is in the taps
         if name == "sharpen":
             return p["amount"] * (lum - self.blur(lum))
         if name == "grain":

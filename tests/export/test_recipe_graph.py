@@ -69,6 +69,27 @@ def test_the_graph_is_the_torch_recipe_at_its_size(size, order):
             assert torch.abs(graph(x) - model(x)).max() < 1e-5
 
 
+GLOW = [("smooth_skin", {"amount": 0.7, "radius": 0.05, "edge": 0.05}), ("clarity", {"amount": 0.6, "radius": 0.03}),
+        ("bloom", {"strength": 0.5, "threshold": 0.55, "radius": 0.05}), ("fade", {"amount": 0.12, "r": 0.6, "g": 0.45, "b": 0.5})]
+
+
+@pytest.mark.parametrize("size, level", [((96, 128), 1), ((170, 200), 2), ((330, 401), 3)])
+def test_smooth_skins_fast_guided_filter_graph_at_its_level(size, level):
+    """smooth_skin's statistics on the blur's level (one 2-field ``Resize`` to full size, the
+    amount in the second blur's taps) are the torch twin's at every level."""
+    from styleforge.runtime.look_blur import pyramid_level
+
+    assert pyramid_level(0.05 * min(size), *size) == level
+    model = recipe(GLOW)
+    graph = RecipeGraph(model, size).eval()
+    spread, amount = graph.steps[1].spread, model.stack.ops[1].params()["amount"]
+    assert spread.level == level and float(spread.taps_y[0].sum() * spread.taps_x[0].sum()) == pytest.approx(amount)
+    for rgb in photos(size):
+        x = torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            assert torch.abs(graph(x) - model(x)).max() < 1e-5
+
+
 @pytest.fixture(scope="module")
 def onnx_bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("recipe-graph") / "bundle"
@@ -164,6 +185,21 @@ def test_tflite_graphs_pass_their_floors_and_report_their_ops(tmp_path):
     rgb = photos((128, 128), 1)[0]
     fp16 = open_bundle(out, artifact="fp16").stylize(rgb).astype(np.float64)
     assert psnr(fp16, np.rint(torch_recipe(recipe(), rgb))) >= 40.0
+
+
+@pytest.mark.slow
+def test_tflite_graphs_of_smooth_skin_above_level_0_pass_their_floors(tmp_path):
+    """Glow's operators with smooth_skin at pyramid level 1 (radius 0.05 of 128 px): the fields
+    computed on the level and resized once convert in fp32, fp16 and int8 within their floors."""
+    pytest.importorskip("onnx2tf")
+    from styleforge.runtime.manifest import load_manifest
+
+    export_recipe_bundle(recipe(GLOW), tmp_path / "b", progress=False, ffmpeg_size=(160, 120),
+                         graphs=GraphOptions(formats=("tflite",), size=(128, 128)))
+    manifest = load_manifest(tmp_path / "b")
+    for key, floor in (("tflite_fp32", 60.0), ("tflite_fp16", 40.0), ("tflite_int8", 30.0)):
+        art = manifest.artifacts[key]
+        assert art.fidelity["psnr"] >= floor and art.output.layout == "NHWC", (key, art.fidelity)
 
 
 @pytest.mark.slow
