@@ -34,7 +34,9 @@ OPS = {  # each operator with parameters well away from its identity
 CASES = {**OPS, "negative bloom": {"op": "bloom", "strength": -0.4, "threshold": 0.5, "radius": 0.1},
          "lighten vignette": {"op": "vignette", "amount": 0.6, "midpoint": 0.7, "roundness": 0.8, "feather": 0.2,
                               "center_x": 0.5, "center_y": 0.5},
-         "lifted fade": {"op": "fade", "amount": 0.4, "r": 0.7, "g": 0.5, "b": 0.2}}
+         "lifted fade": {"op": "fade", "amount": 0.4, "r": 0.7, "g": 0.5, "b": 0.2},
+         # 9.6 px at 240: the fast guided filter on pyramid level 2 (the default above is level 0)
+         "smooth skin on its level": {"op": "smooth_skin", "amount": 0.8, "radius": 0.04, "edge": 0.04}}
 OP_FLOOR_DB = 45.0  # measured 49-63 dB per operator at this size (ffmpeg 9.0.2)
 
 
@@ -70,6 +72,22 @@ def test_each_operator_in_ffmpeg_is_the_runtimes(case, folder, frames, tmp_path)
     theirs, ours = _run(recipe, folder, frames, tmp_path), fc.runtime_frames(recipe, frames)
     assert np.abs(ours.astype(int) - frames).mean() > 0.5  # the operator does something here
     assert psnr(theirs, ours) >= OP_FLOOR_DB, (case, psnr(theirs, ours))
+
+
+def test_smooth_skin_on_its_level_where_the_frame_does_not_divide(folder, tmp_path):
+    """317 x 237 frames, smooth_skin on pyramid level 2: the chain pads the right and bottom by 3
+    more pixels so the level's grid is the frame's, and crops them off again."""
+    from styleforge.runtime.look_blur import pyramid_level
+
+    size = (317, 237)
+    assert pyramid_level(0.04 * 237, 237, 317) == 2
+    recipe = _recipe([{"op": "smooth_skin", "amount": 0.8, "radius": 0.04, "edge": 0.04}], folder)
+    odd = cal.heldout_crops(cal.split_default_photos()[1][:2], size[::-1])
+    chain = tmp_path / "chain.txt"
+    chain.write_text(fc.filter_chain(recipe, *size))
+    assert "scale=w=iw/4:h=ih/4:flags=area" in chain.read_text()
+    theirs, ours = fc.run_chain(fc.find_ffmpeg(), chain, odd, folder), fc.runtime_frames(recipe, odd)
+    assert theirs.shape == odd.shape and psnr(theirs, ours) >= OP_FLOOR_DB, psnr(theirs, ours)
 
 
 def test_grain_matches_strength_and_size_not_pixels(folder, tmp_path):
