@@ -105,20 +105,21 @@ void main() {
   float l = luma(c), s0 = at(b0).r, s1 = at(b1).r, s2 = at(b2).r;
   result = vec4(c + (fine * (l - s0) + medium * (s0 - s1) + coarse * (s1 - s2)), 0.0);
 }`,
-      // smooth_skin, first half: the guided filter's a and b from the blurred moments
+      // smooth_skin's fast guided filter, on the blur's level: r = eps / (var + eps) and m r from the
+      // blurred moments (look_ops.guided_terms)
       guide: `uniform sampler2D moments; uniform float eps;
 void main() {
   vec2 m = at(moments).rg;
   float v = max(m.g - m.r * m.r, 0.0);
-  float a = v / (v + eps);
-  result = vec4(a, m.r - a * m.r, 0.0, 0.0);
+  float r = eps / (v + eps);
+  result = vec4(r, m.r * r, 0.0, 0.0);
 }`,
-      smooth_skin: `uniform sampler2D rgb; uniform sampler2D coeffs; uniform float amount;
+      // ... then, the pair blurred again and upsampled to full size: L' = L + amount (B - R L)
+      smooth_skin: `uniform sampler2D rgb; uniform sampler2D fields; uniform float amount;
 void main() {
   vec3 c = at(rgb).rgb;
-  float l = luma(c);
-  vec2 ab = at(coeffs).rg;
-  result = vec4(c + amount * ((ab.r * l + ab.g) - l), 0.0);
+  vec2 rb = at(fields).rg;
+  result = vec4(c + amount * (rb.g - rb.r * luma(c)), 0.0);
 }`,
       sharpen: `uniform sampler2D rgb; uniform sampler2D base; uniform float amount;
 void main() { vec3 c = at(rgb).rgb; result = vec4(c + amount * (luma(c) - at(base).r), 0.0); }`,
@@ -295,6 +296,13 @@ void main() {
 
     // look_blur.gaussian_blur of `source` (w x h, all four channels) by sigma `fraction` of the short side.
     blur(source, w, h, fraction) {
+      const { small, level } = this.blurToLevel(source, w, h, fraction);
+      return this.upsample(small, level, w, h, source);
+    }
+
+    // look_blur.blur_to_level: 2x2 means down to the blur's level and the Gaussian there ->
+    // {small (a pooled target, or `source` itself when nothing ran), level, sigma (px of the level)}.
+    blurToLevel(source, w, h, fraction) {
       const k = this.k;
       const sigmaPx = fraction * Math.min(w, h);
       const level = pyramidLevel(k, sigmaPx, h, w);
@@ -306,6 +314,13 @@ void main() {
         current = next;
       }
       const sigma = levelSigma(k, sigmaPx, level);
+      return { small: this.blurSeparable(current, sigma, source), level, sigma };
+    }
+
+    // look_blur.blur_separable: the Gaussian of `sigma` px of `current`'s own grid, rows then
+    // columns; `current` is released unless it is `keep`.
+    blurSeparable(current, sigma, keep) {
+      const k = this.k;
       for (const horizontal of [0, 1]) {  // rows first (numpy's axis 0), then columns
         const size = horizontal ? current.w : current.h;
         const radius = kernelRadius(k, sigma, size);
@@ -315,13 +330,19 @@ void main() {
         taps.set(gaussianKernel(k, sigma, radius));
         const next = this.acquire(current.w, current.h);
         this.run("blur", next, { src: current }, (u) => { u.i("horizontal", horizontal); u.i("radius", radius); u.taps("taps", taps); });
-        if (current !== source) this.release(current);
+        if (current !== keep) this.release(current);
         current = next;
       }
-      if (level === 0) return current === source ? this.copy(source) : current;
+      return current;
+    }
+
+    // look_blur.upsample_from_level: `small` bilinearly up to w x h (half-pixel centres), released;
+    // a new target either way (`small` may be `source`, which is not ours).
+    upsample(small, level, w, h, source) {
+      if (level === 0) return small === source ? this.copy(source) : small;
       const full = this.acquire(w, h);
-      this.run("up", full, { src: current }, (u) => u.f("scale", 1 / 2 ** level));
-      this.release(current);
+      this.run("up", full, { src: small }, (u) => u.f("scale", 1 / 2 ** level));
+      if (small !== source) this.release(small);
       return full;
     }
 
@@ -365,13 +386,15 @@ void main() {
         const l = lumaOf();
         const [b0, b1, b2] = this.k.detail_bands.map((sigma) => blurred(l, sigma));
         this.run("detail", out, { rgb, b0, b1, b2 }, (u) => { u.f("fine", step.fine); u.f("medium", step.medium); u.f("coarse", step.coarse); });
-      } else if (op === "smooth_skin") {
-        const moments = blurred(lumaOf(), step.radius);
-        const ab = this.acquire(w, h);
-        temporaries.push(ab);
-        this.run("guide", ab, { moments }, (u) => u.f("eps", Math.fround(step.edge) * Math.fround(step.edge)));
-        const coeffs = blurred(ab, step.radius);
-        this.run("smooth_skin", out, { rgb, coeffs }, (u) => u.f("amount", step.amount));
+      } else if (op === "smooth_skin") {  // the statistics stay on the blur's level; one upsampling
+        const l = lumaOf();
+        const { small: moments, level, sigma } = this.blurToLevel(l, w, h, step.radius);
+        const pair = this.acquire(moments.w, moments.h);
+        this.run("guide", pair, { moments }, (u) => u.f("eps", Math.fround(step.edge) * Math.fround(step.edge)));
+        if (moments !== l) this.release(moments);
+        const fields = this.upsample(this.blurSeparable(pair, sigma, null), level, w, h, null);
+        temporaries.push(fields);
+        this.run("smooth_skin", out, { rgb, fields }, (u) => u.f("amount", step.amount));
       } else if (op === "vignette") {
         const circle = 0.5 * Math.sqrt(w * w + h * h);
         const round = Math.max(step.roundness, 0);

@@ -261,7 +261,7 @@ def test_webgl_lut_matches_the_runtime_in_chromium(browser, page):
 # ------------------------------------------------------------------------------ a look recipe
 
 EVERY_OP = [  # every operator, each with a visible effect; the colour is the teal-orange look.cube
-    {"op": "smooth_skin", "amount": 0.6, "radius": 0.01, "edge": 0.05},
+    {"op": "smooth_skin", "amount": 0.6, "radius": 0.01, "edge": 0.05},  # pyramid level 0 at 240 px
     {"op": "detail", "fine": 0.5, "medium": 0.4, "coarse": -0.3},
     {"op": "clarity", "amount": 0.5, "radius": 0.03},
     {"op": "colour_lut", "lut": "look.cube"},
@@ -271,6 +271,7 @@ EVERY_OP = [  # every operator, each with a visible effect; the colour is the te
     {"op": "vignette", "amount": -0.4, "midpoint": 0.6, "roundness": 0.3, "feather": 0.6, "center_x": 0.45,
      "center_y": 0.55},
     {"op": "grain", "amount": 0.04, "size": 0.004, "luma_dependence": 0.5, "seed": 7},
+    {"op": "smooth_skin", "amount": 0.5, "radius": 0.04, "edge": 0.08},  # level 2 at 240 px: the fields on the level
 ]
 
 
