@@ -16,7 +16,8 @@ default 1080p and 24 MP):
   ``point``, single-threaded as Pillow's filters are), timed in the same process, and
   ``ratio_vs_pillow`` = runtime p50 / Pillow p50; ``pillow_psnr``: how close that approximation
   gets to the runtime's output (its blurs are box-filter Gaussians, its luma Rec.601, its vignette
-  a resized radial gradient);
+  a resized radial gradient). All three are None for a recipe with detail, smooth_skin or grain,
+  which Pillow has no filter for;
 - ``pil_vs_array``: ``stylize`` handed and returning a PIL image against the same call on the
   array, interleaved call by call;
 - ``fidelity``: PSNR against the bundle's reference outputs (PyTorch's, as for every backend).
@@ -92,14 +93,17 @@ def measure_recipe(spec: dict[str, Any]) -> dict[str, Any]:
     peak = peak_rss_mb()
 
     image = Image.fromarray(rgb)
-    pillow_times = []
-    for _ in range(max(1, min(runs, 3))):
-        t0 = time.perf_counter()
-        pillow_out = pillow_recipe(image, stylizer.recipe)
-        pillow_times.append((time.perf_counter() - t0) * 1000.0)
-    pillow_ms = float(np.median(pillow_times))
-    pillow_psnr = psnr(np.asarray(pillow_out), styled)
-    pillow_out = image = None
+    pillow_ms = pillow_psnr = None
+    if pillow_can_run(stylizer.recipe):  # detail, smooth_skin and grain have no Pillow filter
+        pillow_times = []
+        for _ in range(max(1, min(runs, 3))):
+            t0 = time.perf_counter()
+            pillow_out = pillow_recipe(image, stylizer.recipe)
+            pillow_times.append((time.perf_counter() - t0) * 1000.0)
+        pillow_ms = float(np.median(pillow_times))
+        pillow_psnr = psnr(np.asarray(pillow_out), styled)
+        pillow_out = None
+    image = None
     array_ms, pil_ms = interleaved_ms(lambda: stylizer.stylize(rgb), lambda: stylizer.stylize(Image.fromarray(rgb)),
                                        max(1, min(runs, 5)))
     fidelity = reference_fidelity(spec, stylizer)
@@ -128,6 +132,11 @@ def measure_recipe(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ the Pillow baseline
+
+
+def pillow_can_run(recipe) -> bool:
+    """Whether :func:`pillow_recipe` has a filter for every step of ``recipe``."""
+    return all(step.op == "colour_lut" or step.op in _PILLOW_OPS for step in recipe.steps)
 
 
 def pillow_recipe(image, recipe):
@@ -222,7 +231,8 @@ def format_recipe_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
             str(c.get("model")), f"{c['size'][0]}x{c['size'][1]}", str(c.get("threads") or "default"),
             " + ".join(r["steps"]), f"{c['latency_ms']['p50']:.0f}", f"{r['cpu_ms']:.0f}",
             f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") is not None else "n/a",
-            f"{r['pillow_ms']:.0f}", f"{r['ratio_vs_pillow']:.2f}x", f"{r['pillow_psnr']:.1f}",
+            *((f"{r['pillow_ms']:.0f}", f"{r['ratio_vs_pillow']:.2f}x", f"{r['pillow_psnr']:.1f}")
+              if r.get("pillow_ms") else ("n/a (no Pillow filter)", "n/a", "n/a")),
             f"{r['pil_vs_array']:.2f}x" if r.get("pil_vs_array") is not None else "n/a",
             f"{c.get('load_ms', 0):.0f}",
         ])

@@ -35,3 +35,28 @@ def test_bench_measures_the_recipe_beside_pillow(recipe_bundle, tmp_path, capsys
     assert main(["bench", str(recipe_bundle), "--backend", "lut", "--artifact", "recipe", "--size", "64x96",
                  "--runs", "1", "--warmup", "0"]) == 0
     assert "Look recipe" in capsys.readouterr().out
+
+
+def test_bench_measures_a_recipe_pillow_has_no_filter_for(tmp_path):
+    """A recipe with smooth_skin (glow's operators) is timed like any other; the Pillow columns
+    say n/a instead of failing the cell."""
+    import numpy as np
+
+    from styleforge.export import calibration as cal
+    from styleforge.export.recipe_export import export_recipe_bundle
+    from styleforge.runtime.lut import identity_table
+    from styleforge.train.models.recipe import RecipeGenerator
+
+    steps = [("smooth_skin", {"amount": 0.6, "radius": 0.01, "edge": 0.05}),
+             ("colour_lut", {"table": np.clip(identity_table(17) ** 0.9, 0, 1).astype(np.float32)}),
+             ("bloom", {"strength": 0.4, "threshold": 0.7, "radius": 0.04})]
+    bundle = tmp_path / "glow"
+    export_recipe_bundle(RecipeGenerator.from_steps(steps, lut_size=17), bundle, heldout_images=cal.default_photos()[:1],
+                         style="glow", progress=False, ffmpeg_size=(160, 120))
+    result = benchmark([bundle], backends=["lut"], artifacts=["recipe"], sizes=[(400, 600)], threads=[2],
+                       settings=BenchSettings(warmup=0, runs=1), probe_environment=False)
+    (cell,) = result["cells"]
+    assert cell["status"] == "ok", cell
+    assert cell["recipe"]["steps"] == ["smooth_skin", "colour_lut", "bloom"] and cell["latency_ms"]["p50"] > 0
+    assert cell["recipe"]["pillow_ms"] is None and cell["recipe"]["ratio_vs_pillow"] is None
+    assert "n/a (no Pillow filter)" in report.format_table(result)
