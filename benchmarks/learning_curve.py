@@ -131,14 +131,15 @@ def _paired_method(content: Sequence[np.ndarray], look: str):
     """The closed-form colour fit of ``content`` and their looks, as a uint8 HWC method."""
 
     rng = np.random.default_rng(0)
-    before, after = [], []
-    for rgb in content:
+    before, after, photo = [], [], []
+    for i, rgb in enumerate(content):
         px = rgb.reshape(-1, 3)
         pick = rng.choice(len(px), min(len(px), 20_000), replace=False)
         before.append(px[pick])
         after.append(apply_look(look, rgb).reshape(-1, 3)[pick])
+        photo.append(np.full(len(pick), i))
     generator = ColourGenerator(curve_knots=32, lut_size=17).eval()
-    fit_colour_generator(generator, np.concatenate(before) / 255.0, np.concatenate(after) / 255.0)
+    fit_colour_generator(generator, np.concatenate(before) / 255.0, np.concatenate(after) / 255.0, np.concatenate(photo))
     return torch_method(generator)
 
 

@@ -3,7 +3,8 @@
 A tone look (a grade, toning, black and white) is a function of the pixel's colour, and pairs say
 which colour becomes which, so it can be fitted without training: the least-squares colour matrix
 (:func:`~styleforge.photo.baselines.affine_fit`), then a LUT residual of the mean leftover target
-colour around each lattice node (:func:`~styleforge.photo.baselines.lattice_fit`). Whether a look
+colour as a smooth lattice (:func:`~styleforge.photo.lattice.lattice_regression`, its smoothness
+cross-validated over whole photos). Whether a look
 *is* a colour function is decided by the look recipe's fit on held-out pairs
 (:mod:`styleforge.train.recipe_fit`), which replaced this module's in-sample 32 dB switch.
 """
@@ -11,21 +12,23 @@ colour around each lattice node (:func:`~styleforge.photo.baselines.lattice_fit`
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
-from styleforge.photo.baselines import affine_fit, lattice_fit
+from styleforge.photo.baselines import affine_fit
+from styleforge.photo.lattice import lattice_regression
 from styleforge.photo.photos import load_pairs
 
 FIT_PHOTOS = 64  # pairs the fit uses (the first by name), each at short side 256
 FIT_PIXELS = 1_000_000  # at most about this many of their pixels
 
 
-def pair_pixels(pairs: Sequence[tuple[Path, Path]]) -> tuple[np.ndarray, np.ndarray]:
-    """``(before, after)``: ``[N, 3]`` float64 RGB in [0, 1], row ``i`` the same pixel of A and B,
-    read-only.
+def pair_pixels(pairs: Sequence[tuple[Path, Path]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(before, after, photo)``: ``[N, 3]`` float64 RGB in [0, 1], row ``i`` the same pixel of A
+    and B, and ``[N]`` int the pair it came from (for cross-validation over photos); read-only.
 
     A is read upright at short side 256 and B resized to it; a pair whose files do not decode is
     skipped (the dataset reports it). The last result is kept, so callers that decode the same pairs
@@ -34,21 +37,46 @@ def pair_pixels(pairs: Sequence[tuple[Path, Path]]) -> tuple[np.ndarray, np.ndar
 
 
 @functools.lru_cache(maxsize=1)
-def _pair_pixels(pairs: tuple[tuple[Path, Path], ...]) -> tuple[np.ndarray, np.ndarray]:
+def _pair_pixels(pairs: tuple[tuple[Path, Path], ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     photos = [(a.reshape(-1, 3), b.reshape(-1, 3)) for a, b in load_pairs(pairs)]
     if not photos:
         raise ValueError("no readable before/after pair to fit")
     stride = max(1, sum(len(a) for a, _ in photos) // FIT_PIXELS)
     before, after = (np.concatenate([pair[k][::stride] for pair in photos]).astype(np.float64) / 255.0 for k in (0, 1))
-    before.flags.writeable = after.flags.writeable = False  # shared by every caller of the cache
-    return before, after
+    photo = np.concatenate([np.full(len(a[::stride]), i) for i, (a, _) in enumerate(photos)])
+    for array in (before, after, photo):
+        array.flags.writeable = False  # shared by every caller of the cache
+    return before, after, photo
 
 
-def fit_colour_generator(generator, before: np.ndarray, after: np.ndarray) -> None:
-    """Set ``generator`` (a fresh :class:`~styleforge.train.models.colour.ColourGenerator`) to the
-    closed-form fit of the pixel pairs: matrix and bias, then the LUT residual (curves stay identity)."""
+@dataclass(frozen=True)
+class ColourFit:
+    """A look's colour from pixel pairs: ``clip(x) -> A x + b``, then ``+ residual`` looked up
+    (trilinear) at ``A x + b`` clipped. ``matrix [3, 3]``, ``bias [3]`` float64; ``residual``
+    float32 ``[S, S, S, 3]`` indexed ``[r, g, b]``; ``smoothness`` the lattice prior's lambda."""
 
+    matrix: np.ndarray
+    bias: np.ndarray
+    residual: np.ndarray
+    smoothness: float
+
+
+def fit_colour(before: np.ndarray, after: np.ndarray, size: int, photo: Optional[np.ndarray] = None) -> ColourFit:
+    """The closed-form colour fit of pixel pairs ``before``/``after`` (``[N, 3]`` RGB in [0, 1]):
+    the least-squares matrix, then the smooth lattice of what it leaves, its smoothness
+    cross-validated over ``photo [N]`` (which pair each pixel came from; see
+    :func:`~styleforge.photo.lattice.lattice_regression`)."""
+    before, after = np.asarray(before, dtype=np.float64), np.asarray(after, dtype=np.float64)
     matrix, bias = affine_fit(before, after)
-    generator.init_from(matrix, bias)
     mapped = before @ matrix.T + bias  # what reaches the LUT
-    generator.set_lut_residual(lattice_fit(mapped, after - mapped, generator.lut.shape[-1]))
+    lattice = lattice_regression(mapped, after - mapped, size, photo)
+    return ColourFit(matrix, bias, lattice.table.astype(np.float32), lattice.smoothness)
+
+
+def fit_colour_generator(generator, before: np.ndarray, after: np.ndarray, photo: Optional[np.ndarray] = None) -> ColourFit:
+    """Set ``generator`` (a fresh :class:`~styleforge.train.models.colour.ColourGenerator`) to
+    :func:`fit_colour` of the pixel pairs (curves stay identity); returns the fit."""
+    fit = fit_colour(before, after, generator.lut.shape[-1], photo)
+    generator.init_from(fit.matrix, fit.bias)
+    generator.set_lut_residual(fit.residual)
+    return fit

@@ -9,9 +9,9 @@ pixel); it stays out of a paired recipe.
 
 :func:`fit_recipe`:
 
-1. **Colour**, closed form: the least-squares colour matrix and a LUT residual of the pairs'
-   pixels (:func:`styleforge.photo.baselines.affine_fit`, ``lattice_fit``): today's paired colour
-   fit, and the start of the LUT step.
+1. **Colour**, closed form: the least-squares colour matrix and a smooth LUT residual of the
+   pairs' pixels (:func:`styleforge.train.paired_fit.fit_colour`, its smoothness cross-validated
+   over the pairs): the paired colour fit, and the start of the LUT step.
 2. **Everything**, gradient descent (Adam, MSE on the whole photos - every pair each step, or a
    random :data:`BATCH_PAIRS` of them when there are more - at a working short side of
    :data:`WORK_SIDE` px; every length in the recipe is a fraction of the short side, so what is
@@ -37,9 +37,9 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from styleforge.photo.baselines import affine_fit, lattice_fit
 from styleforge.runtime.look_ops import PARAMS, STRENGTH
 from styleforge.runtime.lut import trilinear
+from styleforge.train.paired_fit import fit_colour
 
 ORDER = ("smooth_skin", "clarity", "sharpen", "colour_lut", "bloom", "fade", "vignette")
 WORK_SIDE = 160  # short side (px) the pairs are fitted at
@@ -74,6 +74,7 @@ class RecipeFit:
     steps: list[tuple[str, dict]]
     ops: list[OpReport] = field(default_factory=list)
     colour_db: float = float("nan")  # the closed-form colour fit, on the selection pairs
+    colour_smoothness: float = float("nan")  # its lattice prior's lambda (cross-validated over the pairs)
     recipe_db: float = float("nan")  # every candidate op, on the selection pairs
     kept_db: float = float("nan")  # the kept ops (the others at identity), on the selection pairs
     lut_db: float = float("nan")  # the LUT fitted with the ops, alone (every local op at identity)
@@ -100,23 +101,23 @@ def resize_short(rgb: np.ndarray, side: int) -> np.ndarray:
     return np.stack(chans, axis=-1).astype(np.float32)
 
 
-def colour_table(before: Sequence[np.ndarray], after: Sequence[np.ndarray], size: int = LUT_SIZE) -> np.ndarray:
-    """The closed-form colour fit of the pairs as a LUT table float32 ``[S, S, S, 3]`` indexed
-    ``[r, g, b]``: the affine fit, then the mean leftover around each lattice node."""
+def colour_table(before: Sequence[np.ndarray], after: Sequence[np.ndarray], size: int = LUT_SIZE) -> tuple[np.ndarray, float]:
+    """``(table, smoothness)``: the closed-form colour fit of the pairs (:func:`fit_colour` of up to
+    :data:`FIT_PIXELS` of their pixels, cross-validated over the pairs) baked into a LUT table
+    float32 ``[S, S, S, 3]`` indexed ``[r, g, b]``, and the lattice prior's lambda."""
     rng = np.random.default_rng(0)
     src = np.concatenate([b.reshape(-1, 3) for b in before]).astype(np.float64)
     dst = np.concatenate([a.reshape(-1, 3) for a in after]).astype(np.float64)
+    photo = np.concatenate([np.full(b.shape[0] * b.shape[1], i) for i, b in enumerate(before)])
     if len(src) > FIT_PIXELS:
         pick = rng.choice(len(src), FIT_PIXELS, replace=False)
-        src, dst = src[pick], dst[pick]
-    matrix, bias = affine_fit(src, dst)
-    mapped = src @ matrix.T + bias
-    residual = lattice_fit(mapped, dst - mapped, size).astype(np.float32)
+        src, dst, photo = src[pick], dst[pick], photo[pick]
+    fit = fit_colour(src, dst, size, photo)
     grid = np.linspace(0.0, 1.0, size, dtype=np.float32)
     nodes = np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), axis=-1).reshape(-1, 3)
-    node_mapped = (nodes @ matrix.T.astype(np.float32) + bias.astype(np.float32)).astype(np.float32)
-    table = node_mapped + trilinear(residual, np.clip(node_mapped, 0.0, 1.0))
-    return np.clip(table, 0.0, 1.0).reshape(size, size, size, 3).astype(np.float32)  # what a .cube holds
+    node_mapped = (nodes @ fit.matrix.T.astype(np.float32) + fit.bias.astype(np.float32)).astype(np.float32)
+    table = node_mapped + trilinear(fit.residual, np.clip(node_mapped, 0.0, 1.0))
+    return np.clip(table, 0.0, 1.0).reshape(size, size, size, 3).astype(np.float32), fit.smoothness  # what a .cube holds
 
 
 def _psnr(pred, target) -> float:
@@ -188,7 +189,8 @@ def _select(stack, sel_pairs, keep_db: float, result: RecipeFit) -> list[str]:
     result.kept_db = score(with_identity(stack, kept))
     result.lut_db = score(with_identity(stack, ["colour_lut"]))
     where = "held-out" if result.held_out else "in-sample"
-    result.log.append(f"recipe: closed-form colour fit {result.colour_db:.2f} dB, every op {result.recipe_db:.2f} dB, "
+    result.log.append(f"recipe: closed-form colour fit {result.colour_db:.2f} dB (lattice smoothness "
+                      f"{result.colour_smoothness:.0e}), every op {result.recipe_db:.2f} dB, "
                       f"the kept ops {result.kept_db:.2f} dB, their LUT alone {result.lut_db:.2f} dB "
                       f"({where}, {len(sel_pairs)} pair(s))")
     for report in result.ops:
@@ -222,8 +224,9 @@ def fit_recipe(before: Sequence[np.ndarray], after: Sequence[np.ndarray], steps:
     result = RecipeFit(steps=[], held_out=bool(n_hold), pairs=len(pairs))
 
     def table_of(items) -> torch.Tensor:
-        return torch.from_numpy(colour_table([x[0].permute(1, 2, 0).numpy() for x, _ in items],
-                                             [y[0].permute(1, 2, 0).numpy() for _, y in items]))
+        table, result.colour_smoothness = colour_table([x[0].permute(1, 2, 0).numpy() for x, _ in items],
+                                                       [y[0].permute(1, 2, 0).numpy() for _, y in items])
+        return torch.from_numpy(table)
 
     # 1. colour in closed form, on the fitting pairs
     ops = [name for name in ORDER if name in candidates and name != "colour_lut"]

@@ -19,8 +19,8 @@ transfers; :func:`classical_methods` gives the seven variants eval-looks reports
 Fits on pooled pixels (float64 ``[N, 3]`` RGB in [0, 1], :func:`pixels01`), used by the transfers
 above and to initialise the colour generator: :func:`mkl_fit`, :func:`affine_fit` (paired pixels,
 least squares), :func:`levels_fit`, :func:`grey_levels_fit` (for monochrome looks),
-:func:`quantile_curves`, :func:`lattice_fit` (a 3D LUT lattice from paired pixels) and
-:func:`sliced_ot_fit`. Measures: :func:`tone_residual` / :func:`is_monochrome` (is a style set
+:func:`quantile_curves` and :func:`sliced_ot_fit` (the paired LUT lattice is
+:func:`styleforge.photo.lattice.lattice_regression`). Measures: :func:`tone_residual` / :func:`is_monochrome` (is a style set
 black and white?) and :func:`sliced_wasserstein_lab` (distance between two pixel sets).
 
 The style set is a list of ``uint8`` HWC arrays or image paths; to transfer many images to the
@@ -205,30 +205,6 @@ def affine_fit(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.n
     design = np.concatenate([source, np.ones((len(source), 1))], axis=1)  # [N, 4]
     solution, *_ = np.linalg.lstsq(design, target, rcond=None)  # [4, 3]
     return solution[:3].T, solution[3]
-
-
-def lattice_fit(points: np.ndarray, values: np.ndarray, size: int, prior: float = 0.01) -> np.ndarray:
-    """A ``size``³ lattice of ``values`` seen at ``points`` (paired pixels), for a 3D LUT.
-
-    ``points [N, 3]`` RGB in [0, 1] (clipped), ``values [N, C]``. Each point is splatted onto the
-    8 nodes around it with its trilinear weights; a node holds the weighted mean of its values,
-    pulled toward 0 by ``prior`` units of weight, so nodes no pixel reached stay 0 (the caller's
-    fallback, e.g. no residual). Returns ``[size, size, size, C]`` indexed ``[r, g, b]``.
-    """
-    scaled = np.clip(points, 0.0, 1.0) * (size - 1)
-    low = np.clip(np.floor(scaled).astype(np.int64), 0, size - 2)
-    frac = scaled - low
-    nodes = size ** 3
-    total = np.zeros((nodes, values.shape[1]))
-    weight = np.zeros(nodes)
-    for corner in range(8):
-        offset = np.array([(corner >> 2) & 1, (corner >> 1) & 1, corner & 1])
-        w = np.prod(np.where(offset, frac, 1.0 - frac), axis=1)
-        index = np.ravel_multi_index((low + offset).T, (size, size, size))
-        weight += np.bincount(index, w, minlength=nodes)
-        for c in range(values.shape[1]):
-            total[:, c] += np.bincount(index, w * values[:, c], minlength=nodes)
-    return (total / (weight + prior)[:, None]).reshape(size, size, size, values.shape[1])
 
 
 ORACLE_BINS = 32  # bins per channel of the best global colour map

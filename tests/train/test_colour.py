@@ -12,6 +12,7 @@ import torch
 from styleforge.cli import main as cli
 from styleforge.photo import baselines
 from styleforge.photo.dataset import make_dataset
+from styleforge.photo.lattice import lattice_regression
 from styleforge.train.checkpoint import load_checkpoint, load_generator
 from styleforge.train.losses import lut_regulariser
 from styleforge.train.models.colour import ColourGenerator, MonotoneCurves
@@ -271,9 +272,9 @@ def test_affine_fit_recovers_a_colour_matrix_from_pairs():
     np.testing.assert_allclose(fitted_bias, bias, atol=1e-9)
 
 
-def test_lattice_fit_sets_the_lut_residual_in_the_generators_layout():
-    """Bin means of a known residual, written into the LUT, come back out of the generator's colour
-    function at other colours (red index fastest in the [c, b, g, r] lattice, like a .cube)."""
+def test_lattice_regression_sets_the_lut_residual_in_the_generators_layout():
+    """The lattice of a known residual, written into the LUT, comes back out of the generator's
+    colour function at other colours (red index fastest in the [c, b, g, r] lattice, like a .cube)."""
     rng = np.random.default_rng(0)
     points = rng.random((200_000, 3))
 
@@ -281,7 +282,7 @@ def test_lattice_fit_sets_the_lut_residual_in_the_generators_layout():
         return np.stack([0.1 * p[:, 0], 0.02 * p[:, 2] - 0.05 * p[:, 1], 0.2 * p[:, 2] * p[:, 0]], axis=1)
 
     model = ColourGenerator(curve_knots=8, lut_size=9)
-    model.set_lut_residual(baselines.lattice_fit(points, residual(points), 9))
+    model.set_lut_residual(lattice_regression(points, residual(points), 9).table)
     probe = rng.random((1000, 3))
     with torch.no_grad():
         out = model.colour(torch.tensor(probe, dtype=torch.float32)).numpy()
