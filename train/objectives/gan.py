@@ -203,9 +203,9 @@ class PairedObjective(Objective):
 
     def prepare(self, dataset, fresh: bool) -> None:
         """A colour generator starts from the closed-form fit of the pairs
-        (:mod:`styleforge.train.paired_fit`: least-squares colour matrix, then the LUT residual of
-        the mean leftover colour around each lattice node; an identity start learns a black-and-white
-        or strongly mixed look too slowly). Other generators start as built."""
+        (:mod:`styleforge.train.paired_fit`: least-squares colour matrix, then a smooth LUT residual
+        cross-validated over the pairs; an identity start learns a black-and-white or strongly mixed
+        look too slowly). Other generators start as built."""
         self.judge_on(before for before, _ in dataset.images)
         generator = self.networks["generator"]
         if not fresh or not hasattr(generator, "init_from"):
