@@ -67,8 +67,11 @@ def test_a_look_made_of_known_operators_is_recovered_from_pairs(photos):
     assert learned >= 33.0 and learned >= colour_only + 5.0, (learned, colour_only, fit.log)
 
 
-def test_a_tone_look_stays_a_colour_function(photos):
-    look = get_look("film-warm")
+@pytest.mark.parametrize("name", ["film-warm", "teal-orange"])
+def test_a_tone_look_stays_a_colour_function(photos, name):
+    """No local op is kept on a tone look, even a colour op (fade) that takes over part of the colour
+    from the LUT fitted beside it: the kept ops must beat the closed-form colour fit too."""
+    look = get_look(name)
     targets = [np.clip(look.fn(x), 0, 1).astype(np.float32) for x in photos[:6]]
     fit = fit_recipe(photos[:6], targets, steps=40)
     assert fit.local_ops == [] and [op for op, _ in fit.steps] == ["colour_lut"], fit.log
