@@ -21,8 +21,9 @@ import numpy as np
 from styleforge.photo.baselines import affine_fit
 from styleforge.photo.lattice import lattice_regression
 from styleforge.photo.photos import load_pairs
+from styleforge.runtime.imageio import ImageError, open_image, to_uint8_array
 
-FIT_PHOTOS = 64  # pairs the fit uses (the first by name), each at short side 256
+FIT_PHOTOS = 64  # pairs the fit uses (the first by name)
 FIT_PIXELS = 1_000_000  # at most about this many of their pixels
 
 
@@ -30,20 +31,48 @@ def pair_pixels(pairs: Sequence[tuple[Path, Path]]) -> tuple[np.ndarray, np.ndar
     """``(before, after, photo)``: ``[N, 3]`` float64 RGB in [0, 1], row ``i`` the same pixel of A
     and B, and ``[N]`` int the pair it came from (for cross-validation over photos); read-only.
 
-    A is read upright at short side 256 and B resized to it; a pair whose files do not decode is
-    skipped (the dataset reports it). The last result is kept, so callers that decode the same pairs
-    twice read them once."""
+    A colour fit needs pixels, not pictures: where A and B have the same size (upright), the pixels
+    are taken at the same places of both at full size, at most ``FIT_PIXELS / pairs`` a pair,
+    never resampled (resizing both blends neighbours through a look's curves: 2.4 dB lost on
+    held-out portraits for 7 pairs of teal-orange at 256 px). B of another size is resized to A
+    at short side 256 (:func:`~styleforge.photo.photos.load_pairs`). A pair whose files do not
+    decode is skipped (the dataset reports it). The last result is kept, so callers that decode
+    the same pairs twice read them once."""
     return _pair_pixels(tuple((Path(a), Path(b)) for a, b in list(pairs)[:FIT_PHOTOS]))
+
+
+def _same_places(path_a: Path, path_b: Path, budget: int) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """``[M, 3]`` uint8 pixels of A and B at the same places (every ``k``-th, ``M <= budget``), or
+    None when they differ in size or do not decode."""
+    try:
+        a = to_uint8_array(open_image(path_a).rgb)
+        b = to_uint8_array(open_image(path_b).rgb)
+    except ImageError:
+        return None
+    if a.shape != b.shape:
+        return None
+    stride = max(1, -(-a.shape[0] * a.shape[1] // budget))
+    return a.reshape(-1, 3)[::stride].copy(), b.reshape(-1, 3)[::stride].copy()
 
 
 @functools.lru_cache(maxsize=1)
 def _pair_pixels(pairs: tuple[tuple[Path, Path], ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    photos = [(a.reshape(-1, 3), b.reshape(-1, 3)) for a, b in load_pairs(pairs)]
+    budget = max(1, FIT_PIXELS // max(1, len(pairs)))
+    photos = []
+    for path_a, path_b in pairs:
+        same = _same_places(path_a, path_b, budget)
+        if same is None:
+            resized = load_pairs([(path_a, path_b)])
+            if not resized:
+                continue
+            a, b = resized[0]
+            stride = max(1, -(-a.shape[0] * a.shape[1] // budget))
+            same = (a.reshape(-1, 3)[::stride], b.reshape(-1, 3)[::stride])
+        photos.append(same)
     if not photos:
         raise ValueError("no readable before/after pair to fit")
-    stride = max(1, sum(len(a) for a, _ in photos) // FIT_PIXELS)
-    before, after = (np.concatenate([pair[k][::stride] for pair in photos]).astype(np.float64) / 255.0 for k in (0, 1))
-    photo = np.concatenate([np.full(len(a[::stride]), i) for i, (a, _) in enumerate(photos)])
+    before, after = (np.concatenate([pair[k] for pair in photos]).astype(np.float64) / 255.0 for k in (0, 1))
+    photo = np.concatenate([np.full(len(a), i) for i, (a, _) in enumerate(photos)])
     for array in (before, after, photo):
         array.flags.writeable = False  # shared by every caller of the cache
     return before, after, photo

@@ -76,7 +76,8 @@ def choice_record(fit: RecipeFit) -> dict[str, Any]:
 def save_recipe_run(model: RecipeGenerator, run_dir: Path, meta: dict[str, Any], config_yaml: str) -> dict[str, Any]:
     """Write the fitted recipe ``model`` as the run's checkpoint (step 0: nothing trains after the
     fit) with ``meta``, ``config.yaml`` and ``recipe.json``; returns the run's summary (as
-    :func:`styleforge.train.trainer.train` does)."""
+    :func:`styleforge.train.trainer.train` does; its ``recipe`` names the run, as an unpaired run's
+    recipe does, so ``train`` prints where the recipe is)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(run_dir / CHECKPOINT_DIR, ignore_errors=True)  # the caller checked --force
     write_text(run_dir / "config.yaml", config_yaml)
@@ -84,7 +85,7 @@ def save_recipe_run(model: RecipeGenerator, run_dir: Path, meta: dict[str, Any],
     recipe = model.recipe()
     write_text(run_dir / "recipe.json", json.dumps(recipe, indent=1) + "\n")
     return {"run": str(run_dir), "step": 0, "world_size": 1, "seconds": None,
-            "checkpoint": str(checkpoint), "checkpoints": [checkpoint.name], "recipe": recipe}
+            "checkpoint": str(checkpoint), "checkpoints": [checkpoint.name], "recipe": {"run": str(run_dir), **recipe}}
 
 
 def read_folder(folder: Path, limit: int = MAX_UNPAIRED) -> list[np.ndarray]:

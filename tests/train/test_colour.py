@@ -433,3 +433,30 @@ def test_a_single_before_after_pair_is_enough_for_a_tone_look(colour_data, tmp_p
     pairs = load_pairs(colour_data / "test" / "input", colour_data / "test" / "target")
     scores, _ = score_methods({"identity": lambda x: x, "one pair": torch_method(load_generator(run)[0])}, pairs)
     assert scores["one pair"]["psnr"] >= scores["identity"]["psnr"] + 5.0, scores  # measured +8.9
+
+
+def test_pair_pixels_take_the_same_places_of_a_and_b_without_resampling(tmp_path):
+    """A colour fit reads pixels, not pictures: a pair of the same size gives A's and B's pixels at
+    the same places, unresampled (B is exactly the look of A there); B of another size is resized
+    to A (short side 256); an unreadable pair is skipped."""
+    from PIL import Image
+
+    from styleforge.train.paired_fit import pair_pixels
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (300, 420, 3), dtype=np.uint8)
+    look = lambda x: (255 - x[..., ::-1])  # noqa: E731  a colour function, exact in uint8
+    for name, b in (("same", look(a)), ("other", np.asarray(Image.fromarray(look(a)).resize((210, 150))))):
+        (tmp_path / "A").mkdir(exist_ok=True)
+        (tmp_path / "B").mkdir(exist_ok=True)
+        Image.fromarray(a).save(tmp_path / "A" / f"{name}.png")
+        Image.fromarray(b).save(tmp_path / "B" / f"{name}.png")
+    (tmp_path / "A" / "broken.png").write_bytes(b"not a png")
+    (tmp_path / "B" / "broken.png").write_bytes(b"not a png")
+    pairs = [(tmp_path / "A" / f"{n}.png", tmp_path / "B" / f"{n}.png") for n in ("broken", "other", "same")]
+    before, after, photo = pair_pixels(pairs)
+    assert set(np.unique(photo)) == {0, 1} and not before.flags.writeable
+    same = photo == 1
+    assert same.sum() > 0.2 * 300 * 420  # full size, not 256 px: all 126000 pixels here
+    np.testing.assert_array_equal(np.rint(after[same] * 255), 255 - np.rint(before[same] * 255)[:, ::-1])
+    assert (photo == 0).sum() <= 256 * 359  # the other-size pair at short side 256
