@@ -98,6 +98,9 @@ def choose(manifest: Manifest, artifact: str = "auto", backend: str = "auto") ->
         for name in AUTO_BACKENDS:
             if name in installed and chosen.format in backend_formats(name):
                 return chosen, name
+        if chosen.format == "coreml" and sys.platform != "darwin":
+            raise BackendError(f"{key!r} is a Core ML model: only macOS runs it (this is {sys.platform}); "
+                               f"choose another artifact (styleforge info BUNDLE lists them)")
         raise BackendError(f"no installed backend runs {key!r} (format {chosen.format}); installed: {', '.join(installed) or 'none'}")
     # auto never picks TorchScript (model.pt): torch.jit.load runs the file's code
     candidates = [backend] if backend != "auto" else [b for b in AUTO_BACKENDS if b in installed and b != "torch"]
