@@ -49,8 +49,12 @@ def _same_places(path_a: Path, path_b: Path, budget: int) -> Optional[tuple[np.n
         b = to_uint8_array(open_image(path_b).rgb)
     except ImageError:
         return None
-    if a.shape != b.shape:
-        return None
+    return _every_kth(a, b, budget) if a.shape == b.shape else None
+
+
+def _every_kth(a: np.ndarray, b: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels of ``[H, W, 3]`` ``a`` and ``b`` at the same places, every ``k``-th in reading
+    order with ``k`` the least that keeps at most ``budget``: two ``[M, 3]`` copies."""
     stride = max(1, -(-a.shape[0] * a.shape[1] // budget))
     return a.reshape(-1, 3)[::stride].copy(), b.reshape(-1, 3)[::stride].copy()
 
@@ -65,9 +69,7 @@ def _pair_pixels(pairs: tuple[tuple[Path, Path], ...]) -> tuple[np.ndarray, np.n
             resized = load_pairs([(path_a, path_b)])
             if not resized:
                 continue
-            a, b = resized[0]
-            stride = max(1, -(-a.shape[0] * a.shape[1] // budget))
-            same = (a.reshape(-1, 3)[::stride], b.reshape(-1, 3)[::stride])
+            same = _every_kth(*resized[0], budget)
         photos.append(same)
     if not photos:
         raise ValueError("no readable before/after pair to fit")
