@@ -116,8 +116,9 @@ def lattice_regression(points: np.ndarray, values: np.ndarray, size: int, groups
     prior = smoothness_matrix(size)
     candidates = sorted(float(s) for s in smoothness)
     labels = np.zeros(len(points), np.int64) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
-    folds = labels % CV_FOLDS if labels.max() + 1 > CV_FOLDS else labels
+    folds = labels % CV_FOLDS
     n_folds = int(folds.max()) + 1
+    gram_all, rhs_all = design.T @ design, design.T @ values  # sums over every pixel
     if len(candidates) == 1:
         chosen, error = candidates[0], float("nan")
     elif n_folds < 2:
@@ -127,7 +128,6 @@ def lattice_regression(points: np.ndarray, values: np.ndarray, size: int, groups
         for k in range(n_folds):
             rows = design[folds == k]
             parts.append((rows, values[folds == k], rows.T @ rows, rows.T @ values[folds == k]))
-        gram_all, rhs_all = sum(p[2] for p in parts), sum(p[3] for p in parts)
         errors = []
         for candidate in candidates:
             squared = 0.0
@@ -138,5 +138,5 @@ def lattice_regression(points: np.ndarray, values: np.ndarray, size: int, groups
             errors.append(squared / len(points))
         best = int(np.argmin(errors))
         chosen, error = candidates[best], errors[best]
-    table = _solve((design.T @ design) / len(points), (design.T @ values) / len(points), prior, chosen)
+    table = _solve(gram_all / len(points), rhs_all / len(points), prior, chosen)
     return LatticeFit(table.reshape(size, size, size, values.shape[1]), chosen, error)
