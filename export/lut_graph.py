@@ -76,18 +76,34 @@ def gather_cell(cells, u, base, size: int, image_size: tuple[int, int]):
     return c.reshape(1, 3, height, width)
 
 
+def signed_image_weight():
+    """The ``[3, 3, 1, 1]`` weight of ``2 u`` as a 1x1 convolution, for :func:`to_signed_image`
+    (a buffer of the graph module that uses it)."""
+    import torch
+
+    return (2.0 * torch.eye(3)).view(3, 3, 1, 1)
+
+
+def to_signed_image(u, weight):
+    """``[1, 3, H, W]`` in [0, 1] -> ``2 u - 1`` in [-1, 1], the ``2 u`` as a 3->3 1x1 convolution by
+    ``weight`` (:func:`signed_image_weight`): a 4-D op at a graph's end tells onnx2tf the output is
+    an image (NHWC in TFLite), also after :func:`gather_cell`'s flat layout, which onnx2tf would
+    otherwise leave NCHW. (A depthwise 1x1 with bias made onnx2tf fail on an op name, hence the
+    full 3x3 weight.)"""
+    import torch.nn.functional as F
+
+    return F.conv2d(u, weight) - 1.0
+
+
 def lut_module(lut: Lut3D, size: tuple[int, int]):
     """An ``nn.Module`` applying ``lut`` trilinearly to ``[1, 3, H, W]`` in [-1, 1] at ``size`` (H, W)
     (matches ``Lut3D.__call__`` to float rounding): one Gather of :func:`cell_coefficients`
-    (:func:`gather_cell`), then ``2 u - 1`` as a 3->3 1x1 convolution (no bias) minus 1. The 4-D
-    convolution at the end tells onnx2tf the output is an image (NHWC in TFLite); with only
-    element-wise ops after :func:`gather_cell`'s Reshape it left the output ``[1, 3, H, W]``. A
-    depthwise 1x1 with bias made onnx2tf fail on an op name, hence the full 3x3 weight.
+    (:func:`gather_cell`), then :func:`to_signed_image` (``2 u - 1`` with the ``2 u`` a 1x1
+    convolution, which keeps the TFLite output NHWC).
 
     At 512x512, 2 threads (shared machine), 0.50-0.59x the time of the earlier 8-gather form in
     ONNX Runtime and 0.53-0.65x in TFLite fp32/fp16, 17^3 and 33^3."""
     import torch
-    import torch.nn.functional as F
     from torch import nn
 
     class LutGraph(nn.Module):
@@ -101,14 +117,14 @@ def lut_module(lut: Lut3D, size: tuple[int, int]):
             self.image_size = (int(image_size[0]), int(image_size[1]))  # Python ints: no traced int ops
             self.config = {"lut_size": lut_size}
             self.register_buffer("cells", torch.from_numpy(cell_coefficients(table)))  # [(S-1)^3, 24]
-            self.register_buffer("out_weight", (2.0 * torch.eye(3)).view(3, 3, 1, 1))
+            self.register_buffer("out_weight", signed_image_weight())
 
         def forward(self, x):  # [1, 3, H, W] in [-1, 1]
             s = self.lut_size
             u = torch.clamp((x + 1.0) * 0.5, 0.0, 1.0) * float(s - 1)
             base = torch.clamp(torch.floor(u), max=float(s - 2))  # [1, 3, H, W], small integers
             out = gather_cell(self.cells, u, base, s, self.image_size)  # [1, 3, H, W] in [0, 1]
-            return F.conv2d(out, self.out_weight) - 1.0
+            return to_signed_image(out, self.out_weight)
 
     return LutGraph(lut.table, size).eval()
 

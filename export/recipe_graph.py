@@ -70,7 +70,12 @@ from styleforge.errors import StyleforgeError
 from styleforge.export import calibration as cal
 from styleforge.export import coreml_export as cm
 from styleforge.export import ops_report, verify
-from styleforge.export.lut_graph import cell_coefficients, gather_cell
+from styleforge.export.lut_graph import (
+    cell_coefficients,
+    gather_cell,
+    signed_image_weight,
+    to_signed_image,
+)
 from styleforge.export.onnx_export import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, export_onnx, onnx_ops
 from styleforge.export.tflite_convert import TFLiteConversionError, convert_tflite
 from styleforge.runtime import look_blur, look_ops
@@ -324,7 +329,7 @@ class RecipeGraph(nn.Module):
                 steps.append(_Step(op.name, op.params(), self.size, int(op.seed)))
         self.steps = nn.ModuleList(steps)
         self.register_buffer("luma_weight", torch.tensor(look_blur.LUMA, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("out_weight", (2.0 * torch.eye(3)).view(3, 3, 1, 1))
+        self.register_buffer("out_weight", signed_image_weight())
 
     def forward(self, x: Tensor) -> Tensor:
         u = (x + 1.0) * 0.5
@@ -343,10 +348,8 @@ class RecipeGraph(nn.Module):
             lum = None
         if pending is not None:
             u = u + pending
-        # 2 u - 1 as a 1x1 convolution, scaled before the clamp (one more bit in int8): a 4-D op at
-        # the end tells onnx2tf the output is an image (NHWC in TFLite) also where the last step is
-        # the LUT, whose flat layout it would otherwise leave NCHW
-        return (F.conv2d(u, self.out_weight) - 1.0).clamp(-1.0, 1.0)
+        # scaled before the clamp (one more bit in int8); the 1x1 convolution keeps TFLite's output NHWC
+        return to_signed_image(u, self.out_weight).clamp(-1.0, 1.0)
 
 
 # ------------------------------------------------------------------------------ bundle artifacts
