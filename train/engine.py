@@ -279,6 +279,7 @@ class LoopResult:
     start: int                      # the first step of this session
     ema_model: Optional[nn.Module]  # the EMA generator (None when Loop.ema is off)
     seconds: float
+    ran: bool = True                # this session produced the run's model (a fresh run, or steps were left)
 
 
 def run_loop(
@@ -405,6 +406,11 @@ def run_loop(
         bar.close()
     if main and start <= end:
         plot_losses(logger.path, run_dir / "loss.png")
+    ran = start <= end or resumed is None
+    if main and start > end and resumed is None:  # a run of 0 steps ships its start (a fitted model)
+        objective.on_checkpoint(0, final)
+        draw(0)
+        save(0)
     distributed.barrier(dist)
     return LoopResult(step=step, start=start, ema_model=ema.model if ema is not None else None,
-                      seconds=round(time.perf_counter() - t0, 2))
+                      seconds=round(time.perf_counter() - t0, 2), ran=ran)

@@ -207,14 +207,16 @@ def resolve_auto_generator(config: TrainConfig, candidates: Optional[Mapping[str
     that recipe (returned third), else the look is a colour function and the run trains the colour
     generator's config. The fit's log goes to stderr (``say``). Any other generator:
     ``(config, None, None)``. Pairs that cannot be read train the colour config, whose dataset then
-    reports what is wrong with the folder."""
+    reports what is wrong with the folder. ``config.steps`` caps the recipe's steps (0, the paired
+    colour preset's default, leaves them at the recipe's own count)."""
     if config.model.generator != AUTO:
         return config, None, None
     if config.mode != "paired" or not candidates or set(candidates) != set(AUTO_CANDIDATES):
         raise TrainError("model.generator=auto needs paired mode and the colour config to fall back on "
                          "(styleforge train --paired DIR without --model)")
     try:
-        fit = fit_paired_recipe(Path(config.data.paired_dir), steps=max(1, min(config.steps, RECIPE_STEPS)),
+        steps = min(config.steps, RECIPE_STEPS) if config.steps > 0 else RECIPE_STEPS
+        fit = fit_paired_recipe(Path(config.data.paired_dir), steps=steps,
                                 seed=config.seed, show_progress=show_progress)
     except (DatasetError, ValueError):
         return candidates["colour"], None, None
@@ -284,7 +286,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress, candi
     verdict = None
     failure: Optional[Exception] = None
     try:  # rank 0 judges, evaluates and writes while the other ranks wait at the barrier below
-        if main and start <= config.steps:
+        if main and done.ran:
             finished = objective.finish(run_dir, ema_model, step)
             if finished is not None:
                 verdict = finished.pop("verdict")
@@ -292,7 +294,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress, candi
                 write_verdict(run_dir, verdict, weights=judged, step=step, **finished)  # bound to the file's sha256
                 summary["verdict"] = verdict.to_dict()
         split = test_split(config)
-        if main and split is not None and start <= config.steps:
+        if main and split is not None and done.ran:
             candidates = [("generator_ema", ema_model), ("generator", generator)]
             if "generator_selected" in objective.networks:
                 candidates.insert(0, ("generator_selected", objective.networks["generator_selected"]))
@@ -305,7 +307,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress, candi
             summary["checkpoints"] = [p.name for p in list_checkpoints(run_dir)]
         if verdict is not None and not verdict.ok:
             raise DegenerateModelError(verdict, where=f"{run_dir} (step {step})")
-        if main and start <= config.steps and _wants_unpaired_recipe(config, generator):
+        if main and done.ran and _wants_unpaired_recipe(config, generator):
             shipped = objective.networks.get("generator_selected", ema_model)
             summary["recipe"] = _unpaired_recipe_run(config, run_dir, shipped, preset, show_progress)
     except Exception as exc:  # re-raised after the barrier

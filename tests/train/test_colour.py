@@ -310,6 +310,32 @@ def test_paired_colour_generator_starts_from_the_closed_form_fit_of_the_pairs(tm
     assert scores["colour"]["psnr"] >= scores["identity"]["psnr"] + 10.0, scores  # measured +14
 
 
+def test_paired_colour_run_ships_the_closed_form_fit_by_default(tmp_path, capsys):
+    """--paired --model colour without --steps: no refinement step runs; the run's step-0 checkpoint
+    is the closed-form fit of the pairs (the same numbers as fitting them directly), judged,
+    evaluated and said on stderr. --steps 0 is refused for a generator without a fitted start."""
+    from styleforge.train.config import read_yaml
+    from styleforge.train.data import matching_pairs
+    from styleforge.train.paired_fit import fit_colour_generator, pair_pixels
+
+    data = make_dataset("teal-orange", tmp_path / "teal", seed=0, size=64, show_progress=False)
+    run = tmp_path / "paired"
+    assert cli(["train", "--paired", str(data / "paired"), "--model", "colour", "--preset", "tiny",
+                "--out", str(run), "--quiet"]) == 0
+    assert "closed-form fit of" in capsys.readouterr().err
+    state, meta, _ = load_checkpoint(run)
+    assert meta["step"] == 0 and (run / "verdict.json").is_file() and (run / "eval.json").is_file()
+    shipped = load_generator(run)[0]
+    direct = ColourGenerator(**read_yaml(run / "config.yaml")["model"]["generator_kwargs"]).eval()
+    fit_colour_generator(direct, *pair_pixels(matching_pairs(data / "paired")))
+    probe = torch.rand(1, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(shipped(probe), direct(probe), atol=1e-6)
+    assert cli(["train", "--paired", str(data / "paired"), "--model", "resnet", "--preset", "tiny", "--steps", "0",
+                "--out", str(tmp_path / "resnet"), "--quiet"]) != 0
+    assert "steps must be >= 1" in capsys.readouterr().err
+
+
 def test_paired_without_model_trains_the_colour_generator_for_a_colour_look(colour_data, tmp_path, capsys):
     """--paired with no --model: the run fits a look recipe to film-warm's pairs; no local operator
     earns its place on the held-out pairs (the look is a colour function), so it trains the colour
@@ -326,7 +352,8 @@ def test_paired_without_model_trains_the_colour_generator_for_a_colour_look(colo
     assert {op for op in ("smooth_skin", "clarity", "sharpen", "bloom", "fade", "vignette")
             if any(f" {op} " in x and "worth" in x for x in lines)} == {"smooth_skin", "clarity", "sharpen", "bloom",
                                                                      "fade", "vignette"}
-    assert "colour function" in lines[-1], lines
+    assert "colour function" in lines[-2], lines
+    assert lines[-1].startswith("paired: colour: closed-form fit of"), lines  # then refined for the 1 step given
 
 
 def test_shrink_moves_each_candidate_toward_the_classical_start():

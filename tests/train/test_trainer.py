@@ -213,7 +213,8 @@ def test_paired_without_model_chooses_in_the_run_and_a_resume_keeps_the_choice(f
     args = ["train", "--paired", str(film_warm_data / "paired"), "--out", str(run), "--preset", "tiny", "--quiet"]
     assert cli([*args, "--steps", "2"]) == 0
     lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("paired:")]
-    assert "closed-form colour fit" in lines[0] and "colour function" in lines[-1], lines
+    assert "closed-form colour fit" in lines[0] and "colour function" in lines[-2], lines
+    assert lines[-1].startswith("paired: colour: closed-form fit of"), lines  # the colour generator's start
     assert yaml.safe_load((run / "config.yaml").read_text())["model"]["generator"] == "colour"
     _, meta, _ = load_checkpoint(run)
     choice = meta["run"]["paired_choice"]

@@ -26,6 +26,7 @@ from styleforge.train.config.presets import (
     COLOUR_PRESETS,
     DISTILL_PRESETS,
     PAIRED_COLOUR_LR_G,
+    PAIRED_COLOUR_STEPS,
     PRESETS,
     RESNET_PRESETS,
     preset,
@@ -68,7 +69,7 @@ from styleforge.train.config.schema import (
 
 __all__ = [
     "AUTO", "COLOUR_INITS", "COLOUR_PRESETS", "DEVICES", "DISTILL_PRESETS", "GAN_LOSSES", "MODES",
-    "MOVED_KEYS", "PAIRED_COLOUR_LR_G", "PRESETS", "PRESET_NAMES", "RESNET_PRESETS", "STRUCTURAL_LOSSES",
+    "MOVED_KEYS", "PAIRED_COLOUR_LR_G", "PAIRED_COLOUR_STEPS", "PRESETS", "PRESET_NAMES", "RESNET_PRESETS", "STRUCTURAL_LOSSES",
     "STUDENTS", "ColourLossConfig", "ColourModelConfig", "Config", "ConfigError", "DataConfig",
     "DistillConfig", "LogConfig", "LossConfig", "LutConfig", "ModelConfig", "OptimConfig", "TrainConfig",
     "add_config_arguments", "apply_override", "config_from_dict", "config_to_dict", "config_to_yaml",

@@ -136,9 +136,14 @@ PRESETS = COLOUR_PRESETS  # preset names; the family is chosen by preset_config(
 
 
 # A paired colour generator starts from the closed-form fit of its pairs (least-squares matrix +
-# LUT residual of bin means), which training at the unpaired rate only spoils: Adam moves every
-# rarely-seen LUT node by about the learning rate per step whatever its gradient (600 steps at 5e-4:
-# teal-orange split 1 43.57 -> 34.45 dB on held-out scenes, even with L1 alone; at 1e-5: 43.20).
+# smooth lattice residual, its smoothness cross-validated over the pairs), and by default that fit
+# is the model: PAIRED_COLOUR_STEPS = 0. Refining it by gradient descent (L1 on crops) lost on
+# held-out portraits once the fit became a lattice regression: 600 steps at 1e-5 on 7 pairs, 9 runs
+# over 7 tone looks, -0.99 dB on average, -3.0 at worst, +0.2 at best (docs/results.md, "Paired
+# colour from a few pairs: a smooth lattice"). ``--steps N`` still refines, at PAIRED_COLOUR_LR_G:
+# at the unpaired rate Adam moves every rarely-seen LUT node by about the learning rate per step
+# whatever its gradient (600 steps at 5e-4: teal-orange split 1 43.57 -> 34.45 dB, even with L1 alone).
+PAIRED_COLOUR_STEPS = 0
 PAIRED_COLOUR_LR_G = 1e-5
 
 
@@ -153,13 +158,15 @@ def preset(presets: dict[str, Config], name: str) -> Config:
 def preset_config(name: str, generator: Optional[str] = None, paired: bool = False) -> TrainConfig:
     """Preset ``name`` for a generator family: the colour generator unless ``generator`` is another
     architecture (``resnet``, ``mobile``, ``dcgan``), which starts from the ResNet presets; a
-    ``paired`` colour generator refines its closed-form start at :data:`PAIRED_COLOUR_LR_G`.
+    ``paired`` colour generator is the closed-form fit of its pairs (:data:`PAIRED_COLOUR_STEPS`
+    = 0), which ``steps`` > 0 refines at :data:`PAIRED_COLOUR_LR_G`.
     ``generator="auto"`` (paired only) is the paired colour preset with ``model.generator: auto``,
     for the run to resolve."""
     colour = generator in (None, "colour", AUTO)
     config = preset(COLOUR_PRESETS if colour else RESNET_PRESETS, name)
     if colour and paired:
-        config = replace(config, optim=replace(config.optim, lr_g=PAIRED_COLOUR_LR_G))
+        config = replace(config, mode="paired", steps=PAIRED_COLOUR_STEPS,
+                         optim=replace(config.optim, lr_g=PAIRED_COLOUR_LR_G))
     if generator == AUTO:
         config = replace(config, model=replace(config.model, generator=AUTO))
     return config

@@ -21,6 +21,7 @@ through their raw modules with gradients off, so DDP never waits for gradients i
 from __future__ import annotations
 
 import itertools
+import sys
 from typing import Optional
 
 import torch
@@ -205,12 +206,17 @@ class PairedObjective(Objective):
         """A colour generator starts from the closed-form fit of the pairs
         (:mod:`styleforge.train.paired_fit`: least-squares colour matrix, then a smooth LUT residual
         cross-validated over the pairs; an identity start learns a black-and-white or strongly mixed
-        look too slowly). Other generators start as built."""
+        look too slowly), which is the run's model when ``steps`` is 0 (the paired colour preset);
+        it says so on stderr. Other generators start as built."""
         self.judge_on(before for before, _ in dataset.images)
         generator = self.networks["generator"]
         if not fresh or not hasattr(generator, "init_from"):
             return
-        fit_colour_generator(generator, *pair_pixels(dataset.pairs))
+        fit = fit_colour_generator(generator, *pair_pixels(dataset.pairs))
+        then = ("the run's model (--steps N refines it)" if self.config.steps == 0 else
+                f"refined for {self.config.steps} step{'s' * (self.config.steps > 1)} at lr {self.config.optim.lr_g:g}")
+        print(f"paired: colour: closed-form fit of {len(dataset.pairs)} pairs (matrix + smooth lattice, "
+              f"smoothness {fit.smoothness:g}): {then}", file=sys.stderr)
 
     def phases(self, batch, noise=None) -> Phases:
         a, b = batch["content"], batch["style"]
