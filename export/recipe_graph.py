@@ -8,8 +8,13 @@ in Python, when it is built, and its ``forward`` is straight-line tensor code of
 ops only:
 
 - the pyramid: ``AveragePool`` 2x2 (an odd edge repeated with ``Slice`` + ``Concat`` first),
-  the Gaussian as two depthwise convolutions with constant taps after a reflect ``Pad``
-  (TFLite ``MIRROR_PAD``), and one bilinear ``Resize`` back (half-pixel centres);
+  the Gaussian as two depthwise convolutions with constant taps after a reflect ``Pad``, and one
+  bilinear ``Resize`` back (half-pixel centres). The graph converted to TFLite
+  (``RecipeGraph(tflite=True)``, its own ONNX export, :func:`ready_for_tflite`) computes the same
+  numbers in ops XNNPACK runs whole and fast: each reflect pad as 1-row ``Slice``s + ``Concat``s
+  of at most 5 inputs (:func:`reflect_pad`; onnx2tf made a reflect ``Pad`` TFLite's
+  ``MIRROR_PAD``, which XNNPACK does not take), and a blur of 2-3 channels as grouped 1-D
+  convolutions with the other axis folded into the channels (:func:`_blur_along`);
 - the colour LUT: index arithmetic + one ``Gather`` of each lattice cell's trilinear polynomial,
   interpolated in a flat ``[24, H W]`` layout (:class:`GatherLut`,
   :func:`styleforge.export.lut_graph.gather_cell`);
@@ -128,12 +133,111 @@ def _midtones(v: Tensor) -> Tensor:
     return 1.0 - t * t * 4.0
 
 
+def reflect_pad(x: Tensor, radius: int, dim: int) -> Tensor:
+    """``x`` (``[1, C, h, w]`` or ``[1, C, n]``) reflect-padded by ``radius`` (less than its length) on
+    both ends of ``dim``, as ``F.pad(mode="reflect")`` pads it, written as 1-row ``Slice``s and one
+    ``Concat``: TFLite's ``MIRROR_PAD`` (what onnx2tf makes of a reflect ``Pad``) is not taken by
+    XNNPACK, so every blur split the graph into more delegate partitions (glow's five: 10, now 2;
+    the LUT's integer index ops split it once). The ``Concat`` is split into XNNPACK's 5 inputs at
+    most after export (:func:`ready_for_tflite`)."""
+    n = x.shape[dim]
+    before = [x.narrow(dim, i, 1) for i in range(radius, 0, -1)]  # rows radius .. 1
+    after = [x.narrow(dim, n - 1 - i, 1) for i in range(1, radius + 1)]  # rows n - 2 .. n - 1 - radius
+    return torch.cat([*before, x, *after], dim)
+
+
+def _blur_along(x: Tensor, taps: Tensor, radius: int, dim: int, tflite: bool) -> Tensor:
+    """``x`` ``[1, C, h, w]`` convolved along ``dim`` (2: down the columns, 3: along the rows) after a
+    reflect pad of ``radius`` (``tflite``: :func:`reflect_pad`, else a reflect ``Pad``). ``taps``
+    ``[C, 1, k, 1]`` / ``[C, 1, 1, k]``: a depthwise 2-D convolution. ``taps`` ``[w C, 1, k]`` / ``[h C, 1, k]`` (``k = 2 radius + 1``): the *folded*
+    form, one grouped 1-D convolution of ``[1, w C, h]`` / ``[1, h C, w]``, the other axis folded
+    into the channels. XNNPACK vectorises a depthwise convolution over channels, so C = 2 left
+    most of each vector idle: a 2-channel 256x256 level (17 taps) took about 2.3 ms per pass in
+    TFLite fp32 (1 thread), folded about 0.5 (onnx2tf adds a few ``Transpose``s). The same numbers
+    either way. Not folded for one channel nor where ``w C == h`` (``h C == w``): with a square
+    ``[1, n, n]`` onnx2tf guessed the axes wrong (a clarity graph 0.06 off; :class:`StaticBlur`
+    decides)."""
+    _, channels, height, width = x.shape
+    if taps.dim() == 4:  # [C, 1, k, 1] / [C, 1, 1, k]: a depthwise 2-D convolution
+        padded = reflect_pad(x, radius, dim) if tflite else F.pad(
+            x, (0, 0, radius, radius) if dim == 2 else (radius, radius, 0, 0), mode="reflect")
+        return F.conv2d(padded, taps, groups=channels)
+    if dim == 2:
+        lines = x.permute(0, 3, 1, 2).reshape(1, width * channels, height)
+    else:
+        lines = x.permute(0, 2, 1, 3).reshape(1, height * channels, width)
+    lines = F.conv1d(reflect_pad(lines, radius, 2), taps, groups=lines.shape[1])
+    if dim == 2:
+        return lines.reshape(1, width, channels, height).permute(0, 2, 3, 1)
+    return lines.reshape(1, height, channels, width).permute(0, 2, 1, 3)
+
+
+XNNPACK_CONCAT_INPUTS = 5  # the most inputs of a CONCATENATION XNNPACK takes (ai-edge-litert 2.3.0)
+
+
+def ready_for_tflite(path: Path, most: int = XNNPACK_CONCAT_INPUTS) -> int:
+    """Rewrite the exported ONNX file ``path`` in place for onnx2tf and XNNPACK; the same graph:
+
+    - no ``Concat`` has more than ``most`` inputs: each wider one becomes a tree of narrower ones
+      with its longest input (along the axis) at the root, so that it is copied once. onnxsim
+      fuses the nested concatenations a module writes into one, and XNNPACK leaves a
+      ``CONCATENATION`` of more inputs to TFLite's own kernel, outside its partition;
+    - node names start with a letter: onnx2tf names a grouped convolution's kernel after its node,
+      and TensorFlow refuses the exporter's names (``/Conv_2``) there.
+
+    Returns how many ``Concat`` nodes were split."""
+    import onnx
+    from onnx import helper, shape_inference
+
+    model = onnx.load(str(path))
+    known = shape_inference.infer_shapes(model).graph
+    dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in [*known.value_info, *known.input, *known.output]}
+    nodes: list = []
+    rewritten = 0
+
+    def tree(inputs: list[str], axis: int, stem: str) -> str:
+        while len(inputs) > most:
+            groups = [inputs[i:i + most] for i in range(0, len(inputs), most)]
+            inputs = [concat(g, axis, f"{stem}/{len(nodes)}") if len(g) > 1 else g[0] for g in groups]
+        return concat(inputs, axis, f"{stem}/{len(nodes)}") if len(inputs) > 1 else inputs[0]
+
+    def concat(inputs: list[str], axis: int, name: str, output: Optional[str] = None) -> str:
+        output = output or f"{name}_out"
+        nodes.append(helper.make_node("Concat", inputs, [output], name=name, axis=axis))
+        return output
+
+    for node in model.graph.node:
+        node.name = "n" + node.name.replace("/", "_") if node.name.startswith("/") else node.name
+        if node.op_type != "Concat" or len(node.input) <= most:
+            nodes.append(node)
+            continue
+        rewritten += 1
+        axis = next(a.i for a in node.attribute if a.name == "axis")
+        inputs = list(node.input)
+        lengths = [dims.get(i, [])[axis] if len(dims.get(i, [])) > axis else 0 for i in inputs]
+        root = max(range(len(inputs)), key=lambda i: lengths[i])
+        before, after = inputs[:root], inputs[root + 1:]
+        parts = [tree(before, axis, node.name)] if before else []
+        parts += [inputs[root], *([tree(after, axis, node.name)] if after else [])]
+        concat(parts, axis, node.name, node.output[0])
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    return rewritten
+
+
 class StaticBlur(nn.Module):
     """:func:`styleforge.runtime.look_blur.gaussian_blur` of ``[1, C, H, W]`` by ``sigma_frac``, its
     schedule (level, radii, taps) fixed for ``size`` when built, times ``gain`` (folded into the
-    taps: the blur is linear, so a step that scales it saves a full-resolution ``Mul``)."""
+    taps: the blur is linear, so a step that scales it saves a full-resolution ``Mul``). ``tflite``:
+    the form converted to TFLite (:func:`_blur_along`): reflect pads as ``Slice``s + ``Concat``,
+    each pass of a blur of 2 or more channels a 1-D convolution of the other axis folded into the
+    channels."""
 
-    def __init__(self, size: tuple[int, int], sigma_frac: float, channels: int, gain: float = 1.0):
+    def __init__(self, size: tuple[int, int], sigma_frac: float, channels: int, gain: float = 1.0,
+                 tflite: bool = False):
         super().__init__()
         height, width = size
         self.size = (height, width)
@@ -149,12 +253,18 @@ class StaticBlur(nn.Module):
         # the gain goes into the first convolution that runs; with none (both radii 0), a Mul
         self.gain = 1.0 if any(self.radius) else float(gain)
         gain_on = "taps_y" if self.radius[0] else "taps_x"
-        for name, radius, shape in (("taps_y", self.radius[0], (-1, 1)), ("taps_x", self.radius[1], (1, -1))):
+        # [C, 1, k, 1] / [C, 1, 1, k] for a depthwise 2-D convolution, or one row per channel of the
+        # folded layout (_blur_along): [w C, 1, k] down the columns, [h C, 1, k] along the rows
+        for name, radius, lines, length, shape in (("taps_y", self.radius[0], w, h, (-1, 1)),
+                                                   ("taps_x", self.radius[1], h, w, (1, -1))):
             taps = look_blur.gaussian_kernel(sigma, radius) if radius else np.ones(1, np.float32)
             taps = taps * gain if name == gain_on and radius else taps  # a float64 product, rounded once
-            weight = torch.from_numpy(np.ascontiguousarray(taps, np.float32)).view(1, 1, *shape)
-            self.register_buffer(name, weight.repeat(channels, 1, 1, 1))  # [C, 1, k, 1] / [C, 1, 1, k]
-        self.channels = channels
+            weight = torch.from_numpy(np.ascontiguousarray(taps, np.float32)).view(1, 1, -1)
+            if tflite and channels > 1 and lines * channels != length:  # folded; not square (_blur_along)
+                self.register_buffer(name, weight.repeat(lines * channels, 1, 1))
+            else:
+                self.register_buffer(name, weight.view(1, 1, *shape).repeat(channels, 1, 1, 1))
+        self.channels, self.tflite = channels, tflite
 
     def pool(self, x: Tensor, step: int) -> Tensor:  # pyramid level ``step`` -> ``step + 1``: 2x2 mean
         odd_h, odd_w = self.odd[step]
@@ -174,13 +284,13 @@ class StaticBlur(nn.Module):
         return pyramid[self.level]
 
     def at_level(self, x: Tensor) -> Tensor:
-        """The Gaussian (times ``gain``) of a ``[1, C, h, w]`` tensor of the level: two depthwise
-        convolutions after reflect pads."""
+        """The Gaussian (times ``gain``) of a ``[1, C, h, w]`` tensor of the level: down the columns,
+        then along the rows, each a reflect pad and a 1-D convolution (:func:`_blur_along`)."""
         ry, rx = self.radius
         if ry:
-            x = F.conv2d(F.pad(x, (0, 0, ry, ry), mode="reflect"), self.taps_y, groups=self.channels)
+            x = _blur_along(x, self.taps_y, ry, 2, self.tflite)
         if rx:
-            x = F.conv2d(F.pad(x, (rx, rx, 0, 0), mode="reflect"), self.taps_x, groups=self.channels)
+            x = _blur_along(x, self.taps_x, rx, 3, self.tflite)
         if self.gain != 1.0:
             x = x * self.gain
         return x
@@ -203,21 +313,21 @@ class StaticBlur(nn.Module):
 class _Step(nn.Module):
     """One recipe operator at a fixed size: parameters as Python floats, constants as buffers."""
 
-    def __init__(self, name: str, params: dict[str, float], size: tuple[int, int], seed: int):
+    def __init__(self, name: str, params: dict[str, float], size: tuple[int, int], seed: int, tflite: bool):
         super().__init__()
         self.name, self.p = name, params
-        blur = lambda frac, c=1: StaticBlur(size, frac, c)  # noqa: E731
+        blur = lambda frac, c=1, gain=1.0: StaticBlur(size, frac, c, gain, tflite)  # noqa: E731
         if name == "clarity":
             self.blur = blur(params["radius"])
         elif name == "detail":
             self.bands = nn.ModuleList(blur(s) for s in look_ops.DETAIL_BANDS)
         elif name == "smooth_skin":  # the fast guided filter; amount rides in the second blur's taps
             self.blur = blur(params["radius"], 2)
-            self.spread = StaticBlur(size, params["radius"], 2, params["amount"])
+            self.spread = blur(params["radius"], 2, params["amount"])
         elif name == "sharpen":
             self.blur = blur(params["radius"])
         elif name == "bloom":  # strength * blur
-            self.blur = StaticBlur(size, params["radius"], 3, params["strength"])
+            self.blur = blur(params["radius"], 3, params["strength"])
         elif name == "vignette":  # x * (1 + min(a, 0) w) + max(a, 0) w (1 - x) = x * scale + offset
             w = recipe_ops.vignette_mask(torch.zeros(1, 1, *size), *(params[k] for k in (
                 "midpoint", "roundness", "feather", "center_x", "center_y")))
@@ -313,11 +423,16 @@ class GatherLut(nn.Module):
 
 class RecipeGraph(nn.Module):
     """The recipe of ``generator`` at ``size`` (H, W), for export:
-    ``forward(x [1, 3, H, W] in [-1, 1]) -> [1, 3, H, W] in [-1, 1]``, as ``generator`` computes it."""
+    ``forward(x [1, 3, H, W] in [-1, 1]) -> [1, 3, H, W] in [-1, 1]``, as ``generator`` computes it.
+    ``tflite``: the graph converted to TFLite, its reflect pads ``Slice``s + ``Concat`` (no
+    ``MIRROR_PAD``, which XNNPACK does not take) and its blurs of 2 or 3 channels (smooth skin's
+    fields, bloom) in the folded layout XNNPACK runs fast (:func:`_blur_along`). Without (the ONNX
+    and Core ML graphs), reflect ``Pad``s and depthwise 2-D convolutions: ONNX Runtime ran the
+    folded graph 3-6 % slower, and the same numbers either way."""
 
     arch_name = "recipe-graph"
 
-    def __init__(self, generator: RecipeGenerator, size: tuple[int, int]):
+    def __init__(self, generator: RecipeGenerator, size: tuple[int, int], tflite: bool = False):
         super().__init__()
         self.size = (int(size[0]), int(size[1]))
         self.names = [op.name for op in generator.stack.ops]
@@ -326,7 +441,7 @@ class RecipeGraph(nn.Module):
             if op.name == "colour_lut":
                 steps.append(GatherLut(op.table.detach().clamp(0.0, 1.0).numpy(), self.size))
             else:
-                steps.append(_Step(op.name, op.params(), self.size, int(op.seed)))
+                steps.append(_Step(op.name, op.params(), self.size, int(op.seed), tflite))
         self.steps = nn.ModuleList(steps)
         self.register_buffer("luma_weight", torch.tensor(look_blur.LUMA, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("out_weight", signed_image_weight())
@@ -426,7 +541,7 @@ def write_recipe_graphs(bundle: Path, generator: RecipeGenerator, heldout_images
             compatibility=ops_report.onnx_compatibility(ops, None), extra={**facts, "opset": ONNX_OPSET}), False)
         say(f"ONNX Runtime {artifacts['onnx'].fidelity['psnr']:.2f} dB vs PyTorch")
         if "tflite" in options.formats:
-            artifacts.update(_tflite(bundle, onnx_path, size, options, facts, gate, say))
+            artifacts.update(_tflite(bundle, model, size, options, facts, gate, say))
         if "onnx" not in options.formats:
             onnx_path.unlink()
             del artifacts["onnx"]
@@ -441,17 +556,24 @@ def write_recipe_graphs(bundle: Path, generator: RecipeGenerator, heldout_images
     return artifacts
 
 
-def _tflite(bundle: Path, onnx_path: Path, size: tuple[int, int], options: GraphOptions, facts: dict,
+def _tflite(bundle: Path, model: RecipeGenerator, size: tuple[int, int], options: GraphOptions, facts: dict,
             gate, say) -> dict[str, Artifact]:
-    """The TFLite variants, converted by onnx2tf (int8: calibrated on the calibration photos' crops)."""
+    """The TFLite variants, converted by onnx2tf (int8: calibrated on the calibration photos' crops) from
+    an ONNX graph of their own (``RecipeGraph(tflite=True)``), made
+    :func:`ready_for_tflite`."""
     variants = [v for v in TFLITE_VARIANTS if v in options.variants]
     calib_paths = list(options.calibration_images or cal.split_default_photos()[0])
     count = options.calibration_count if "tflite_int8" in variants else 20  # onnx2tf's sample inference
     calib_u8 = cal.calibration_crops(calib_paths, size, count, 0, show_progress=False)
     say(f"onnx2tf -> TFLite ({', '.join(v.split('_', 1)[1] for v in variants)}), {count} calibration crops")
     work = bundle / WORK_DIR
+    work.mkdir(exist_ok=True)
+    source = work / "recipe_tflite.onnx"
+    with torch.no_grad():
+        export_onnx(RecipeGraph(model, size, tflite=True).eval(), source, size)
+    ready_for_tflite(source)
     try:
-        written = convert_tflite(onnx_path, work, cal.to_model_range(calib_u8), tuple(variants))
+        written = convert_tflite(source, work, cal.to_model_range(calib_u8), tuple(variants))
     except TFLiteConversionError as err:
         raise RecipeGraphError(str(err)) from None
     info = work / "int8_info.json"

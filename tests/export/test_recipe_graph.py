@@ -56,13 +56,15 @@ def reordered(order: str) -> RecipeGenerator:
     return RecipeGenerator.from_steps([lut if n == "colour_lut" else (n, ops[n]) for n in names])
 
 
+@pytest.mark.parametrize("tflite", [False, True], ids=["onnx", "tflite"])
 @pytest.mark.parametrize("order", ["lut_first", "mixed", "lut_last"])
 @pytest.mark.parametrize("size", [(64, 64), (75, 131)])  # odd sizes: pyramid levels repeat an edge
-def test_the_graph_is_the_torch_recipe_at_its_size(size, order):
+def test_the_graph_is_the_torch_recipe_at_its_size(size, order, tflite):
     """Also where luma steps add up before a colour step (the graph sums their ``[1, 1, H, W]``
-    terms and moves the luma by them instead of recomputing it)."""
+    terms and moves the luma by them instead of recomputing it), and in the form converted to
+    TFLite (pads as slices, blurs folded)."""
     model = recipe() if order == "lut_first" else reordered(order)
-    graph = RecipeGraph(model, size).eval()
+    graph = RecipeGraph(model, size, tflite=tflite).eval()
     for rgb in photos(size):
         x = torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
         with torch.no_grad():
@@ -88,6 +90,34 @@ def test_smooth_skins_fast_guided_filter_graph_at_its_level(size, level):
         x = torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
         with torch.no_grad():
             assert torch.abs(graph(x) - model(x)).max() < 1e-5
+
+
+def test_the_tflite_source_graph_has_no_reflect_pad_and_narrow_concats(tmp_path):
+    """The ONNX graph onnx2tf converts (``tflite=True``): blurs folded, no ``Pad`` (TFLite's ``MIRROR_PAD``, which
+    XNNPACK does not take), no ``Concat`` wider than XNNPACK's 5 inputs, node names TensorFlow
+    accepts; ONNX Runtime runs it to the torch recipe."""
+    import onnx
+    import onnxruntime as ort
+
+    from styleforge.export.onnx_export import export_onnx
+    from styleforge.export.recipe_graph import XNNPACK_CONCAT_INPUTS, ready_for_tflite
+
+    size, model = (96, 128), recipe(GLOW)
+    graph = RecipeGraph(model, size, tflite=True).eval()
+    assert graph.steps[1].spread.taps_y.dim() == 3  # smooth skin's 2-channel fields: folded
+    path = tmp_path / "g.onnx"
+    with torch.no_grad():
+        export_onnx(graph, path, size)
+    assert max(len(n.input) for n in onnx.load(str(path)).graph.node if n.op_type == "Concat") > XNNPACK_CONCAT_INPUTS
+    assert ready_for_tflite(path) > 0
+    nodes = onnx.load(str(path)).graph.node
+    assert "Pad" not in {n.op_type for n in nodes} and all(n.name[:1].isalnum() for n in nodes)
+    assert max(len(n.input) for n in nodes if n.op_type == "Concat") <= XNNPACK_CONCAT_INPUTS
+    rgb = photos(size, 1)[0]
+    x = rgb.astype(np.float32)[None].transpose(0, 3, 1, 2) / 127.5 - 1.0
+    ours = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    with torch.no_grad():
+        assert np.abs(ours - model(torch.from_numpy(x)).numpy()).max() < 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -178,8 +208,8 @@ def test_tflite_graphs_pass_their_floors_and_report_their_ops(tmp_path):
         art = manifest.artifacts[key]
         assert art.fidelity["psnr"] >= floor and art.fidelity["bound_psnr"] == floor, (key, art.fidelity)
         assert art.input.layout == "NHWC" and art.input.shape == (1, 128, 128, 3)
-        assert {"AVERAGE_POOL_2D", "DEPTHWISE_CONV_2D", "RESIZE_BILINEAR", "GATHER"} <= set(art.ops)
-        assert not {"TRANSPOSE_CONV", "DEPTH_TO_SPACE"} & set(art.ops)
+        assert {"AVERAGE_POOL_2D", "CONV_2D", "RESIZE_BILINEAR", "GATHER"} <= set(art.ops)  # blurs: grouped CONV_2D
+        assert not {"TRANSPOSE_CONV", "DEPTH_TO_SPACE", "MIRROR_PAD"} & set(art.ops)
         assert {"xnnpack", "gpu_delegate", "int8_npu"} <= set(art.compatibility)
     assert manifest.artifacts["tflite_int8"].extra["calibration_crops"] == cal.MIN_CALIBRATION_CROPS
     rgb = photos((128, 128), 1)[0]
