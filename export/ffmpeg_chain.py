@@ -29,8 +29,8 @@ runtime. Nothing is clipped or rounded to 8 bits between steps. Each operator is
   ``blend`` there, ``scale=flags=bilinear`` back up); from level 1 on its chain needs frames of
   the stated size (or another whose padded size the level's factor divides).
 - ``bloom``: a soft threshold on luma (a ``blend`` expression), times the clipped colour, then
-  ``gblur``, then ``blend=all_mode=screen`` with the strength as opacity (an expression for a
-  negative strength).
+  ``gblur``, its tint a ``colorchannelmixer`` gain per channel, then ``blend=all_mode=screen``
+  with the strength as opacity (an expression for a negative strength).
 - ``fade``: ``colorlevels``, a straight line per channel (its output or input black point).
 - ``vignette``: Lightroom's mask (not ffmpeg's ``vignette``, whose falloff is another curve) as
   a ``geq`` expression in ``X, Y, W, H``. It is evaluated on the first frame only (``trim``)
@@ -228,11 +228,13 @@ def _guided_full_resolution(tag: str, a: float, eps: float, sigma_px: float, sho
 def _bloom(step: Step, tag: str, short: int) -> str:
     t, s, sigma = step.params["threshold"], step.params["strength"], step.params["radius"] * short
     margin = _margin(sigma, short)
+    tint = [step.params.get(ch, 1.0) for ch in "rgb"]
+    tinted = "" if tint == [1.0, 1.0, 1.0] else f",colorchannelmixer=rr={_n(tint[0])}:gg={_n(tint[1])}:bb={_n(tint[2])}"
     head = (f"[IN]split=3[{tag}rgb][{tag}c][{tag}y];[{tag}y]{LUMA_PLANE},"
             f"split[{tag}y0][{tag}y1];[{tag}y0][{tag}y1]blend=all_expr='1/(1+exp(({_n(t)}-clip(A,0,1))*{_n(1 / BLOOM_KNEE)}))'"
             f"[{tag}gate];" + _to_rgb(f"{tag}gate", f"{tag}g3", tag) + ";"
             f"[{tag}c]limiter=min=0:max=65535[{tag}cc];"  # clip(x) to [0, 1] (the float limit is max/65535)
-            f"[{tag}cc][{tag}g3]blend=all_mode=multiply,{_pad(margin)},{_gblur(sigma)},{_crop(margin)}[{tag}glow];")
+            f"[{tag}cc][{tag}g3]blend=all_mode=multiply,{_pad(margin)},{_gblur(sigma)},{_crop(margin)}{tinted}[{tag}glow];")
     if s >= 0:  # screen at opacity s: x + s glow (1 - x), exactly the runtime's formula
         return head + f"[{tag}rgb][{tag}glow]blend=all_mode=screen:all_opacity={_n(s)}"
     return head + f"[{tag}rgb][{tag}glow]blend=all_expr='A+{_n(s)}*B*(1-A)'"

@@ -227,8 +227,9 @@ def vignette(rgb: np.ndarray, amount: float, midpoint: float, roundness: float, 
     return rgb * (_f(1.0) + darken * weight) + lighten * weight * (_f(1.0) - rgb)
 
 
-def bloom(rgb: np.ndarray, threshold: float, radius: float, strength: float) -> np.ndarray:
-    """Glow around highlights: ``glow = blur(clip(x) * sigmoid((L - threshold) / 0.1), radius)``.
+def bloom(rgb: np.ndarray, threshold: float, radius: float, strength: float, r: float = 1.0, g: float = 1.0,
+          b: float = 1.0) -> np.ndarray:
+    """Glow around highlights: ``glow = blur(clip(x) * sigmoid((L - threshold) / 0.1), radius) * (r, g, b)``.
 
     Added with a screen blend, ``1 - (1 - x)(1 - strength * glow)`` (written
     ``x + strength * glow * (1 - x)``, exact at 0).
@@ -238,8 +239,12 @@ def bloom(rgb: np.ndarray, threshold: float, radius: float, strength: float) -> 
     - ``radius`` in [0.005, 0.15] of the short side.
     - ``strength`` in [-0.5, 1], identity 0; < 0 darkens around highlights (an "inverse glow",
       kept so that the identity lies inside the range).
+    - ``r``, ``g``, ``b`` in [0, 2]: the glow's tint, a gain per channel of the blurred
+      highlights; (1, 1, 1), the default, glows in the highlights' own colour, (1, 0.8, 0.6) warm.
+      Optional (:data:`OPTIONAL`): a recipe written before the tint existed glows untinted.
     """
     glow = gaussian_blur(bloom_source(rgb, threshold), radius)
+    glow *= np.array([r, g, b], dtype=np.float32)
     return rgb + _f(strength) * glow * (_f(1.0) - rgb)
 
 
@@ -319,12 +324,16 @@ PARAMS: dict[str, dict[str, tuple[float, float, float]]] = {  # (min, max, defau
     "sharpen": {"amount": (-1.0, 3.0, 0.0), "radius": (0.0005, 0.01, 0.002)},
     "vignette": {"amount": (-1.0, 1.0, 0.0), "midpoint": (0.0, 1.2, 0.5), "roundness": (-1.0, 1.0, 0.0),
                  "feather": (0.0, 1.0, 0.5), "center_x": (0.0, 1.0, 0.5), "center_y": (0.0, 1.0, 0.5)},
-    "bloom": {"strength": (-0.5, 1.0, 0.0), "threshold": (0.3, 0.98, 0.75), "radius": (0.005, 0.15, 0.03)},
+    "bloom": {"strength": (-0.5, 1.0, 0.0), "threshold": (0.3, 0.98, 0.75), "radius": (0.005, 0.15, 0.03),
+              "r": (0.0, 2.0, 1.0), "g": (0.0, 2.0, 1.0), "b": (0.0, 2.0, 1.0)},
     "fade": {"amount": (-0.3, 0.6, 0.0), "r": (0.0, 1.0, 0.5), "g": (0.0, 1.0, 0.5), "b": (0.0, 1.0, 0.5)},
     "grain": {"amount": (-0.2, 0.2, 0.0), "size": (0.0005, 0.02, 0.002), "luma_dependence": (0.0, 1.0, 0.5)},
 }
 STRENGTH = {name: next(iter(schema), None) for name, schema in PARAMS.items()}  # the identity knob per op
 EXTRA_ARGS = {"colour_lut": ("table",), "grain": ("seed",)}  # arguments outside the schema
+# Parameters added after recipes were first written: a recipe without them gets their default
+# (which leaves the op as it was), so bundles made before still load and render the same.
+OPTIONAL = {"bloom": ("r", "g", "b")}
 
 
 def defaults(name: str) -> dict[str, float]:
@@ -333,16 +342,17 @@ def defaults(name: str) -> dict[str, float]:
 
 
 def check_params(name: str, params: Mapping[str, Any]) -> None:
-    """Raise :class:`LookOpError` for an unknown op, a missing/unknown parameter or one out of range."""
+    """Raise :class:`LookOpError` for an unknown op, a missing/unknown parameter or one out of range
+    (a missing :data:`OPTIONAL` parameter is its default)."""
     if name not in OPS:
         raise LookOpError(f"unknown look operator {name!r}; known: {', '.join(OPS)}")
     schema, extra = PARAMS[name], EXTRA_ARGS.get(name, ())
     unknown = set(params) - set(schema) - set(extra)
-    missing = set(schema) - set(params)
+    missing = set(schema) - set(params) - set(OPTIONAL.get(name, ()))
     if unknown or missing:
         raise LookOpError(f"{name}: unknown parameters {sorted(unknown)}, missing {sorted(missing)}")
-    for key, (lo, hi, _) in schema.items():
-        value = float(params[key])
+    for key, (lo, hi, default) in schema.items():
+        value = float(params.get(key, default))
         if not lo - 1e-6 <= value <= hi + 1e-6:
             raise LookOpError(f"{name}.{key} = {value:g} is outside [{lo:g}, {hi:g}]")
 

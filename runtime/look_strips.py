@@ -277,8 +277,11 @@ class _Sharpen(_Op):
 
 
 class _Bloom(_Op):
-    def __init__(self, h: int, w: int, threshold: float, radius: float, strength: float):
-        self.threshold, self.strength = _f(threshold), _f(strength)
+    def __init__(self, h: int, w: int, threshold: float, radius: float, strength: float, r: float = 1.0,
+                 g: float = 1.0, b: float = 1.0):
+        self.threshold = _f(threshold)
+        # strength * tint, as look_ops.bloom groups it: (glow * tint) * strength rounds alike per channel
+        self.tint, self.strength = np.array([r, g, b], dtype=np.float32).reshape(3, 1, 1), _f(strength)
         self.stages = [[Field(radius, 3, h, w)]]
 
     def sources(self, stage, x, y0, y1):
@@ -288,6 +291,7 @@ class _Bloom(_Op):
 
     def apply(self, x, y0, y1):
         glow = self.stages[0][0].rows(y0, y1)
+        glow *= self.tint
         glow *= self.strength  # (strength * glow) * (1 - x), as look_ops.bloom groups it
         glow *= _F1 - x
         x += glow

@@ -136,8 +136,8 @@ void main() {
   float w = s * s * (3.0 - 2.0 * s);
   result = vec4(c * (1.0 + min(amount, 0.0) * w) + max(amount, 0.0) * w * (1.0 - c), 0.0);
 }`,
-      bloom: `uniform sampler2D rgb; uniform sampler2D glow; uniform float strength;
-void main() { vec3 c = at(rgb).rgb; result = vec4(c + strength * at(glow).rgb * (1.0 - c), 0.0); }`,
+      bloom: `uniform sampler2D rgb; uniform sampler2D glow; uniform float strength; uniform vec3 tint;
+void main() { vec3 c = at(rgb).rgb; result = vec4(c + strength * (at(glow).rgb * tint) * (1.0 - c), 0.0); }`,
       fade: `uniform sampler2D rgb; uniform vec3 tint; uniform float amount;
 void main() { vec3 c = at(rgb).rgb; result = vec4(c + amount * tint * (1.0 - c), 0.0); }`,
       // the grain field is the runtime's own (per photo, normalised), embedded as 8 bits: (q - 128) / 32
@@ -412,7 +412,11 @@ void main() {
         temporaries.push(bright);
         this.run("bright", bright, { rgb }, (u) => u.f("threshold", step.threshold));
         const glow = blurred(bright, step.radius);
-        this.run("bloom", out, { rgb, glow }, (u) => u.f("strength", step.strength));
+        // the tint is optional in a recipe (look_ops.OPTIONAL): untinted, (1, 1, 1)
+        this.run("bloom", out, { rgb, glow }, (u) => {
+          u.f("strength", step.strength);
+          u.v3("tint", step.r ?? 1, step.g ?? 1, step.b ?? 1);
+        });
       } else if (op === "fade") {
         this.run("fade", out, { rgb }, (u) => { u.v3("tint", step.r, step.g, step.b); u.f("amount", step.amount); });
       } else if (op === "grain") {

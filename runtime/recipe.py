@@ -13,7 +13,8 @@ vignette, bloom, fade, grain) around it. Its JSON form::
 Every length is a fraction of the photo's short side, so a recipe reads the same at any size.
 ``colour_lut`` names a ``.cube`` file of the bundle (its table is data, not a parameter); every
 other step carries exactly its operator's parameters (:data:`~styleforge.runtime.look_ops.PARAMS`),
-finite and inside their ranges. A recipe is untrusted input: :func:`parse_recipe` refuses an
+finite and inside their ranges (parameters added later, :data:`~styleforge.runtime.look_ops.OPTIONAL`,
+may be left out and are then their defaults: bloom's tint ``r``, ``g``, ``b``). A recipe is untrusted input: :func:`parse_recipe` refuses an
 unknown version or operator, a missing or unknown parameter, NaN/inf or out-of-range values and
 more than :data:`MAX_STEPS` steps, with one line naming the step.
 """
@@ -26,7 +27,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from styleforge.runtime.look_ops import OPS, PARAMS, STRENGTH, LookOpError, check_params
+from styleforge.runtime.look_ops import OPS, OPTIONAL, PARAMS, STRENGTH, LookOpError, check_params
 from styleforge.runtime.look_strips import RecipeRenderer
 
 RECIPE_VERSION = 1
@@ -49,8 +50,14 @@ class Step:
     lut: Optional[str] = None
     seed: Optional[int] = None
 
+    def shown(self) -> dict[str, float]:
+        """The parameters a person and the JSON form see: all but optional ones at their default
+        (:data:`~styleforge.runtime.look_ops.OPTIONAL`: an untinted bloom reads as before the tint)."""
+        optional = OPTIONAL.get(self.op, ())
+        return {k: float(v) for k, v in self.params.items() if k not in optional or v != PARAMS[self.op][k][2]}
+
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"op": self.op, **{k: float(v) for k, v in self.params.items()}}
+        out: dict[str, Any] = {"op": self.op, **self.shown()}
         if self.lut is not None:
             out["lut"] = self.lut
         if self.seed is not None:
@@ -62,7 +69,7 @@ class Step:
         if self.op == "colour_lut":
             return f"colour_lut  {self.lut or '(table in memory)'}"
         parts = []
-        for key, value in self.params.items():
+        for key, value in self.shown().items():
             if key in ("radius", "size"):
                 parts.append(f"{key} {100 * value:.2g}% of the short side")
             else:
@@ -150,7 +157,8 @@ def parse_step(data: Any, index: int) -> Step:
         check_params(op, params)
     except LookOpError as err:
         raise RecipeError(f"recipe step {index + 1}: {err}") from None
-    ordered = {key: params[key] for key in PARAMS[op]}  # the schema's order, for reading
+    # the schema's order, for reading; an optional parameter the recipe predates at its default
+    ordered = {key: params.get(key, spec[2]) for key, spec in PARAMS[op].items()}
     return Step(op, ordered, lut=lut, seed=seed)
 
 

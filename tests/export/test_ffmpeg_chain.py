@@ -35,6 +35,7 @@ CASES = {**OPS, "negative bloom": {"op": "bloom", "strength": -0.4, "threshold":
          "lighten vignette": {"op": "vignette", "amount": 0.6, "midpoint": 0.7, "roundness": 0.8, "feather": 0.2,
                               "center_x": 0.5, "center_y": 0.5},
          "lifted fade": {"op": "fade", "amount": 0.4, "r": 0.7, "g": 0.5, "b": 0.2},
+         "warm bloom": {"op": "bloom", "strength": 0.8, "threshold": 0.55, "radius": 0.06, "r": 1.3, "g": 0.9, "b": 0.5},
          # 9.6 px at 240: the fast guided filter on pyramid level 2 (the default above is level 0)
          "smooth skin on its level": {"op": "smooth_skin", "amount": 0.8, "radius": 0.04, "edge": 0.04}}
 OP_FLOOR_DB = 45.0  # measured 49-63 dB per operator at this size (ffmpeg 9.0.2)

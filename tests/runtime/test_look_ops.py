@@ -166,6 +166,20 @@ def test_bloom_brightens_around_highlights(photos):
         assert near_gain > 2.0 * far_gain and near_gain > 0.02
 
 
+def test_bloom_tint_colours_the_glow_and_defaults_to_none(photos):
+    """Bloom's tint is a gain per channel of the glow: a warm tint adds more red than blue around
+    highlights; left out (a recipe written before the tint existed) it is (1, 1, 1)."""
+    x = photos[2]  # the backlit sky
+    plain = look_ops.bloom(x, **EXAMPLE["bloom"])
+    assert np.array_equal(plain, look_ops.bloom(x, **EXAMPLE["bloom"], r=1.0, g=1.0, b=1.0))
+    warm = look_ops.bloom(x, **EXAMPLE["bloom"], r=1.4, g=1.0, b=0.4)
+    added = (warm - x).reshape(-1, 3).mean(axis=0)
+    assert added[0] > 2.0 * added[2] and added[0] > (plain - x)[..., 0].mean()
+    look_ops.check_params("bloom", EXAMPLE["bloom"])  # the tint is optional
+    with pytest.raises(look_ops.LookOpError, match="bloom.b"):
+        look_ops.check_params("bloom", {**EXAMPLE["bloom"], "b": 2.5})
+
+
 @pytest.mark.parametrize("name", ["clarity", "detail"])
 def test_local_contrast_up_and_down(photos, name):
     negative = {key: -0.7 if isinstance(v, float) and key in ("amount", "fine", "medium", "coarse") else v

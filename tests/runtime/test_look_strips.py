@@ -29,7 +29,7 @@ STEPS = {
     "sharpen": {"amount": 2.0, "radius": 0.002},
     "detail": {"fine": 1.0, "medium": 0.5, "coarse": -0.5},
     "colour_lut": {"lut": "look.cube"},
-    "bloom": {"strength": 0.6, "threshold": 0.6, "radius": 0.15},
+    "bloom": {"strength": 0.6, "threshold": 0.6, "radius": 0.15, "r": 1.2, "g": 0.9, "b": 0.6},
     "fade": {"amount": 0.2, "r": 0.5, "g": 0.4, "b": 0.6},
     "vignette": {"amount": -0.5, "midpoint": 0.4, "roundness": -0.5, "feather": 0.3, "center_x": 0.45, "center_y": 0.55},
     "grain": {"amount": 0.05, "size": 0.02, "luma_dependence": 0.5, "seed": 2},

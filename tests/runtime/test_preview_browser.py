@@ -266,7 +266,7 @@ EVERY_OP = [  # every operator, each with a visible effect; the colour is the te
     {"op": "clarity", "amount": 0.5, "radius": 0.03},
     {"op": "colour_lut", "lut": "look.cube"},
     {"op": "sharpen", "amount": 0.8, "radius": 0.003},
-    {"op": "bloom", "strength": 0.6, "threshold": 0.6, "radius": 0.05},
+    {"op": "bloom", "strength": 0.6, "threshold": 0.6, "radius": 0.05, "r": 1.3, "g": 0.9, "b": 0.5},
     {"op": "fade", "amount": 0.1, "r": 0.6, "g": 0.5, "b": 0.4},
     {"op": "vignette", "amount": -0.4, "midpoint": 0.6, "roundness": 0.3, "feather": 0.6, "center_x": 0.45,
      "center_y": 0.55},

@@ -193,9 +193,11 @@ def vignette(x: Tensor, amount: Scalar, midpoint: Scalar, roundness: Scalar, fea
     return x * (1.0 + amount.clamp(max=0.0) * weight) + amount.clamp(min=0.0) * weight * (1.0 - x)
 
 
-def bloom(x: Tensor, threshold: Scalar, radius: Scalar, strength: Scalar) -> Tensor:
+def bloom(x: Tensor, threshold: Scalar, radius: Scalar, strength: Scalar, r: Scalar = 1.0, g: Scalar = 1.0,
+          b: Scalar = 1.0) -> Tensor:
     gate = torch.sigmoid((luma(x).clamp(0.0, 1.0) - _t(threshold, x)) / BLOOM_KNEE)
-    glow = gaussian_blur(x.clamp(0.0, 1.0) * gate, radius)
+    tint = torch.stack([_t(r, x), _t(g, x), _t(b, x)]).view(1, 3, 1, 1)
+    glow = gaussian_blur(x.clamp(0.0, 1.0) * gate, radius) * tint
     return x + _t(strength, x) * glow * (1.0 - x)
 
 
@@ -241,6 +243,13 @@ class OpModule(nn.Module):
         self.raw = nn.ParameterDict({key: nn.Parameter(torch.zeros(())) for key in PARAMS[name]})
         self._centre = {key: math.log((d - lo) / (hi - d)) for key, (lo, hi, d) in PARAMS[name].items()}
         self.table = nn.Parameter(torch.from_numpy(identity_table(lut_size))) if name == "colour_lut" else None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """A checkpoint written before an optional parameter existed (look_ops.OPTIONAL, e.g.
+        bloom's tint) loads with that parameter at its default (raw 0)."""
+        for key in look_ops.OPTIONAL.get(self.name, ()):
+            state_dict.setdefault(f"{prefix}raw.{key}", torch.zeros(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def value(self, key: str) -> Tensor:
         lo, hi, default = PARAMS[self.name][key]
