@@ -52,7 +52,9 @@ STEPS = 80  # Adam steps on half of the photos (the selection), and again on all
 LR = 0.06
 BATCH = 6  # content photos per step
 PRIOR = 0.1  # pull of every parameter toward its identity/default, divided by the photos per side
-FIXED = {"vignette": ("roundness", "center_x", "center_y"), "smooth_skin": ("edge",)}  # not learned unpaired
+# Not learned unpaired. Bloom's tint: the colour of two folders of different scenes differs by
+# composition as much as by the look, and the colour generator already matches it (as for fade).
+FIXED = {"vignette": ("roundness", "center_x", "center_y"), "smooth_skin": ("edge",), "bloom": ("r", "g", "b")}
 # Operators learned from two folders: detail and glow. A vignette and faded blacks are left out:
 # the edge falloff and the tone of two folders of different scenes differ by composition and
 # exposure as much as by any look (on glow, 60 photos a side, they were "found" on one scene split
