@@ -326,8 +326,11 @@ class _Step(nn.Module):
             self.spread = blur(params["radius"], 2, params["amount"])
         elif name == "sharpen":
             self.blur = blur(params["radius"])
-        elif name == "bloom":  # strength * blur
+        elif name == "bloom":  # strength * blur, then the tint (a Mul only when it is not (1, 1, 1))
             self.blur = blur(params["radius"], 3, params["strength"])
+            tint = [float(params.get(ch, 1.0)) for ch in "rgb"]
+            self.register_buffer("tint", None if tint == [1.0, 1.0, 1.0] else
+                                 torch.tensor(tint, dtype=torch.float32).view(1, 3, 1, 1))
         elif name == "vignette":  # x * (1 + min(a, 0) w) + max(a, 0) w (1 - x) = x * scale + offset
             w = recipe_ops.vignette_mask(torch.zeros(1, 1, *size), *(params[k] for k in (
                 "midpoint", "roundness", "feather", "center_x", "center_y")))
@@ -382,7 +385,8 @@ class _Step(nn.Module):
             # clip(x, 0, 1) * gate as min(max(x * gate, 0), gate) (gate > 0): x, used unclipped
             # below, keeps its own int8 range (see _midtones)
             lit = torch.minimum((x * gate).clamp(min=0.0), gate)
-            return x + self.blur(lit) * (1.0 - x)  # the blur's taps carry the strength
+            glow = self.blur(lit)  # the blur's taps carry the strength
+            return x + (glow if self.tint is None else glow * self.tint) * (1.0 - x)
         if name == "vignette":
             return x * self.scale + self.offset
         if name == "fade":  # not x (1 - lift) + lift: onnxsim would fold vignette's [1, 1, H, W] scale

@@ -22,7 +22,7 @@ EVERY_OP = [
     ("smooth_skin", {"amount": 0.5, "radius": 0.01, "edge": 0.05}),
     ("detail", {"fine": 0.3, "medium": 0.2, "coarse": -0.2}),
     ("sharpen", {"amount": 0.8, "radius": 0.002}),
-    ("bloom", {"strength": 0.5, "threshold": 0.55, "radius": 0.05}),
+    ("bloom", {"strength": 0.5, "threshold": 0.55, "radius": 0.05, "r": 1.3, "g": 0.9, "b": 0.6}),
     ("vignette", {"amount": -0.4, "midpoint": 0.45, "roundness": 0.3, "feather": 0.5, "center_x": 0.55,
                   "center_y": 0.45}),
     ("fade", {"amount": 0.12, "r": 0.6, "g": 0.45, "b": 0.5}),
