@@ -13,6 +13,10 @@ and recorded as not verified.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import os
 import shutil
 import sys
 import warnings
@@ -27,10 +31,51 @@ class CoreMLExportError(StyleforgeError, RuntimeError):
     """coremltools is missing or could not convert the model; the message says why."""
 
 
+@contextlib.contextmanager
+def silenced():
+    """coremltools' own output, which says nothing to a user of this tool, kept off the terminal:
+    its logger's warnings (versions of torch / TensorFlow it has not tested, the macOS-only
+    proxies it cannot load elsewhere) and its per-pass tqdm bars. Errors still raise; the export's own stage lines say what runs."""
+    logger = logging.getLogger("coremltools")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _native_stderr_closed():
+    """File descriptor 2 pointed at the null device: TensorFlow's C++ logging writes its import-time
+    lines ("All log messages before absl::InitializeLog() ...", oneDNN, CUDA drivers) there
+    whatever ``TF_CPP_MIN_LOG_LEVEL`` says."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_coremltools():
+    """The ``coremltools`` module, imported :func:`silenced` (coremltools imports TensorFlow when it
+    is installed); ImportError when it is missing."""
+    if "coremltools" not in sys.modules:
+        with silenced(), _native_stderr_closed():
+            import coremltools  # noqa: F401
+    return sys.modules["coremltools"]
+
+
 def coreml_available() -> str | None:
     """``None`` when Core ML export can run here, else the reason it cannot."""
     try:
-        import coremltools  # noqa: F401
+        import_coremltools()
     except Exception as err:  # ImportError, or a broken native extension
         return f"coremltools is not usable here ({type(err).__name__}: {err}); pip install coremltools"
     return None
@@ -54,7 +99,7 @@ def export_coreml(
         raise CoreMLExportError(reason)
     if quantize not in QUANTIZE_MODES:
         raise CoreMLExportError(f"--coreml-quantize must be one of {', '.join(QUANTIZE_MODES)}")
-    import coremltools as ct
+    ct = import_coremltools()
 
     h, w = size
     if image_input:  # Core ML scales the pixels itself: the same affine map as pixels_to_range
@@ -67,8 +112,7 @@ def export_coreml(
         inp = ct.TensorType(name="input", shape=(1, 3, h, w))
     compute = ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with silenced():
             mlmodel = ct.convert(
                 traced_model,
                 inputs=[inp],
@@ -113,9 +157,7 @@ def coreml_ops(path: Path) -> dict[str, int]:
     """MIL op type -> count in the ML program's main function."""
     from collections import Counter
 
-    import coremltools as ct
-
-    spec = ct.utils.load_spec(str(path))
+    spec = import_coremltools().utils.load_spec(str(path))
     counts: Counter = Counter()
     for fn in spec.mlProgram.functions.values():
         for block in fn.block_specializations.values():

@@ -607,7 +607,7 @@ def _coreml(bundle: Path, graph: RecipeGraph, size: tuple[int, int], facts: dict
     coremltools from a TorchScript trace of ``graph``. Each is read back as a spec: its input and
     output must be ``[1, 3, H, W]`` at ``size`` and its MIL program free of :data:`REFUSED_MIL_OPS`.
     On macOS each then passes the gate; elsewhere its fidelity says it was not verified."""
-    import coremltools as ct
+    ct = cm.import_coremltools()
 
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings: the graph is static by construction
@@ -652,7 +652,7 @@ def coreml_io(path: Path) -> dict[str, dict]:
     """A Core ML package's input and output as its spec states them: ``{"input": {"name", "shape",
     "dtype"}, "output": {...}}`` (dtype as the spec names it, lower case: coremltools gives an fp16
     ML program for iOS 16+ ``float16`` I/O)."""
-    import coremltools as ct
+    ct = cm.import_coremltools()
 
     description = ct.utils.load_spec(str(path)).description
     names = ct.proto.FeatureTypes_pb2.ArrayFeatureType.ArrayDataType

@@ -83,8 +83,12 @@ def test_the_bundle_holds_core_ml_graphs_of_the_recipe(bundle):
             assert art.compatibility["coreml"]["notes"] == [verify.NOT_VERIFIED_COREML]
 
 
-def test_the_cli_exports_a_recipe_run_with_onnx_and_core_ml_graphs(recipe_run, tmp_path):
+def test_the_cli_exports_a_recipe_run_with_onnx_and_core_ml_graphs(recipe_run, tmp_path, capfd):
+    """... and under --quiet says only where the bundle is: none of coremltools' pass bars or warnings."""
     assert _export(recipe_run, tmp_path / "b", "--formats", "cube,onnx,coreml") == 0
+    out, err = capfd.readouterr()
+    assert "Running MIL" not in err and "coremltools" not in err and "passes/s" not in err, err
+    assert len(out.strip().splitlines()) == 1 and out.strip().endswith("onnx, coreml_fp32, coreml_fp16)"), out
     manifest = load_manifest(tmp_path / "b")
     assert {"recipe", "lut_cube", "onnx", *COREML_FILES} <= set(manifest.artifacts) and manifest.style == "vignette"
     assert all(manifest.artifacts[k].input.shape == (1, 3, *SIZE) for k in ("onnx", *COREML_FILES))
