@@ -149,14 +149,14 @@ def reflect_pad(x: Tensor, radius: int, dim: int) -> Tensor:
 def _blur_along(x: Tensor, taps: Tensor, radius: int, dim: int, tflite: bool) -> Tensor:
     """``x`` ``[1, C, h, w]`` convolved along ``dim`` (2: down the columns, 3: along the rows) after a
     reflect pad of ``radius`` (``tflite``: :func:`reflect_pad`, else a reflect ``Pad``). ``taps``
-    ``[C, 1, k, 1]`` / ``[C, 1, 1, k]``: a depthwise 2-D convolution. ``taps`` ``[w C, 1, k]`` / ``[h C, 1, k]`` (``k = 2 radius + 1``): the *folded*
-    form, one grouped 1-D convolution of ``[1, w C, h]`` / ``[1, h C, w]``, the other axis folded
-    into the channels. XNNPACK vectorises a depthwise convolution over channels, so C = 2 left
-    most of each vector idle: a 2-channel 256x256 level (17 taps) took about 2.3 ms per pass in
-    TFLite fp32 (1 thread), folded about 0.5 (onnx2tf adds a few ``Transpose``s). The same numbers
-    either way. Not folded for one channel nor where ``w C == h`` (``h C == w``): with a square
-    ``[1, n, n]`` onnx2tf guessed the axes wrong (a clarity graph 0.06 off; :class:`StaticBlur`
-    decides)."""
+    ``[C, 1, k, 1]`` / ``[C, 1, 1, k]``: a depthwise 2-D convolution. ``taps`` ``[w C, 1, k]`` /
+    ``[h C, 1, k]`` (``k = 2 radius + 1``): the *folded* form, one grouped 1-D convolution of
+    ``[1, w C, h]`` / ``[1, h C, w]``, the other axis folded into the channels. XNNPACK vectorises
+    a depthwise convolution over channels, so C = 2 left most of each vector idle: a 2-channel
+    256x256 level (17 taps) took about 2.3 ms per pass in TFLite fp32 (1 thread), folded about
+    0.5 (onnx2tf adds a few ``Transpose``s). The same numbers either way. Not folded for one
+    channel nor where ``w C == h`` (``h C == w``): with a square ``[1, n, n]`` onnx2tf guessed the
+    axes wrong (a clarity graph 0.06 off; :class:`StaticBlur` decides)."""
     _, channels, height, width = x.shape
     if taps.dim() == 4:  # [C, 1, k, 1] / [C, 1, 1, k]: a depthwise 2-D convolution
         padded = reflect_pad(x, radius, dim) if tflite else F.pad(
