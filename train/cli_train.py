@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--paired", type=Path, help="folder with A/ and B/ of matching images (a before/after pair per file name)")
     parser.add_argument("--model", choices=("colour", "resnet", "mobile", "dcgan"),
                         help="generator: colour (default for unpaired looks: curves + matrix + 3D LUT, "
-                             "anchored to classical colour transfer; with --paired it starts from the "
+                             "anchored to classical colour transfer; with --paired it is the "
                              "closed-form fit of the pairs), resnet (CycleGAN; pix2pix with --paired), "
                              "mobile, or dcgan (noise -> image on --style). --paired without --model is "
                              "model.generator=auto: the run (not --dry-run) learns a look recipe from the "
@@ -38,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "a look no operator helps stays the colour generator (model.colour.recipe=auto)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs, samples)")
     add_config_arguments(parser, example="loss.gan=hinge")
-    parser.add_argument("--steps", type=int, help="total training steps (a resumed run trains up to this)")
+    parser.add_argument("--steps", type=int, help="total training steps (a resumed run trains up to this); a paired "
+                        "colour generator takes 0 by default (the closed-form fit of the pairs is the model) and "
+                        "N refines it")
     parser.add_argument("--seed", type=int, help="random seed (data order, init, noise)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: auto (CUDA if present)")
     parser.add_argument("--resume", action="store_true", help="continue the newest checkpoint in --out")
