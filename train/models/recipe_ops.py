@@ -270,8 +270,9 @@ class OpModule(nn.Module):
         return {key: self.value(key) for key in self.raw}
 
     def params(self) -> dict[str, float]:
-        """The constrained parameter values, as the runtime recipe takes them."""
-        return {key: float(value.detach()) for key, value in self.values().items()}
+        """The constrained parameter values, as the runtime recipe takes them (in the schema's order,
+        as a person reads them in ``recipe.json``)."""
+        return {key: float(self.value(key).detach()) for key in PARAMS[self.name]}
 
     def recipe_entry(self) -> tuple[str, dict[str, Any]]:
         """``(name, params)`` for ``look_ops.apply_recipe`` (with the table / seed where the op has one)."""
