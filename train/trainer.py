@@ -278,7 +278,7 @@ def _train(config, run_dir, dist, *, resume, force, preset, show_progress, candi
     done = run_loop(objective, loop, run_dir, stream=stream, sample_batch=sample_batch,
                     meta=_meta(config, generator, dist, preset, len(dataset), style_name(config), choice),
                     device=device, dist=dist, resumed=resumed, force=force, show_progress=show_progress)
-    step, start, ema_model = done.step, done.start, done.ema_model
+    step, ema_model = done.step, done.ema_model
 
     main = dist.rank == 0
     summary: dict[str, Any] = {"run": str(run_dir), "step": step, "world_size": dist.world_size,
