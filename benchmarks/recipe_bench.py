@@ -176,14 +176,16 @@ def _pillow_local_contrast(out, short: float, amount: float, radius: float, midt
     return Image.merge("RGB", bands)
 
 
-def _pillow_bloom(out, short: float, strength: float, threshold: float, radius: float):
+def _pillow_bloom(out, short: float, strength: float, threshold: float, radius: float, r: float = 1.0,
+                  g: float = 1.0, b: float = 1.0):
     from PIL import Image, ImageChops, ImageFilter
 
     from styleforge.runtime.look_ops import BLOOM_KNEE
 
     gate = out.convert("L").point(lambda v: 255.0 / (1.0 + np.exp(-(v / 255.0 - threshold) / BLOOM_KNEE)))
-    glow = ImageChops.multiply(out, Image.merge("RGB", [gate] * 3))
-    glow = glow.filter(ImageFilter.GaussianBlur(radius * short)).point(lambda v: v * abs(strength))
+    glow = ImageChops.multiply(out, Image.merge("RGB", [gate] * 3)).filter(ImageFilter.GaussianBlur(radius * short))
+    glow = Image.merge("RGB", [band.point(lambda v, k=abs(strength) * tint: v * k)  # the tint, a gain per channel
+                               for band, tint in zip(glow.split(), (r, g, b))])
     return ImageChops.screen(out, glow) if strength >= 0 else ImageChops.subtract(out, ImageChops.multiply(out, glow))
 
 
