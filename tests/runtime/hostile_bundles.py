@@ -269,6 +269,8 @@ def recipe_cases() -> dict[str, tuple[Callable[[Path], None], str, str]]:
                                 r"recipe step 1: clarity\.amount = 5 is outside \[-1, 2\]"),
         "recipe-absurd-radius": (_recipe(_steps(_step("bloom", radius=1e9))), "recipe",
                                  r"bloom\.radius = 1e\+09 is outside \[0\.005, 0\.15\]"),
+        "recipe-glaring-tint": (_recipe(_steps(_step("bloom", r=50.0))), "recipe",
+                                r"recipe step 3: bloom\.r = 50 is outside \[0, 2\]"),
         "recipe-negative-radius": (_recipe(_steps(_step("clarity", radius=-0.02))), "recipe",
                                    r"clarity\.radius = -0\.02 is outside"),
         "recipe-string-parameter": (_recipe(_steps(_step("vignette", amount="-0.4"))), "recipe",
