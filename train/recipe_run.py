@@ -28,7 +28,14 @@ from styleforge.train.data import matching_pairs
 from styleforge.train.models.recipe import RecipeGenerator
 from styleforge.train.recipe_adversarial import STEPS as ADVERSARIAL_STEPS
 from styleforge.train.recipe_adversarial import refine_fit
-from styleforge.train.recipe_fit import LUT_SIZE, STEPS, WORK_SIDE, RecipeFit, fit_recipe
+from styleforge.train.recipe_fit import (
+    LUT_SIZE,
+    STEPS,
+    WORK_SIDE,
+    RecipeFit,
+    fit_recipe,
+    progress_total,
+)
 from styleforge.train.recipe_unpaired import STEPS as UNPAIRED_STEPS
 from styleforge.train.recipe_unpaired import UnpairedFit, bake_table, fit_unpaired_recipe
 
@@ -51,7 +58,7 @@ def fit_paired_recipe(root: Path, steps: int = STEPS, seed: int = 0, show_progre
     from tqdm.auto import tqdm
 
     before, after = read_pairs(root)
-    with tqdm(total=steps + max(1, steps // 2), desc="paired recipe", unit="step", disable=not show_progress,
+    with tqdm(total=progress_total(len(before), steps), desc="paired recipe", unit="step", disable=not show_progress,
               dynamic_ncols=True) as bar:
         return fit_recipe(before, after, steps=steps, seed=seed, progress=bar.update)
 
