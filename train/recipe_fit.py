@@ -251,13 +251,11 @@ def fit_recipe(before: Sequence[np.ndarray], after: Sequence[np.ndarray], steps:
     torch.manual_seed(seed)
     to_t = lambda rgb: torch.from_numpy(np.ascontiguousarray(resize_short(rgb, WORK_SIDE).transpose(2, 0, 1)))[None]  # noqa: E731
     pairs = [(to_t(b), to_t(a)) for b, a in zip(before, after)]
-    n_hold = MIN_HOLDOUT_PAIRS if len(pairs) > MIN_HOLDOUT_PAIRS + 1 else 0
-    result = RecipeFit(steps=[], held_out=bool(n_hold), pairs=len(pairs))
-    # the selection pairs of each fold: successive blocks of n_hold from the end, as many as leave
-    # more than n_hold pairs to fit (in sample without held-out pairs)
     n = len(pairs)
-    count = selection_folds(n)
-    blocks = [set(range(n - n_hold * (f + 1), n - n_hold * f)) for f in range(count)] if n_hold else [set()]
+    n_hold = MIN_HOLDOUT_PAIRS if n > MIN_HOLDOUT_PAIRS + 1 else 0
+    result = RecipeFit(steps=[], held_out=bool(n_hold), pairs=n)
+    # each fold's selection pairs: the next block of n_hold from the end (none: in sample)
+    blocks = [set(range(n - n_hold * (f + 1), n - n_hold * f)) for f in range(selection_folds(n))] if n_hold else [set()]
 
     def table_of(items) -> torch.Tensor:
         table, result.colour_smoothness = colour_table([x[0].permute(1, 2, 0).numpy() for x, _ in items],
@@ -285,15 +283,15 @@ def fit_recipe(before: Sequence[np.ndarray], after: Sequence[np.ndarray], steps:
     # 3. what each op is worth on the selection pairs, averaged over the folds
     with torch.no_grad():
         kept = _select(folds, KEEP_DB if n_hold else KEEP_DB_IN_SAMPLE, result)
-    stack = folds[0][0]
-    # 4. refit the kept ops on every pair (or the colour fit alone)
+    # 4. refit the kept ops on every pair from each fold's fit, the least squared error shipped (or
+    # the colour fit alone)
     full_start = table_of(pairs)
     if kept == ["colour_lut"]:
         result.steps = [("colour_lut", {"table": full_start.numpy()})]
         result.log.append("recipe: no local operator earns its place: the look is a colour function (a .cube)")
         return result
     best = None
-    for stack_f, start_change in zip([f[0] for f in folds], lut_changes):
+    for (stack_f, _), start_change in zip(folds, lut_changes):
         final = RecipeStack(kept, seed=seed, lut_size=LUT_SIZE)
         by_name = {op.name: op for op in stack_f.ops}
         with torch.no_grad():
