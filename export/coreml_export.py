@@ -35,7 +35,8 @@ class CoreMLExportError(StyleforgeError, RuntimeError):
 def silenced():
     """coremltools' own output, which says nothing to a user of this tool, kept off the terminal:
     its logger's warnings (versions of torch / TensorFlow it has not tested, the macOS-only
-    proxies it cannot load elsewhere) and its per-pass tqdm bars. Errors still raise; the export's own stage lines say what runs."""
+    proxies it cannot load elsewhere) and its per-pass tqdm bars. Errors still raise; the export's
+    own stage lines say what runs."""
     logger = logging.getLogger("coremltools")
     level = logger.level
     logger.setLevel(logging.ERROR)

@@ -228,7 +228,7 @@ def _guided_full_resolution(tag: str, a: float, eps: float, sigma_px: float, sho
 def _bloom(step: Step, tag: str, short: int) -> str:
     t, s, sigma = step.params["threshold"], step.params["strength"], step.params["radius"] * short
     margin = _margin(sigma, short)
-    tint = [step.params.get(ch, 1.0) for ch in "rgb"]
+    tint = [step.params[ch] for ch in "rgb"]  # parse_step fills an optional tint left out
     tinted = "" if tint == [1.0, 1.0, 1.0] else f",colorchannelmixer=rr={_n(tint[0])}:gg={_n(tint[1])}:bb={_n(tint[2])}"
     head = (f"[IN]split=3[{tag}rgb][{tag}c][{tag}y];[{tag}y]{LUMA_PLANE},"
             f"split[{tag}y0][{tag}y1];[{tag}y0][{tag}y1]blend=all_expr='1/(1+exp(({_n(t)}-clip(A,0,1))*{_n(1 / BLOOM_KNEE)}))'"

@@ -328,7 +328,7 @@ class _Step(nn.Module):
             self.blur = blur(params["radius"])
         elif name == "bloom":  # strength * blur, then the tint (a Mul only when it is not (1, 1, 1))
             self.blur = blur(params["radius"], 3, params["strength"])
-            tint = [float(params.get(ch, 1.0)) for ch in "rgb"]
+            tint = [float(params[ch]) for ch in "rgb"]
             self.register_buffer("tint", None if tint == [1.0, 1.0, 1.0] else
                                  torch.tensor(tint, dtype=torch.float32).view(1, 3, 1, 1))
         elif name == "vignette":  # x * (1 + min(a, 0) w) + max(a, 0) w (1 - x) = x * scale + offset

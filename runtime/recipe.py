@@ -13,8 +13,9 @@ vignette, bloom, fade, grain) around it. Its JSON form::
 Every length is a fraction of the photo's short side, so a recipe reads the same at any size.
 ``colour_lut`` names a ``.cube`` file of the bundle (its table is data, not a parameter); every
 other step carries exactly its operator's parameters (:data:`~styleforge.runtime.look_ops.PARAMS`),
-finite and inside their ranges (parameters added later, :data:`~styleforge.runtime.look_ops.OPTIONAL`,
-may be left out and are then their defaults: bloom's tint ``r``, ``g``, ``b``). A recipe is untrusted input: :func:`parse_recipe` refuses an
+finite and inside their ranges (parameters added later,
+:data:`~styleforge.runtime.look_ops.OPTIONAL`, may be left out and are then their defaults:
+bloom's tint ``r``, ``g``, ``b``). A recipe is untrusted input: :func:`parse_recipe` refuses an
 unknown version or operator, a missing or unknown parameter, NaN/inf or out-of-range values and
 more than :data:`MAX_STEPS` steps, with one line naming the step.
 """

@@ -191,11 +191,10 @@ def _score(model, sel_pairs) -> float:
 def _select(folds, keep_db: float, result: RecipeFit) -> list[str]:
     """Step 3: the ops worth ``keep_db`` on average over ``folds`` (``[(fitted stack, its selection
     pairs)]``; the colour LUT always), with each op's report and the fold-mean figures in ``result``."""
-    stacks = [stack for stack, _ in folds]
     mean = lambda values: float(np.mean(values))  # noqa: E731
     result.recipe_db = mean([_score(stack, sel) for stack, sel in folds])
     kept = []
-    for i, op in enumerate(stacks[0].ops):
+    for i, op in enumerate(folds[0][0].ops):
         if op.name != "colour_lut":
             worth = result.recipe_db - mean([_score(_without(stack, i), sel) for stack, sel in folds])
             report = OpReport(op.name, op.params(), worth, worth >= keep_db)
@@ -224,9 +223,14 @@ def _select(folds, keep_db: float, result: RecipeFit) -> list[str]:
     return kept
 
 
+def held_out_per_fold(pairs: int) -> int:
+    """Pairs each fold of :func:`fit_recipe` holds out of ``pairs``: 0 (in sample) for too few."""
+    return MIN_HOLDOUT_PAIRS if pairs > MIN_HOLDOUT_PAIRS + 1 else 0
+
+
 def selection_folds(pairs: int) -> int:
     """How many folds :func:`fit_recipe` fits for ``pairs`` pairs (1 without held-out pairs)."""
-    n_hold = MIN_HOLDOUT_PAIRS if pairs > MIN_HOLDOUT_PAIRS + 1 else 0
+    n_hold = held_out_per_fold(pairs)
     return max(1, min(SELECTION_FOLDS, pairs // n_hold)) if n_hold else 1
 
 
@@ -252,7 +256,7 @@ def fit_recipe(before: Sequence[np.ndarray], after: Sequence[np.ndarray], steps:
     to_t = lambda rgb: torch.from_numpy(np.ascontiguousarray(resize_short(rgb, WORK_SIDE).transpose(2, 0, 1)))[None]  # noqa: E731
     pairs = [(to_t(b), to_t(a)) for b, a in zip(before, after)]
     n = len(pairs)
-    n_hold = MIN_HOLDOUT_PAIRS if n > MIN_HOLDOUT_PAIRS + 1 else 0
+    n_hold = held_out_per_fold(n)
     result = RecipeFit(steps=[], held_out=bool(n_hold), pairs=n)
     # each fold's selection pairs: the next block of n_hold from the end (none: in sample)
     blocks = [set(range(n - n_hold * (f + 1), n - n_hold * f)) for f in range(selection_folds(n))] if n_hold else [set()]

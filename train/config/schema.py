@@ -183,7 +183,7 @@ class TrainConfig:
             (self.mode in MODES, f"mode must be one of {', '.join(MODES)}"),
             (self.loss.gan in GAN_LOSSES, f"loss.gan must be one of {', '.join(GAN_LOSSES)}"),
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
-            (self.steps >= 1 or (self.steps == 0 and self.mode == "paired" and self.model.generator in ("colour", "auto")),
+            (self.steps >= 1 or (self.steps == 0 and self.mode == "paired" and self.model.generator in ("colour", AUTO)),
              "steps must be >= 1 (0 only for a paired colour generator: the run ships the closed-form fit of the pairs)"),
             (self.data.batch_size >= 1, "data.batch_size must be >= 1"),
             (self.data.patch_size >= 8, "data.patch_size must be >= 8"),
